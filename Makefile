@@ -1,0 +1,57 @@
+# Testcar — build, test, demo, bench.
+# `make test` installs what it needs when missing (apt, npm, pip into .tools/), then runs
+# lint, every Rust test and the tool-backed checks under tests/.
+
+SHELL := /bin/bash
+CARGO ?= cargo
+export TESTCAR_TOOLS := $(CURDIR)/.tools
+export PATH := $(CURDIR)/.tools/bin:$(CURDIR)/.tools/node_modules/.bin:$(PATH)
+
+.PHONY: all build demo test setup lint fmt clippy test-rust test-tools bench compat schema clean
+
+all: build
+
+build:
+	$(CARGO) build --workspace --all-features --bins
+
+## demo: run the main job end-to-end on this machine (no cluster needed)
+demo:
+	bash scripts/demo.sh
+
+## test: lint + every test; installs missing tools first
+test: setup lint test-rust test-tools
+
+## setup: install what the tests need, only when missing (idempotent)
+setup:
+	bash scripts/setup.sh
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --all-features -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+## test-rust: unit and integration tests of every crate; tools must be present
+test-rust:
+	TESTCAR_REQUIRE_TOOLS=1 $(CARGO) test --workspace --all-features --no-fail-fast
+
+## test-tools: checks driven by external tools (helm, kubernetes-validate, artillery, ...)
+test-tools:
+	bash scripts/run-dir.sh tests/tools.d
+
+## bench: benchmarks, each printing ratios against its named peers in the same run
+bench: setup
+	$(CARGO) build --release --workspace --all-features --bins
+	bash scripts/run-dir.sh scripts/bench.d
+
+## compat: the Artillery compatibility corpus through real Artillery and Testcar
+compat: setup
+	bash tests/artillery-compat/compat.sh
+
+## schema: regenerate docs/result.schema.json from the result types
+schema:
+	TESTCAR_BLESS=1 $(CARGO) test -p testcar-contract --lib schema
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,3 @@
+//! testcar-agent library: all the logic; `main.rs` only parses arguments and maps errors.
+
+pub mod cli;

@@ -1,0 +1,1 @@
+//! Credential chain: OAuth2, Kerberos/SPNEGO, chaining, mTLS, HMAC, static.

@@ -1,0 +1,1 @@
+//! Consistency suites and the linearizability checker.

@@ -1,0 +1,511 @@
+//! The `testcar.io/*` pod annotations: key names, their typed parse, and precise errors
+//! (the key, the bad value, the expected form) plus did-you-mean warnings for unknown keys.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::duration::parse_duration;
+
+/// Prefix of every Testcar annotation.
+pub const PREFIX: &str = "testcar.io/";
+
+/// Annotation keys.
+pub mod keys {
+    /// `"true"` opts the pod in.
+    pub const INJECT: &str = "testcar.io/inject";
+    /// Set by the injector on injected pods: `injected`.
+    pub const STATUS: &str = "testcar.io/status";
+    /// Set by the injector: the injector's version.
+    pub const INJECTOR_VERSION: &str = "testcar.io/injector-version";
+    /// Base URL of the service under test.
+    pub const TARGET: &str = "testcar.io/target";
+    /// Where tests come from: `shared`, `configmap:<name>`, `image:<ref>`, `copy:<path>`.
+    pub const TESTS: &str = "testcar.io/tests";
+    /// App containers that get the shared tests volume (comma-separated; default all).
+    pub const CONTAINERS: &str = "testcar.io/containers";
+    /// Readiness URL override.
+    pub const READINESS: &str = "testcar.io/readiness";
+    /// Secret mounted at `/etc/testcar/auth`.
+    pub const AUTH_SECRET: &str = "testcar.io/auth-secret";
+    /// Agent image override (only if the injector config allows it).
+    pub const IMAGE: &str = "testcar.io/image";
+    /// Agent CPU request.
+    pub const CPU: &str = "testcar.io/cpu";
+    /// Agent memory request.
+    pub const MEMORY: &str = "testcar.io/memory";
+    /// Agent CPU limit.
+    pub const CPU_LIMIT: &str = "testcar.io/cpu-limit";
+    /// Agent memory limit.
+    pub const MEMORY_LIMIT: &str = "testcar.io/memory-limit";
+    /// `"true"` runs the agent as a native sidecar (init container, `restartPolicy: Always`).
+    pub const NATIVE_SIDECAR: &str = "testcar.io/native-sidecar";
+    /// Whole-run timeout.
+    pub const TIMEOUT: &str = "testcar.io/timeout";
+    /// How long to wait for the service to become ready.
+    pub const READY_TIMEOUT: &str = "testcar.io/ready-timeout";
+    /// How long to wait for a `shared` tests folder to be filled.
+    pub const TESTS_TIMEOUT: &str = "testcar.io/tests-timeout";
+    /// Artillery environment to select.
+    pub const ENVIRONMENT: &str = "testcar.io/environment";
+
+    /// Every key Testcar knows, for did-you-mean suggestions.
+    pub const ALL: &[&str] = &[
+        INJECT,
+        STATUS,
+        INJECTOR_VERSION,
+        TARGET,
+        TESTS,
+        CONTAINERS,
+        READINESS,
+        AUTH_SECRET,
+        IMAGE,
+        CPU,
+        MEMORY,
+        CPU_LIMIT,
+        MEMORY_LIMIT,
+        NATIVE_SIDECAR,
+        TIMEOUT,
+        READY_TIMEOUT,
+        TESTS_TIMEOUT,
+        ENVIRONMENT,
+    ];
+}
+
+/// Value of `testcar.io/status` on an injected pod.
+pub const STATUS_INJECTED: &str = "injected";
+
+/// Where the tests folder comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum TestsSource {
+    /// An emptyDir also mounted in the app container(s); the app fills it.
+    #[default]
+    Shared,
+    /// A ConfigMap by name.
+    ConfigMap(String),
+    /// An image volume (Kubernetes ≥ 1.31) by image reference.
+    Image(String),
+    /// An init container running the app's image copies this absolute folder.
+    Copy(String),
+}
+
+impl TestsSource {
+    /// The kind name, as passed to the agent in `TESTCAR_TESTS_SOURCE`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TestsSource::Shared => "shared",
+            TestsSource::ConfigMap(_) => "configmap",
+            TestsSource::Image(_) => "image",
+            TestsSource::Copy(_) => "copy",
+        }
+    }
+}
+
+/// The typed `testcar.io/*` annotations of one pod.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TestcarAnnotations {
+    /// `testcar.io/inject: "true"`.
+    pub inject: bool,
+    /// `testcar.io/status`, as found.
+    pub status: Option<String>,
+    /// Target URL override.
+    pub target: Option<String>,
+    /// Tests source.
+    pub tests: TestsSource,
+    /// App containers that get the shared tests volume; `None` means all.
+    pub containers: Option<Vec<String>>,
+    /// Readiness URL override.
+    pub readiness: Option<String>,
+    /// Auth Secret name.
+    pub auth_secret: Option<String>,
+    /// Agent image override.
+    pub image: Option<String>,
+    /// Agent CPU request.
+    pub cpu: Option<String>,
+    /// Agent memory request.
+    pub memory: Option<String>,
+    /// Agent CPU limit.
+    pub cpu_limit: Option<String>,
+    /// Agent memory limit.
+    pub memory_limit: Option<String>,
+    /// Native sidecar override.
+    pub native_sidecar: Option<bool>,
+    /// Whole-run timeout.
+    pub timeout: Option<Duration>,
+    /// Readiness wait.
+    pub ready_timeout: Option<Duration>,
+    /// Shared-folder wait.
+    pub tests_timeout: Option<Duration>,
+    /// Artillery environment.
+    pub environment: Option<String>,
+}
+
+impl TestcarAnnotations {
+    /// Whether the injector already marked this pod.
+    pub fn is_injected(&self) -> bool {
+        self.status.as_deref() == Some(STATUS_INJECTED)
+    }
+}
+
+/// A `testcar.io/*` annotation whose value is not of the expected form.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("annotation {key}: {value:?} is not valid; expected {expected}")]
+pub struct AnnotationError {
+    /// The annotation key.
+    pub key: String,
+    /// The value found.
+    pub value: String,
+    /// The expected form, with an example.
+    pub expected: String,
+}
+
+/// Something worth telling the pod's owner that does not stop injection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnnotationWarning {
+    /// The annotation key.
+    pub key: String,
+    /// The message.
+    pub message: String,
+}
+
+impl std::fmt::Display for AnnotationWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// The outcome of parsing: the typed values (invalid ones left at their defaults), the
+/// errors and the warnings.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ParsedAnnotations {
+    /// Typed values; a key with an invalid value is left unset.
+    pub annotations: TestcarAnnotations,
+    /// Invalid values.
+    pub errors: Vec<AnnotationError>,
+    /// Unknown keys and other non-fatal findings.
+    pub warnings: Vec<AnnotationWarning>,
+}
+
+/// Parse every `testcar.io/*` annotation of a pod; other annotations are ignored.
+pub fn parse(annotations: &BTreeMap<String, String>) -> ParsedAnnotations {
+    let mut out = ParsedAnnotations::default();
+    for (key, value) in annotations {
+        if !key.starts_with(PREFIX) {
+            continue;
+        }
+        let a = &mut out.annotations;
+        let res: Result<(), String> = match key.as_str() {
+            keys::INJECT => parse_bool(value).map(|b| a.inject = b),
+            keys::STATUS => {
+                a.status = Some(value.clone());
+                Ok(())
+            }
+            keys::INJECTOR_VERSION => Ok(()),
+            keys::TARGET => check_url(value).map(|()| a.target = Some(value.trim().to_string())),
+            keys::READINESS => {
+                check_url(value).map(|()| a.readiness = Some(value.trim().to_string()))
+            }
+            keys::TESTS => parse_tests_source(value).map(|t| a.tests = t),
+            keys::CONTAINERS => parse_container_list(value).map(|c| a.containers = Some(c)),
+            keys::AUTH_SECRET => {
+                check_dns_subdomain(value).map(|()| a.auth_secret = Some(value.clone()))
+            }
+            keys::IMAGE => check_image(value).map(|()| a.image = Some(value.clone())),
+            keys::CPU => check_quantity(value, Resource::Cpu).map(|()| a.cpu = Some(value.clone())),
+            keys::CPU_LIMIT => {
+                check_quantity(value, Resource::Cpu).map(|()| a.cpu_limit = Some(value.clone()))
+            }
+            keys::MEMORY => {
+                check_quantity(value, Resource::Memory).map(|()| a.memory = Some(value.clone()))
+            }
+            keys::MEMORY_LIMIT => check_quantity(value, Resource::Memory)
+                .map(|()| a.memory_limit = Some(value.clone())),
+            keys::NATIVE_SIDECAR => parse_bool(value).map(|b| a.native_sidecar = Some(b)),
+            keys::TIMEOUT => parse_dur(value).map(|d| a.timeout = Some(d)),
+            keys::READY_TIMEOUT => parse_dur(value).map(|d| a.ready_timeout = Some(d)),
+            keys::TESTS_TIMEOUT => parse_dur(value).map(|d| a.tests_timeout = Some(d)),
+            keys::ENVIRONMENT => {
+                if value.trim().is_empty() {
+                    Err("a non-empty Artillery environment name, e.g. staging".to_string())
+                } else {
+                    a.environment = Some(value.trim().to_string());
+                    Ok(())
+                }
+            }
+            unknown => {
+                let message = match did_you_mean(unknown) {
+                    Some(s) => format!(
+                        "unknown annotation {unknown} is ignored (did you mean {s}?)"
+                    ),
+                    None => format!(
+                        "unknown annotation {unknown} is ignored; known testcar.io annotations: {}",
+                        keys::ALL.join(", ")
+                    ),
+                };
+                out.warnings.push(AnnotationWarning {
+                    key: unknown.to_string(),
+                    message,
+                });
+                Ok(())
+            }
+        };
+        if let Err(expected) = res {
+            out.errors.push(AnnotationError {
+                key: key.clone(),
+                value: value.clone(),
+                expected,
+            });
+        }
+    }
+    out
+}
+
+/// The closest known key to `key`, if it is close enough to be a typo.
+pub fn did_you_mean(key: &str) -> Option<&'static str> {
+    keys::ALL
+        .iter()
+        .map(|k| (strsim::damerau_levenshtein(key, k), *k))
+        .filter(|(d, k)| *d <= 3.max(k.len() / 5))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+fn parse_bool(value: &str) -> Result<bool, String> {
+    match value.trim() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err("\"true\" or \"false\"".to_string()),
+    }
+}
+
+fn parse_dur(value: &str) -> Result<Duration, String> {
+    parse_duration(value).map_err(|_| "a duration such as 90s, 5m or 1h30m".to_string())
+}
+
+fn check_url(value: &str) -> Result<(), String> {
+    let expected = || "an http:// or https:// URL with a host, e.g. http://127.0.0.1:8080".to_string();
+    let v = value.trim();
+    let rest = v
+        .strip_prefix("http://")
+        .or_else(|| v.strip_prefix("https://"))
+        .ok_or_else(expected)?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if host.is_empty() || host.starts_with(':') || v.chars().any(char::is_whitespace) {
+        return Err(expected());
+    }
+    Ok(())
+}
+
+/// Whether `name` is a valid DNS-1123 subdomain (names of ConfigMaps and Secrets).
+pub fn is_dns_subdomain(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
+/// Whether `name` is a valid DNS-1123 label (container names).
+pub fn is_dns_label(name: &str) -> bool {
+    name.len() <= 63 && !name.contains('.') && is_dns_subdomain(name)
+}
+
+fn check_dns_subdomain(value: &str) -> Result<(), String> {
+    if is_dns_subdomain(value) {
+        Ok(())
+    } else {
+        Err("a Kubernetes object name (lowercase letters, digits, '-' and '.'), e.g. my-service-testcar-auth".to_string())
+    }
+}
+
+fn check_image(value: &str) -> Result<(), String> {
+    let ok = !value.is_empty()
+        && !value.chars().any(|c| c.is_whitespace() || c.is_control())
+        && !value.starts_with(['/', ':', '@', '.', '-'])
+        && !value.ends_with([':', '@', '/']);
+    if ok {
+        Ok(())
+    } else {
+        Err("an image reference, e.g. ghcr.io/acme/testcar-agent:1.2.0".to_string())
+    }
+}
+
+fn parse_container_list(value: &str) -> Result<Vec<String>, String> {
+    let names: Vec<String> = value
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if names.is_empty() || !names.iter().all(|n| is_dns_label(n)) {
+        return Err("a comma-separated list of container names, e.g. app,worker".to_string());
+    }
+    Ok(names)
+}
+
+fn parse_tests_source(value: &str) -> Result<TestsSource, String> {
+    let expected = || {
+        "one of shared, configmap:<name>, image:<reference>, copy:<absolute path> (e.g. configmap:my-service-tests)"
+            .to_string()
+    };
+    let v = value.trim();
+    if v == "shared" {
+        return Ok(TestsSource::Shared);
+    }
+    let (kind, arg) = v.split_once(':').ok_or_else(expected)?;
+    let arg = arg.trim();
+    match kind.trim() {
+        "configmap" if is_dns_subdomain(arg) => Ok(TestsSource::ConfigMap(arg.to_string())),
+        "image" if check_image(arg).is_ok() => Ok(TestsSource::Image(arg.to_string())),
+        "copy" if arg.starts_with('/') && !arg.contains("..") && arg.len() > 1 => {
+            Ok(TestsSource::Copy(arg.trim_end_matches('/').to_string()))
+        }
+        _ => Err(expected()),
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Resource {
+    Cpu,
+    Memory,
+}
+
+/// Whether `value` is a Kubernetes resource quantity (`250m`, `0.5`, `64Mi`, `1G`, `1e3`).
+pub fn is_quantity(value: &str) -> bool {
+    let v = value.trim();
+    let num_len = v
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+'))
+        .unwrap_or(v.len());
+    let (num, suffix) = v.split_at(num_len);
+    let num = num.trim_start_matches('+');
+    if num.is_empty() || num.matches('.').count() > 1 || num == "." {
+        return false;
+    }
+    const SUFFIXES: &[&str] = &[
+        "", "n", "u", "m", "k", "M", "G", "T", "P", "E", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei",
+    ];
+    if SUFFIXES.contains(&suffix) {
+        return true;
+    }
+    // decimal exponent form: 1e3, 1E-2
+    let exp = suffix.strip_prefix(['e', 'E']);
+    matches!(exp, Some(e) if !e.is_empty() && e.trim_start_matches(['+', '-']).chars().all(|c| c.is_ascii_digit()) && !e.trim_start_matches(['+', '-']).is_empty())
+}
+
+fn check_quantity(value: &str, resource: Resource) -> Result<(), String> {
+    if is_quantity(value) {
+        return Ok(());
+    }
+    Err(match resource {
+        Resource::Cpu => "a CPU quantity, e.g. 100m or 0.5".to_string(),
+        Resource::Memory => "a memory quantity, e.g. 64Mi or 1Gi".to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mk_annotations(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn parses_a_full_set() {
+        let p = parse(&mk_annotations(&[
+            ("testcar.io/inject", "true"),
+            ("testcar.io/target", "http://127.0.0.1:8080/api"),
+            ("testcar.io/tests", "configmap:orders-tests"),
+            ("testcar.io/containers", "app, worker"),
+            ("testcar.io/auth-secret", "orders-auth"),
+            ("testcar.io/cpu", "250m"),
+            ("testcar.io/memory", "64Mi"),
+            ("testcar.io/native-sidecar", "true"),
+            ("testcar.io/timeout", "5m"),
+            ("kubectl.kubernetes.io/restartedAt", "x"),
+        ]));
+        assert!(p.errors.is_empty(), "{:?}", p.errors);
+        assert!(p.warnings.is_empty());
+        let a = p.annotations;
+        assert!(a.inject);
+        assert_eq!(a.tests, TestsSource::ConfigMap("orders-tests".into()));
+        assert_eq!(a.containers, Some(vec!["app".into(), "worker".into()]));
+        assert_eq!(a.timeout, Some(Duration::from_secs(300)));
+        assert_eq!(a.native_sidecar, Some(true));
+    }
+
+    #[test]
+    fn every_tests_source_form() {
+        for (v, want) in [
+            ("shared", TestsSource::Shared),
+            ("image:ghcr.io/acme/tests:1", TestsSource::Image("ghcr.io/acme/tests:1".into())),
+            ("copy:/app/tests/", TestsSource::Copy("/app/tests".into())),
+        ] {
+            let p = parse(&mk_annotations(&[("testcar.io/tests", v)]));
+            assert_eq!(p.annotations.tests, want);
+        }
+    }
+
+    #[test]
+    fn errors_name_key_value_and_expected_form() {
+        let p = parse(&mk_annotations(&[
+            ("testcar.io/inject", "yes"),
+            ("testcar.io/cpu", "lots"),
+            ("testcar.io/memory", "12 GB"),
+            ("testcar.io/tests", "git:https://x"),
+            ("testcar.io/target", "localhost:8080"),
+            ("testcar.io/timeout", "soon"),
+            ("testcar.io/auth-secret", "My_Secret"),
+            ("testcar.io/tests-timeout", "10x"),
+        ]));
+        assert_eq!(p.errors.len(), 8, "{:?}", p.errors);
+        let cpu = p.errors.iter().find(|e| e.key == "testcar.io/cpu").unwrap();
+        let msg = cpu.to_string();
+        assert!(msg.contains("testcar.io/cpu"), "{msg}");
+        assert!(msg.contains("\"lots\""), "{msg}");
+        assert!(msg.contains("100m"), "{msg}");
+        let inject = p.errors.iter().find(|e| e.key == "testcar.io/inject").unwrap();
+        assert!(inject.to_string().contains("\"true\" or \"false\""));
+        // invalid values leave defaults
+        assert!(!p.annotations.inject);
+        assert_eq!(p.annotations.cpu, None);
+        assert_eq!(p.annotations.tests, TestsSource::Shared);
+    }
+
+    #[test]
+    fn unknown_keys_warn_with_did_you_mean() {
+        let p = parse(&mk_annotations(&[
+            ("testcar.io/taget", "http://x"),
+            ("testcar.io/auth-secrets", "a"),
+            ("testcar.io/zzzzzzzzzzzzzzzzzz", "a"),
+        ]));
+        assert!(p.errors.is_empty());
+        assert_eq!(p.warnings.len(), 3);
+        let msgs: Vec<String> = p.warnings.iter().map(|w| w.message.clone()).collect();
+        assert!(msgs.iter().any(|m| m.contains("did you mean testcar.io/target?")), "{msgs:?}");
+        assert!(msgs.iter().any(|m| m.contains("did you mean testcar.io/auth-secret?")), "{msgs:?}");
+        assert!(msgs.iter().any(|m| m.contains("known testcar.io annotations")), "{msgs:?}");
+    }
+
+    #[test]
+    fn quantities() {
+        for ok in ["100m", "0.5", "1", "64Mi", "1Gi", "128M", "1e3", "+1"] {
+            assert!(is_quantity(ok), "{ok}");
+        }
+        for bad in ["", "lots", "1.2.3", "12 GB", "Mi", "1e", "-"] {
+            assert!(!is_quantity(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn injected_marker() {
+        let p = parse(&mk_annotations(&[("testcar.io/status", "injected")]));
+        assert!(p.annotations.is_injected());
+    }
+}

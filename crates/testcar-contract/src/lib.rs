@@ -1,0 +1,20 @@
+//! The contract every Testcar part speaks: the result document (schema v1), the
+//! annotation / environment / path contract between injector and agent, exit classes,
+//! and the renderers (result line, JUnit XML, human summary). No runtime, no kube client.
+
+pub mod annotations;
+pub mod duration;
+pub mod env;
+pub mod exit;
+pub mod junit;
+pub mod line;
+pub mod paths;
+pub mod result;
+pub mod schema;
+pub mod summary;
+
+pub use exit::ExitClass;
+pub use result::{
+    Check, CheckKind, CheckStatus, Counts, HttpMetrics, LatencySummary, PodRef, Report, Run,
+    RunnerKind, Status, Suite, Summary, VuserCounts, SCHEMA_ID,
+};

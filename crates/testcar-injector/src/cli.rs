@@ -1,0 +1,32 @@
+//! Command-line flags of `testcar-injector` (each with an environment equivalent).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// TLS mutating admission webhook that injects the Testcar sidecar into opted-in pods.
+#[derive(Debug, Parser)]
+#[command(name = "testcar-injector", version, about)]
+pub struct Cli {
+    /// HTTPS address for `POST /mutate`.
+    #[arg(long, env = "TESTCAR_INJECTOR_LISTEN", default_value = "0.0.0.0:8443")]
+    pub listen: SocketAddr,
+    /// TLS certificate chain (PEM).
+    #[arg(long, env = "TESTCAR_INJECTOR_TLS_CERT", default_value = "/etc/testcar-injector/tls/tls.crt")]
+    pub tls_cert: PathBuf,
+    /// TLS private key (PEM).
+    #[arg(long, env = "TESTCAR_INJECTOR_TLS_KEY", default_value = "/etc/testcar-injector/tls/tls.key")]
+    pub tls_key: PathBuf,
+    /// Injector configuration file (YAML).
+    #[arg(long, env = "TESTCAR_INJECTOR_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Plain-HTTP address for `/healthz`, `/readyz` and `/metrics`.
+    #[arg(long, env = "TESTCAR_INJECTOR_METRICS_LISTEN", default_value = "0.0.0.0:9090")]
+    pub metrics_listen: SocketAddr,
+    /// Validate the configuration file and exit.
+    #[arg(long)]
+    pub check_config: bool,
+    #[command(flatten)]
+    pub log: testcar_telemetry::LogArgs,
+}

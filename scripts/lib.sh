@@ -1,0 +1,58 @@
+# Shared shell helpers for setup, tests and benches. Source it; do not run it.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TOOLS="${TESTCAR_TOOLS:-$ROOT/.tools}"
+mkdir -p "$TOOLS/bin"
+export PATH="$TOOLS/bin:$TOOLS/node_modules/.bin:$PATH"
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+# apt_install PKG...: install the Debian packages that are not installed yet.
+apt_install() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "apt-get install ${missing[*]}"
+  local stamp="$TOOLS/.apt-updated"
+  if [ ! -f "$stamp" ] || [ -n "$(find "$stamp" -mmin +600 2>/dev/null)" ]; then
+    $SUDO apt-get update -qq && touch "$stamp"
+  fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# npm_install PKG@VER...: install npm packages into .tools/node_modules when missing.
+npm_install() {
+  local missing=()
+  for spec in "$@"; do
+    local name="${spec%@*}"
+    [ -z "$name" ] && name="$spec"
+    [ -d "$TOOLS/node_modules/$name" ] || missing+=("$spec")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "npm install ${missing[*]}"
+  (cd "$TOOLS" && [ -f package.json ] || echo '{"private":true}' > "$TOOLS/package.json")
+  (cd "$TOOLS" && npm install --no-audit --no-fund --ignore-scripts --loglevel=error "${missing[@]}" >/dev/null)
+}
+
+# pip_install MODULE=PKG...: pip-install PKG when python cannot import MODULE.
+pip_install() {
+  local missing=()
+  for pair in "$@"; do
+    local mod="${pair%%=*}" pkg="${pair#*=}"
+    python3 -c "import $mod" 2>/dev/null || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "pip install ${missing[*]}"
+  python3 -m pip install -q --disable-pip-version-check "${missing[@]}"
+}
+
+# free_port: print a free TCP port on 127.0.0.1.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
