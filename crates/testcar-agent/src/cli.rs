@@ -28,6 +28,14 @@ pub enum Command {
         #[arg(long, env = "TESTCAR_TARGET")]
         target: Option<String>,
     },
+    /// Print a stored result document as the summary (and optionally JUnit XML).
+    Render {
+        /// A result.json (result v1).
+        result: PathBuf,
+        /// Also write JUnit XML here.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+    },
     /// Check definitions without running anything.
     Validate {
         /// Scripts, manifests or folders.

@@ -1,11 +1,26 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use testcar_agent::cli::Cli;
+use testcar_agent::cli::{Cli, Command};
+use testcar_contract::ExitClass;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     cli.log.init();
-    tracing::info!(command = ?cli.command, "testcar-agent is not implemented yet");
-    ExitCode::from(testcar_contract::ExitClass::Error)
+    let class = match cli.command {
+        Command::Render { result, junit } => {
+            match testcar_agent::render::run(&result, junit.as_deref()) {
+                Ok(class) => class,
+                Err(e) => {
+                    eprintln!("testcar-agent: {e}");
+                    ExitClass::Error
+                }
+            }
+        }
+        other => {
+            tracing::error!(command = ?other, "not implemented yet");
+            ExitClass::Error
+        }
+    };
+    ExitCode::from(class)
 }

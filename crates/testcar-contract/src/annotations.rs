@@ -233,9 +233,9 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> ParsedAnnotations {
             }
             unknown => {
                 let message = match did_you_mean(unknown) {
-                    Some(s) => format!(
-                        "unknown annotation {unknown} is ignored (did you mean {s}?)"
-                    ),
+                    Some(s) => {
+                        format!("unknown annotation {unknown} is ignored (did you mean {s}?)")
+                    }
                     None => format!(
                         "unknown annotation {unknown} is ignored; known testcar.io annotations: {}",
                         keys::ALL.join(", ")
@@ -282,7 +282,8 @@ fn parse_dur(value: &str) -> Result<Duration, String> {
 }
 
 fn check_url(value: &str) -> Result<(), String> {
-    let expected = || "an http:// or https:// URL with a host, e.g. http://127.0.0.1:8080".to_string();
+    let expected =
+        || "an http:// or https:// URL with a host, e.g. http://127.0.0.1:8080".to_string();
     let v = value.trim();
     let rest = v
         .strip_prefix("http://")
@@ -444,7 +445,10 @@ mod tests {
     fn every_tests_source_form() {
         for (v, want) in [
             ("shared", TestsSource::Shared),
-            ("image:ghcr.io/acme/tests:1", TestsSource::Image("ghcr.io/acme/tests:1".into())),
+            (
+                "image:ghcr.io/acme/tests:1",
+                TestsSource::Image("ghcr.io/acme/tests:1".into()),
+            ),
             ("copy:/app/tests/", TestsSource::Copy("/app/tests".into())),
         ] {
             let p = parse(&mk_annotations(&[("testcar.io/tests", v)]));
@@ -470,7 +474,11 @@ mod tests {
         assert!(msg.contains("testcar.io/cpu"), "{msg}");
         assert!(msg.contains("\"lots\""), "{msg}");
         assert!(msg.contains("100m"), "{msg}");
-        let inject = p.errors.iter().find(|e| e.key == "testcar.io/inject").unwrap();
+        let inject = p
+            .errors
+            .iter()
+            .find(|e| e.key == "testcar.io/inject")
+            .unwrap();
         assert!(inject.to_string().contains("\"true\" or \"false\""));
         // invalid values leave defaults
         assert!(!p.annotations.inject);
@@ -488,9 +496,21 @@ mod tests {
         assert!(p.errors.is_empty());
         assert_eq!(p.warnings.len(), 3);
         let msgs: Vec<String> = p.warnings.iter().map(|w| w.message.clone()).collect();
-        assert!(msgs.iter().any(|m| m.contains("did you mean testcar.io/target?")), "{msgs:?}");
-        assert!(msgs.iter().any(|m| m.contains("did you mean testcar.io/auth-secret?")), "{msgs:?}");
-        assert!(msgs.iter().any(|m| m.contains("known testcar.io annotations")), "{msgs:?}");
+        assert!(
+            msgs.iter()
+                .any(|m| m.contains("did you mean testcar.io/target?")),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.iter()
+                .any(|m| m.contains("did you mean testcar.io/auth-secret?")),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.iter()
+                .any(|m| m.contains("known testcar.io annotations")),
+            "{msgs:?}"
+        );
     }
 
     #[test]

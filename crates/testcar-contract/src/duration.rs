@@ -5,7 +5,9 @@ use std::time::Duration;
 
 /// A duration that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{value:?} is not a duration; expected seconds (e.g. 30) or a number with a unit: ms, s, m, h (e.g. 500ms, 30s, 2m, 1h30m)")]
+#[error(
+    "{value:?} is not a duration; expected seconds (e.g. 30) or a number with a unit: ms, s, m, h (e.g. 500ms, 30s, 2m, 1h30m)"
+)]
 pub struct DurationError {
     /// The text that was given.
     pub value: String,
@@ -99,7 +101,10 @@ mod tests {
         assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
         assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
-        assert_eq!(parse_duration(" 10 min ").unwrap(), Duration::from_secs(600));
+        assert_eq!(
+            parse_duration(" 10 min ").unwrap(),
+            Duration::from_secs(600)
+        );
     }
 
     #[test]

@@ -55,8 +55,14 @@ mod tests {
 
     #[test]
     fn worst_prefers_error() {
-        assert_eq!(ExitClass::Passed.worst(ExitClass::Failed), ExitClass::Failed);
+        assert_eq!(
+            ExitClass::Passed.worst(ExitClass::Failed),
+            ExitClass::Failed
+        );
         assert_eq!(ExitClass::Error.worst(ExitClass::Failed), ExitClass::Error);
-        assert_eq!(ExitClass::Passed.worst(ExitClass::Passed), ExitClass::Passed);
+        assert_eq!(
+            ExitClass::Passed.worst(ExitClass::Passed),
+            ExitClass::Passed
+        );
     }
 }

@@ -47,10 +47,19 @@ impl<'a> JunitReport<'a> {
         let mut suites: Vec<(String, Vec<Case>, f64, String, Option<String>)> = Vec::new();
         for (label, run) in &self.runs {
             let prefix = label.as_ref().map(|l| format!("{l}/")).unwrap_or_default();
-            let ts = run.started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-            if run.suites.is_empty() || (run.status == Status::Error && run.error.is_some() && run.suites.iter().all(|s| s.status != Status::Error)) {
+            let ts = run
+                .started
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            if run.suites.is_empty()
+                || (run.status == Status::Error
+                    && run.error.is_some()
+                    && run.suites.iter().all(|s| s.status != Status::Error))
+            {
                 // The run itself could not test: show that as its own suite.
-                let message = run.error.clone().unwrap_or_else(|| "run did not complete".into());
+                let message = run
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| "run did not complete".into());
                 suites.push((
                     format!("{prefix}testcar"),
                     vec![Case {

@@ -16,5 +16,5 @@ pub mod summary;
 pub use exit::ExitClass;
 pub use result::{
     Check, CheckKind, CheckStatus, Counts, HttpMetrics, LatencySummary, PodRef, Report, Run,
-    RunnerKind, Status, Suite, Summary, VuserCounts, SCHEMA_ID,
+    RunnerKind, SCHEMA_ID, Status, Suite, Summary, VuserCounts,
 };

@@ -19,7 +19,9 @@ pub enum LineError {
         lines: usize,
     },
     /// Lines looked like results but none could be read (e.g. the last one was cut off).
-    #[error("no valid result: {candidates} line(s) mention {SCHEMA_ID} but none parses; the last one (line {line}) fails with: {reason}")]
+    #[error(
+        "no valid result: {candidates} line(s) mention {SCHEMA_ID} but none parses; the last one (line {line}) fails with: {reason}"
+    )]
     Invalid {
         /// How many lines mentioned the schema id.
         candidates: usize,
@@ -142,12 +144,16 @@ mod tests {
         let err = find_last_result("starting\n{\"msg\":\"waiting for target\"}\n").unwrap_err();
         assert_eq!(err, LineError::NoResult { lines: 2 });
         assert!(err.to_string().starts_with("no result yet"));
-        assert!(matches!(find_last_result(""), Err(LineError::NoResult { lines: 0 })));
+        assert!(matches!(
+            find_last_result(""),
+            Err(LineError::NoResult { lines: 0 })
+        ));
     }
 
     #[test]
     fn other_schema_versions_are_not_taken() {
-        let line = render_line(&mk_run("x", Status::Passed)).replace(SCHEMA_ID, "testcar.io/result/v9");
+        let line =
+            render_line(&mk_run("x", Status::Passed)).replace(SCHEMA_ID, "testcar.io/result/v9");
         assert!(find_last_result(&line).is_err());
     }
 }

@@ -33,7 +33,11 @@ impl Status {
                 Status::Error => 2,
             }
         }
-        if rank(other) > rank(self) { other } else { self }
+        if rank(other) > rank(self) {
+            other
+        } else {
+            self
+        }
     }
 
     /// Lowercase name as written in the document.

@@ -39,7 +39,8 @@ pub fn render_summary(run: &Run, color: bool) -> String {
                 s.runner.as_str().to_string(),
                 s.status.as_str().to_uppercase(),
                 format!("{passed}/{}", s.checks.len()),
-                m.map(|m| m.requests.to_string()).unwrap_or_else(|| "-".into()),
+                m.map(|m| m.requests.to_string())
+                    .unwrap_or_else(|| "-".into()),
                 m.map(|m| m.errors.values().sum::<u64>().to_string())
                     .unwrap_or_else(|| "-".into()),
                 fmt_ms(rt.map(|r| r.p95)),
@@ -63,7 +64,11 @@ pub fn render_summary(run: &Run, color: bool) -> String {
         .as_ref()
         .map(|p| format!("{}/{}", p.namespace, p.name))
         .unwrap_or_else(|| "-".into());
-    let _ = writeln!(out, "Testcar run {}  target {target}  pod {pod}", run.run_id);
+    let _ = writeln!(
+        out,
+        "Testcar run {}  target {target}  pod {pod}",
+        run.run_id
+    );
     let line = |cells: &[String], status: Option<Status>| -> String {
         let mut l = String::new();
         for (i, (cell, w)) in cells.iter().zip(widths.iter()).enumerate() {
@@ -98,11 +103,22 @@ pub fn render_summary(run: &Run, color: bool) -> String {
                 let detail = c.message.clone().unwrap_or_else(|| {
                     format!(
                         "expected {}, observed {}",
-                        c.expected.as_ref().map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
-                        c.observed.as_ref().map(|v| v.to_string()).unwrap_or_else(|| "no data".into())
+                        c.expected
+                            .as_ref()
+                            .map(|v| v.to_string())
+                            .unwrap_or_else(|| "-".into()),
+                        c.observed
+                            .as_ref()
+                            .map(|v| v.to_string())
+                            .unwrap_or_else(|| "no data".into())
                     )
                 });
-                problems.push(format!("  {} {}: {} — {detail}", c.status.as_str(), s.name, c.name));
+                problems.push(format!(
+                    "  {} {}: {} — {detail}",
+                    c.status.as_str(),
+                    s.name,
+                    c.name
+                ));
             }
         }
         if let Some(e) = &s.error {

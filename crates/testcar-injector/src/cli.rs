@@ -13,16 +13,28 @@ pub struct Cli {
     #[arg(long, env = "TESTCAR_INJECTOR_LISTEN", default_value = "0.0.0.0:8443")]
     pub listen: SocketAddr,
     /// TLS certificate chain (PEM).
-    #[arg(long, env = "TESTCAR_INJECTOR_TLS_CERT", default_value = "/etc/testcar-injector/tls/tls.crt")]
+    #[arg(
+        long,
+        env = "TESTCAR_INJECTOR_TLS_CERT",
+        default_value = "/etc/testcar-injector/tls/tls.crt"
+    )]
     pub tls_cert: PathBuf,
     /// TLS private key (PEM).
-    #[arg(long, env = "TESTCAR_INJECTOR_TLS_KEY", default_value = "/etc/testcar-injector/tls/tls.key")]
+    #[arg(
+        long,
+        env = "TESTCAR_INJECTOR_TLS_KEY",
+        default_value = "/etc/testcar-injector/tls/tls.key"
+    )]
     pub tls_key: PathBuf,
     /// Injector configuration file (YAML).
     #[arg(long, env = "TESTCAR_INJECTOR_CONFIG")]
     pub config: Option<PathBuf>,
     /// Plain-HTTP address for `/healthz`, `/readyz` and `/metrics`.
-    #[arg(long, env = "TESTCAR_INJECTOR_METRICS_LISTEN", default_value = "0.0.0.0:9090")]
+    #[arg(
+        long,
+        env = "TESTCAR_INJECTOR_METRICS_LISTEN",
+        default_value = "0.0.0.0:9090"
+    )]
     pub metrics_listen: SocketAddr,
     /// Validate the configuration file and exit.
     #[arg(long)]

@@ -25,7 +25,12 @@ pub struct LogArgs {
     #[arg(long, env = "TESTCAR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto, global = true)]
     pub log_format: LogFormat,
     /// Log filter, in tracing's EnvFilter syntax (e.g. `info`, `testcar_agent=debug`).
-    #[arg(long = "log", env = "TESTCAR_LOG", default_value = "info", global = true)]
+    #[arg(
+        long = "log",
+        env = "TESTCAR_LOG",
+        default_value = "info",
+        global = true
+    )]
     pub log_filter: String,
 }
 
@@ -47,9 +52,15 @@ impl LogArgs {
             .with_writer(std::io::stderr)
             .with_target(false);
         let result = if json {
-            builder.json().flatten_event(true).with_current_span(true).try_init()
+            builder
+                .json()
+                .flatten_event(true)
+                .with_current_span(true)
+                .try_init()
         } else {
-            builder.with_ansi(std::io::stderr().is_terminal()).try_init()
+            builder
+                .with_ansi(std::io::stderr().is_terminal())
+                .try_init()
         };
         if result.is_ok() {
             if let Some(e) = bad {
