@@ -20,6 +20,15 @@ struct Tally {
     errors: u64,
 }
 
+/// A test suite to write.
+struct SuiteOut {
+    name: String,
+    cases: Vec<Case>,
+    time_s: f64,
+    timestamp: String,
+    output: Option<String>,
+}
+
 /// A test case to write: name, status, message, details.
 struct Case {
     name: String,
@@ -44,7 +53,7 @@ impl<'a> JunitReport<'a> {
 
     /// Render the document.
     pub fn render(&self) -> String {
-        let mut suites: Vec<(String, Vec<Case>, f64, String, Option<String>)> = Vec::new();
+        let mut suites: Vec<SuiteOut> = Vec::new();
         for (label, run) in &self.runs {
             let prefix = label.as_ref().map(|l| format!("{l}/")).unwrap_or_default();
             let ts = run
@@ -60,9 +69,9 @@ impl<'a> JunitReport<'a> {
                     .error
                     .clone()
                     .unwrap_or_else(|| "run did not complete".into());
-                suites.push((
-                    format!("{prefix}testcar"),
-                    vec![Case {
+                suites.push(SuiteOut {
+                    name: format!("{prefix}testcar"),
+                    cases: vec![Case {
                         name: "run".into(),
                         status: CheckStatus::Error,
                         kind: "error".into(),
@@ -70,30 +79,30 @@ impl<'a> JunitReport<'a> {
                         details: message,
                         time_s: run.duration_ms as f64 / 1000.0,
                     }],
-                    run.duration_ms as f64 / 1000.0,
-                    ts.clone(),
-                    None,
-                ));
+                    time_s: run.duration_ms as f64 / 1000.0,
+                    timestamp: ts.clone(),
+                    output: None,
+                });
             }
             for suite in &run.suites {
-                suites.push((
-                    format!("{prefix}{}", suite.name),
-                    cases_of(suite),
-                    suite.duration_ms as f64 / 1000.0,
-                    ts.clone(),
-                    suite.output_tail.clone(),
-                ));
+                suites.push(SuiteOut {
+                    name: format!("{prefix}{}", suite.name),
+                    cases: cases_of(suite),
+                    time_s: suite.duration_ms as f64 / 1000.0,
+                    timestamp: ts.clone(),
+                    output: suite.output_tail.clone(),
+                });
             }
         }
 
         let mut total = Tally::default();
         let mut total_time = 0.0;
-        for (_, cases, time, _, _) in &suites {
-            let t = tally(cases);
+        for suite in &suites {
+            let t = tally(&suite.cases);
             total.tests += t.tests;
             total.failures += t.failures;
             total.errors += t.errors;
-            total_time += time;
+            total_time += suite.time_s;
         }
 
         let mut w = Writer::new_with_indent(Vec::new(), b' ', 2);
@@ -106,7 +115,14 @@ impl<'a> JunitReport<'a> {
         root.push_attribute(("errors", total.errors.to_string().as_str()));
         root.push_attribute(("time", format!("{total_time:.3}").as_str()));
         w.write_event(Event::Start(root)).expect("write to Vec");
-        for (name, cases, time, ts, output) in &suites {
+        for SuiteOut {
+            name,
+            cases,
+            time_s: time,
+            timestamp: ts,
+            output,
+        } in &suites
+        {
             let t = tally(cases);
             let mut s = BytesStart::new("testsuite");
             s.push_attribute(("name", name.as_str()));
@@ -273,8 +289,10 @@ mod tests {
         serde_json::from_str(include_str!("../../../docs/examples/failed.json")).unwrap()
     }
 
-    /// (suite name, case name, Some(element, message)) for every test case.
-    fn parse_cases(xml: &str) -> Vec<(String, String, Option<(String, String)>)> {
+    /// (suite name, case name, Some((element, message))) of one test case.
+    type ParsedCase = (String, String, Option<(String, String)>);
+
+    fn parse_cases(xml: &str) -> Vec<ParsedCase> {
         let mut reader = Reader::from_str(xml);
         let mut out = Vec::new();
         let (mut suite, mut case) = (String::new(), String::new());

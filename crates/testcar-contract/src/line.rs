@@ -157,3 +157,43 @@ mod tests {
         assert!(find_last_result(&line).is_err());
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use crate::result::{RunnerKind, Status, Suite};
+    use chrono::Utc;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever surrounds it, the last complete result line is the one found, and noise
+        /// alone never panics.
+        #[test]
+        fn last_result_survives_noise(
+            before in proptest::collection::vec("[ -~]{0,80}", 0..8),
+            after in proptest::collection::vec("[ -z|~]{0,80}", 0..8),
+            id in "[a-z0-9-]{1,20}",
+            crlf in any::<bool>(),
+        ) {
+            let now = Utc::now();
+            let run = Run::finish(id.clone(), now, now, vec![{
+                let mut s = Suite::new("s", RunnerKind::Exec);
+                s.status = Status::Passed;
+                s
+            }], None);
+            let eol = if crlf { "\r\n" } else { "\n" };
+            let mut log = before.join(eol);
+            log.push_str(eol);
+            log.push_str(&render_line(&run));
+            log.push_str(eol);
+            // "after" lines cannot contain '{' so they cannot be results
+            log.push_str(&after.join(eol));
+            prop_assert_eq!(find_last_result(&log).unwrap().run_id, id);
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics(log in "\\PC{0,400}") {
+            let _ = find_last_result(&log);
+        }
+    }
+}
