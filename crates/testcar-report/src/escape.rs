@@ -6,11 +6,23 @@ use std::fmt::Write as _;
 /// Escape `text` for use as element content or a quoted attribute value (HTML and SVG).
 ///
 /// Quotes are escaped too, so the same function is safe inside `"..."` and `'...'`
-/// attributes; control characters other than tab/newline are dropped because XML (SVG)
+/// attributes. Terminal colour sequences (`ESC [ … m`, common in exec output tails) are
+/// removed, and other control characters but tab/newline are dropped because XML (SVG)
 /// rejects them.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + text.len() / 8);
-    for c in text.chars() {
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            // CSI: parameters and intermediates, then one final byte in @..~.
+            chars.next();
+            for f in chars.by_ref() {
+                if ('@'..='~').contains(&f) {
+                    break;
+                }
+            }
+            continue;
+        }
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
@@ -80,8 +92,13 @@ mod tests {
     }
 
     #[test]
-    fn drops_control_characters_but_keeps_newlines() {
-        assert_eq!(escape("a\u{1b}[31mb\nc\td\u{0}"), "a[31mb\nc\td");
+    fn drops_control_characters_and_colours_but_keeps_newlines() {
+        assert_eq!(
+            escape("a\u{1b}[1;31mb\u{1b}[0m\nc\td\u{0}\u{7}"),
+            "ab\nc\td"
+        );
+        // A lone ESC is dropped, the text after it kept.
+        assert_eq!(escape("x\u{1b}y"), "xy");
     }
 
     #[test]

@@ -4,9 +4,12 @@
 //!
 //! ```no_run
 //! use std::path::Path;
-//! let run = testcar_report::load_run(Path::new("result.json"))?;
-//! let (artillery, _missing) = testcar_report::reports_in_results_dir(&run, Path::new("."));
-//! std::fs::write("report.html", testcar_report::render_html(&run, &artillery))?;
+//! // After a run: the result and the Artillery reports it recorded in the results folder.
+//! let (html, warnings) = testcar_report::render_files(Path::new("results/result.json"), &[])?;
+//! for w in &warnings {
+//!     eprintln!("report: {w}");
+//! }
+//! std::fs::write("results/report.html", html)?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -33,4 +36,32 @@ pub fn render_html(
     artillery: &[(String, serde_json::Value)],
 ) -> String {
     html::page(run, artillery)
+}
+
+/// Render the result document at `result` as a page, for `testcar-agent report`.
+///
+/// `artillery` holds `FILE` or `SUITE=FILE` arguments (see [`suite_for_report`]). When it is
+/// empty, the Artillery reports the run recorded are read from the folder of `result` (the
+/// results folder); any of them that cannot be read is returned as a warning beside the page.
+/// A result or a named report that cannot be read or matched is an error.
+pub fn render_files(
+    result: &std::path::Path,
+    artillery: &[String],
+) -> Result<(String, Vec<LoadError>), LoadError> {
+    let run = load_run(result)?;
+    let (reports, warnings) = if artillery.is_empty() {
+        let dir = result
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        reports_in_results_dir(&run, dir)
+    } else {
+        let mut reports = Vec::with_capacity(artillery.len());
+        for arg in artillery {
+            let (suite, path) = suite_for_report(&run, arg)?;
+            reports.push((suite, load_artillery(&path)?));
+        }
+        (reports, Vec::new())
+    };
+    Ok((render_html(&run, &reports), warnings))
 }

@@ -161,6 +161,7 @@ fn hostile_text_is_escaped_everywhere() {
         "href=\"javascript",
         "onmouseover=\"",
         "\u{1b}",
+        "[31m",
     ] {
         assert!(!html.contains(raw), "unescaped {raw:?} in page");
     }
