@@ -23,11 +23,19 @@ RESOURCES = {
     "additionalProperties": False,
     "properties": {"requests": RESOURCE_LIST, "limits": RESOURCE_LIST},
 }
+# The injector's config takes cpu and memory only for the agent container.
+AGENT_RESOURCE_LIST = {"type": "object", "additionalProperties": False, "properties": {"cpu": QUANTITY, "memory": QUANTITY}}
+AGENT_RESOURCES = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {"requests": AGENT_RESOURCE_LIST, "limits": AGENT_RESOURCE_LIST},
+}
 # Testcar durations (crates/testcar-contract/src/duration.rs): seconds or number+unit groups.
 TESTCAR_DURATION = {
     "type": "string",
     "pattern": r"^([0-9]+(\.[0-9]+)?|([0-9]+(\.[0-9]+)? ?(ms|s|m|h))+)$",
-    "description": "e.g. 90s, 10m, 1h30m",
+    "not": {"pattern": r"^(0+(\.0*)? ?(ms|s|m|h)?)+$"},
+    "description": "e.g. 90s, 10m, 1h30m; not zero",
 }
 GO_DURATION = {"type": "string", "pattern": r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$"}
 PROM_DURATION = {"type": "string", "pattern": r"^(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?$", "minLength": 2}
@@ -175,7 +183,7 @@ SCHEMA = {
                     "imagePullPolicy": PULL_POLICY,
                     "allowImageOverride": BOOL,
                     "allowedRegistries": {"type": "array", "items": {"type": "string", "minLength": 1}},
-                    "resources": RESOURCES,
+                    "resources": AGENT_RESOURCES,
                     "nativeSidecar": BOOL,
                     "port": PORT,
                     "timeout": TESTCAR_DURATION,

@@ -92,6 +92,8 @@ done <<'EOF'
 --set tls.mode=selfsigned|/tls/mode
 --set tls.mode=secret|/tls/secret
 --set agent.timeout=soon|/agent/timeout
+--set agent.readyTimeout=0s|/agent/readyTimeout
+--set agent.resources.requests.ephemeral-storage=1Gi|'ephemeral-storage' not allowed
 --set agent.port=70000|/agent/port
 --set agent.resources.limits.cpu=lots|/agent/resources/limits/cpu
 --set agent.resources.limits.gpu=1|'gpu' not allowed
