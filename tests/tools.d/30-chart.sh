@@ -3,7 +3,7 @@
 # values and with each option on; every rendered object and every sample manifest is
 # validated offline against the Kubernetes schemas (kubernetes-validate); the chart's values
 # schema rejects bad values; the rendered webhook, Deployment, RBAC and injector config match
-# the values they came from; the injector accepts the rendered config (`--check-config`);
+# the values they came from; the generated certificate is reused on upgrade; the injector accepts the rendered config (`--check-config`);
 # hadolint lints the Dockerfiles. Tools come from scripts/setup.d/30-helm.sh.
 source "$(dirname "$0")/../../scripts/lib.sh"
 cd "$ROOT"
@@ -60,6 +60,10 @@ for s in "${scenarios[@]}"; do
     --namespace "$NS" --release "$RELEASE" --label "$s" "$out"
   "${CHECK[@]}" config "$out" "$work/$s.config.yaml" || fail "injector ConfigMap in [$s]"
 done
+
+# --- the generated certificate survives upgrades (lookup against a stand-in API server) ----
+run "tls.mode=helm keeps the certificate across upgrades (helm --dry-run=server, stand-in API)" \
+  python3 tests/chart/check_tls_upgrade.py "$CHART" "$NS" "$RELEASE"
 
 # --- NOTES.txt tells how to opt in --------------------------------------------------------
 if helm install "$RELEASE" "$CHART" -n "$NS" --dry-run=client -f tests/chart/scenarios/namespace-optin.yaml >"$work/notes" 2>&1 \
