@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""Checks what hadolint cannot know about Dockerfile.injector and Dockerfile.agent, since no
+Docker engine runs here to build them: the builder is the official Rust image, the runtime
+stage runs as non-root with OCI labels fed by the VERSION build-arg, `cargo build` names a
+real package, binary and features of this workspace, the ENTRYPOINT is the binary copied out
+of the builder, and every COPY source exists and is not excluded by .dockerignore.
+
+usage: check_dockerfiles.py Dockerfile.injector Dockerfile.agent
+"""
+from __future__ import annotations
+
+import fnmatch
+import re
+import shlex
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+OCI_LABELS = ["title", "description", "version", "source", "licenses"]
+RUNTIMES = ("gcr.io/distroless/cc-debian12", "debian:bookworm-slim")
+
+
+def instructions(text: str) -> list[tuple[int, str, str]]:
+    """(line, INSTRUCTION, arguments) with continuations joined and comments dropped."""
+    out, buf, start = [], "", 0
+    for n, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not buf and (not line or line.startswith("#")):
+            continue
+        if buf and line.startswith("#"):
+            continue
+        if not buf:
+            start = n
+        if line.endswith("\\"):
+            buf += line[:-1] + " "
+            continue
+        buf += line
+        op, _, args = buf.partition(" ")
+        out.append((start, op.upper(), args.strip()))
+        buf = ""
+    return out
+
+
+def dockerignored(rel: str, patterns: list[str]) -> bool:
+    """Docker's rule: the last matching pattern wins; `!` re-includes."""
+    ignored = False
+    parts = rel.split("/")
+    for pat in patterns:
+        neg = pat.startswith("!")
+        p = pat[1:] if neg else pat
+        p = p.rstrip("/")
+        # a pattern matching a parent directory matches everything under it
+        hit = any(fnmatch.fnmatch("/".join(parts[: i + 1]), p) for i in range(len(parts)))
+        if "**" in p:
+            hit = hit or fnmatch.fnmatch(rel, p.replace("**/", "*"))
+        if hit:
+            ignored = not neg
+    return ignored
+
+
+def check(path: Path, problems: list[str]) -> None:
+    def bad(line: int, msg: str) -> None:
+        problems.append(f"{path.name}:{line}: {msg}")
+
+    ins = instructions(path.read_text())
+    stages: list[list[tuple[int, str, str]]] = []
+    for item in ins:
+        if item[1] == "FROM":
+            stages.append([])
+        if stages:
+            stages[-1].append(item)
+    if len(stages) < 2:
+        bad(1, "expected a multi-stage build (builder + runtime)")
+        return
+    builder, runtime = stages[0], stages[-1]
+    b_from = builder[0][2].split()
+    if b_from[0] != "rust:1-bookworm" or b_from[-2:] != ["AS", "builder"]:
+        bad(builder[0][0], f"builder must be `FROM rust:1-bookworm AS builder`, found `FROM {builder[0][2]}`")
+    r_image = runtime[0][2].split()[0]
+    if not r_image.startswith(RUNTIMES):
+        bad(runtime[0][0], f"runtime image {r_image} is neither distroless cc nor debian slim")
+
+    users = [i for i in runtime if i[1] == "USER"]
+    if not users:
+        bad(runtime[0][0], "runtime stage has no USER (it would run as root)")
+    elif users[-1][2].split(":")[0] in ("root", "0"):
+        bad(users[-1][0], "runtime stage runs as root")
+
+    if not any(i[1] == "ARG" and i[2].split("=")[0] == "VERSION" for i in runtime):
+        bad(runtime[0][0], "runtime stage lacks `ARG VERSION`")
+    labels = " ".join(i[2] for i in runtime if i[1] == "LABEL")
+    for name in OCI_LABELS:
+        if f"org.opencontainers.image.{name}=" not in labels:
+            bad(runtime[0][0], f"no org.opencontainers.image.{name} label")
+    if 'org.opencontainers.image.version="${VERSION}"' not in labels:
+        bad(runtime[0][0], "image version label is not the VERSION build-arg")
+
+    # cargo build -p PKG [--features F]
+    runs = " ".join(i[2] for i in builder if i[1] == "RUN")
+    m = re.search(r"cargo build --release --locked -p ([\w-]+)(?: --features \"?([^\s\"]+)\"?)?", runs)
+    if not m:
+        bad(builder[0][0], "builder does not run `cargo build --release --locked -p <package>`")
+        return
+    pkg, features = m.group(1), m.group(2)
+    manifest = ROOT / "crates" / pkg / "Cargo.toml"
+    if not manifest.exists():
+        bad(builder[0][0], f"package {pkg} is not a workspace crate")
+        return
+    cargo = tomllib.loads(manifest.read_text())
+    bins = [b["name"] for b in cargo.get("bin", [])] or [pkg]
+    if features:
+        args = {a.split("=", 1)[0]: a.split("=", 1)[1] for a in (i[2] for i in builder if i[1] == "ARG") if "=" in a}
+        resolved = args.get(features.strip("${}"), features) if features.startswith("$") else features
+        for feat in filter(None, resolved.split(",")):
+            if feat not in cargo.get("features", {}):
+                bad(builder[0][0], f"--features {feat}: crates/{pkg}/Cargo.toml has no feature {feat!r} (yet)")
+    copies = [i for i in runtime if i[1] == "COPY" and "--from=builder" in i[2]]
+    entry = [i for i in runtime if i[1] == "ENTRYPOINT"]
+    if not entry:
+        bad(runtime[0][0], "no ENTRYPOINT")
+    else:
+        target = shlex.split(entry[-1][2].strip("[]").replace(",", " "))[0]
+        if Path(target).name not in bins:
+            bad(entry[-1][0], f"ENTRYPOINT {target} is not a binary of {pkg} ({bins})")
+        if not any(c[2].split()[-1] == target for c in copies):
+            bad(entry[-1][0], f"ENTRYPOINT {target} is not copied from the builder")
+
+    ignore = [p.strip() for p in (ROOT / ".dockerignore").read_text().splitlines() if p.strip() and not p.startswith("#")]
+    for line, op, args in builder:
+        if op != "COPY" or "--from" in args:
+            continue
+        for src in args.split()[:-1]:
+            src = src.rstrip("/")
+            if not (ROOT / src).exists():
+                bad(line, f"COPY source {src} does not exist in the repository")
+            elif dockerignored(src, ignore):
+                bad(line, f"COPY source {src} is excluded by .dockerignore")
+
+
+def main() -> int:
+    problems: list[str] = []
+    for name in sys.argv[1:]:
+        check(ROOT / name, problems)
+    for p in problems:
+        print(f"FAIL {p}")
+    if not problems:
+        print(f"ok   {' '.join(sys.argv[1:])}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

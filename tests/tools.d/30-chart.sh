@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# The install path, checked with real tools: helm lints and renders the chart with default
+# values and with each option on; every rendered object and every sample manifest is
+# validated offline against the Kubernetes schemas (kubernetes-validate); the chart's values
+# schema rejects bad values; the rendered webhook, Deployment, RBAC and injector config match
+# the values they came from; the generated certificate is reused on upgrade; the injector accepts the rendered config (`--check-config`);
+# hadolint lints the Dockerfiles. Tools come from scripts/setup.d/30-helm.sh.
+source "$(dirname "$0")/../../scripts/lib.sh"
+cd "$ROOT"
+
+CHART="$ROOT/charts/testcar"
+CHECK=(python3 "$ROOT/tests/chart/check_manifests.py")
+NS=testcar-system
+RELEASE=testcar
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+passed=0
+failed=0
+failures=()
+ok() { passed=$((passed + 1)); printf 'ok   %s\n' "$1"; }
+fail() { failed=$((failed + 1)); failures+=("$1"); printf 'FAIL %s\n' "$1"; }
+# run LABEL CMD...: run a check, show its output only when it fails.
+run() {
+  local label="$1"; shift
+  if "$@" >"$work/out" 2>&1; then ok "$label"; else fail "$label"; sed 's/^/     /' "$work/out"; fi
+}
+
+for tool in helm hadolint openssl; do
+  command -v "$tool" >/dev/null || { echo "30-chart: $tool is missing; run scripts/setup.d/30-helm.sh" >&2; exit 1; }
+done
+python3 -c 'import kubernetes_validate, yaml, jsonschema' 2>/dev/null \
+  || { echo "30-chart: python kubernetes-validate/PyYAML missing; run scripts/setup.d/30-helm.sh" >&2; exit 1; }
+
+# Newest Kubernetes the validator knows; the chart is also held to its oldest supported one.
+K8S_LATEST="$(python3 -c 'from kubernetes_validate.utils import latest_version; print(latest_version())')"
+K8S_OLDEST="$(sed -n 's/^kubeVersion: *">=\([0-9]*\.[0-9]*\).*/\1/p' "$CHART/Chart.yaml")"
+echo "kubernetes schemas: $K8S_LATEST (newest known to kubernetes-validate) and $K8S_OLDEST (chart kubeVersion)"
+
+run "values.schema.json is generated from tests/chart/gen_schema.py" python3 tests/chart/gen_schema.py --check
+run "chart README describes every value" "${CHECK[@]}" readme "$CHART/values.yaml" "$CHART/README.md"
+
+# --- each scenario: lint, render, validate, compare with the values -----------------------
+scenarios=(default)
+for f in tests/chart/scenarios/*.yaml; do scenarios+=("$(basename "$f" .yaml)"); done
+for s in "${scenarios[@]}"; do
+  vargs=()
+  [ "$s" = default ] || vargs=(-f "tests/chart/scenarios/$s.yaml")
+  run "helm lint --strict [$s]" helm lint --strict "$CHART" "${vargs[@]}"
+  out="$work/$s.yaml"
+  if ! helm template "$RELEASE" "$CHART" -n "$NS" "${vargs[@]}" >"$out" 2>"$work/err"; then
+    fail "helm template [$s]"; sed 's/^/     /' "$work/err"; continue
+  fi
+  ok "helm template [$s]"
+  run "kubernetes-validate $K8S_LATEST [$s]" "${CHECK[@]}" validate --k8s-version "$K8S_LATEST" "$out"
+  run "kubernetes-validate $K8S_OLDEST [$s]" "${CHECK[@]}" validate --k8s-version "$K8S_OLDEST" "$out"
+  mvals=(--values "$CHART/values.yaml")
+  [ "$s" = default ] || mvals+=(--values "tests/chart/scenarios/$s.yaml")
+  run "rendered objects follow the values [$s]" "${CHECK[@]}" render "${mvals[@]}" \
+    --namespace "$NS" --release "$RELEASE" --label "$s" "$out"
+  "${CHECK[@]}" config "$out" "$work/$s.config.yaml" || fail "injector ConfigMap in [$s]"
+done
+
+# --- the generated certificate survives upgrades (lookup against a stand-in API server) ----
+run "tls.mode=helm keeps the certificate across upgrades (helm --dry-run=server, stand-in API)" \
+  python3 tests/chart/check_tls_upgrade.py "$CHART" "$NS" "$RELEASE"
+
+# --- NOTES.txt tells how to opt in --------------------------------------------------------
+if helm install "$RELEASE" "$CHART" -n "$NS" --dry-run=client -f tests/chart/scenarios/namespace-optin.yaml >"$work/notes" 2>&1 \
+  && grep -q 'testcar.io/inject: "true"' "$work/notes" \
+  && grep -q "kubectl label namespace <namespace> testcar.io/injection=enabled" "$work/notes" \
+  && grep -q -- "-c testcar" "$work/notes"; then
+  ok "NOTES.txt tells how to opt a workload and a namespace in"
+else
+  fail "NOTES.txt tells how to opt a workload and a namespace in"; sed -n '/NOTES/,$p' "$work/notes" | sed 's/^/     /'
+fi
+
+# --- bad values are rejected by values.schema.json ----------------------------------------
+# Each line: a helm flag, then the text the error must contain.
+while IFS='|' read -r flag want; do
+  [ -n "$flag" ] || continue
+  # shellcheck disable=SC2086
+  if helm template "$RELEASE" "$CHART" -n "$NS" $flag >/dev/null 2>"$work/err"; then
+    fail "schema rejects $flag (it was accepted)"
+  elif grep -qF -- "$want" "$work/err"; then
+    ok "schema rejects $flag"
+  else
+    fail "schema rejects $flag with a message naming $want"; sed 's/^/     /' "$work/err"
+  fi
+done <<'EOF'
+--set webhook.failurePolicy=Maybe|/webhook/failurePolicy
+--set webhook.timeoutSeconds=31|/webhook/timeoutSeconds
+--set webhook.reinvocationPolicy=Always|/webhook/reinvocationPolicy
+--set webhook.sideEffects=Some|'sideEffects' not allowed
+--set replicaCount=0|/replicaCount
+--set tls.mode=selfsigned|/tls/mode
+--set tls.mode=secret|/tls/secret
+--set agent.timeout=soon|/agent/timeout
+--set agent.readyTimeout=0s|/agent/readyTimeout
+--set agent.resources.requests.ephemeral-storage=1Gi|'ephemeral-storage' not allowed
+--set agent.port=70000|/agent/port
+--set agent.resources.limits.cpu=lots|/agent/resources/limits/cpu
+--set agent.resources.limits.gpu=1|'gpu' not allowed
+--set agent.logFormat=xml|/agent/logFormat
+--set agent.image.digest=latest|/agent/image/digest
+--set image.pullPolicy=Sometimes|/image/pullPolicy
+--set antiAffinity=strict|/antiAffinity
+--set excludeNamespaces[0]=Kube_System|/excludeNamespaces/0
+--set metrics.port=8443|/metrics/port
+--set metrics.serviceMonitor.interval=often|/metrics/serviceMonitor/interval
+--set webhook.objectSelector.matchExpressions[0].key=a,webhook.objectSelector.matchExpressions[0].operator=Like|/webhook/objectSelector/matchExpressions/0/operator
+--set gate.extraSubjects[0].kind=Robot,gate.extraSubjects[0].name=x|/gate/extraSubjects/0/kind
+--set replicas=2|'replicas' not allowed
+EOF
+
+# --- the injector accepts the rendered config ---------------------------------------------
+# Needs the real injector's --check-config (INTERFACES §1).
+target_dir="${CARGO_TARGET_DIR:-$ROOT/target}"
+if cargo build -q -p testcar-injector 2>"$work/err"; then
+  injector="$target_dir/debug/testcar-injector"
+  for s in "${scenarios[@]}"; do
+    [ -f "$work/$s.config.yaml" ] || continue
+    run "testcar-injector --check-config accepts the rendered config [$s]" \
+      "$injector" --check-config --config "$work/$s.config.yaml"
+  done
+  # ...and is a real check: an unknown key is refused with exit 2, naming the key.
+  cp "$work/default.config.yaml" "$work/bad.config.yaml"
+  printf 'agentt:\n  port: 1\n' >>"$work/bad.config.yaml"
+  rc=0
+  "$injector" --check-config --config "$work/bad.config.yaml" >"$work/out" 2>&1 || rc=$?
+  if [ "$rc" = 2 ] && grep -q agentt "$work/out"; then
+    ok "testcar-injector --check-config refuses an unknown key (exit 2, names it)"
+  else
+    fail "testcar-injector --check-config refuses an unknown key (exit $rc)"; sed 's/^/     /' "$work/out"
+  fi
+else
+  fail "cargo build -p testcar-injector"; sed 's/^/     /' "$work/err"
+fi
+
+# --- sample manifests ---------------------------------------------------------------------
+mapfile -t examples < <(find examples/k8s -name '*.yaml' | sort)
+if [ ${#examples[@]} -ge 6 ]; then
+  run "kubernetes-validate $K8S_LATEST examples/k8s (${#examples[@]} files)" \
+    "${CHECK[@]}" validate --k8s-version "$K8S_LATEST" "${examples[@]}"
+  run "examples opt in with valid testcar.io annotations, one per tests source" \
+    python3 tests/chart/check_examples.py "${examples[@]}"
+else
+  fail "examples/k8s holds the samples (found ${#examples[@]})"
+fi
+
+# --- Dockerfiles --------------------------------------------------------------------------
+run "hadolint Dockerfile.agent Dockerfile.injector examples/k8s/tests-image/Containerfile" \
+  hadolint --failure-threshold info Dockerfile.agent Dockerfile.injector examples/k8s/tests-image/Containerfile
+run "Dockerfiles build the binaries the chart runs, as non-root, with OCI labels" \
+  python3 tests/chart/check_dockerfiles.py Dockerfile.injector Dockerfile.agent
+
+echo "chart: $passed passed, $failed failed"
+if [ "$failed" -gt 0 ]; then
+  printf '  failed: %s\n' "${failures[@]}" >&2
+  exit 1
+fi
