@@ -113,7 +113,7 @@ fn dechunk(mut body: &str) -> String {
             break;
         }
         out.push_str(&rest[..n]);
-        body = &rest[n..].trim_start_matches("\r\n");
+        body = rest[n..].trim_start_matches("\r\n");
     }
     out
 }
@@ -122,8 +122,7 @@ fn dechunk(mut body: &str) -> String {
 pub fn last_line_result(stdout: &str) -> Value {
     let last = stdout
         .lines()
-        .filter(|l| !l.trim().is_empty())
-        .next_back()
+        .rfind(|l| !l.trim().is_empty())
         .expect("stdout has lines");
     let doc: Value = serde_json::from_str(last)
         .unwrap_or_else(|e| panic!("last stdout line is not JSON ({e}): {last}"));
