@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::State;
 use axum::http::header;
-use axum::response::{IntoResponse, Json};
+use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 use tokio_util::sync::CancellationToken;
 
@@ -21,8 +21,12 @@ pub fn router(state: Arc<AgentState>) -> Router {
         .with_state(state)
 }
 
-async fn result(State(state): State<Arc<AgentState>>) -> impl IntoResponse {
-    Json(state.to_json())
+async fn result(State(state): State<Arc<AgentState>>) -> Response {
+    // The document as the result line has it (field order included), else the state.
+    match state.result() {
+        Some(run) => Json(run).into_response(),
+        None => Json(state.to_json()).into_response(),
+    }
 }
 
 async fn metrics(State(state): State<Arc<AgentState>>) -> impl IntoResponse {

@@ -309,3 +309,34 @@ fn validate_reports_valid_and_invalid() {
         "validate runs nothing and prints no result"
     );
 }
+
+#[test]
+fn shipped_examples_are_valid() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    for set in ["tests", "tests-failing"] {
+        let out = agent()
+            .arg("validate")
+            .arg(root.join(set))
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{set}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // the Artillery scripts kept for the engine are at least well-formed scripts
+    for script in [
+        "tests/smoke.yml",
+        "tests/load.yml",
+        "tests-failing/admin.yml",
+    ] {
+        let out = agent()
+            .arg("validate")
+            .arg(root.join(script))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{script}");
+    }
+}
