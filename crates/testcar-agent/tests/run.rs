@@ -340,3 +340,48 @@ fn shipped_examples_are_valid() {
         assert_eq!(out.status.code(), Some(0), "{script}");
     }
 }
+
+#[test]
+fn secrets_stay_out_of_results_and_logs() {
+    let addr = start_service(true);
+    let tests = mk_tests(&[(
+        "testcar.yaml",
+        &manifest(concat!(
+            "  - name: uses a secret\n",
+            "    exec: [\"sh\", \"-c\", \"test -n \\\"$API_KEY\\\" && echo got the key\"]\n",
+            "    env:\n",
+            "      API_KEY: s3cr3t-api-key\n",
+        )),
+    )]);
+    let results = tempfile::tempdir().unwrap();
+    let out = agent()
+        .arg("run")
+        .arg(tests.path())
+        .args(["--target", &format!("http://ops:hunter2@{addr}")])
+        .args(["--readiness-url", "/readyz"])
+        .arg("--results-dir")
+        .arg(results.path())
+        .args(["--log", "debug"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let doc = last_line_result(&stdout);
+    assert_eq!(out.status.code(), Some(0), "{doc}\n{stderr}");
+    assert_eq!(doc["target"], format!("http://{addr}/"));
+    let stored = std::fs::read_to_string(results.path().join("result.json")).unwrap();
+    let junit = std::fs::read_to_string(results.path().join("junit.xml")).unwrap();
+    for secret in ["hunter2", "s3cr3t-api-key"] {
+        for (what, text) in [
+            ("stdout", &*stdout),
+            ("stderr", &*stderr),
+            ("result.json", &stored),
+            ("junit", &junit),
+        ] {
+            assert!(
+                !text.contains(secret),
+                "{secret} leaked into {what}:\n{text}"
+            );
+        }
+    }
+}
