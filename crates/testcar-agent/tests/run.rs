@@ -385,3 +385,31 @@ fn secrets_stay_out_of_results_and_logs() {
         }
     }
 }
+
+#[test]
+fn progress_line_only_on_a_terminal() {
+    if !have_tool("script") {
+        return;
+    }
+    let tests = mk_tests(&[(
+        "testcar.yaml",
+        &manifest("  - name: wait\n    exec: [\"sleep\", \"1\"]\n"),
+    )]);
+    let bin = env!("CARGO_BIN_EXE_testcar-agent");
+    // `script` gives the agent a pseudo-terminal, as a developer's shell would
+    let out = std::process::Command::new("script")
+        .args([
+            "-qec",
+            &format!("{bin} run {} --log warn", tests.path().display()),
+            "/dev/null",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("\r\x1b[2K"), "{text:?}");
+    assert!(text.contains("suite 1/1 wait"), "{text:?}");
+
+    let out = agent().arg("run").arg(tests.path()).output().unwrap();
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("\x1b[2K"));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("suite 1/1"));
+}
