@@ -1,10 +1,62 @@
 #!/usr/bin/env bash
-# The main job end-to-end on this machine. Until the agent runs tests, it renders the
-# example runs from docs/examples/ as the agent would print them: summary and JUnit.
+# The main job end-to-end on this machine, no cluster needed: start the sample service,
+# run the agent one-shot on examples/tests (passed) and examples/tests-failing (failed,
+# exit code 1), then run it as a sidecar would in a pod and read /result and /metrics.
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
-cargo build -q --workspace --bins
-for ex in passed failed error; do
-  log "docs/examples/$ex.json"
-  ./target/debug/testcar-agent render "docs/examples/$ex.json" --junit "target/demo-$ex.junit.xml" || true
+
+log "build"
+cargo build -q -p testcar-agent -p sample-service
+AGENT="$ROOT/target/debug/testcar-agent"
+OUT="$ROOT/target/demo"
+rm -rf "$OUT" && mkdir -p "$OUT"
+
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
+PORT=$(free_port)
+TARGET="http://127.0.0.1:$PORT"
+log "start examples/sample-service on $TARGET (ready after 1s)"
+"$ROOT/target/debug/sample-service" --listen "127.0.0.1:$PORT" --ready-after 1s --log-format text \
+  >"$OUT/service.log" 2>&1 &
+PIDS+=($!)
+
+log "testcar-agent run examples/tests --target $TARGET --readiness-url /readyz"
+code=0
+"$AGENT" run examples/tests --target "$TARGET" --readiness-url /readyz \
+  --results-dir "$OUT/passing" --junit "$OUT/passing.junit.xml" --log-format text --log warn || code=$?
+log "exit code $code (0 = passed); results in target/demo/passing/"
+
+log "testcar-agent run examples/tests-failing --target $TARGET"
+code=0
+"$AGENT" run examples/tests-failing --target "$TARGET" \
+  --results-dir "$OUT/failing" --log-format text --log warn || code=$?
+log "exit code $code (1 = failed)"
+
+APORT=$(free_port)
+log "sidecar mode: the pod's environment, endpoints on 127.0.0.1:$APORT"
+TESTCAR_TARGET="$TARGET" TESTCAR_READINESS_URL="$TARGET/readyz" \
+TESTCAR_TESTS_DIR="$ROOT/examples/tests" TESTCAR_RESULTS_DIR="$OUT/sidecar" \
+TESTCAR_AUTH_DIR="$OUT/no-auth" TESTCAR_LISTEN="127.0.0.1:$APORT" \
+TESTCAR_POD_NAME=sample-6d5f7c9b8-demo1 TESTCAR_POD_NAMESPACE=demo TESTCAR_LOG=warn \
+  "$AGENT" sidecar >"$OUT/sidecar.stdout" 2>"$OUT/sidecar.stderr" &
+SIDECAR=$!
+PIDS+=($SIDECAR)
+for _ in $(seq 300); do
+  state=$(curl -fsS "127.0.0.1:$APORT/result" 2>/dev/null || true)
+  case "$state" in *'"schema"'*) break ;; esac
+  sleep 0.2
 done
+log "GET /result (first 300 bytes)"
+curl -fsS "127.0.0.1:$APORT/result" | head -c 300; echo " ..."
+log "GET /metrics (run and suite status)"
+curl -fsS "127.0.0.1:$APORT/metrics" | grep -E '^testcar_(run_status|suite_status|checks)' | grep -v ' 0$'
+log "the sidecar's last stdout line (what the gate reads from the pod log)"
+tail -n 1 "$OUT/sidecar.stdout" | head -c 300; echo " ..."
+if kill -0 "$SIDECAR" 2>/dev/null; then log "the sidecar stays alive and idle; SIGTERM ends it"; fi
+kill -TERM "$SIDECAR"
+wait "$SIDECAR" && log "sidecar exited 0 on SIGTERM"

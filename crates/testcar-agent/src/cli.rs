@@ -1,8 +1,13 @@
-//! Command-line interface of `testcar-agent`.
+//! Command-line interface of `testcar-agent`: `sidecar` (configured by the environment the
+//! injector sets), `run` (one-shot), `validate` and `render`.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use testcar_contract::duration::parse_duration;
+use testcar_contract::{env, paths};
 
 /// The Testcar agent: runs a service's tests from inside its pod (sidecar) or one-shot.
 #[derive(Debug, Parser)]
@@ -18,16 +23,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run in a pod: discover, wait for the service, run, report, stay idle.
-    Sidecar,
+    Sidecar(SidecarArgs),
     /// Run test definitions once and exit 0 passed, 1 failed, 2 error.
-    Run {
-        /// Scripts, manifests or folders.
-        #[arg(required = true)]
-        paths: Vec<PathBuf>,
-        /// Base URL of the service under test.
-        #[arg(long, env = "TESTCAR_TARGET")]
-        target: Option<String>,
-    },
+    Run(RunArgs),
     /// Print a stored result document as the summary (and optionally JUnit XML).
     Render {
         /// A result.json (result v1).
@@ -42,4 +40,105 @@ pub enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+}
+
+/// Where the tests in the tests folder come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TestsSource {
+    /// The application copies them into a shared volume: wait until filled and settled.
+    Shared,
+    /// A ConfigMap volume.
+    Configmap,
+    /// An image volume.
+    Image,
+    /// An init container copied them from the application image.
+    Copy,
+}
+
+fn duration(text: &str) -> Result<Duration, testcar_contract::duration::DurationError> {
+    parse_duration(text)
+}
+
+/// `testcar-agent sidecar`: every flag also reads the variable the injector sets.
+#[derive(Debug, Clone, Args)]
+pub struct SidecarArgs {
+    /// Base URL of the service under test.
+    #[arg(long, env = env::TARGET, default_value = "http://127.0.0.1:8080")]
+    pub target: String,
+    /// URL (or path on the target) that answers 2xx when the service is ready; without
+    /// it, a TCP connect to the target decides.
+    #[arg(long, env = env::READINESS_URL)]
+    pub readiness_url: Option<String>,
+    /// Tests folder.
+    #[arg(long, env = env::TESTS_DIR, default_value = paths::TESTS_DIR)]
+    pub tests_dir: PathBuf,
+    /// Where the tests come from (`shared`: wait for the application to fill the folder).
+    #[arg(long, env = env::TESTS_SOURCE, value_enum, default_value_t = TestsSource::Configmap)]
+    pub tests_source: TestsSource,
+    /// Results folder.
+    #[arg(long, env = env::RESULTS_DIR, default_value = paths::RESULTS_DIR)]
+    pub results_dir: PathBuf,
+    /// Auth folder (holds `auth.yaml` when credentials are configured).
+    #[arg(long, env = env::AUTH_DIR, default_value = paths::AUTH_DIR)]
+    pub auth_dir: PathBuf,
+    /// Whole-run limit (a manifest's `timeout` also applies; the first to expire stops the run).
+    #[arg(long, env = env::TIMEOUT, default_value = "10m", value_parser = duration)]
+    pub timeout: Duration,
+    /// How long to wait for the service to be ready.
+    #[arg(long, env = env::READY_TIMEOUT, default_value = "2m", value_parser = duration)]
+    pub ready_timeout: Duration,
+    /// How long to wait for a `shared` tests folder to be filled.
+    #[arg(long, env = env::TESTS_WAIT_TIMEOUT, default_value = "2m", value_parser = duration)]
+    pub tests_wait_timeout: Duration,
+    /// How long a `shared` tests folder must stay unchanged to count as filled.
+    #[arg(long, default_value = "2s", value_parser = duration)]
+    pub tests_settle: Duration,
+    /// Artillery environment (`-e`).
+    #[arg(long, short = 'e', env = env::ENVIRONMENT)]
+    pub environment: Option<String>,
+    /// Address of `/result`, `/healthz`, `/metrics`.
+    #[arg(long, env = env::LISTEN, default_value = "0.0.0.0:9464")]
+    pub listen: SocketAddr,
+    /// Pod name (downward API).
+    #[arg(long, env = env::POD_NAME)]
+    pub pod_name: Option<String>,
+    /// Pod namespace (downward API).
+    #[arg(long, env = env::POD_NAMESPACE)]
+    pub pod_namespace: Option<String>,
+}
+
+/// `testcar-agent run`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Scripts, manifests or folders.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Base URL of the service under test.
+    #[arg(long, env = env::TARGET)]
+    pub target: Option<String>,
+    /// Artillery environment.
+    #[arg(long, short = 'e')]
+    pub environment: Option<String>,
+    /// Also write the result document (JSON) here.
+    #[arg(long, short = 'o')]
+    pub output: Option<PathBuf>,
+    /// Also write JUnit XML here.
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+    /// Whole-run limit (a manifest's `timeout` also applies; the first to expire stops the run).
+    #[arg(long, value_parser = duration)]
+    pub timeout: Option<Duration>,
+    /// Folder for result.json, junit.xml and suite reports (default: a new temporary folder).
+    #[arg(long)]
+    pub results_dir: Option<PathBuf>,
+    /// URL (or path on the target) that answers 2xx when the service is ready; without
+    /// it, a TCP connect to the target decides.
+    #[arg(long)]
+    pub readiness_url: Option<String>,
+    /// How long to wait for the service to be ready.
+    #[arg(long, default_value = "30s", value_parser = duration)]
+    pub ready_timeout: Duration,
+    /// Credential chain configuration (`auth.yaml`).
+    #[arg(long)]
+    pub auth: Option<PathBuf>,
 }

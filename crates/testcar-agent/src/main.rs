@@ -17,10 +17,26 @@ fn main() -> ExitCode {
                 }
             }
         }
-        other => {
-            tracing::error!(command = ?other, "not implemented yet");
-            ExitClass::Error
-        }
+        Command::Validate { paths } => testcar_agent::validate::run(&paths),
+        Command::Run(args) => match runtime() {
+            Ok(rt) => rt.block_on(testcar_agent::oneshot::run(&args)),
+            Err(e) => fail(e),
+        },
+        Command::Sidecar(args) => match runtime() {
+            Ok(rt) => rt.block_on(testcar_agent::sidecar::run(&args)),
+            Err(e) => fail(e),
+        },
     };
     ExitCode::from(class)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn fail(e: anyhow::Error) -> ExitClass {
+    eprintln!("testcar-agent: cannot start the runtime: {e:#}");
+    ExitClass::Error
 }

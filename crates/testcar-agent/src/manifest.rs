@@ -1,0 +1,400 @@
+//! The suite manifest `testcar.yaml`: suites in order with their runner, timeouts and
+//! environment, a whole-run timeout and an optional `auth:` block passed through untyped to
+//! the credential chain. Unknown keys are errors naming file, line and key.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use testcar_contract::duration::parse_duration;
+
+/// A manifest that could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid YAML or not a valid manifest.
+    #[error("{path}:{line}:{column}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the problem (0 when unknown).
+        line: usize,
+        /// 1-based column of the problem (0 when unknown).
+        column: usize,
+        /// What was wrong and what was expected.
+        message: String,
+    },
+}
+
+/// A parsed `testcar.yaml`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Manifest {
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// Whole-run timeout.
+    pub timeout: Option<Duration>,
+    /// Artillery environment for every suite that does not name its own.
+    pub environment: Option<String>,
+    /// The `auth:` block, untouched, for the credential chain.
+    pub auth: Option<serde_yaml::Value>,
+    /// Suites in order.
+    pub suites: Vec<SuiteDef>,
+}
+
+/// What runs a suite and on what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SuiteKind {
+    /// An Artillery script (path as written, relative to the manifest's folder).
+    Artillery(PathBuf),
+    /// A command and its arguments.
+    Exec(Vec<String>),
+    /// A consistency suite file.
+    Consistency(PathBuf),
+}
+
+impl SuiteKind {
+    /// The runner kind as written in the result.
+    pub fn runner(&self) -> testcar_contract::RunnerKind {
+        match self {
+            SuiteKind::Artillery(_) => testcar_contract::RunnerKind::Artillery,
+            SuiteKind::Exec(_) => testcar_contract::RunnerKind::Exec,
+            SuiteKind::Consistency(_) => testcar_contract::RunnerKind::Consistency,
+        }
+    }
+}
+
+/// One suite to run, from a manifest or discovered in a folder.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SuiteDef {
+    /// Suite name, unique within a run.
+    pub name: String,
+    /// What runs it.
+    pub kind: SuiteKind,
+    /// Folder relative paths resolve against and exec commands run in.
+    pub base_dir: PathBuf,
+    /// Definition file shown in the result (relative to the tests folder).
+    pub source: Option<String>,
+    /// Suite timeout.
+    pub timeout: Option<Duration>,
+    /// Extra environment variables (exec suites).
+    pub env: BTreeMap<String, String>,
+    /// Artillery environment (`-e`).
+    pub environment: Option<String>,
+    /// Keep going with the next suites when this one does not pass.
+    pub continue_on_failure: bool,
+}
+
+impl SuiteDef {
+    /// A suite with defaults, for discovery and tests.
+    pub fn new(name: impl Into<String>, kind: SuiteKind, base_dir: impl Into<PathBuf>) -> Self {
+        SuiteDef {
+            name: name.into(),
+            kind,
+            base_dir: base_dir.into(),
+            source: None,
+            timeout: None,
+            env: BTreeMap::new(),
+            environment: None,
+            continue_on_failure: false,
+        }
+    }
+
+    /// The definition file of an Artillery or consistency suite, resolved.
+    pub fn file(&self) -> Option<PathBuf> {
+        match &self.kind {
+            SuiteKind::Artillery(p) | SuiteKind::Consistency(p) => Some(self.base_dir.join(p)),
+            SuiteKind::Exec(_) => None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    #[serde(default, deserialize_with = "de_duration")]
+    timeout: Option<Duration>,
+    #[serde(default)]
+    environment: Option<String>,
+    #[serde(default)]
+    auth: Option<serde_yaml::Value>,
+    suites: Vec<RawSuite>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawSuite {
+    name: String,
+    #[serde(default)]
+    artillery: Option<PathBuf>,
+    #[serde(default)]
+    exec: Option<Vec<String>>,
+    #[serde(default)]
+    consistency: Option<PathBuf>,
+    #[serde(default, deserialize_with = "de_duration")]
+    timeout: Option<Duration>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    environment: Option<String>,
+    #[serde(default)]
+    continue_on_failure: bool,
+}
+
+fn de_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let raw = Option::<serde_yaml::Value>::deserialize(d)?;
+    match raw {
+        None | Some(serde_yaml::Value::Null) => Ok(None),
+        Some(serde_yaml::Value::Number(n)) => parse_duration(&n.to_string())
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+        Some(serde_yaml::Value::String(s)) => parse_duration(&s)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+        Some(_) => Err(serde::de::Error::custom(
+            "expected a duration such as 30s, 2m or 500ms",
+        )),
+    }
+}
+
+/// Read and check `path`.
+pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(&text, path)
+}
+
+/// Check `text` as the manifest at `path` (used for error messages and relative paths).
+pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
+    let invalid = |line: usize, column: usize, message: String| ManifestError::Invalid {
+        path: path.to_path_buf(),
+        line,
+        column,
+        message,
+    };
+    if text.trim().is_empty() {
+        return Err(invalid(
+            1,
+            1,
+            "the manifest is empty; expected a mapping with `suites:` (a list of suites)".into(),
+        ));
+    }
+    let raw: RawManifest = serde_yaml::from_str(text).map_err(|e| {
+        let (line, column) = e
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .unwrap_or((0, 0));
+        invalid(line, column, strip_location(&e.to_string()))
+    })?;
+    let base_dir = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let source = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_else(|| testcar_contract::paths::MANIFEST_FILE.into());
+    if raw.suites.is_empty() {
+        let line = find_line(text, "suites:").unwrap_or(1);
+        return Err(invalid(
+            line,
+            1,
+            "suites: the list is empty; a manifest must name at least one suite".into(),
+        ));
+    }
+    let mut suites = Vec::with_capacity(raw.suites.len());
+    let mut seen = std::collections::BTreeSet::new();
+    for (idx, s) in raw.suites.into_iter().enumerate() {
+        let line = find_suite_line(text, &s.name).unwrap_or(0);
+        let at =
+            |message: String| invalid(line, 1, format!("suites[{idx}] ({}): {message}", s.name));
+        if s.name.trim().is_empty() {
+            return Err(at("name: must not be empty".into()));
+        }
+        if !seen.insert(s.name.clone()) {
+            return Err(at("name: another suite already has this name".into()));
+        }
+        let kind = match (s.artillery, s.exec, s.consistency) {
+            (Some(p), None, None) => SuiteKind::Artillery(p),
+            (None, Some(cmd), None) => {
+                if cmd.is_empty() || cmd[0].trim().is_empty() {
+                    return Err(at(
+                        "exec: expected a command and its arguments, e.g. [\"sh\", \"run-tests.sh\"]"
+                            .into(),
+                    ));
+                }
+                SuiteKind::Exec(cmd)
+            }
+            (None, None, Some(p)) => SuiteKind::Consistency(p),
+            (None, None, None) => {
+                return Err(at(
+                    "expected exactly one of `artillery: FILE`, `exec: [CMD, ARGS...]`, `consistency: FILE`; found none"
+                        .into(),
+                ));
+            }
+            _ => {
+                return Err(at(
+                    "expected exactly one of `artillery`, `exec`, `consistency`; found several"
+                        .into(),
+                ));
+            }
+        };
+        suites.push(SuiteDef {
+            name: s.name,
+            kind,
+            base_dir: base_dir.clone(),
+            source: Some(source.clone()),
+            timeout: s.timeout,
+            env: s.env,
+            environment: s.environment.or_else(|| raw.environment.clone()),
+            continue_on_failure: s.continue_on_failure,
+        });
+    }
+    Ok(Manifest {
+        path: path.to_path_buf(),
+        timeout: raw.timeout,
+        environment: raw.environment,
+        auth: raw.auth,
+        suites,
+    })
+}
+
+/// serde_yaml appends " at line L column C"; the location is already in our prefix.
+fn strip_location(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+fn find_line(text: &str, needle: &str) -> Option<usize> {
+    text.lines().position(|l| l.contains(needle)).map(|i| i + 1)
+}
+
+/// The line of `name: <name>` inside the suite list: checks after parsing have no serde
+/// location, and pointing at the suite is what a user needs.
+fn find_suite_line(text: &str, name: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| {
+            let l = l.trim_start().trim_start_matches('-').trim_start();
+            l.strip_prefix("name:")
+                .is_some_and(|v| v.trim().trim_matches(|c| c == '"' || c == '\'') == name)
+        })
+        .map(|i| i + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(text: &str) -> Result<Manifest, ManifestError> {
+        parse(text, Path::new("/tests/testcar.yaml"))
+    }
+
+    #[test]
+    fn full_manifest() {
+        let m = parse_str(include_str!("../test_data/manifest-full.yaml")).unwrap();
+        assert_eq!(m.timeout, Some(Duration::from_secs(300)));
+        assert_eq!(m.suites.len(), 3);
+        assert_eq!(m.suites[0].kind, SuiteKind::Artillery("smoke.yml".into()));
+        assert_eq!(m.suites[0].environment.as_deref(), Some("staging"));
+        assert_eq!(m.suites[1].environment.as_deref(), Some("local"));
+        assert_eq!(
+            m.suites[1].kind,
+            SuiteKind::Exec(vec!["sh".into(), "api.sh".into()])
+        );
+        assert_eq!(m.suites[1].timeout, Some(Duration::from_secs(30)));
+        assert_eq!(
+            m.suites[1].env.get("LOG_LEVEL").map(String::as_str),
+            Some("debug")
+        );
+        assert!(m.suites[1].continue_on_failure);
+        assert_eq!(
+            m.suites[2].kind,
+            SuiteKind::Consistency("kv.consistency.yaml".into())
+        );
+        assert_eq!(m.suites[0].base_dir, Path::new("/tests"));
+        let auth = m.auth.unwrap();
+        assert!(auth.get("steps").is_some());
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let text = "suites:\n  - name: a\n    exec: [\"true\"]\n    retries: 3\n";
+        let e = parse_str(text).unwrap_err().to_string();
+        assert!(e.starts_with("/tests/testcar.yaml:4:"), "{e}");
+        assert!(e.contains("unknown field `retries`"), "{e}");
+        assert!(
+            e.contains("continueOnFailure"),
+            "lists the expected keys: {e}"
+        );
+    }
+
+    #[test]
+    fn unknown_top_level_key() {
+        let e = parse_str("suite:\n  - name: a\n").unwrap_err().to_string();
+        assert!(e.starts_with("/tests/testcar.yaml:1:"), "{e}");
+        assert!(e.contains("unknown field `suite`"), "{e}");
+    }
+
+    #[test]
+    fn bad_yaml_has_line() {
+        let e = parse_str("suites:\n  - name: a\n    exec: [\"true\"\n  - name: b\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("/tests/testcar.yaml:"), "{e}");
+        let line: usize = e.split(':').nth(1).unwrap().parse().unwrap();
+        assert!((3..=5).contains(&line), "{e}");
+    }
+
+    #[test]
+    fn runner_must_be_exactly_one() {
+        let e = parse_str("suites:\n  - name: a\n    timeout: 5s\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("/tests/testcar.yaml:2:"), "{e}");
+        assert!(e.contains("found none"), "{e}");
+        let e = parse_str("suites:\n  - name: a\n    exec: [x]\n    artillery: a.yml\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("found several"), "{e}");
+    }
+
+    #[test]
+    fn bad_duration_says_what_is_expected() {
+        let e = parse_str("timeout: soon\nsuites:\n  - name: a\n    exec: [x]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("/tests/testcar.yaml:1:"), "{e}");
+        assert!(e.contains("not a duration"), "{e}");
+    }
+
+    #[test]
+    fn empty_and_duplicate() {
+        assert!(parse_str("").unwrap_err().to_string().contains("empty"));
+        assert!(
+            parse_str("suites: []\n")
+                .unwrap_err()
+                .to_string()
+                .contains("at least one suite")
+        );
+        let e = parse_str("suites:\n  - name: a\n    exec: [x]\n  - name: a\n    exec: [y]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("already has this name"), "{e}");
+        let e = parse_str("suites:\n  - name: a\n    exec: []\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("expected a command"), "{e}");
+    }
+}

@@ -1,0 +1,165 @@
+//! Runs one suite with the runner its kind names, under the suite's timeout and the run's
+//! cancellation; every runner returns a `Suite` (never panics, never loses what it measured).
+//! One function per runner takes the suite definition and a [`RunContext`].
+
+pub mod artillery;
+pub mod consistency;
+pub mod exec;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use testcar_contract::duration::format_duration;
+use testcar_contract::{Status, Suite};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::manifest::{SuiteDef, SuiteKind};
+
+/// Live figures of a running suite (the engine's `Progress`, field for field).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Progress {
+    /// Time since the suite started.
+    pub elapsed: Duration,
+    /// Requests sent so far.
+    pub requests: u64,
+    /// Responses received so far.
+    pub responses: u64,
+    /// Failed requests so far.
+    pub errors: u64,
+    /// Current request rate, per second.
+    pub rate: f64,
+    /// Current 99th percentile response time in milliseconds.
+    pub p99_ms: Option<f64>,
+}
+
+/// What every runner gets besides its suite definition.
+#[derive(Clone)]
+pub struct RunContext {
+    /// Base URL of the service under test.
+    pub target: Option<String>,
+    /// The run's results folder; a suite writes under `<results_dir>/<suite slug>/`.
+    pub results_dir: PathBuf,
+    /// Credentials to apply to every request, from the credential chain.
+    pub auth: Option<Arc<dyn testcar_auth::RequestAuth>>,
+    /// Variables pointing exec suites at the credential files.
+    pub exec_env: Vec<(String, String)>,
+    /// Artillery environment when the suite names none (`-e`).
+    pub environment: Option<String>,
+    /// Cancelled on SIGTERM or when the run's time is up: stop, keep what was measured.
+    pub cancel: CancellationToken,
+    /// Where runners publish live figures.
+    pub progress: Option<watch::Sender<Progress>>,
+}
+
+impl std::fmt::Debug for RunContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunContext")
+            .field("target", &self.target)
+            .field("results_dir", &self.results_dir)
+            .field("auth", &self.auth.as_ref().map(|_| "<credentials>"))
+            .field(
+                "exec_env",
+                &self.exec_env.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
+            .field("environment", &self.environment)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Folder name for a suite's files: lowercase letters, digits and dashes.
+pub fn slug(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    let out = out.trim_matches('-').to_string();
+    if out.is_empty() { "suite".into() } else { out }
+}
+
+/// Run `def` to the end, its timeout, or the run's cancellation. A suite cut short is
+/// `error` and says why; whatever the runner measured stays in it.
+pub async fn run_suite(def: &SuiteDef, ctx: &RunContext) -> Suite {
+    let started = Instant::now();
+    let cancel = ctx.cancel.child_token();
+    let timed_out = CancellationToken::new();
+    let timer = def.timeout.map(|limit| {
+        let cancel = cancel.clone();
+        let timed_out = timed_out.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(limit).await;
+            timed_out.cancel();
+            cancel.cancel();
+        })
+    });
+    let mut suite_ctx = ctx.clone();
+    suite_ctx.cancel = cancel;
+    tracing::info!(suite = %def.name, runner = def.kind.runner().as_str(), "suite starting");
+    let mut suite = match &def.kind {
+        SuiteKind::Exec(cmd) => exec::run(def, cmd, &suite_ctx).await,
+        SuiteKind::Artillery(_) => artillery::run(def, &suite_ctx).await,
+        SuiteKind::Consistency(_) => consistency::run(def, &suite_ctx).await,
+    };
+    if let Some(timer) = timer {
+        timer.abort();
+    }
+    suite.name = def.name.clone();
+    if suite.source.is_none() {
+        suite.source = def.source.clone();
+    }
+    suite.duration_ms = started.elapsed().as_millis() as u64;
+    if timed_out.is_cancelled() {
+        suite.status = Status::Error;
+        suite.error = Some(format!(
+            "timed out after {}; stopped, results so far kept",
+            format_duration(def.timeout.unwrap_or_default())
+        ));
+    } else if ctx.cancel.is_cancelled() {
+        suite.status = Status::Error;
+        suite.error = Some("interrupted before the suite finished; results so far kept".into());
+    }
+    tracing::info!(suite = %def.name, status = %suite.status, duration_ms = suite.duration_ms, "suite finished");
+    suite
+}
+
+/// A suite that could not run at all.
+pub fn error_suite(def: &SuiteDef, message: impl Into<String>) -> Suite {
+    let mut suite = Suite::new(def.name.clone(), def.kind.runner());
+    suite.source = def.source.clone();
+    suite.status = Status::Error;
+    suite.error = Some(message.into());
+    suite
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs() {
+        assert_eq!(slug("API contract / v2"), "api-contract-v2");
+        assert_eq!(slug("smoke"), "smoke");
+        assert_eq!(slug("***"), "suite");
+    }
+
+    #[test]
+    fn debug_hides_credential_values() {
+        let ctx = RunContext {
+            target: None,
+            results_dir: PathBuf::from("/r"),
+            auth: None,
+            exec_env: vec![("TESTCAR_BEARER_TOKEN_FILE".into(), "/r/.auth/token".into())],
+            environment: None,
+            cancel: CancellationToken::new(),
+            progress: None,
+        };
+        let dbg = format!("{ctx:?}");
+        assert!(dbg.contains("TESTCAR_BEARER_TOKEN_FILE"));
+        assert!(!dbg.contains("/r/.auth/token"));
+    }
+}

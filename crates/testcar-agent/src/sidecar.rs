@@ -1,0 +1,127 @@
+//! `testcar-agent sidecar`: the agent's life in a pod. Serve the endpoints, run once
+//! (a restarted container finds its stored result and does not run again), find the tests,
+//! wait for the service, run, report, then stay idle until SIGTERM so that the container
+//! is not restarted and its log, which holds the verdict, survives.
+
+use std::sync::Arc;
+
+use testcar_contract::{ExitClass, PodRef};
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{SidecarArgs, TestsSource};
+use crate::credentials;
+use crate::discover;
+use crate::execute::{RunMeta, Session, Stop, run_plan};
+use crate::oneshot::{print_result, wait_for_signal};
+use crate::results;
+use crate::server;
+use crate::state::AgentState;
+
+/// Live the sidecar's life; returns the exit class when SIGTERM ends it.
+pub async fn run(args: &SidecarArgs) -> ExitClass {
+    let state = Arc::new(AgentState::new());
+    let shutdown = CancellationToken::new();
+    let server = match tokio::net::TcpListener::bind(args.listen).await {
+        Ok(listener) => {
+            tracing::info!(listen = %args.listen, "serving /result, /healthz, /metrics");
+            let (state, shutdown) = (state.clone(), shutdown.clone());
+            Some(tokio::spawn(async move {
+                if let Err(error) = server::serve(listener, state, shutdown).await {
+                    tracing::error!(%error, "endpoint server stopped");
+                }
+            }))
+        }
+        Err(error) => {
+            // The verdict still reaches the log; only the endpoints are missing.
+            tracing::error!(listen = %args.listen, %error, "cannot serve the endpoints");
+            None
+        }
+    };
+
+    let stop = Stop::new();
+    let terminated = CancellationToken::new();
+    {
+        let (stop, terminated) = (stop.clone(), terminated.clone());
+        tokio::spawn(async move {
+            let name = wait_for_signal().await;
+            tracing::info!(signal = name, "terminating");
+            stop.stop(format!("interrupted by {name}"));
+            terminated.cancel();
+        });
+    }
+
+    let pod = args.pod_name.as_ref().map(|name| PodRef {
+        name: name.clone(),
+        namespace: args
+            .pod_namespace
+            .clone()
+            .unwrap_or_else(|| "default".into()),
+    });
+
+    let class = if let Some(stored) = results::stored_for(&args.results_dir, pod.as_ref()) {
+        tracing::info!(run_id = %stored.run_id, status = %stored.status, "this pod already has a result; not running again");
+        state.done(&stored);
+        print_result(&stored);
+        None
+    } else {
+        let run = run_once(args, pod, &state, &stop).await;
+        state.done(&run);
+        if let Err(error) = results::write(&args.results_dir, &run) {
+            tracing::error!(%error, "cannot store the result");
+        }
+        print_result(&run);
+        stop.token()
+            .is_cancelled()
+            .then(|| ExitClass::from(run.status))
+    };
+
+    let class = match class {
+        // Stopped mid-run: the pod is going away; the partial result is saved and printed.
+        Some(class) if terminated.is_cancelled() => class,
+        _ => {
+            tracing::info!("idle: the result stays at /result until the pod ends");
+            terminated.cancelled().await;
+            ExitClass::Passed
+        }
+    };
+    shutdown.cancel();
+    if let Some(server) = server {
+        let _ = server.await;
+    }
+    class
+}
+
+async fn run_once(
+    args: &SidecarArgs,
+    pod: Option<PodRef>,
+    state: &AgentState,
+    stop: &Stop,
+) -> testcar_contract::Run {
+    let meta = RunMeta::start(pod, Some(args.target.clone()));
+    tracing::info!(run_id = %meta.run_id, tests = %args.tests_dir.display(), "run starting");
+    let plan = async {
+        if args.tests_source == TestsSource::Shared {
+            state.pending("waiting for the application to fill the tests folder");
+            discover::wait_until_filled(
+                &args.tests_dir,
+                args.tests_wait_timeout,
+                args.tests_settle,
+                stop.token(),
+            )
+            .await?;
+        }
+        state.pending("discovering tests");
+        discover::discover(std::slice::from_ref(&args.tests_dir))
+    }
+    .await;
+    let session = Session {
+        target: Some(args.target.clone()),
+        readiness_url: args.readiness_url.clone(),
+        ready_timeout: args.ready_timeout,
+        auth_file: Some(credentials::auth_file_in(&args.auth_dir)),
+        environment: args.environment.clone(),
+        timeout: Some(args.timeout),
+        results_dir: args.results_dir.clone(),
+    };
+    run_plan(&session, plan, &meta, state, stop).await
+}

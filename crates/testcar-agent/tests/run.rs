@@ -1,0 +1,415 @@
+//! `testcar-agent run` and `validate` end to end: the real binary against real HTTP
+//! services on 127.0.0.1, every status path, the last stdout line checked against the
+//! result schema.
+
+mod common;
+
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+
+fn run_agent(args: &[&str]) -> (Output, Value) {
+    let out = agent().arg("run").args(args).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let doc = last_line_result(&stdout);
+    (out, doc)
+}
+
+fn manifest(suites: &str) -> String {
+    format!("suites:\n{suites}")
+}
+
+#[test]
+fn passed_with_real_http() {
+    if !have_tool("curl") {
+        return;
+    }
+    let addr = start_service(true);
+    let tests = mk_tests(&[(
+        "testcar.yaml",
+        &manifest(
+            "  - name: health\n    exec: [\"sh\", \"-c\", \"curl -fsS $TESTCAR_TARGET/healthz\"]\n",
+        ),
+    )]);
+    let results = tempfile::tempdir().unwrap();
+    let report = results.path().join("out/report.json");
+    let junit = results.path().join("junit-copy.xml");
+    std::fs::create_dir_all(report.parent().unwrap()).unwrap();
+    let target = format!("http://{addr}");
+    let (out, doc) = run_agent(&[
+        tests.path().to_str().unwrap(),
+        "--target",
+        &target,
+        "--readiness-url",
+        "/readyz",
+        "--results-dir",
+        results.path().to_str().unwrap(),
+        "--output",
+        report.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{doc}");
+    assert_eq!(doc["status"], "passed");
+    assert_eq!(doc["target"], target.as_str());
+    let suite = &doc["suites"][0];
+    assert_eq!(suite["runner"], "exec");
+    assert_eq!(suite["exitCode"], 0);
+    assert_eq!(suite["outputTail"], "ok\n");
+    assert_eq!(suite["checks"][0]["kind"], "exit-code");
+    // the files: the same document, JUnit, the suite's full log
+    assert_eq!(read_json(&report), doc);
+    assert_eq!(read_json(&results.path().join("result.json")), doc);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("<testsuite") && xml.contains("health"),
+        "{xml}"
+    );
+    assert!(results.path().join("junit.xml").is_file());
+    assert_eq!(
+        std::fs::read_to_string(results.path().join("health/output.log")).unwrap(),
+        "ok\n"
+    );
+    // the human summary comes before the result line
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("Verdict: PASSED"), "{stdout}");
+}
+
+#[test]
+fn failed_when_a_command_fails() {
+    if !have_tool("curl") {
+        return;
+    }
+    let addr = start_service(true);
+    let tests = mk_tests(&[(
+        "testcar.yaml",
+        &manifest(concat!(
+            "  - name: admin without token\n",
+            "    exec: [\"sh\", \"-c\", \"curl -sS -f $TESTCAR_TARGET/admin\"]\n",
+            "    continueOnFailure: true\n",
+            "  - name: health\n",
+            "    exec: [\"sh\", \"-c\", \"curl -fsS $TESTCAR_TARGET/healthz\"]\n",
+        )),
+    )]);
+    let (out, doc) = run_agent(&[
+        tests.path().to_str().unwrap(),
+        "--target",
+        &format!("http://{addr}"),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{doc}");
+    assert_eq!(doc["status"], "failed");
+    assert_eq!(doc["suites"][0]["status"], "failed");
+    assert_eq!(
+        doc["suites"][0]["exitCode"], 22,
+        "curl -f exits 22 on HTTP >= 400"
+    );
+    assert!(
+        doc["suites"][0]["outputTail"]
+            .as_str()
+            .unwrap()
+            .contains("401"),
+        "{doc}"
+    );
+    assert_eq!(doc["suites"][1]["status"], "passed");
+    assert_eq!(doc["summary"]["suites"]["failed"], 1);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("Verdict: FAILED"), "{stdout}");
+}
+
+#[test]
+fn error_when_unreachable() {
+    let port = free_port();
+    let tests = mk_tests(&[(
+        "testcar.yaml",
+        &manifest("  - name: a\n    exec: [\"true\"]\n"),
+    )]);
+    let (out, doc) = run_agent(&[
+        tests.path().to_str().unwrap(),
+        "--target",
+        &format!("http://127.0.0.1:{port}"),
+        "--ready-timeout",
+        "1s",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(doc["status"], "error");
+    let error = doc["error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!("TCP connect to 127.0.0.1:{port}")),
+        "{error}"
+    );
+    assert!(error.contains("refused"), "{error}");
+    assert_eq!(doc["suites"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn error_when_never_ready() {
+    let addr = start_service(false);
+    let tests = mk_tests(&[(
+        "testcar.yaml",
+        &manifest("  - name: a\n    exec: [\"true\"]\n"),
+    )]);
+    let (out, doc) = run_agent(&[
+        tests.path().to_str().unwrap(),
+        "--target",
+        &format!("http://{addr}"),
+        "--readiness-url",
+        "/readyz",
+        "--ready-timeout",
+        "1s",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let error = doc["error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!("GET http://{addr}/readyz until it answers 2xx")),
+        "{error}"
+    );
+    assert!(error.contains("503"), "{error}");
+    assert!(
+        error.starts_with("the service was not ready after 1s"),
+        "{error}"
+    );
+}
+
+#[test]
+fn error_on_bad_manifest_names_file_line_and_key() {
+    let tests = mk_tests(&[(
+        "testcar.yaml",
+        "suites:\n  - name: a\n    exec: [\"true\"]\n    retries: 3\n",
+    )]);
+    let (out, doc) = run_agent(&[tests.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let error = doc["error"].as_str().unwrap();
+    let file = tests.path().join("testcar.yaml");
+    assert!(
+        error.starts_with(&format!("{}:4:", file.display())),
+        "{error}"
+    );
+    assert!(error.contains("unknown field `retries`"), "{error}");
+
+    let tests = mk_tests(&[(
+        "testcar.yaml",
+        "suites:\n  - name: a\n    exec: [\"true\"\n",
+    )]);
+    let (out, doc) = run_agent(&[tests.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let error = doc["error"].as_str().unwrap();
+    assert!(
+        error.starts_with(&format!("{}:", tests.path().join("testcar.yaml").display())),
+        "{error}"
+    );
+}
+
+#[test]
+fn error_on_empty_folder() {
+    let tests = mk_tests(&[("README.md", "no tests here")]);
+    let (out, doc) = run_agent(&[tests.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        doc["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("no test suites found in"),
+        "{doc}"
+    );
+}
+
+#[test]
+fn error_on_exec_timeout_keeps_output() {
+    let tests = mk_tests(&[(
+        "testcar.yaml",
+        &manifest(
+            "  - name: slow\n    timeout: 1s\n    exec: [\"sh\", \"-c\", \"echo begun; sleep 30\"]\n",
+        ),
+    )]);
+    let started = Instant::now();
+    let (out, doc) = run_agent(&[tests.path().to_str().unwrap()]);
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert_eq!(out.status.code(), Some(2));
+    let suite = &doc["suites"][0];
+    assert_eq!(suite["status"], "error");
+    assert_eq!(suite["outputTail"], "begun\n");
+    assert!(
+        suite["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("timed out after 1s"),
+        "{suite}"
+    );
+}
+
+#[test]
+fn error_on_whole_run_timeout_is_partial() {
+    let tests = mk_tests(&[(
+        "testcar.yaml",
+        &manifest(
+            "  - name: quick\n    exec: [\"true\"]\n  - name: slow\n    exec: [\"sleep\", \"30\"]\n",
+        ),
+    )]);
+    let (out, doc) = run_agent(&[tests.path().to_str().unwrap(), "--timeout", "1s"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(doc["suites"][0]["status"], "passed");
+    assert_eq!(doc["suites"][1]["status"], "error");
+    assert_eq!(
+        doc["error"],
+        "the run timed out after 1s; the result is partial: 2 of 2 suites ran"
+    );
+}
+
+#[test]
+fn artillery_without_engine_is_an_error_not_a_pass() {
+    let tests = mk_tests(&[(
+        "smoke.yml",
+        "config:\n  target: http://127.0.0.1:1\nscenarios:\n  - flow:\n      - get:\n          url: /\n",
+    )]);
+    let (out, doc) = run_agent(&[tests.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(doc["suites"][0]["runner"], "artillery");
+    assert_eq!(
+        doc["suites"][0]["error"],
+        "artillery runner is not built into this agent"
+    );
+}
+
+#[test]
+fn validate_reports_valid_and_invalid() {
+    let good = mk_tests(&[
+        (
+            "testcar.yaml",
+            &manifest(
+                "  - name: a\n    exec: [\"true\"]\n  - name: smoke\n    artillery: smoke.yml\n",
+            ),
+        ),
+        ("smoke.yml", "scenarios:\n  - flow: []\n"),
+    ]);
+    let out = agent().arg("validate").arg(good.path()).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("valid: 2 suite(s): a (exec), smoke (artillery)"),
+        "{stdout}"
+    );
+
+    let bad = mk_tests(&[("smoke.yml", "scenarios:\n  - flow: [\n")]);
+    let out = agent().arg("validate").arg(bad.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{}:", bad.path().join("smoke.yml").display())),
+        "{stderr}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "validate runs nothing and prints no result"
+    );
+}
+
+#[test]
+fn shipped_examples_are_valid() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    for set in ["tests", "tests-failing"] {
+        let out = agent()
+            .arg("validate")
+            .arg(root.join(set))
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{set}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // the Artillery scripts kept for the engine are at least well-formed scripts
+    for script in [
+        "tests/smoke.yml",
+        "tests/load.yml",
+        "tests-failing/admin.yml",
+    ] {
+        let out = agent()
+            .arg("validate")
+            .arg(root.join(script))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{script}");
+    }
+}
+
+#[test]
+fn secrets_stay_out_of_results_and_logs() {
+    let addr = start_service(true);
+    let tests = mk_tests(&[(
+        "testcar.yaml",
+        &manifest(concat!(
+            "  - name: uses a secret\n",
+            "    exec: [\"sh\", \"-c\", \"test -n \\\"$API_KEY\\\" && echo got the key\"]\n",
+            "    env:\n",
+            "      API_KEY: s3cr3t-api-key\n",
+        )),
+    )]);
+    let results = tempfile::tempdir().unwrap();
+    let out = agent()
+        .arg("run")
+        .arg(tests.path())
+        .args(["--target", &format!("http://ops:hunter2@{addr}")])
+        .args(["--readiness-url", "/readyz"])
+        .arg("--results-dir")
+        .arg(results.path())
+        .args(["--log", "debug"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let doc = last_line_result(&stdout);
+    assert_eq!(out.status.code(), Some(0), "{doc}\n{stderr}");
+    assert_eq!(doc["target"], format!("http://{addr}/"));
+    let stored = std::fs::read_to_string(results.path().join("result.json")).unwrap();
+    let junit = std::fs::read_to_string(results.path().join("junit.xml")).unwrap();
+    for secret in ["hunter2", "s3cr3t-api-key"] {
+        for (what, text) in [
+            ("stdout", &*stdout),
+            ("stderr", &*stderr),
+            ("result.json", &stored),
+            ("junit", &junit),
+        ] {
+            assert!(
+                !text.contains(secret),
+                "{secret} leaked into {what}:\n{text}"
+            );
+        }
+    }
+}
+
+#[test]
+fn progress_line_only_on_a_terminal() {
+    if !have_tool("script") {
+        return;
+    }
+    let tests = mk_tests(&[(
+        "testcar.yaml",
+        &manifest("  - name: wait\n    exec: [\"sleep\", \"1\"]\n"),
+    )]);
+    let bin = env!("CARGO_BIN_EXE_testcar-agent");
+    // `script` gives the agent a pseudo-terminal, as a developer's shell would
+    let out = std::process::Command::new("script")
+        .args([
+            "-qec",
+            &format!("{bin} run {} --log warn", tests.path().display()),
+            "/dev/null",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("\r\x1b[2K"), "{text:?}");
+    assert!(text.contains("suite 1/1 wait"), "{text:?}");
+
+    let out = agent().arg("run").arg(tests.path()).output().unwrap();
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("\x1b[2K"));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("suite 1/1"));
+}
