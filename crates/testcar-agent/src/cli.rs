@@ -34,6 +34,18 @@ pub enum Command {
         #[arg(long)]
         junit: Option<PathBuf>,
     },
+    /// Render a result document (and its Artillery reports) as one self-contained HTML page.
+    Report {
+        /// A result.json (result v1).
+        result: PathBuf,
+        /// Artillery reports as `FILE` or `SUITE=FILE`; default: those the run recorded,
+        /// read from the folder of `result`.
+        #[arg(long = "artillery")]
+        artillery: Vec<String>,
+        /// Where to write the page.
+        #[arg(long, short = 'o', default_value = "report.html")]
+        output: PathBuf,
+    },
     /// Check definitions without running anything.
     Validate {
         /// Scripts, manifests or folders.

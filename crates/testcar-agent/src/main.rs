@@ -17,6 +17,17 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Report {
+            result,
+            artillery,
+            output,
+        } => match testcar_agent::results::write_report_page(&result, &artillery, &output) {
+            Ok(()) => ExitClass::Passed,
+            Err(e) => {
+                eprintln!("testcar-agent: {e}");
+                ExitClass::Error
+            }
+        },
         Command::Validate { paths } => testcar_agent::validate::run(&paths),
         Command::Run(args) => match runtime() {
             Ok(rt) => rt.block_on(testcar_agent::oneshot::run(&args)),

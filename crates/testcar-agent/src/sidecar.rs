@@ -23,10 +23,11 @@ pub async fn run(args: &SidecarArgs) -> ExitClass {
     let shutdown = CancellationToken::new();
     let server = match tokio::net::TcpListener::bind(args.listen).await {
         Ok(listener) => {
-            tracing::info!(listen = %args.listen, "serving /result, /healthz, /metrics");
+            tracing::info!(listen = %args.listen, "serving /result, /report, /healthz, /metrics");
             let (state, shutdown) = (state.clone(), shutdown.clone());
+            let results_dir = args.results_dir.clone();
             Some(tokio::spawn(async move {
-                if let Err(error) = server::serve(listener, state, shutdown).await {
+                if let Err(error) = server::serve(listener, state, results_dir, shutdown).await {
                     tracing::error!(%error, "endpoint server stopped");
                 }
             }))
