@@ -460,6 +460,40 @@ def check_service_monitor(f: Failures, docs: list[dict], v: dict, ns: str) -> No
             f.check(s["metadata"]["labels"].get(k) == val, f"ServiceMonitor lacks label {k}")
 
 
+def dashboards(docs: list[dict]) -> list[dict]:
+    return [d for d in find(docs, "ConfigMap") if "grafana_dashboard" in (d["metadata"].get("labels") or {})]
+
+
+def check_grafana_dashboard(f: Failures, docs: list[dict], v: dict, ns: str, chart_dir: Path) -> None:
+    """The dashboard ConfigMap exists only when enabled, is labelled for the Grafana sidecar,
+    sits where the values say, and embeds the chart's dashboard file unchanged."""
+    gd = v["grafana"]["dashboard"]
+    cms = dashboards(docs)
+    f.check(len(cms) == (1 if gd["enabled"] else 0), f"{len(cms)} dashboard ConfigMaps rendered, grafana.dashboard.enabled={gd['enabled']}")
+    if not cms:
+        return
+    cm = cms[0]
+    meta = cm["metadata"]
+    f.check(meta["labels"]["grafana_dashboard"] == "1", f"grafana_dashboard label is {meta['labels']['grafana_dashboard']!r}, not \"1\"")
+    want_ns = gd["namespace"] or ns
+    f.check(meta.get("namespace") == want_ns, f"dashboard ConfigMap is in {meta.get('namespace')}, not {want_ns}")
+    annotations = meta.get("annotations") or {}
+    if gd["folder"]:
+        f.check(annotations.get("grafana_folder") == gd["folder"], f"grafana_folder annotation {annotations.get('grafana_folder')!r} != {gd['folder']!r}")
+    else:
+        f.check("grafana_folder" not in annotations, "grafana_folder annotation set although grafana.dashboard.folder is empty")
+    data = cm.get("data") or {}
+    f.check(set(data) == {"testcar.json"}, f"dashboard ConfigMap data keys {sorted(data)}")
+    if "testcar.json" in data:
+        want = json.loads((chart_dir / "dashboards/testcar.json").read_text())
+        try:
+            got = json.loads(data["testcar.json"])
+        except json.JSONDecodeError as e:
+            f.check(False, f"embedded testcar.json is not JSON: {e}")
+        else:
+            f.check(got == want, "embedded testcar.json differs from charts/testcar/dashboards/testcar.json")
+
+
 def injector_config(docs: list[dict]) -> tuple[str, dict] | None:
     for cm in find(docs, "ConfigMap", "-injector"):
         if "config.yaml" in cm.get("data", {}):
@@ -520,10 +554,12 @@ def cmd_render(args: argparse.Namespace) -> int:
     full = values["fullnameOverride"] or (args.release if "testcar" in args.release else f"{args.release}-testcar")
     svc_name = f"{full}-injector"
     f = Failures()
+    # These are placed by their own values and checked on their own.
+    elsewhere = [id(d) for d in dashboards(docs)]
     for d in docs:
         meta = d.get("metadata", {})
         cluster_scoped = d["kind"] in ("MutatingWebhookConfiguration",)
-        if not cluster_scoped and d["kind"] not in ("Role", "RoleBinding", "ServiceMonitor"):
+        if not cluster_scoped and d["kind"] not in ("Role", "RoleBinding", "ServiceMonitor") and id(d) not in elsewhere:
             f.check(meta.get("namespace") == ns, f"{name_of(d)} is not in the release namespace")
         f.check(meta.get("labels", {}).get("app.kubernetes.io/instance") == args.release, f"{name_of(d)} lacks the instance label")
     check_deployment(f, docs, values, svc_name)
@@ -531,6 +567,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     check_config(f, docs, values, chart["appVersion"])
     check_gate_rbac(f, docs, values, ns)
     check_service_monitor(f, docs, values, ns)
+    check_grafana_dashboard(f, docs, values, ns, Path(args.values[0]).parent)
     return f.done(f"render {args.label or args.rendered}")
 
 

@@ -212,8 +212,18 @@ SCHEMA = {
                     },
                 }
             ),
-            # The dashboard template arrives with its own keys: only `enabled` is fixed here.
-            "grafana": obj({"dashboard": {"type": "object", "properties": {"enabled": BOOL}}}),
+            "grafana": obj(
+                {
+                    "dashboard": obj(
+                        {
+                            "enabled": BOOL,
+                            "namespace": {"anyOf": [{"const": ""}, DNS_LABEL]},
+                            # Becomes the grafana_folder annotation: any text, empty for none.
+                            "folder": STR,
+                        }
+                    )
+                }
+            ),
         }
     ),
 }

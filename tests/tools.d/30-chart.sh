@@ -3,7 +3,7 @@
 # values and with each option on; every rendered object and every sample manifest is
 # validated offline against the Kubernetes schemas (kubernetes-validate); the chart's values
 # schema rejects bad values; the rendered webhook, Deployment, RBAC and injector config match
-# the values they came from; the generated certificate is reused on upgrade; the injector accepts the rendered config (`--check-config`);
+# the values they came from; the Grafana dashboard ConfigMap embeds the chart's dashboard unchanged; the generated certificate is reused on upgrade; the injector accepts the rendered config (`--check-config`);
 # hadolint lints the Dockerfiles. Tools come from scripts/setup.d/30-helm.sh.
 source "$(dirname "$0")/../../scripts/lib.sh"
 cd "$ROOT"
@@ -61,6 +61,32 @@ for s in "${scenarios[@]}"; do
   "${CHECK[@]}" config "$out" "$work/$s.config.yaml" || fail "injector ConfigMap in [$s]"
 done
 
+# --- the dashboard check is a real check --------------------------------------------------
+# The grafana-dashboard rendering compared with values it did not come from must fail.
+if [ -f "$work/grafana-dashboard.yaml" ]; then
+  for wrong in 'grafana.dashboard.folder="Elsewhere"' 'grafana.dashboard.namespace=""' 'grafana.dashboard.enabled=false'; do
+    if "${CHECK[@]}" render --values "$CHART/values.yaml" --values tests/chart/scenarios/grafana-dashboard.yaml \
+      --set-json "$wrong" --namespace "$NS" --release "$RELEASE" "$work/grafana-dashboard.yaml" >"$work/out" 2>&1; then
+      fail "render check notices a dashboard ConfigMap not made from $wrong (it passed)"
+    elif [ "$(grep -c '^FAIL' "$work/out")" = 1 ] && grep -q 'FAIL.*\(dashboard\|grafana_folder\)' "$work/out"; then
+      ok "render check notices a dashboard ConfigMap not made from $wrong"
+    else
+      fail "render check notices a dashboard ConfigMap not made from $wrong (and only that)"; sed 's/^/     /' "$work/out"
+    fi
+  done
+  sed 's/"uid": "testcar-overview"/"uid": "testcar-changed"/' "$work/grafana-dashboard.yaml" >"$work/changed.yaml"
+  if ! cmp -s "$work/grafana-dashboard.yaml" "$work/changed.yaml" \
+    && ! "${CHECK[@]}" render --values "$CHART/values.yaml" --values tests/chart/scenarios/grafana-dashboard.yaml \
+      --namespace "$NS" --release "$RELEASE" "$work/changed.yaml" >"$work/out" 2>&1 \
+    && grep -q "embedded testcar.json differs" "$work/out"; then
+    ok "render check notices an embedded dashboard that differs from dashboards/testcar.json"
+  else
+    fail "render check notices an embedded dashboard that differs from dashboards/testcar.json"; sed 's/^/     /' "$work/out"
+  fi
+else
+  fail "scenario grafana-dashboard was rendered"
+fi
+
 # --- the generated certificate survives upgrades (lookup against a stand-in API server) ----
 run "tls.mode=helm keeps the certificate across upgrades (helm --dry-run=server, stand-in API)" \
   python3 tests/chart/check_tls_upgrade.py "$CHART" "$NS" "$RELEASE"
@@ -111,6 +137,9 @@ done <<'EOF'
 --set webhook.objectSelector.matchExpressions[0].key=a,webhook.objectSelector.matchExpressions[0].operator=Like|/webhook/objectSelector/matchExpressions/0/operator
 --set gate.extraSubjects[0].kind=Robot,gate.extraSubjects[0].name=x|/gate/extraSubjects/0/kind
 --set replicas=2|'replicas' not allowed
+--set grafana.dashboard.namespace=Monitoring|/grafana/dashboard/namespace
+--set grafana.dashboard.enabled=yes|/grafana/dashboard/enabled
+--set grafana.dashboard.label=x|'label' not allowed
 EOF
 
 # --- the injector accepts the rendered config ---------------------------------------------

@@ -532,22 +532,43 @@ fn configmap_renders_with_helm_when_the_chart_is_present() {
         !off.contains("grafana_dashboard"),
         "dashboard rendered although disabled"
     );
-    let on = render(&["--set", "grafana.dashboard.enabled=true"]);
-    let doc = on
-        .split("\n---")
-        .find(|d| d.contains("grafana_dashboard"))
-        .expect("dashboard ConfigMap rendered");
-    let cm: serde_yaml::Value = serde_yaml::from_str(doc).expect("ConfigMap is YAML");
+    let configmap = |rendered: &str| -> serde_yaml::Value {
+        let doc = rendered
+            .split("\n---")
+            .find(|d| d.contains("grafana_dashboard"))
+            .expect("dashboard ConfigMap rendered");
+        serde_yaml::from_str(doc).expect("ConfigMap is YAML")
+    };
+    let cm = configmap(&render(&["--set", "grafana.dashboard.enabled=true"]));
     assert_eq!(cm["kind"].as_str(), Some("ConfigMap"));
     assert_eq!(
         cm["metadata"]["labels"]["grafana_dashboard"].as_str(),
         Some("1")
+    );
+    assert_eq!(cm["metadata"]["namespace"].as_str(), Some("monitoring"));
+    assert!(
+        cm["metadata"]["annotations"]["grafana_folder"].is_null(),
+        "folder annotation without grafana.dashboard.folder"
     );
     let json = cm["data"]["testcar.json"]
         .as_str()
         .expect("data.testcar.json");
     let embedded: Value = serde_json::from_str(json).expect("embedded dashboard parses");
     assert_eq!(embedded, dashboard());
+    // The optional placement values are accepted by the chart's strict values schema.
+    let placed = configmap(&render(&[
+        "--set",
+        "grafana.dashboard.enabled=true",
+        "--set",
+        "grafana.dashboard.namespace=grafana",
+        "--set",
+        "grafana.dashboard.folder=Platform / Testcar",
+    ]));
+    assert_eq!(placed["metadata"]["namespace"].as_str(), Some("grafana"));
+    assert_eq!(
+        placed["metadata"]["annotations"]["grafana_folder"].as_str(),
+        Some("Platform / Testcar")
+    );
 }
 
 #[test]
