@@ -194,13 +194,13 @@ pub async fn run_gate(client: &Client, opts: &GateOptions, progress: &mut dyn Wr
         let mut events: Vec<String> = Vec::new();
         let polled =
             tokio::time::timeout_at(deadline, poll(client, opts, &mut state, &mut events)).await;
-        for e in &events {
-            let _ = writeln!(progress, "testcar-gate: {e}");
-        }
         let sel_line = describe(opts, &state.selection);
         if state.selection.not_ready.is_none() && sel_line != said_selection {
             let _ = writeln!(progress, "testcar-gate: gating {sel_line}");
             said_selection = sel_line;
+        }
+        for e in &events {
+            let _ = writeln!(progress, "testcar-gate: {e}");
         }
         let (p, f, e, w) = state.counts();
         let counts = format!(
@@ -332,7 +332,7 @@ async fn poll(client: &Client, opts: &GateOptions, state: &mut State, events: &m
                     run.status,
                     source.as_str()
                 ));
-                tracing::info!(pod = %name, status = %run.status, source = source.as_str(), "verdict");
+                tracing::debug!(pod = %name, status = %run.status, source = source.as_str(), "verdict");
                 PodState::Reported(run, source)
             }
             Probe::Pending { reason } => PodState::Waiting(reason),

@@ -357,6 +357,9 @@ impl GateReport {
                         }
                     }
                 }
+                // the error line below already lists the pods still pending
+                None if p.status == PodStatus::Pending
+                    && self.error.as_deref().is_some_and(|e| e.contains(&p.name)) => {}
                 None => problems.push(format!(
                     "{}: {}: {}",
                     p.name,

@@ -31,7 +31,10 @@ async fn run_gate(kubeconfig: &Path, args: &[&str]) -> Output {
 }
 
 fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    let t = String::from_utf8_lossy(bytes).into_owned();
+    // shown with --nocapture: what a pipeline log looks like
+    println!("{t}");
+    t
 }
 
 fn passing_world() -> World {

@@ -488,3 +488,52 @@ async fn pod_stuck_pulling_the_agent_image_is_named_on_timeout() {
     );
     assert!(!api.world().requested(&format!("pods/{}/log", CURRENT[0])));
 }
+
+#[tokio::test]
+async fn fail_fast_stops_at_the_first_failure() {
+    let mut world = World::orders();
+    world.set_log(CURRENT[0], &[log_with(RUN_FAILED, CURRENT[0])]);
+    // the other two never report: without --fail-fast this would run into the timeout
+    world.set_log(CURRENT[1], &[log_without_result()]);
+    world.set_log(CURRENT[2], &[log_without_result()]);
+    let api = FakeApi::start(world).await;
+    let mut opts = mk_opts(deployment(), 60_000);
+    opts.fail_fast = true;
+    let started = std::time::Instant::now();
+    let (report, _) = gate(&api, &opts).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "waited for the timeout"
+    );
+    assert_eq!(report.status, Status::Failed, "{report:#?}");
+    assert_eq!(report.error, None);
+    assert_eq!(pod(&report, CURRENT[1]).status, PodStatus::Pending);
+}
+
+#[tokio::test]
+async fn merged_kubeconfig_list_and_context() {
+    let mut world = World::orders();
+    all_passing(&mut world);
+    let api = FakeApi::start(world).await;
+    let dir = tempfile::tempdir().unwrap();
+    let full = api.kubeconfig(dir.path());
+    // a first file that only sets the current context, like a personal override
+    let first = dir.path().join("override");
+    std::fs::write(
+        &first,
+        "apiVersion: v1\nkind: Config\ncurrent-context: fake\n",
+    )
+    .unwrap();
+    let list = format!("{}:{}", first.display(), full.display());
+    let client = testcar_gate::client::connect(Some(std::path::Path::new(&list)), None)
+        .await
+        .unwrap();
+    let report =
+        testcar_gate::run_gate(&client, &mk_opts(deployment(), 5_000), &mut Vec::new()).await;
+    assert_eq!(report.status, Status::Passed);
+
+    let Err(err) = testcar_gate::client::connect(Some(&full), Some("nope")).await else {
+        panic!("an unknown context must be refused");
+    };
+    assert!(err.to_string().contains("context \"nope\""), "{err}");
+}
