@@ -434,6 +434,28 @@ fn judge(
         ));
     }
 
+    // A pod whose own run is an error makes the gate an error; say which and why.
+    for (name, t) in &state.pods {
+        if let PodState::Reported(run, _) = &t.state {
+            if run.status == Status::Error {
+                let why = run.error.clone().unwrap_or_else(|| {
+                    run.suites
+                        .iter()
+                        .filter(|s| s.status == Status::Error)
+                        .map(|s| {
+                            format!(
+                                "suite {}: {}",
+                                s.name,
+                                s.error.as_deref().unwrap_or("could not be run")
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                });
+                errors.push(format!("pod {name} could not test: {why}"));
+            }
+        }
+    }
     let mut status = state
         .pods
         .values()

@@ -145,11 +145,12 @@ async fn restarted_container_result_is_read_from_the_previous_log() {
     let p = pod(&report, restarted);
     assert_eq!(p.source, Some(Source::PreviousLog));
     assert_eq!(p.restarts, 1);
-    assert!(
-        api.world().requested(&format!(
-            "pods/{restarted}/log?&container=testcar&previous=true"
-        )) || api.world().requested("previous=true")
+    let w = api.world();
+    let asked = format!(
+        "/api/v1/namespaces/shop/pods/{restarted}/log?&container=testcar&previous=true&tailLines=5000"
     );
+    assert!(w.requests.contains(&asked), "{:?}", w.requests);
+    drop(w);
     assert!(
         progress.contains(&format!(
             "{restarted}: passed (from previous-log, container restarted 1 time(s))"
@@ -536,4 +537,64 @@ async fn merged_kubeconfig_list_and_context() {
         panic!("an unknown context must be refused");
     };
     assert!(err.to_string().contains("context \"nope\""), "{err}");
+}
+
+#[tokio::test]
+async fn evicted_pod_without_result_is_an_error_at_once() {
+    let mut world = World::orders();
+    all_passing(&mut world);
+    world.set_log(CURRENT[0], &[log_without_result()]);
+    let p = world.pod_mut(CURRENT[0]);
+    p["status"]["phase"] = json!("Failed");
+    p["status"]["reason"] = json!("Evicted");
+    p["status"]["message"] = json!("The node was low on resource: memory.");
+    p["status"]["containerStatuses"][1]["state"] = json!({"terminated": {"exitCode": 137, "reason": "Error", "finishedAt": "2026-11-22T10:05:00Z"}});
+    let api = FakeApi::start(world).await;
+    let (report, _) = gate(&api, &mk_opts(deployment(), 60_000)).await;
+    assert_eq!(report.status, Status::Error);
+    let err = report.error.clone().unwrap();
+    assert!(
+        err.contains(
+            "pod phase Failed (Evicted) and no result: no result yet: none of the 12 log lines"
+        ),
+        "{err}"
+    );
+    assert_eq!(pod(&report, CURRENT[0]).status, PodStatus::Error);
+}
+
+#[tokio::test]
+async fn native_sidecar_is_read_from_init_container_status() {
+    let mut world = World::orders();
+    all_passing(&mut world);
+    let p = world.pod_mut(CURRENT[0]);
+    let mut agent = p["spec"]["containers"][1].clone();
+    agent["restartPolicy"] = json!("Always");
+    p["spec"]["containers"].as_array_mut().unwrap().remove(1);
+    p["spec"]["initContainers"] = json!([agent]);
+    let status = p["status"]["containerStatuses"]
+        .as_array_mut()
+        .unwrap()
+        .remove(1);
+    p["status"]["initContainerStatuses"] = json!([status]);
+    let api = FakeApi::start(world).await;
+    let (report, _) = gate(&api, &mk_opts(deployment(), 5_000)).await;
+    assert_eq!(report.status, Status::Passed, "{report:#?}");
+    assert_eq!(pod(&report, CURRENT[0]).source, Some(Source::Log));
+}
+
+#[tokio::test]
+async fn a_pod_whose_run_is_an_error_makes_the_gate_an_error_and_says_why() {
+    let mut world = World::orders();
+    all_passing(&mut world);
+    world.set_log(CURRENT[1], &[log_with(RUN_ERROR, CURRENT[1])]);
+    let api = FakeApi::start(world).await;
+    let (report, _) = gate(&api, &mk_opts(deployment(), 5_000)).await;
+    assert_eq!(report.status, Status::Error);
+    assert_eq!(
+        report.error.as_deref(),
+        Some(
+            "pod orders-7c9f8d6b5-8mn4p could not test: target never became ready: GET http://127.0.0.1:8080/ready did not answer 2xx within 2m (last: connection refused)"
+        )
+    );
+    assert_eq!(report.pods_reported, 3);
 }

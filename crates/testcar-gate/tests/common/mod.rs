@@ -28,6 +28,7 @@ pub const PREAMBLE: &str = include_str!("../../test_data/agent-preamble.log");
 pub const IDLE: &str = include_str!("../../test_data/agent-idle.log");
 pub const RUN_PASSED: &str = include_str!("../../../../docs/examples/passed.json");
 pub const RUN_FAILED: &str = include_str!("../../../../docs/examples/failed.json");
+pub const RUN_ERROR: &str = include_str!("../../../../docs/examples/error.json");
 
 /// The bearer token in the generated kubeconfig; tests check it never shows up in output.
 pub const TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.gate-test-token-SECRET-7f3a";
