@@ -181,6 +181,7 @@ pub async fn run_gate(client: &Client, opts: &GateOptions, progress: &mut dyn Wr
     let mut state = State::default();
     let mut said_selection = String::new();
     let mut said_counts = String::new();
+    let mut said_not_ready: Option<String> = None;
     let mut last_heartbeat = start;
     let _ = writeln!(
         progress,
@@ -194,6 +195,12 @@ pub async fn run_gate(client: &Client, opts: &GateOptions, progress: &mut dyn Wr
         let mut events: Vec<String> = Vec::new();
         let polled =
             tokio::time::timeout_at(deadline, poll(client, opts, &mut state, &mut events)).await;
+        if state.selection.not_ready != said_not_ready {
+            if let Some(why) = &state.selection.not_ready {
+                let _ = writeln!(progress, "testcar-gate: waiting: {why}");
+            }
+            said_not_ready = state.selection.not_ready.clone();
+        }
         let sel_line = describe(opts, &state.selection);
         if state.selection.not_ready.is_none() && sel_line != said_selection {
             let _ = writeln!(progress, "testcar-gate: gating {sel_line}");

@@ -458,12 +458,18 @@ async fn controller_lag_is_waited_for_and_reported() {
     all_passing(&mut world);
     world.deployments[0]["metadata"]["generation"] = json!(8);
     let api = FakeApi::start(world).await;
-    let (report, _) = gate(&api, &mk_opts(deployment(), 300)).await;
+    let (report, progress) = gate(&api, &mk_opts(deployment(), 300)).await;
     assert_eq!(report.status, Status::Error);
     let err = report.error.unwrap();
     assert!(
         err.contains("the Deployment controller has not observed generation 8 yet (observed 7)"),
         "{err}"
+    );
+    assert!(
+        progress.contains(
+            "testcar-gate: waiting: the Deployment controller has not observed generation 8"
+        ),
+        "{progress}"
     );
 }
 
