@@ -24,11 +24,11 @@ pub struct Cli {
     /// One pod.
     #[arg(long)]
     pub pod: Option<String>,
-    /// How long to wait for every verdict.
+    /// How long to wait for every verdict (e.g. 90s, 10m, 1h).
     #[arg(long, env = "TESTCAR_GATE_TIMEOUT", default_value = "10m")]
     pub timeout: String,
     /// Fewest pods that must report.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, env = "TESTCAR_GATE_MIN_PODS", default_value_t = 1)]
     pub min_pods: usize,
     /// Write JUnit XML here.
     #[arg(long)]
@@ -36,12 +36,22 @@ pub struct Cli {
     /// Write the aggregated JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
-    /// Kubeconfig file (default: in-cluster, then $KUBECONFIG, then ~/.kube/config).
+    /// Kubeconfig file(s), colon-separated like $KUBECONFIG (default: ~/.kube/config if
+    /// present, else the in-cluster service account).
     #[arg(long, env = "KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
     /// Kubeconfig context.
     #[arg(long)]
     pub context: Option<String>,
+    /// How often to poll the API server while waiting.
+    #[arg(long, env = "TESTCAR_GATE_INTERVAL", default_value = "2s")]
+    pub interval: String,
+    /// Stop waiting as soon as one pod reports a failed or error verdict.
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Do not print each pod's suite table, only the pod table and the verdict.
+    #[arg(long)]
+    pub quiet: bool,
     #[command(flatten)]
     pub log: testcar_telemetry::LogArgs,
 }

@@ -1,3 +1,125 @@
-//! testcar-gate library: all the logic; `main.rs` only parses arguments and maps errors.
+//! testcar-gate: waits for the verdicts of a rollout's Testcar sidecars and passes or fails
+//! it. All the logic lives here; `main.rs` only parses arguments and maps the exit class.
 
+pub mod api_error;
 pub mod cli;
+pub mod client;
+pub mod gate;
+pub mod hint;
+pub mod report;
+pub mod verdict;
+pub mod workload;
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use testcar_contract::ExitClass;
+use testcar_contract::duration::{DurationError, parse_duration};
+
+pub use gate::{GateOptions, run_gate};
+pub use report::GateReport;
+pub use workload::Workload;
+
+/// Why the gate could not run or write its reports.
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    /// A duration flag could not be read.
+    #[error("--{flag}: {source}")]
+    Duration {
+        /// The flag.
+        flag: &'static str,
+        /// What was wrong.
+        #[source]
+        source: DurationError,
+    },
+    /// `--min-pods 0` would pass a rollout nobody tested.
+    #[error("--min-pods must be at least 1")]
+    MinPods,
+    /// A report file could not be written.
+    #[error("cannot write {what} to {}: {source}", path.display())]
+    Write {
+        /// `JUnit XML` or `JSON`.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl GateOptions {
+    /// Options from the command line.
+    pub fn from_cli(cli: &cli::Cli) -> Result<GateOptions, GateError> {
+        let workload = match (&cli.deployment, &cli.statefulset, &cli.selector, &cli.pod) {
+            (Some(d), _, _, _) => Workload::Deployment(d.clone()),
+            (_, Some(s), _, _) => Workload::StatefulSet(s.clone()),
+            (_, _, Some(l), _) => Workload::Selector(l.clone()),
+            (_, _, _, Some(p)) => Workload::Pod(p.clone()),
+            // clap's required ArgGroup guarantees one of them
+            _ => unreachable!("clap requires one workload flag"),
+        };
+        if cli.min_pods == 0 {
+            return Err(GateError::MinPods);
+        }
+        Ok(GateOptions {
+            namespace: cli.namespace.clone(),
+            workload,
+            timeout: parse_duration(&cli.timeout).map_err(|source| GateError::Duration {
+                flag: "timeout",
+                source,
+            })?,
+            min_pods: cli.min_pods,
+            interval: parse_duration(&cli.interval)
+                .map_err(|source| GateError::Duration {
+                    flag: "interval",
+                    source,
+                })?
+                .max(std::time::Duration::from_millis(50)),
+            fail_fast: cli.fail_fast,
+        })
+    }
+}
+
+fn write_file(what: &'static str, path: &Path, text: &str) -> Result<(), GateError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| GateError::Write {
+            what,
+            path: path.to_path_buf(),
+            source,
+        })?;
+    }
+    std::fs::write(path, text).map_err(|source| GateError::Write {
+        what,
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Write `--junit` / `--json` and print the summary on stdout.
+pub fn emit(cli: &cli::Cli, report: &GateReport) -> Result<(), GateError> {
+    if let Some(path) = &cli.junit {
+        write_file("JUnit XML", path, &report.to_junit())?;
+    }
+    if let Some(path) = &cli.json {
+        write_file("JSON", path, &report.to_json())?;
+    }
+    let stdout = std::io::stdout();
+    let color = stdout.is_terminal();
+    let mut out = stdout.lock();
+    let _ = out.write_all(report.render_summary(color, !cli.quiet).as_bytes());
+    let _ = out.flush();
+    Ok(())
+}
+
+/// The whole command: connect, wait, judge, write the reports. The exit class is the
+/// verdict's; setting up or writing failures are errors.
+pub async fn run(cli: &cli::Cli) -> Result<ExitClass, GateError> {
+    let opts = GateOptions::from_cli(cli)?;
+    let report = match client::connect(cli.kubeconfig.as_deref(), cli.context.as_deref()).await {
+        Ok(client) => run_gate(&client, &opts, &mut std::io::stderr()).await,
+        Err(e) => gate::error_report(&opts, e.to_string()),
+    };
+    emit(cli, &report)?;
+    Ok(report.exit_class())
+}

@@ -1,11 +1,19 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use testcar_contract::ExitClass;
 use testcar_gate::cli::Cli;
 
-fn main() -> ExitCode {
+#[tokio::main]
+async fn main() -> ExitCode {
     let cli = Cli::parse();
     cli.log.init();
-    tracing::info!(namespace = %cli.namespace, "testcar-gate is not implemented yet");
-    ExitCode::from(testcar_contract::ExitClass::Error)
+    match testcar_gate::run(&cli).await {
+        Ok(class) => class.into(),
+        Err(e) => {
+            let e = anyhow::Error::from(e);
+            eprintln!("testcar-gate: error: {e:#}");
+            ExitClass::Error.into()
+        }
+    }
 }

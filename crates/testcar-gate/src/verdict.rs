@@ -1,0 +1,358 @@
+//! One look at one pod's verdict: the `testcar` container's log, the previous instance's
+//! log after a restart, then the agent's `/result` through the API server's pod proxy.
+//! Anything short of a result says why, so a timeout can name what is missing.
+
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
+use kube::api::LogParams;
+use kube::{Api, Client, ResourceExt};
+use serde::Serialize;
+use testcar_contract::line::find_last_result;
+use testcar_contract::paths::{AGENT_PORT, CONTAINER_NAME};
+use testcar_contract::{Run, SCHEMA_ID};
+
+use crate::api_error;
+
+/// Lines read from the end of a log; the result is the agent's last line and the agent
+/// stays idle after printing it, so the tail always holds it.
+pub const LOG_TAIL_LINES: i64 = 5000;
+
+/// Where a verdict was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    /// The running (or last) `testcar` container's log.
+    Log,
+    /// The previous instance's log (`previous=true`), after a restart.
+    PreviousLog,
+    /// `GET /result` on the agent through the API server's pod proxy.
+    Proxy,
+}
+
+impl Source {
+    /// Name as written in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Log => "log",
+            Source::PreviousLog => "previous-log",
+            Source::Proxy => "proxy",
+        }
+    }
+}
+
+/// What one look found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Probe {
+    /// A result document.
+    Reported {
+        /// The run.
+        run: Box<Run>,
+        /// Where it was read.
+        source: Source,
+    },
+    /// No result yet; the reason says what was seen.
+    Pending {
+        /// Why there is no result yet.
+        reason: String,
+    },
+    /// The pod has no `testcar` container: it was not injected.
+    NoSidecar,
+    /// The pod or container has stopped for good without a result.
+    Stopped {
+        /// What happened.
+        reason: String,
+    },
+}
+
+/// A probe and the container's restart count.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    /// What was found.
+    pub probe: Probe,
+    /// `restartCount` of the `testcar` container.
+    pub restarts: i32,
+}
+
+/// A look that cannot succeed by waiting.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    /// The API server refused to show the logs (RBAC).
+    #[error(
+        "cannot read the log of pod {pod}: {}{}",
+        api_error::describe(source),
+        api_error::rbac_hint(source, "get on pods/log")
+    )]
+    Logs {
+        /// The pod.
+        pod: String,
+        /// The error.
+        #[source]
+        source: kube::Error,
+    },
+}
+
+/// Whether the pod carries the agent, as a regular or a native (init) sidecar.
+pub fn has_sidecar(pod: &Pod) -> bool {
+    let Some(spec) = pod.spec.as_ref() else {
+        return false;
+    };
+    spec.containers.iter().any(|c| c.name == CONTAINER_NAME)
+        || spec
+            .init_containers
+            .iter()
+            .flatten()
+            .any(|c| c.name == CONTAINER_NAME)
+}
+
+fn sidecar_status(pod: &Pod) -> Option<&ContainerStatus> {
+    let status = pod.status.as_ref()?;
+    status
+        .container_statuses
+        .iter()
+        .flatten()
+        .chain(status.init_container_statuses.iter().flatten())
+        .find(|c| c.name == CONTAINER_NAME)
+}
+
+/// Why a pod that has not started its agent is waiting, from its conditions.
+fn not_started_reason(pod: &Pod) -> String {
+    let status = pod.status.as_ref();
+    let phase = status.and_then(|s| s.phase.as_deref()).unwrap_or("Unknown");
+    let unscheduled = status
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|cs| {
+            cs.iter()
+                .find(|c| c.type_ == "PodScheduled" && c.status == "False")
+        })
+        .map(|c| {
+            format!(
+                "pod not scheduled: {}{}",
+                c.reason.as_deref().unwrap_or("Unschedulable"),
+                c.message
+                    .as_deref()
+                    .map(|m| format!(": {m}"))
+                    .unwrap_or_default()
+            )
+        });
+    unscheduled.unwrap_or_else(|| {
+        format!("container {CONTAINER_NAME} has not started (pod phase {phase})")
+    })
+}
+
+/// Look at one pod once.
+pub async fn probe(client: &Client, pods: &Api<Pod>, pod: &Pod) -> Result<Observation, ProbeError> {
+    let name = pod.name_any();
+    if !has_sidecar(pod) {
+        return Ok(Observation {
+            probe: Probe::NoSidecar,
+            restarts: 0,
+        });
+    }
+    let Some(cs) = sidecar_status(pod) else {
+        return Ok(Observation {
+            probe: Probe::Pending {
+                reason: not_started_reason(pod),
+            },
+            restarts: 0,
+        });
+    };
+    let restarts = cs.restart_count;
+    let state = cs.state.clone().unwrap_or_default();
+    let running = state.running.is_some();
+    let mut notes: Vec<String> = Vec::new();
+
+    // The current instance has a log unless it is waiting (not started, or in back-off
+    // after a crash, when only the previous instance's log exists).
+    if let Some(waiting) = &state.waiting {
+        notes.push(format!(
+            "container {CONTAINER_NAME} waiting: {}{}",
+            waiting.reason.as_deref().unwrap_or("unknown reason"),
+            waiting
+                .message
+                .as_deref()
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default()
+        ));
+    } else {
+        match read_log(pods, &name, false).await? {
+            Ok(log) => match find_last_result(&log) {
+                Ok(run) => {
+                    return Ok(Observation {
+                        probe: Probe::Reported {
+                            run: Box::new(run),
+                            source: Source::Log,
+                        },
+                        restarts,
+                    });
+                }
+                Err(e) => notes.push(e.to_string()),
+            },
+            Err(reason) => notes.push(format!("log not readable: {reason}")),
+        }
+    }
+
+    if restarts > 0 {
+        match read_log(pods, &name, true).await? {
+            Ok(log) => match find_last_result(&log) {
+                Ok(run) => {
+                    return Ok(Observation {
+                        probe: Probe::Reported {
+                            run: Box::new(run),
+                            source: Source::PreviousLog,
+                        },
+                        restarts,
+                    });
+                }
+                Err(e) => notes.push(format!("previous instance: {e}")),
+            },
+            Err(reason) => notes.push(format!("previous log not readable: {reason}")),
+        }
+    }
+
+    if running {
+        match read_proxy_result(client, pod).await {
+            Ok(run) => {
+                return Ok(Observation {
+                    probe: Probe::Reported {
+                        run: Box::new(run),
+                        source: Source::Proxy,
+                    },
+                    restarts,
+                });
+            }
+            Err(reason) => notes.push(format!("agent /result: {reason}")),
+        }
+    }
+
+    let reason = notes.join("; ");
+    let phase = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.phase.as_deref())
+        .unwrap_or("");
+    let restart_never =
+        pod.spec.as_ref().and_then(|s| s.restart_policy.as_deref()) == Some("Never");
+    let stopped = if phase == "Failed" || phase == "Succeeded" {
+        let why = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.reason.clone().or_else(|| s.message.clone()))
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default();
+        Some(format!("pod phase {phase}{why} and no result: {reason}"))
+    } else if let (Some(t), true) = (&state.terminated, restart_never) {
+        Some(format!(
+            "container {CONTAINER_NAME} exited with code {} and will not restart; no result: {reason}",
+            t.exit_code
+        ))
+    } else {
+        None
+    };
+    Ok(Observation {
+        probe: match stopped {
+            Some(reason) => Probe::Stopped { reason },
+            None => Probe::Pending { reason },
+        },
+        restarts,
+    })
+}
+
+/// The log text, or why it could not be read now; an `Err` is returned only when waiting
+/// cannot help.
+async fn read_log(
+    pods: &Api<Pod>,
+    name: &str,
+    previous: bool,
+) -> Result<Result<String, String>, ProbeError> {
+    let params = LogParams {
+        container: Some(CONTAINER_NAME.to_string()),
+        previous,
+        tail_lines: Some(LOG_TAIL_LINES),
+        ..LogParams::default()
+    };
+    match pods.logs(name, &params).await {
+        Ok(text) => Ok(Ok(text)),
+        Err(source) if api_error::is_fatal(&source) => Err(ProbeError::Logs {
+            pod: name.to_string(),
+            source,
+        }),
+        Err(e) => {
+            tracing::debug!(pod = %name, previous, error = %api_error::describe(&e), "log not readable");
+            Ok(Err(api_error::describe(&e)))
+        }
+    }
+}
+
+/// `GET /api/v1/namespaces/NS/pods/NAME:9464/proxy/result`.
+async fn read_proxy_result(client: &Client, pod: &Pod) -> Result<Run, String> {
+    let ns = pod.namespace().unwrap_or_default();
+    let path = format!(
+        "/api/v1/namespaces/{ns}/pods/{}:{AGENT_PORT}/proxy/result",
+        pod.name_any()
+    );
+    let request = http::Request::get(&path)
+        .header(http::header::ACCEPT, "application/json")
+        .body(Vec::new())
+        .map_err(|e| e.to_string())?;
+    let text = client.request_text(request).await.map_err(|e| {
+        format!(
+            "{}{}",
+            api_error::describe(&e),
+            api_error::rbac_hint(&e, "get on pods/proxy")
+        )
+    })?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("not JSON: {e}"))?;
+    if value.get("schema").and_then(|s| s.as_str()) != Some(SCHEMA_ID) {
+        let status = value
+            .get("status")
+            .and_then(|s| s.as_str())
+            .unwrap_or("unknown");
+        return Err(format!("not a {SCHEMA_ID} document yet (status {status})"));
+    }
+    serde_json::from_value(value).map_err(|e| format!("invalid {SCHEMA_ID} document: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mk_pod(json: serde_json::Value) -> Pod {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn sidecar_found_as_container_or_native_init_container() {
+        let regular = mk_pod(serde_json::json!({
+            "metadata": {"name": "a"},
+            "spec": {"containers": [{"name": "app"}, {"name": "testcar"}]}
+        }));
+        let native = mk_pod(serde_json::json!({
+            "metadata": {"name": "b"},
+            "spec": {"containers": [{"name": "app"}],
+                     "initContainers": [{"name": "testcar", "restartPolicy": "Always"}]}
+        }));
+        let none = mk_pod(serde_json::json!({
+            "metadata": {"name": "c"},
+            "spec": {"containers": [{"name": "app"}]}
+        }));
+        assert!(has_sidecar(&regular));
+        assert!(has_sidecar(&native));
+        assert!(!has_sidecar(&none));
+    }
+
+    #[test]
+    fn unscheduled_pod_says_why() {
+        let pod = mk_pod(serde_json::json!({
+            "metadata": {"name": "a"},
+            "spec": {"containers": [{"name": "testcar"}]},
+            "status": {"phase": "Pending", "conditions": [{
+                "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                "message": "0/3 nodes are available: 3 Insufficient cpu."
+            }]}
+        }));
+        assert_eq!(
+            not_started_reason(&pod),
+            "pod not scheduled: Unschedulable: 0/3 nodes are available: 3 Insufficient cpu."
+        );
+    }
+}
