@@ -226,11 +226,19 @@ async fn login(step: &str, principal: &str, keytab: Option<&Path>) -> Result<Cre
     .map_err(err)
 }
 
+/// GSSAPI's text without its boilerplate: the minor (mechanism) message is the reason.
 fn gss_text(e: &libgssapi::error::Error) -> String {
-    e.to_string()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
+    // GSSAPI's buffers may carry their C string terminator
+    let text = e.to_string().replace('\0', "");
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let text = text.replace(
+        "Unspecified GSS failure. Minor code may provide more information ",
+        "",
+    );
+    match text.strip_prefix('(').and_then(|t| t.strip_suffix(')')) {
+        Some(inner) if !inner.contains('(') => inner.to_string(),
+        _ => text,
+    }
 }
 
 impl RequestAuth for KerberosAuth {
