@@ -344,3 +344,42 @@ impl Chain {
 fn path_str(p: &Path) -> String {
     p.display().to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn empty_chain_applies_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let chain = start(AuthConfig { steps: Vec::new() }, dir.path())
+            .await
+            .unwrap();
+        let auth = chain.request_auth();
+        let h = auth
+            .headers(RequestParts {
+                method: "GET",
+                url: "http://127.0.0.1/",
+                body: b"",
+            })
+            .await
+            .unwrap();
+        assert!(h.is_empty());
+        assert!(!auth.refresh().await.unwrap());
+        assert!(auth.client_tls().is_none());
+        assert!(chain.exec_env(&dir.path().join("exec")).unwrap().is_empty());
+    }
+
+    #[cfg(not(feature = "kerberos"))]
+    #[tokio::test]
+    async fn kerberos_without_the_feature_is_a_clear_error() {
+        let c = crate::config::parse_config(
+            "steps:\n  - kerberos:\n      principal: a@B\n",
+            "auth.yaml",
+        )
+        .unwrap();
+        let err = start(c, Path::new("/nonexistent")).await.unwrap_err();
+        assert_eq!(err.step, "kerberos");
+        assert!(err.message.contains("cargo feature `kerberos`"), "{err}");
+    }
+}

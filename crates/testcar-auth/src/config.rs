@@ -354,6 +354,16 @@ pub fn load_config(path: &Path) -> Result<AuthConfig, ConfigError> {
     parse_config(&text, &origin)
 }
 
+/// Read `auth.yaml` from an auth folder (e.g. [`testcar_contract::paths::AUTH_DIR`]);
+/// `Ok(None)` when the folder has none (no credentials needed).
+pub fn load_from_dir(dir: &Path) -> Result<Option<AuthConfig>, ConfigError> {
+    let path = dir.join(testcar_contract::paths::AUTH_FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    load_config(&path).map(Some)
+}
+
 /// Parse and check an auth config from YAML text; `origin` names it in errors (a path, or
 /// e.g. `testcar.yaml (auth)`).
 pub fn parse_config(yaml: &str, origin: &str) -> Result<AuthConfig, ConfigError> {
@@ -374,7 +384,7 @@ pub fn parse_config(yaml: &str, origin: &str) -> Result<AuthConfig, ConfigError>
                 origin: origin.to_string(),
                 line,
                 column,
-                message,
+                message: explain(message),
             }
         })?
     };
@@ -387,6 +397,22 @@ pub fn parse_config(yaml: &str, origin: &str) -> Result<AuthConfig, ConfigError>
         });
     }
     Ok(config)
+}
+
+/// Add what the user most likely meant to serde's wording.
+fn explain(mut message: String) -> String {
+    if let Some(rest) = message.split("unknown field `").nth(1) {
+        let field = rest.split('`').next().unwrap_or("");
+        if message.contains(&format!("`{field}File`")) {
+            message.push_str(&format!(
+                "; secret values are never written inline: put the value in a file and give its path as `{field}File`"
+            ));
+        }
+    }
+    if message.ends_with("invalid type: unit variant, expected newtype variant") {
+        message.push_str(" (a step needs its settings, e.g. `- oauth2: {tokenUrl: ..., ...}`)");
+    }
+    message
 }
 
 impl AuthConfig {
@@ -792,6 +818,27 @@ mod tests {
     }
 
     #[test]
+    fn load_from_dir_finds_auth_yaml_or_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(load_from_dir(dir.path()).unwrap().is_none());
+        std::fs::write(
+            dir.path().join("auth.yaml"),
+            "steps:\n  - static:\n      bearerFile: t\n",
+        )
+        .unwrap();
+        assert_eq!(load_from_dir(dir.path()).unwrap().unwrap().steps.len(), 1);
+        std::fs::write(dir.path().join("auth.yaml"), "steps:\n  - static: {}\n").unwrap();
+        let err = load_from_dir(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!(
+                "{}:2: steps[0].static: expected at least one",
+                dir.path().join("auth.yaml").display()
+            )),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn empty_config_has_no_steps() {
         assert!(parse_config("", "auth.yaml").unwrap().steps.is_empty());
         assert!(
@@ -810,6 +857,13 @@ mod tests {
         assert!(err.starts_with("auth.yaml:5:"), "{err}");
         assert!(err.contains("steps[0].oauth2"), "{err}");
         assert!(err.contains("unknown field `clientSecret`"), "{err}");
+        assert!(
+            err.ends_with("give its path as `clientSecretFile`"),
+            "{err}"
+        );
+        let err = mk_err("steps:\n  - oauth2\n");
+        assert!(err.starts_with("auth.yaml:2:5: steps[0]: "), "{err}");
+        assert!(err.contains("a step needs its settings"), "{err}");
     }
 
     #[test]

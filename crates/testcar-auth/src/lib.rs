@@ -15,5 +15,5 @@ pub mod static_creds;
 
 pub use apply::{AuthError, ClientTls, RequestAuth, RequestParts};
 pub use chain::{Chain, start};
-pub use config::{AuthConfig, ConfigError, load_config, parse_config};
+pub use config::{AuthConfig, ConfigError, load_config, load_from_dir, parse_config};
 pub use secret::Secret;

@@ -192,9 +192,18 @@ async fn start_mtls_server(pki: &Pki) -> u16 {
                         Ok(n) => head.extend_from_slice(&buf[..n]),
                     }
                 }
-                let body = match peer {
+                let who = match peer {
                     Some(der) => format!("{:x}", Sha256::digest(der)),
                     None => "none".into(),
+                };
+                // POST /token: a token endpoint that authenticates clients by certificate
+                // (RFC 8705 style) and names the certificate in the token it issues
+                let body = if head.starts_with(b"POST /token ") {
+                    format!(
+                        r#"{{"access_token":"cert-{who}","token_type":"Bearer","expires_in":600}}"#
+                    )
+                } else {
+                    who
                 };
                 let resp = format!(
                     "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -287,6 +296,59 @@ async fn mtls_client_certificate_is_presented_and_exec_gets_the_files() {
         ],
         &[&key_body[..40]],
     );
+}
+
+#[tokio::test]
+async fn oauth2_token_request_authenticated_with_a_client_certificate() {
+    let pki = mk_pki();
+    let port = start_mtls_server(&pki).await;
+    let dir = tempfile::tempdir().unwrap();
+    put(dir.path(), "client.crt", &pki.client_cert_pem);
+    put(dir.path(), "client.key", &pki.client_key_pem);
+    put(dir.path(), "ca.crt", &pki.ca_pem);
+    let yaml = format!(
+        "steps:\n  - mtls:\n      name: sso-tls\n      certFile: client.crt\n      keyFile: client.key\n      caFile: ca.crt\n  - oauth2:\n      tokenUrl: https://127.0.0.1:{port}/token\n      clientId: testcar\n      authMethod: none\n      authenticateWith: sso-tls\n"
+    );
+    let chain = start(parse_config(&yaml, "auth.yaml").unwrap(), dir.path())
+        .await
+        .unwrap();
+    assert_eq!(chain.applied_steps(), ["oauth2"]);
+    let auth = chain.request_auth();
+    assert!(
+        auth.client_tls().is_none(),
+        "the certificate was only for the token endpoint"
+    );
+    let h = auth
+        .headers(RequestParts {
+            method: "GET",
+            url: "http://127.0.0.1/",
+            body: b"",
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        h,
+        [(
+            "Authorization".to_string(),
+            format!("Bearer cert-{:x}", Sha256::digest(&pki.client_cert_der))
+        )]
+    );
+
+    // without the certificate the token endpoint's TLS handshake fails, and the error says where
+    let yaml = format!(
+        "steps:\n  - oauth2:\n      tokenUrl: https://127.0.0.1:{port}/token\n      clientId: testcar\n      clientSecretFile: ca.crt\n      caFile: ca.crt\n"
+    );
+    let err = start(parse_config(&yaml, "auth.yaml").unwrap(), dir.path())
+        .await
+        .unwrap_err();
+    assert_eq!(err.step, "oauth2");
+    assert!(
+        err.message.contains(&format!(
+            "token endpoint https://127.0.0.1:{port}/token unreachable"
+        )),
+        "{err}"
+    );
+    println!("{err}");
 }
 
 #[tokio::test]
