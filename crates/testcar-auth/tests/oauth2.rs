@@ -63,6 +63,7 @@ async fn basic_auth_token_is_refreshed_in_the_background_and_after_401() {
         "client_secret_basic",
         "      scope: [api:read, api:write]\n",
     );
+    let started = std::time::Instant::now();
     let chain = start(parse_config(&yaml, "auth.yaml").unwrap(), dir.path())
         .await
         .unwrap();
@@ -93,9 +94,14 @@ async fn basic_auth_token_is_refreshed_in_the_background_and_after_401() {
         0o600
     );
 
-    // lifetime 3s: the background task refreshes at 1.5s, before the first token expires
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    let second = bearer(auth.as_ref()).await;
+    // lifetime 3s: the background task refreshes at 1.5s. Asking for the token only
+    // refreshes it synchronously once it has expired, so a new token seen before the first
+    // one's 3s are up was fetched in the background.
+    let mut second = first.clone();
+    while started.elapsed() < Duration::from_millis(2900) && second == first {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        second = bearer(auth.as_ref()).await;
+    }
     assert_ne!(
         first, second,
         "the token was not refreshed in the background"
@@ -262,4 +268,99 @@ async fn unreachable_token_endpoint_and_missing_secret_file() {
         .await
         .unwrap_err();
     assert!(err.message.contains("unreachable"), "{err}");
+}
+
+/// A one-shot token endpoint on 127.0.0.1 that records the raw request it got.
+async fn record_one_token_request() -> (u16, tokio::task::JoinHandle<String>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut req = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = s.read(&mut buf).await.unwrap();
+            req.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&req).to_string();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
+                    .unwrap_or(0);
+                if body.len() >= len {
+                    break;
+                }
+            }
+        }
+        let body = r#"{"access_token":"recorded-token","token_type":"bearer","expires_in":"120"}"#;
+        let resp = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(resp.as_bytes()).await.unwrap();
+        String::from_utf8(req).unwrap()
+    });
+    (port, task)
+}
+
+#[tokio::test]
+async fn token_request_carries_every_parameter() {
+    let dir = tempfile::tempdir().unwrap();
+    put(dir.path(), "client-secret", "p@ss:wörd&=");
+    let (port, recorded) = record_one_token_request().await;
+    let yaml = format!(
+        "steps:\n  - oauth2:\n      tokenUrl: http://127.0.0.1:{port}/oauth/token\n      clientId: my client\n      clientSecretFile: client-secret\n      scope: [a, b]\n      audience: https://api.example\n      resource: [https://r1.example, https://r2.example]\n      extraParams:\n        tenant: blue\n"
+    );
+    let chain = start(parse_config(&yaml, "auth.yaml").unwrap(), dir.path())
+        .await
+        .unwrap();
+    let req = recorded.await.unwrap();
+    let (head, body) = req.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("POST /oauth/token HTTP/1.1\r\n"), "{head}");
+    // RFC 6749 §2.3.1: id and secret are form-urlencoded, then Basic-encoded
+    use base64::Engine as _;
+    let basic =
+        base64::engine::general_purpose::STANDARD.encode("my+client:p%40ss%3Aw%C3%B6rd%26%3D");
+    assert!(
+        head.lines()
+            .any(|l| l.eq_ignore_ascii_case(&format!("authorization: Basic {basic}"))),
+        "{head}"
+    );
+    assert_eq!(
+        body,
+        "grant_type=client_credentials&scope=a+b&audience=https%3A%2F%2Fapi.example&resource=https%3A%2F%2Fr1.example&resource=https%3A%2F%2Fr2.example&tenant=blue"
+    );
+    // token_type is case-insensitive and expires_in may be a string
+    assert_eq!(
+        bearer(chain.request_auth().as_ref()).await,
+        "recorded-token"
+    );
+}
+
+#[tokio::test]
+async fn client_secret_post_puts_credentials_in_the_body() {
+    let dir = tempfile::tempdir().unwrap();
+    put(dir.path(), "client-secret", "post-secret");
+    let (port, recorded) = record_one_token_request().await;
+    let yaml = format!(
+        "steps:\n  - oauth2:\n      tokenUrl: http://127.0.0.1:{port}/token\n      clientId: c1\n      clientSecretFile: client-secret\n      authMethod: client_secret_post\n"
+    );
+    start(parse_config(&yaml, "auth.yaml").unwrap(), dir.path())
+        .await
+        .unwrap();
+    let req = recorded.await.unwrap();
+    let (head, body) = req.split_once("\r\n\r\n").unwrap();
+    assert!(
+        !head.to_ascii_lowercase().contains("authorization:"),
+        "{head}"
+    );
+    assert_eq!(
+        body,
+        "grant_type=client_credentials&client_id=c1&client_secret=post-secret"
+    );
 }
