@@ -227,7 +227,9 @@ const HEADERS_FILE: &str = "auth-headers";
 
 /// Write a file readable only by its owner, replacing it atomically.
 fn write_private(path: &Path, content: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
     let _ = std::fs::remove_file(&tmp);
     let mut f = std::fs::OpenOptions::new()
         .write(true)
@@ -315,6 +317,10 @@ impl Chain {
             let dir = dir.to_path_buf();
             let header = o.header_name().to_string();
             o.on_refresh(move |t| {
+                // the runner removed the folder after its exec suite: nothing to update
+                if !dir.is_dir() {
+                    return;
+                }
                 if let Err(error) = exec.write(&dir, Some((&header, t))) {
                     tracing::warn!(step = %name, %error, "cannot rewrite exec token files");
                 }
