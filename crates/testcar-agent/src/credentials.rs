@@ -1,6 +1,6 @@
-//! The credential-chain seam: finds the auth configuration (the auth folder's `auth.yaml`
-//! or a manifest's `auth:` block) and starts the chain. This agent is built without the
-//! chain, so a configuration is an error (never a silent unauthenticated run).
+//! Finds the credential chain's configuration (the auth folder's `auth.yaml` or a
+//! manifest's `auth:` block) and starts it with `testcar-auth`: runners get per-request
+//! credentials, exec suites get credential files. A chain that fails makes the run `error`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,13 +10,17 @@ use testcar_contract::paths::AUTH_FILE;
 /// Credentials could not be obtained.
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialsError {
-    /// A configuration exists but this agent cannot act on it.
-    #[error(
-        "credentials are configured in {origin} but the credential chain is not built into this agent"
-    )]
-    NotBuiltIn {
+    /// The configuration could not be read (names file, line and key).
+    #[error("credentials: {0}")]
+    Config(#[from] testcar_auth::ConfigError),
+    /// A step of the chain failed (names the step and the server's reason, never a secret).
+    #[error("credentials from {origin}: {source}")]
+    Start {
         /// Where the configuration is.
         origin: String,
+        /// Why.
+        #[source]
+        source: testcar_auth::AuthError,
     },
     /// Two configurations.
     #[error("credentials are configured twice ({first} and {second}); keep one")]
@@ -58,6 +62,18 @@ pub struct Credentials {
     pub auth: Option<Arc<dyn testcar_auth::RequestAuth>>,
     /// Variables naming the credential files for exec suites.
     pub exec_env: Vec<(String, String)>,
+    /// The running chain: kept so that its background refresh lives as long as the run.
+    chain: Option<testcar_auth::Chain>,
+}
+
+impl Credentials {
+    /// The steps that were applied, for the log.
+    pub fn steps(&self) -> Vec<&str> {
+        self.chain
+            .as_ref()
+            .map(|c| c.applied_steps())
+            .unwrap_or_default()
+    }
 }
 
 impl std::fmt::Debug for Credentials {
@@ -95,17 +111,45 @@ pub fn auth_file_in(dir: &Path) -> PathBuf {
 }
 
 /// Start the chain for `source` (none: no credentials); files for exec suites go under
-/// `_work_dir`.
+/// `work_dir`. Relative secret paths resolve against the folder of the configuration.
 pub async fn start(
     source: Option<AuthSource>,
-    _work_dir: &Path,
+    work_dir: &Path,
 ) -> Result<Credentials, CredentialsError> {
-    match source {
-        None => Ok(Credentials::default()),
-        Some(source) => Err(CredentialsError::NotBuiltIn {
-            origin: source.origin(),
-        }),
-    }
+    let Some(source) = source else {
+        return Ok(Credentials::default());
+    };
+    let origin = source.origin();
+    let (config, base_dir) = match &source {
+        AuthSource::File(path) => (
+            testcar_auth::load_config(path)?,
+            path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+        ),
+        AuthSource::Manifest {
+            origin: file,
+            block,
+        } => {
+            let text = serde_yaml::to_string(block).expect("a YAML value serializes");
+            (
+                testcar_auth::parse_config(&text, &format!("{} (auth:)", file.display()))?,
+                file.parent().unwrap_or(Path::new(".")).to_path_buf(),
+            )
+        }
+    };
+    let start_err = |source| CredentialsError::Start {
+        origin: origin.clone(),
+        source,
+    };
+    let chain = testcar_auth::start(config, &base_dir)
+        .await
+        .map_err(start_err)?;
+    let exec_env = chain.exec_env(work_dir).map_err(start_err)?;
+    tracing::info!(steps = ?chain.applied_steps(), %origin, "credential chain ready");
+    Ok(Credentials {
+        auth: Some(chain.request_auth()),
+        exec_env,
+        chain: Some(chain),
+    })
 }
 
 #[cfg(test)]
@@ -122,13 +166,47 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn configuration_without_chain_is_an_error() {
+    async fn static_bearer_reaches_exec_files_without_leaking() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = "s3cr3t-token-value";
+        std::fs::write(dir.path().join("token"), secret).unwrap();
+        let file = auth_file_in(dir.path());
+        std::fs::write(&file, "steps:\n  - static:\n      bearerFile: token\n").unwrap();
+        let source = find_source(Some(&file), None).unwrap();
+        let work = dir.path().join("work");
+        let creds = start(source, &work).await.unwrap();
+        let auth = creds.auth.clone().unwrap();
+        let headers = auth
+            .headers(testcar_auth::RequestParts {
+                method: "GET",
+                url: "http://127.0.0.1/x",
+                body: b"",
+            })
+            .await
+            .unwrap();
+        assert!(
+            headers
+                .iter()
+                .any(|(_, v)| v == &format!("Bearer {secret}"))
+        );
+        let (_, token_file) = creds
+            .exec_env
+            .iter()
+            .find(|(k, _)| k == testcar_contract::env::BEARER_TOKEN_FILE)
+            .expect("token file for exec suites");
+        assert_eq!(std::fs::read_to_string(token_file).unwrap().trim(), secret);
+        assert!(!format!("{creds:?}").contains(secret));
+    }
+
+    #[tokio::test]
+    async fn bad_configuration_names_file_line_and_key() {
         let dir = tempfile::tempdir().unwrap();
         let file = auth_file_in(dir.path());
-        std::fs::write(&file, "steps: []\n").unwrap();
+        std::fs::write(&file, "steps:\n  - static:\n      bearerToken: inline\n").unwrap();
         let source = find_source(Some(&file), None).unwrap();
         let e = start(source, dir.path()).await.unwrap_err().to_string();
-        assert!(e.contains("not built into this agent"), "{e}");
+        assert!(e.contains("auth.yaml:3"), "{e}");
+        assert!(e.contains("bearerToken"), "{e}");
         let block = (PathBuf::from("t/testcar.yaml"), serde_yaml::Value::Null);
         assert!(matches!(
             find_source(Some(&file), Some(&block)),

@@ -413,3 +413,61 @@ fn progress_line_only_on_a_terminal() {
     assert!(!String::from_utf8_lossy(&out.stderr).contains("\x1b[2K"));
     assert!(!String::from_utf8_lossy(&out.stdout).contains("suite 1/1"));
 }
+
+#[test]
+fn credential_chain_feeds_exec_suites_and_never_leaks() {
+    let secret = "tok-4f2a-SECRET-9981";
+    let addr = start_service(true);
+    let tests = mk_tests(&[(
+        "testcar.yaml",
+        &manifest(concat!(
+            "  - name: sees the token file\n",
+            "    exec: [\"sh\", \"-c\", \"grep -q SECRET-99 \\\"$TESTCAR_BEARER_TOKEN_FILE\\\" && echo has-token\"]\n",
+        )),
+    )]);
+    let auth = tempfile::tempdir().unwrap();
+    std::fs::write(auth.path().join("token"), secret).unwrap();
+    let auth_file = auth.path().join("auth.yaml");
+    std::fs::write(&auth_file, "steps:\n  - static:\n      bearerFile: token\n").unwrap();
+    let results = tempfile::tempdir().unwrap();
+    let out = agent()
+        .arg("run")
+        .arg(tests.path())
+        .args(["--target", &format!("http://{addr}")])
+        .arg("--auth")
+        .arg(&auth_file)
+        .arg("--results-dir")
+        .arg(results.path())
+        .args(["--log", "debug"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let doc = last_line_result(&stdout);
+    assert_eq!(out.status.code(), Some(0), "{doc}\n{stderr}");
+    assert_eq!(doc["suites"][0]["outputTail"], "has-token\n");
+    let read = |f: &str| std::fs::read_to_string(results.path().join(f)).unwrap();
+    for (what, text) in [
+        ("stdout", stdout.to_string()),
+        ("stderr", stderr.to_string()),
+        ("result.json", read("result.json")),
+        ("junit.xml", read("junit.xml")),
+        ("report.html", read("report.html")),
+    ] {
+        assert!(!text.contains(secret), "the token leaked into {what}");
+    }
+
+    // a broken configuration is an error naming the file, line and key
+    std::fs::write(&auth_file, "steps:\n  - static:\n      bearer: inline\n").unwrap();
+    let (out, doc) = run_agent(&[
+        tests.path().to_str().unwrap(),
+        "--target",
+        &format!("http://{addr}"),
+        "--auth",
+        auth_file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{doc}");
+    let error = doc["error"].as_str().unwrap();
+    assert!(error.contains("auth.yaml:3"), "{error}");
+    assert!(error.contains("bearer"), "{error}");
+}
