@@ -178,8 +178,8 @@ else
 fi
 
 # --- Dockerfiles --------------------------------------------------------------------------
-run "hadolint Dockerfile.agent Dockerfile.injector examples/k8s/tests-image/Containerfile" \
-  hadolint --failure-threshold info Dockerfile.agent Dockerfile.injector examples/k8s/tests-image/Containerfile
+run "hadolint Dockerfile.agent Dockerfile.injector Dockerfile.gate examples/k8s/tests-image/Containerfile" \
+  hadolint --failure-threshold info Dockerfile.agent Dockerfile.injector Dockerfile.gate examples/k8s/tests-image/Containerfile
 run "Dockerfiles build the binaries the chart runs, as non-root, with OCI labels" \
   python3 tests/chart/check_dockerfiles.py Dockerfile.injector Dockerfile.agent
 
