@@ -691,7 +691,11 @@ impl Cx {
             for (k, v) in self.map(envs, "config.environments")? {
                 let name = k.scalar_text();
                 let merged = merge(node, v);
-                self.config_body(&merged, &format!("config.environments.{name}"), None)?;
+                self.config_body(
+                    &merged,
+                    &format!("config.environments.{name}"),
+                    opts.target.as_deref(),
+                )?;
             }
         }
         let mut effective = node.clone();
