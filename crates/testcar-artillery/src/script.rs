@@ -110,6 +110,8 @@ pub struct Config {
     pub environment: Option<String>,
     /// `defaults.strictCapture` / `http.defaults.strictCapture` (default true).
     pub strict_capture: bool,
+    /// No default headers are configured: send Artillery's user agent.
+    pub default_user_agent: bool,
 }
 
 /// A `variables` entry.
@@ -765,9 +767,12 @@ impl Cx {
             by_endpoint: ByEndpointOptions::default(),
             environment: None,
             strict_capture: true,
+            default_user_agent: true,
         };
         let mut target_pos = node.pos;
         let mut ensure_nodes = Vec::new();
+        let mut http_headers = false;
+        let mut has_defaults = false;
         for (name, v, pos) in self.entries(node, key, &allowed, &rejected)? {
             let k = join(key, name);
             match name {
@@ -808,7 +813,16 @@ impl Cx {
                     }
                     _ => config.payloads.push(self.payload(v, &k)?),
                 },
-                "defaults" => self.defaults(v, &k, &mut config)?,
+                "defaults" => {
+                    if http_headers {
+                        let mut ignored = config.clone();
+                        self.defaults(v, &k, &mut ignored)?;
+                        config.strict_capture = ignored.strict_capture;
+                    } else {
+                        self.defaults(v, &k, &mut config)?;
+                    }
+                    has_defaults |= v.get("headers").is_some();
+                }
                 "http" => {
                     let allowed = ["timeout", "maxSockets", "defaults", "extendedMetrics"];
                     let rejected = [("pool", "`http.pool` (a shared connection pool) is")];
@@ -821,7 +835,15 @@ impl Cx {
                             "maxSockets" => {
                                 config.max_sockets = Some(self.number(hv, &kk)?.max(1.0) as u32)
                             }
-                            "defaults" => self.defaults(hv, &kk, &mut config)?,
+                            "defaults" => {
+                                // Artillery uses http.defaults.headers instead of (not on top
+                                // of) defaults.headers.
+                                if hv.get("headers").is_some() {
+                                    config.headers.clear();
+                                    http_headers = true;
+                                }
+                                self.defaults(hv, &kk, &mut config)?
+                            }
                             _ => {
                                 if self.bool(hv, &kk)? {
                                     return Err(self.unsupported(
@@ -870,6 +892,7 @@ impl Cx {
         for (v, k) in ensure_nodes {
             self.ensure(v, &k, &mut config.ensure)?;
         }
+        config.default_user_agent = !http_headers && !has_defaults;
         if let Some(t) = target_override {
             config.target = t.to_string();
         }

@@ -81,7 +81,7 @@ async fn templates_and_captures() {
             ("http.requests", 37),
             ("http.codes.200", 37),
             ("vusers.completed", 3),
-            ("plugins.expect.ok", 51),
+            ("plugins.expect.ok", 54),
             ("plugins.expect.ok.equals", 6),
             ("plugins.expect.ok.header x-custom values equals", 3),
             ("plugins.expect.ok.matchesRegexp", 3),
