@@ -121,7 +121,7 @@ async fn run_inner(script: Script, opts: RunOptions, started: Instant) -> Outcom
 
     let mut error: Option<String> = None;
     if sh.script.before.is_some() {
-        let mut vu = Vu::new(&sh, Instant::now());
+        let mut vu = Vu::new_hook(&sh);
         match vu.run(FlowKind::Before).await {
             Ok(()) => *sh.base_vars.lock().unwrap_or_else(|p| p.into_inner()) = vu.into_vars(),
             Err(f) => {
@@ -136,7 +136,7 @@ async fn run_inner(script: Script, opts: RunOptions, started: Instant) -> Outcom
         run_phases(&sh).await;
     }
     if error.is_none() && !sh.cancel.is_cancelled() && sh.script.after.is_some() {
-        let mut vu = Vu::new(&sh, Instant::now());
+        let mut vu = Vu::new_hook(&sh);
         if let Err(f) = vu.run(FlowKind::After).await {
             tracing::warn!(code = %f.code, "the after flow failed");
         }

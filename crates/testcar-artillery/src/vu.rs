@@ -94,6 +94,8 @@ pub struct Vu<'s> {
     conns: VuConnections,
     cookies: Vec<(String, String)>,
     intended: Option<Instant>,
+    /// `before`/`after` flows: Artillery keeps their requests out of the run's metrics.
+    quiet: bool,
 }
 
 impl<'s> Vu<'s> {
@@ -126,6 +128,20 @@ impl<'s> Vu<'s> {
             conns: VuConnections::default(),
             cookies: Vec::new(),
             intended: Some(intended),
+            quiet: false,
+        }
+    }
+
+    /// A VU for the `before`/`after` flows, whose requests stay out of the metrics.
+    pub fn new_hook(sh: &'s Shared) -> Vu<'s> {
+        let mut vu = Vu::new(sh, Instant::now());
+        vu.quiet = true;
+        vu
+    }
+
+    fn record(&self, records: &[Record<'_>]) {
+        if !self.quiet {
+            self.sh.metrics.record(records);
         }
     }
 
@@ -296,7 +312,7 @@ impl<'s> Vu<'s> {
                 self.count_error(&e.code, endpoint.as_deref());
                 VuFailure::new(e.code)
             })?;
-            sh.metrics.record(&[
+            self.record(&[
                 Record::Counter("http.requests", 1),
                 Record::Rate("http.request_rate"),
             ]);
@@ -448,11 +464,9 @@ impl<'s> Vu<'s> {
                     "{}.{ep}.errors.{code}",
                     self.sh.script.config.by_endpoint.prefix
                 );
-                self.sh
-                    .metrics
-                    .record(&[Record::Counter(&name, 1), Record::Counter(&ep_name, 1)]);
+                self.record(&[Record::Counter(&name, 1), Record::Counter(&ep_name, 1)]);
             }
-            None => self.sh.metrics.counter(&name, 1),
+            None => self.record(&[Record::Counter(&name, 1)]),
         }
     }
 
@@ -488,7 +502,7 @@ impl<'s> Vu<'s> {
             records.push(Record::Counter(&by_code, 1));
             records.push(Record::Histogram(&by_time, rt));
         }
-        self.sh.metrics.record(&records);
+        self.record(&records);
     }
 
     fn store_cookies(&mut self, headers: &http::HeaderMap) {
@@ -586,8 +600,7 @@ impl<'s> Vu<'s> {
                         format!("plugins.expect.failed.{type_name}"),
                     )
                 };
-                sh.metrics
-                    .record(&[Record::Counter(total, 1), Record::Counter(&by_type, 1)]);
+                self.record(&[Record::Counter(total, 1), Record::Counter(&by_type, 1)]);
                 if opts.format != "silent" {
                     tracing::debug!(ok = out.ok, expectation = %type_name, expected = %out.expected, got = %out.got, %url, "expectation");
                 }
