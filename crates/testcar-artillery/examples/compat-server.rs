@@ -1,0 +1,20 @@
+//! The corpus' deterministic server: `compat-server --port N` serves 127.0.0.1:N until killed.
+
+use clap::Parser;
+
+#[derive(Parser, Debug)]
+struct Args {
+    /// Port on 127.0.0.1.
+    #[arg(long, env = "COMPAT_PORT", default_value_t = 8080)]
+    port: u16,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await?;
+    println!("listening on 127.0.0.1:{}", args.port);
+    testcar_artillery::compat_server::serve(listener, tokio_util::sync::CancellationToken::new())
+        .await;
+    Ok(())
+}

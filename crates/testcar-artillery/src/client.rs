@@ -1,0 +1,387 @@
+//! HTTP/1.1 connections for virtual users: each VU opens its own connections (keep-alive
+//! within the VU, like Artillery's per-VU agents), over TCP or rustls (ring). Failures map
+//! to Node's error codes, which Artillery reports as `errors.<code>`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use tokio::net::TcpStream;
+
+/// Why a request produced no response, as Node/Artillery name it (`errors.<code>`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {detail}")]
+pub struct RequestError {
+    /// The Artillery error code, e.g. `ECONNREFUSED`, `ETIMEDOUT`, `ECONNRESET`.
+    pub code: String,
+    /// Details for logs.
+    pub detail: String,
+}
+
+impl RequestError {
+    fn new(code: &str, detail: impl std::fmt::Display) -> RequestError {
+        RequestError {
+            code: code.to_string(),
+            detail: detail.to_string(),
+        }
+    }
+}
+
+/// TLS could not be set up from the script and credentials.
+#[derive(Debug, thiserror::Error)]
+#[error("tls setup: {0}")]
+pub struct TlsSetupError(#[source] pub rustls::Error);
+
+/// Shared settings for every connection of a run.
+#[derive(Debug, Clone)]
+pub struct Connector {
+    tls: Arc<rustls::ClientConfig>,
+}
+
+impl Connector {
+    /// Build the TLS client: web PKI roots plus credential roots; no verification when
+    /// `tls.rejectUnauthorized: false`; the client certificate from the credentials, if any.
+    pub fn new(
+        reject_unauthorized: bool,
+        client_tls: Option<&testcar_auth::ClientTls>,
+    ) -> Result<Connector, TlsSetupError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(TlsSetupError)?;
+        let builder = if reject_unauthorized {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            if let Some(t) = client_tls {
+                for r in &t.roots {
+                    roots.add(r.clone()).map_err(TlsSetupError)?;
+                }
+            }
+            builder.with_root_certificates(roots)
+        } else {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+        };
+        let mut config = match client_tls {
+            Some(t) if t.key.is_some() && !t.cert_chain.is_empty() => builder
+                .with_client_auth_cert(
+                    t.cert_chain.clone(),
+                    t.key.as_ref().expect("checked").clone_key(),
+                )
+                .map_err(TlsSetupError)?,
+            _ => builder.with_no_client_auth(),
+        };
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Connector {
+            tls: Arc::new(config),
+        })
+    }
+}
+
+/// Where a connection goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// `https`?
+    pub tls: bool,
+    /// Host name or address.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+}
+
+/// One VU's open connections.
+#[derive(Debug, Default)]
+pub struct VuConnections {
+    conns: Vec<(Origin, http1::SendRequest<Full<Bytes>>)>,
+}
+
+/// A received response.
+#[derive(Debug)]
+pub struct Received {
+    /// Status and headers.
+    pub parts: http::response::Parts,
+    /// The body (decoded when compressed).
+    pub body: Bytes,
+    /// Bytes received on the wire for the body.
+    pub wire_bytes: u64,
+    /// When the request was handed to the connection (after connecting).
+    pub sent_at: Instant,
+    /// When the response head arrived.
+    pub first_byte_at: Instant,
+}
+
+impl VuConnections {
+    /// Send one request, opening (or reopening) the connection to `origin` as needed. The
+    /// whole exchange, connection included, is bounded by `timeout`.
+    pub async fn send(
+        &mut self,
+        connector: &Connector,
+        origin: &Origin,
+        req: http::Request<Full<Bytes>>,
+        timeout: Duration,
+    ) -> Result<Received, RequestError> {
+        match tokio::time::timeout(timeout, self.send_inner(connector, origin, req)).await {
+            Ok(r) => r,
+            Err(_) => {
+                // The connection may be mid-response: never reuse it.
+                self.conns.retain(|(o, _)| o != origin);
+                Err(RequestError::new("ETIMEDOUT", "request timed out"))
+            }
+        }
+    }
+
+    async fn send_inner(
+        &mut self,
+        connector: &Connector,
+        origin: &Origin,
+        req: http::Request<Full<Bytes>>,
+    ) -> Result<Received, RequestError> {
+        let reused = self.ready_sender(origin).await;
+        let (mut sender, was_reused) = match reused {
+            Some(s) => (s, true),
+            None => (connect(connector, origin).await?, false),
+        };
+        let retry = was_reused.then(|| clone_request(&req));
+        let sent_at = Instant::now();
+        let res = match sender.send_request(req).await {
+            Ok(res) => res,
+            Err(e) if retry.is_some() && (e.is_canceled() || e.is_incomplete_message()) => {
+                // The server closed an idle keep-alive connection: one fresh attempt.
+                sender = connect(connector, origin).await?;
+                let sent_at = Instant::now();
+                let res = sender
+                    .send_request(retry.expect("checked"))
+                    .await
+                    .map_err(map_hyper)?;
+                return self.finish(origin, sender, res, sent_at).await;
+            }
+            Err(e) => return Err(map_hyper(e)),
+        };
+        self.finish(origin, sender, res, sent_at).await
+    }
+
+    async fn finish(
+        &mut self,
+        origin: &Origin,
+        sender: http1::SendRequest<Full<Bytes>>,
+        res: http::Response<hyper::body::Incoming>,
+        sent_at: Instant,
+    ) -> Result<Received, RequestError> {
+        let first_byte_at = Instant::now();
+        let (parts, body) = res.into_parts();
+        let body = body.collect().await.map_err(map_hyper)?.to_bytes();
+        let wire_bytes = body.len() as u64;
+        let keep = !parts
+            .headers
+            .get(http::header::CONNECTION)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+        self.conns.retain(|(o, _)| o != origin);
+        if keep {
+            self.conns.push((origin.clone(), sender));
+        }
+        let body = decode(&parts.headers, body)?;
+        Ok(Received {
+            parts,
+            body,
+            wire_bytes,
+            sent_at,
+            first_byte_at,
+        })
+    }
+
+    async fn ready_sender(&mut self, origin: &Origin) -> Option<http1::SendRequest<Full<Bytes>>> {
+        let i = self.conns.iter().position(|(o, _)| o == origin)?;
+        let (_, mut sender) = self.conns.swap_remove(i);
+        if sender.is_closed() {
+            return None;
+        }
+        sender.ready().await.ok()?;
+        Some(sender)
+    }
+}
+
+fn clone_request(req: &http::Request<Full<Bytes>>) -> http::Request<Full<Bytes>> {
+    // Bodies are always in memory (Full), so a copy is cheap enough for the rare retry.
+    let mut b = http::Request::builder()
+        .method(req.method().clone())
+        .uri(req.uri().clone())
+        .version(req.version());
+    if let Some(h) = b.headers_mut() {
+        *h = req.headers().clone();
+    }
+    let body = req
+        .extensions()
+        .get::<BodyCopy>()
+        .map(|c| c.0.clone())
+        .unwrap_or_default();
+    let mut out = b
+        .body(Full::new(body.clone()))
+        .expect("copied from a valid request");
+    out.extensions_mut().insert(BodyCopy(body));
+    out
+}
+
+/// The request body, kept for a retry on a fresh connection.
+#[derive(Debug, Clone)]
+pub struct BodyCopy(pub Bytes);
+
+async fn connect(
+    connector: &Connector,
+    origin: &Origin,
+) -> Result<http1::SendRequest<Full<Bytes>>, RequestError> {
+    let addr = (origin.host.as_str(), origin.port);
+    let tcp = TcpStream::connect(addr).await.map_err(map_io)?;
+    let _ = tcp.set_nodelay(true);
+    if origin.tls {
+        let name = ServerName::try_from(origin.host.clone())
+            .map_err(|e| RequestError::new("ERR_INVALID_URL", e))?;
+        let tls = tokio_rustls::TlsConnector::from(connector.tls.clone())
+            .connect(name, tcp)
+            .await
+            .map_err(map_tls)?;
+        handshake(TokioIo::new(tls)).await
+    } else {
+        handshake(TokioIo::new(tcp)).await
+    }
+}
+
+async fn handshake<T>(io: T) -> Result<http1::SendRequest<Full<Bytes>>, RequestError>
+where
+    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (sender, conn) = http1::handshake(io).await.map_err(map_hyper)?;
+    tokio::spawn(async move {
+        if let Err(error) = conn.await {
+            tracing::trace!(%error, "connection ended");
+        }
+    });
+    Ok(sender)
+}
+
+fn map_io(e: std::io::Error) -> RequestError {
+    use std::io::ErrorKind as K;
+    let code = match e.kind() {
+        K::ConnectionRefused => "ECONNREFUSED",
+        K::ConnectionReset | K::ConnectionAborted | K::UnexpectedEof => "ECONNRESET",
+        K::BrokenPipe => "EPIPE",
+        K::TimedOut => "ETIMEDOUT",
+        K::AddrNotAvailable => "EADDRNOTAVAIL",
+        _ if e.to_string().contains("failed to lookup address")
+            || e.to_string().contains("Name or service not known") =>
+        {
+            "ENOTFOUND"
+        }
+        _ => "EIO",
+    };
+    RequestError::new(code, e)
+}
+
+fn map_tls(e: std::io::Error) -> RequestError {
+    let text = e.to_string();
+    if let Some(inner) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+        use rustls::CertificateError as C;
+        let code = match inner {
+            rustls::Error::InvalidCertificate(C::UnknownIssuer) => {
+                "UNABLE_TO_VERIFY_LEAF_SIGNATURE"
+            }
+            rustls::Error::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => {
+                "CERT_HAS_EXPIRED"
+            }
+            rustls::Error::InvalidCertificate(
+                C::NotValidForName | C::NotValidForNameContext { .. },
+            ) => "ERR_TLS_CERT_ALTNAME_INVALID",
+            rustls::Error::InvalidCertificate(_) => "CERT_INVALID",
+            _ => "EPROTO",
+        };
+        return RequestError::new(code, text);
+    }
+    map_io(e)
+}
+
+fn map_hyper(e: hyper::Error) -> RequestError {
+    if e.is_timeout() {
+        return RequestError::new("ETIMEDOUT", e);
+    }
+    if e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
+        return RequestError::new("ECONNRESET", e);
+    }
+    if e.is_parse() || e.is_parse_status() || e.is_parse_too_large() {
+        return RequestError::new("HPE_INVALID", e);
+    }
+    let source = std::error::Error::source(&e)
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .map(|io| map_io(std::io::Error::new(io.kind(), io.to_string())));
+    source.unwrap_or_else(|| RequestError::new("ECONNRESET", e))
+}
+
+/// Decode `content-encoding: gzip|deflate` bodies (got does this by default).
+fn decode(headers: &http::HeaderMap, body: Bytes) -> Result<Bytes, RequestError> {
+    use std::io::Read;
+    let Some(enc) = headers.get(http::header::CONTENT_ENCODING) else {
+        return Ok(body);
+    };
+    let mut out = Vec::new();
+    let r = match enc.as_bytes() {
+        b"gzip" | b"x-gzip" => flate2::read::MultiGzDecoder::new(&body[..]).read_to_end(&mut out),
+        b"deflate" => flate2::read::ZlibDecoder::new(&body[..]).read_to_end(&mut out),
+        _ => return Ok(body),
+    };
+    r.map_err(|e| RequestError::new("Z_DATA_ERROR", e))?;
+    Ok(Bytes::from(out))
+}
+
+/// `tls.rejectUnauthorized: false`: accept any server certificate, still check signatures.
+#[derive(Debug)]
+struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}

@@ -1,0 +1,1718 @@
+//! The Artillery script model and its loader: YAML with positions → validated [`Script`].
+//! Every key is checked; anything Testcar cannot run the way Artillery would is rejected with
+//! `file:line:column`, the key, and the advice to fall back to real Artillery.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value as Json;
+
+use crate::expr::Expr;
+use crate::payload::{Payload, PayloadOrder};
+use crate::template::{JsonTemplate, Template};
+use crate::yaml::{self, Node, Pos, Value};
+
+/// What every rejection of an unsupported feature ends with.
+pub const FALLBACK_ADVICE: &str = "not supported by Testcar's native engine; run this script with real Artillery in an `exec` suite";
+
+/// A script that could not be loaded. Display: `<file>:<line>:<column>: <key>: <why>`.
+#[derive(Debug, thiserror::Error)]
+pub enum ScriptError {
+    /// The file could not be read.
+    #[error("{file}:1:1: {file}: cannot read: {source}")]
+    Read {
+        /// The script path.
+        file: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid YAML.
+    #[error("{file}:{line}:{col}: (yaml): {message}")]
+    Yaml {
+        /// The script path.
+        file: String,
+        /// Line.
+        line: usize,
+        /// Column.
+        col: usize,
+        /// What the YAML parser said.
+        message: String,
+    },
+    /// A key is wrong, missing or unsupported.
+    #[error("{file}:{line}:{col}: {key}: {message}")]
+    Invalid {
+        /// The file (script or payload).
+        file: String,
+        /// Line.
+        line: usize,
+        /// Column.
+        col: usize,
+        /// Path of the key, e.g. `scenarios[0].flow[1].get.capture[0].xpath`.
+        key: String,
+        /// What was expected, or why it is unsupported.
+        message: String,
+    },
+}
+
+/// Options for [`crate::load_script`].
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// `-e NAME`: merge `config.environments.NAME` over `config`.
+    pub environment: Option<String>,
+    /// `--target URL`: overrides `config.target`.
+    pub target: Option<String>,
+}
+
+/// A loaded, validated Artillery script.
+#[derive(Debug, Clone)]
+pub struct Script {
+    /// The script file.
+    pub path: PathBuf,
+    /// The script's file name, used as the suite name.
+    pub name: String,
+    /// `config` after environment and target overrides.
+    pub config: Config,
+    /// `before.flow`: run once before the load phases; captures are shared with every VU.
+    pub before: Option<Vec<Step>>,
+    /// `after.flow`: run once at the end.
+    pub after: Option<Vec<Step>>,
+    /// `scenarios`.
+    pub scenarios: Vec<Scenario>,
+}
+
+/// `config`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Base URL.
+    pub target: String,
+    /// Load phases, in order.
+    pub phases: Vec<Phase>,
+    /// `variables`: a list gives each VU one random element.
+    pub variables: Vec<(String, Variable)>,
+    /// CSV payloads.
+    pub payloads: Vec<Payload>,
+    /// Headers added to every request (`defaults.headers`, `http.defaults.headers`).
+    pub headers: Vec<(String, Template)>,
+    /// `http.timeout` (default 10 s).
+    pub timeout: Duration,
+    /// `http.maxSockets` (connections per VU; VUs send one request at a time).
+    pub max_sockets: Option<u32>,
+    /// `tls.rejectUnauthorized` (default true).
+    pub reject_unauthorized: bool,
+    /// `ensure` checks (from `config.ensure` or `config.plugins.ensure`).
+    pub ensure: Vec<EnsureCheck>,
+    /// `plugins.expect`, when enabled.
+    pub expect: Option<ExpectOptions>,
+    /// `plugins.metrics-by-endpoint` (Artillery enables it by default).
+    pub by_endpoint: ByEndpointOptions,
+    /// The selected environment name.
+    pub environment: Option<String>,
+    /// `defaults.strictCapture` / `http.defaults.strictCapture` (default true).
+    pub strict_capture: bool,
+    /// No default headers are configured: send Artillery's user agent.
+    pub default_user_agent: bool,
+}
+
+/// A `variables` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Variable {
+    /// One value for every VU.
+    One(Json),
+    /// Each VU gets one element at random.
+    OneOf(Vec<Json>),
+}
+
+/// One load phase.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Phase {
+    /// `name`.
+    pub name: Option<String>,
+    /// What the phase does.
+    pub kind: PhaseKind,
+    /// `maxVusers`: arrivals beyond this many running VUs are skipped.
+    pub max_vusers: Option<u64>,
+}
+
+/// The arrival pattern of a phase.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PhaseKind {
+    /// `duration` + `arrivalRate` (per second), optionally ramping to `rampTo`.
+    Rate {
+        /// Length.
+        duration: Duration,
+        /// Arrivals per second at the start.
+        rate: f64,
+        /// Arrivals per second at the end.
+        ramp_to: Option<f64>,
+    },
+    /// `duration` + `arrivalCount`: that many arrivals spread evenly.
+    Count {
+        /// Length.
+        duration: Duration,
+        /// Total arrivals.
+        count: u64,
+    },
+    /// `pause`: no arrivals.
+    Pause {
+        /// Length.
+        duration: Duration,
+    },
+}
+
+/// `plugins.expect` options.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExpectOptions {
+    /// `expectDefault200`: requests without expectations expect 200.
+    pub default_200: bool,
+    /// `reportFailuresAsErrors`: a failed expectation fails the VU.
+    pub failures_as_errors: bool,
+    /// `outputFormat`/`formatter` (`pretty`, `json`, `prettyError`, `silent`).
+    pub format: String,
+}
+
+/// `plugins.metrics-by-endpoint` options.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ByEndpointOptions {
+    /// `useOnlyRequestNames`.
+    pub only_names: bool,
+    /// `stripQueryString`.
+    pub strip_query: bool,
+    /// `ignoreUnnamedRequests`.
+    pub ignore_unnamed: bool,
+    /// `metricsNamespace`.
+    pub prefix: String,
+}
+
+impl Default for ByEndpointOptions {
+    fn default() -> Self {
+        // What Artillery adds when the script does not configure the plugin.
+        ByEndpointOptions {
+            only_names: false,
+            strip_query: true,
+            ignore_unnamed: false,
+            prefix: "plugins.metrics-by-endpoint".into(),
+        }
+    }
+}
+
+/// An `ensure` check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnsureCheck {
+    /// As Artillery prints it, e.g. `http.response_time.p95 < 200`.
+    pub original: String,
+    /// What kind of check (threshold, condition).
+    pub kind: EnsureKind,
+    /// The expression.
+    pub expr: Expr,
+    /// `strict: false` checks do not fail the run.
+    pub strict: bool,
+}
+
+/// Which `ensure` syntax a check came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnsureKind {
+    /// `thresholds`, legacy `p95`/`p99`/`max`/`min`/`median`, `maxErrorRate`.
+    Threshold,
+    /// `conditions`.
+    Condition,
+}
+
+/// A weighted scenario.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// The name used in `vusers.created_by_name.<name>` (the index when unnamed).
+    pub name: String,
+    /// `weight` (default 1).
+    pub weight: u32,
+    /// `flow`.
+    pub flow: Vec<Step>,
+}
+
+/// One step of a flow.
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// An HTTP request.
+    Request(Box<Request>),
+    /// `think`: pause this VU.
+    Think(Template),
+    /// `loop`.
+    Loop(Box<LoopStep>),
+    /// `log`: print a line.
+    Log(Template),
+}
+
+/// `loop` with `count` or `over`.
+#[derive(Debug, Clone)]
+pub struct LoopStep {
+    /// The steps repeated.
+    pub steps: Vec<Step>,
+    /// `count`: a number, `"from-to"` range or template.
+    pub count: Option<Template>,
+    /// `over`: a list, or the name of a variable holding one.
+    pub over: Option<LoopOver>,
+}
+
+/// What `loop.over` iterates.
+#[derive(Debug, Clone)]
+pub enum LoopOver {
+    /// An inline list.
+    List(Vec<JsonTemplate>),
+    /// A variable path.
+    Var(String),
+}
+
+/// HTTP methods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// GET.
+    Get,
+    /// POST.
+    Post,
+    /// PUT.
+    Put,
+    /// PATCH.
+    Patch,
+    /// DELETE.
+    Delete,
+    /// HEAD.
+    Head,
+    /// OPTIONS.
+    Options,
+}
+
+impl Method {
+    fn from_key(key: &str) -> Option<Method> {
+        Some(match key {
+            "get" => Method::Get,
+            "post" => Method::Post,
+            "put" => Method::Put,
+            "patch" => Method::Patch,
+            "delete" => Method::Delete,
+            "head" => Method::Head,
+            "options" => Method::Options,
+            _ => return None,
+        })
+    }
+
+    /// Upper-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+            Method::Head => "HEAD",
+            Method::Options => "OPTIONS",
+        }
+    }
+}
+
+/// A request step.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// Method.
+    pub method: Method,
+    /// `url` (relative to `target` when it starts with `/`).
+    pub url: Template,
+    /// `name`.
+    pub name: Option<String>,
+    /// `headers`.
+    pub headers: Vec<(String, Template)>,
+    /// `qs`.
+    pub qs: Vec<(String, JsonTemplate)>,
+    /// `json`, `body` or `form`.
+    pub body: Body,
+    /// `auth: {user, pass}` (basic).
+    pub auth: Option<(Template, Template)>,
+    /// `followRedirect` (default true).
+    pub follow_redirect: bool,
+    /// `gzip`: ask for and decode compressed responses.
+    pub gzip: bool,
+    /// `capture`.
+    pub captures: Vec<Capture>,
+    /// `expect`.
+    pub expects: Vec<Expectation>,
+    /// `ifTrue`.
+    pub if_true: Option<Expr>,
+    /// Where the step was written.
+    pub pos: Pos,
+}
+
+/// A request body.
+#[derive(Debug, Clone)]
+pub enum Body {
+    /// No body.
+    None,
+    /// `json`: serialised, `content-type: application/json`.
+    Json(JsonTemplate),
+    /// `body`: sent as is.
+    Raw(Template),
+    /// `form`: urlencoded.
+    Form(Vec<(String, Template)>),
+}
+
+/// A `capture` entry.
+#[derive(Debug, Clone)]
+pub struct Capture {
+    /// What to extract.
+    pub source: CaptureSource,
+    /// `as`: the variable set.
+    pub var: String,
+    /// `strict` (default from `defaults.strictCapture`, itself default true).
+    pub strict: Option<bool>,
+}
+
+/// Where a capture reads from.
+#[derive(Debug, Clone)]
+pub enum CaptureSource {
+    /// `json`: a JSONPath over the body.
+    Json(Template),
+    /// `header`: a response header.
+    Header(Template),
+    /// `regexp` over the body, with `group` and `flags`.
+    Regexp {
+        /// The pattern.
+        pattern: Template,
+        /// `group`: a number or a name.
+        group: Option<String>,
+        /// `flags` (i, m, s; g is ignored).
+        flags: String,
+    },
+}
+
+/// An `expect` entry.
+#[derive(Debug, Clone)]
+pub enum Expectation {
+    /// `statusCode`: one code or a list.
+    StatusCode(JsonTemplate),
+    /// `notStatusCode`.
+    NotStatusCode(JsonTemplate),
+    /// `contentType` (`json` means a JSON body).
+    ContentType(Template),
+    /// `hasProperty`.
+    HasProperty(Template),
+    /// `notHasProperty`.
+    NotHasProperty(Template),
+    /// `equals`: every value renders the same.
+    Equals(Vec<Template>),
+    /// `hasHeader`.
+    HasHeader(Template),
+    /// `headerEquals: [name, value]`.
+    HeaderEquals(Template, Template),
+    /// `matchesRegexp` over the body.
+    MatchesRegexp(Template),
+}
+
+impl Expectation {
+    /// The name Artillery uses in `plugins.expect.ok.<type>`.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Expectation::StatusCode(_) => "statusCode",
+            Expectation::NotStatusCode(_) => "notStatusCode",
+            Expectation::ContentType(_) => "contentType",
+            Expectation::HasProperty(_) => "hasProperty",
+            Expectation::NotHasProperty(_) => "notHasProperty",
+            Expectation::Equals(_) => "equals",
+            Expectation::HasHeader(_) => "hasHeader",
+            Expectation::HeaderEquals(..) => "headerEquals",
+            Expectation::MatchesRegexp(_) => "matchesRegexp",
+        }
+    }
+}
+
+/// Load and validate a script.
+pub fn load(path: &Path, opts: &LoadOptions) -> Result<Script, ScriptError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ScriptError::Read {
+        file: file.clone(),
+        source,
+    })?;
+    parse(&text, path, opts)
+}
+
+/// Parse a script from text; `path` names it in errors and anchors payload paths.
+pub fn parse(text: &str, path: &Path, opts: &LoadOptions) -> Result<Script, ScriptError> {
+    let file = path.display().to_string();
+    let root = yaml::parse(text).map_err(|e| ScriptError::Yaml {
+        file: file.clone(),
+        line: e.line,
+        col: e.col,
+        message: e.message,
+    })?;
+    let cx = Cx {
+        file,
+        dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+    };
+    cx.script(&root, path, opts)
+}
+
+struct Cx {
+    file: String,
+    dir: PathBuf,
+}
+
+type R<T> = Result<T, ScriptError>;
+
+impl Cx {
+    fn err(&self, pos: Pos, key: &str, message: impl Into<String>) -> ScriptError {
+        ScriptError::Invalid {
+            file: self.file.clone(),
+            line: pos.line,
+            col: pos.col,
+            key: key.to_string(),
+            message: message.into(),
+        }
+    }
+
+    fn unsupported(&self, pos: Pos, key: &str, what: &str) -> ScriptError {
+        self.err(pos, key, format!("{what} {FALLBACK_ADVICE}"))
+    }
+
+    fn map<'n>(&self, node: &'n Node, key: &str) -> R<&'n [(Node, Node)]> {
+        match &node.value {
+            Value::Map(entries) => Ok(entries),
+            _ => Err(self.err(
+                node.pos,
+                key,
+                format!("expected a mapping, found {}", node.kind()),
+            )),
+        }
+    }
+
+    fn seq<'n>(&self, node: &'n Node, key: &str) -> R<&'n [Node]> {
+        match &node.value {
+            Value::Seq(items) => Ok(items),
+            _ => Err(self.err(
+                node.pos,
+                key,
+                format!("expected a list, found {}", node.kind()),
+            )),
+        }
+    }
+
+    /// Entries of a mapping with string keys, each key checked against `allowed`.
+    fn entries<'n>(
+        &self,
+        node: &'n Node,
+        key: &str,
+        allowed: &[&str],
+        rejected: &[(&str, &str)],
+    ) -> R<Vec<(&'n str, &'n Node, Pos)>> {
+        let mut out = Vec::new();
+        for (k, v) in self.map(node, key)? {
+            let Some(name) = k.as_str() else {
+                return Err(self.err(k.pos, key, "keys must be strings"));
+            };
+            self.check_key(name, k.pos, key, allowed, rejected)?;
+            out.push((name, v, k.pos));
+        }
+        Ok(out)
+    }
+
+    fn check_key(
+        &self,
+        name: &str,
+        pos: Pos,
+        key: &str,
+        allowed: &[&str],
+        rejected: &[(&str, &str)],
+    ) -> R<()> {
+        let path = join(key, name);
+        if let Some((_, what)) = rejected.iter().find(|(r, _)| *r == name) {
+            return Err(self.unsupported(pos, &path, what));
+        }
+        if !allowed.contains(&name) {
+            return Err(self.err(
+                pos,
+                &path,
+                format!("unknown key; expected one of: {}", allowed.join(", ")),
+            ));
+        }
+        Ok(())
+    }
+
+    fn string(&self, node: &Node, key: &str) -> R<String> {
+        match &node.value {
+            Value::Str(s) => Ok(s.clone()),
+            Value::Int(_) | Value::Float(_) | Value::Bool(_) => Ok(node.scalar_text()),
+            _ => Err(self.err(
+                node.pos,
+                key,
+                format!("expected a string, found {}", node.kind()),
+            )),
+        }
+    }
+
+    fn template(&self, node: &Node, key: &str) -> R<Template> {
+        let s = self.string(node, key)?;
+        Template::parse(&s).map_err(|e| self.err(node.pos, key, e.to_string()))
+    }
+
+    fn json_template(&self, node: &Node, key: &str) -> R<JsonTemplate> {
+        JsonTemplate::compile(&node.to_json()).map_err(|e| self.err(node.pos, key, e.to_string()))
+    }
+
+    fn bool(&self, node: &Node, key: &str) -> R<bool> {
+        match &node.value {
+            Value::Bool(b) => Ok(*b),
+            Value::Str(s) if s == "true" || s == "false" => Ok(s == "true"),
+            _ => Err(self.err(
+                node.pos,
+                key,
+                format!("expected true or false, found {}", node.kind()),
+            )),
+        }
+    }
+
+    fn number(&self, node: &Node, key: &str) -> R<f64> {
+        let n = match &node.value {
+            Value::Int(i) => Some(*i as f64),
+            Value::Float(f) => Some(*f),
+            Value::Str(s) => s.trim().parse().ok(),
+            _ => None,
+        };
+        match n {
+            Some(n) if n.is_finite() && n >= 0.0 => Ok(n),
+            _ => Err(self.err(
+                node.pos,
+                key,
+                format!(
+                    "expected a non-negative number, found {} {}",
+                    node.kind(),
+                    node.scalar_text()
+                ),
+            )),
+        }
+    }
+
+    /// Seconds as a number, or a duration like "30s", "2m", "500ms".
+    fn duration(&self, node: &Node, key: &str) -> R<Duration> {
+        match &node.value {
+            Value::Int(_) | Value::Float(_) => Ok(Duration::from_secs_f64(self.number(node, key)?)),
+            Value::Str(s) => testcar_contract::duration::parse_duration(s)
+                .map_err(|e| self.err(node.pos, key, e.to_string())),
+            _ => Err(self.err(
+                node.pos,
+                key,
+                format!(
+                    "expected seconds or a duration like \"30s\", found {}",
+                    node.kind()
+                ),
+            )),
+        }
+    }
+
+    fn script(&self, root: &Node, path: &Path, opts: &LoadOptions) -> R<Script> {
+        let top = self.entries(
+            root,
+            "(top level)",
+            &["config", "scenarios", "before", "after"],
+            &[],
+        )?;
+        let mut config_node = None;
+        let mut scenarios = None;
+        let mut before = None;
+        let mut after = None;
+        for (name, node, pos) in top {
+            match name {
+                "config" => config_node = Some(node),
+                "scenarios" => scenarios = Some((node, pos)),
+                "before" => before = Some(self.hook(node, "before")?),
+                _ => after = Some(self.hook(node, "after")?),
+            }
+        }
+        let root_pos = Pos { line: 1, col: 1 };
+        let config = match config_node {
+            Some(node) => self.config(node, opts)?,
+            None => {
+                return Err(self.err(
+                    root_pos,
+                    "config",
+                    "missing; a script needs config.target and usually config.phases",
+                ));
+            }
+        };
+        let Some((scenarios_node, _)) = scenarios else {
+            return Err(self.err(
+                root_pos,
+                "scenarios",
+                "missing; expected a list of scenarios",
+            ));
+        };
+        let mut list = Vec::new();
+        for (i, node) in self.seq(scenarios_node, "scenarios")?.iter().enumerate() {
+            list.push(self.scenario(node, i)?);
+        }
+        if list.is_empty() {
+            return Err(self.err(
+                scenarios_node.pos,
+                "scenarios",
+                "expected at least one scenario",
+            ));
+        }
+        if config.expect.is_none() {
+            for s in &list {
+                if let Some(pos) = first_expect(&s.flow) {
+                    return Err(self.err(
+                        pos,
+                        "expect",
+                        "expectations need the expect plugin; add `plugins: {expect: {}}` to config (Artillery would silently ignore them)",
+                    ));
+                }
+            }
+        }
+        Ok(Script {
+            path: path.to_path_buf(),
+            name: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "script".into()),
+            config,
+            before,
+            after,
+            scenarios: list,
+        })
+    }
+
+    fn hook(&self, node: &Node, key: &str) -> R<Vec<Step>> {
+        let mut flow = None;
+        for (name, v, _) in self.entries(node, key, &["flow"], &[])? {
+            if name == "flow" {
+                flow = Some(self.flow(v, &join(key, "flow"))?);
+            }
+        }
+        flow.ok_or_else(|| self.err(node.pos, key, "expected a `flow` list"))
+    }
+
+    fn config(&self, node: &Node, opts: &LoadOptions) -> R<Config> {
+        // Environments are validated whether selected or not, so a typo never hides.
+        let envs = node.get("environments");
+        if let Some(envs) = envs {
+            for (k, v) in self.map(envs, "config.environments")? {
+                let name = k.scalar_text();
+                let merged = merge(node, v);
+                self.config_body(
+                    &merged,
+                    &format!("config.environments.{name}"),
+                    opts.target.as_deref(),
+                )?;
+            }
+        }
+        let mut effective = node.clone();
+        if let Some(env) = &opts.environment {
+            let chosen = envs.and_then(|e| e.get(env));
+            match chosen {
+                Some(v) => effective = merge(node, v),
+                None => {
+                    let known: Vec<String> = envs
+                        .and_then(|e| match &e.value {
+                            Value::Map(m) => Some(m.iter().map(|(k, _)| k.scalar_text()).collect()),
+                            _ => None,
+                        })
+                        .unwrap_or_default();
+                    return Err(self.err(
+                        envs.map(|e| e.pos).unwrap_or(node.pos),
+                        &format!("config.environments.{env}"),
+                        format!(
+                            "environment not defined; defined: {}",
+                            if known.is_empty() {
+                                "none".into()
+                            } else {
+                                known.join(", ")
+                            }
+                        ),
+                    ));
+                }
+            }
+        }
+        let mut config = self.config_body(&effective, "config", opts.target.as_deref())?;
+        config.environment = opts.environment.clone();
+        Ok(config)
+    }
+
+    fn config_body(&self, node: &Node, key: &str, target_override: Option<&str>) -> R<Config> {
+        let rejected = [
+            ("processor", "`processor` (custom JavaScript) is"),
+            ("engines", "other engines are"),
+            ("engine", "other engines are"),
+            ("ws", "the WebSocket engine is"),
+            ("socketio", "the Socket.IO engine is"),
+            ("includeFiles", "`includeFiles` is"),
+        ];
+        let allowed = [
+            "target",
+            "phases",
+            "variables",
+            "payload",
+            "defaults",
+            "http",
+            "tls",
+            "environments",
+            "ensure",
+            "plugins",
+        ];
+        let mut config = Config {
+            target: String::new(),
+            phases: Vec::new(),
+            variables: Vec::new(),
+            payloads: Vec::new(),
+            headers: Vec::new(),
+            timeout: Duration::from_secs(10),
+            max_sockets: None,
+            reject_unauthorized: true,
+            ensure: Vec::new(),
+            expect: None,
+            by_endpoint: ByEndpointOptions::default(),
+            environment: None,
+            strict_capture: true,
+            default_user_agent: true,
+        };
+        let mut target_pos = node.pos;
+        let mut ensure_nodes = Vec::new();
+        let mut http_headers = false;
+        let mut has_defaults = false;
+        for (name, v, pos) in self.entries(node, key, &allowed, &rejected)? {
+            let k = join(key, name);
+            match name {
+                "target" => {
+                    let t = self.template(v, &k)?;
+                    // Artillery renders config templates once at load ($env, variables).
+                    let vars = Default::default();
+                    let globals = Default::default();
+                    config.target = t
+                        .render(&crate::template::Scope {
+                            vars: &vars,
+                            globals: &globals,
+                        })
+                        .into_owned();
+                    target_pos = v.pos;
+                }
+                "phases" => {
+                    for (i, p) in self.seq(v, &k)?.iter().enumerate() {
+                        config.phases.push(self.phase(p, &format!("{k}[{i}]"))?);
+                    }
+                }
+                "variables" => {
+                    for (vk, vv) in self.map(v, &k)? {
+                        let var = match &vv.value {
+                            Value::Seq(items) => {
+                                Variable::OneOf(items.iter().map(Node::to_json).collect())
+                            }
+                            _ => Variable::One(vv.to_json()),
+                        };
+                        config.variables.push((vk.scalar_text(), var));
+                    }
+                }
+                "payload" => match &v.value {
+                    Value::Seq(items) => {
+                        for (i, p) in items.iter().enumerate() {
+                            config.payloads.push(self.payload(p, &format!("{k}[{i}]"))?);
+                        }
+                    }
+                    _ => config.payloads.push(self.payload(v, &k)?),
+                },
+                "defaults" => {
+                    if http_headers {
+                        let mut ignored = config.clone();
+                        self.defaults(v, &k, &mut ignored)?;
+                        config.strict_capture = ignored.strict_capture;
+                    } else {
+                        self.defaults(v, &k, &mut config)?;
+                    }
+                    has_defaults |= v.get("headers").is_some();
+                }
+                "http" => {
+                    let allowed = ["timeout", "maxSockets", "defaults", "extendedMetrics"];
+                    let rejected = [("pool", "`http.pool` (a shared connection pool) is")];
+                    for (hk, hv, _) in self.entries(v, &k, &allowed, &rejected)? {
+                        let kk = join(&k, hk);
+                        match hk {
+                            "timeout" => {
+                                config.timeout = Duration::from_secs_f64(self.number(hv, &kk)?)
+                            }
+                            "maxSockets" => {
+                                config.max_sockets = Some(self.number(hv, &kk)?.max(1.0) as u32)
+                            }
+                            "defaults" => {
+                                // Artillery uses http.defaults.headers instead of (not on top
+                                // of) defaults.headers.
+                                if hv.get("headers").is_some() {
+                                    config.headers.clear();
+                                    http_headers = true;
+                                }
+                                self.defaults(hv, &kk, &mut config)?
+                            }
+                            _ => {
+                                if self.bool(hv, &kk)? {
+                                    return Err(self.unsupported(
+                                        hv.pos,
+                                        &kk,
+                                        "extended HTTP metrics are",
+                                    ));
+                                }
+                            }
+                        }
+                    }
+                }
+                "tls" => {
+                    for (tk, tv, _) in self.entries(v, &k, &["rejectUnauthorized"], &[])? {
+                        config.reject_unauthorized = self.bool(tv, &join(&k, tk))?;
+                    }
+                }
+                "environments" => {}
+                "ensure" => ensure_nodes.push((v, k)),
+                "plugins" => {
+                    for (pk, pv, ppos) in self
+                        .map(v, &k)?
+                        .iter()
+                        .map(|(a, b)| (a.scalar_text(), b, a.pos))
+                    {
+                        let kk = join(&k, &pk);
+                        match pk.as_str() {
+                            "expect" => config.expect = Some(self.expect_options(pv, &kk)?),
+                            "ensure" => ensure_nodes.push((pv, kk)),
+                            "metrics-by-endpoint" => {
+                                config.by_endpoint = self.by_endpoint(pv, &kk)?
+                            }
+                            other => {
+                                return Err(self.unsupported(
+                                    ppos,
+                                    &kk,
+                                    &format!("plugin `{other}` is"),
+                                ));
+                            }
+                        }
+                    }
+                }
+                _ => unreachable!("checked by entries: {pos:?}"),
+            }
+        }
+        for (v, k) in ensure_nodes {
+            self.ensure(v, &k, &mut config.ensure)?;
+        }
+        config.default_user_agent = !http_headers && !has_defaults;
+        if let Some(t) = target_override {
+            config.target = t.to_string();
+        }
+        if config.target.is_empty() {
+            return Err(self.err(
+                target_pos,
+                "config.target",
+                "missing; set it in the script, in the chosen environment, or pass --target",
+            ));
+        }
+        if url::Url::parse(&config.target)
+            .map(|u| !matches!(u.scheme(), "http" | "https"))
+            .unwrap_or(true)
+        {
+            return Err(self.err(
+                target_pos,
+                "config.target",
+                format!("{:?} is not an http:// or https:// URL", config.target),
+            ));
+        }
+        if config.phases.is_empty() {
+            // Artillery's default: one VU.
+            config.phases.push(Phase {
+                name: None,
+                kind: PhaseKind::Count {
+                    duration: Duration::from_secs(1),
+                    count: 1,
+                },
+                max_vusers: None,
+            });
+        }
+        Ok(config)
+    }
+
+    fn defaults(&self, node: &Node, key: &str, config: &mut Config) -> R<()> {
+        let rejected = [("cookie", "default cookies are")];
+        for (dk, dv, _) in
+            self.entries(node, key, &["headers", "strictCapture", "think"], &rejected)?
+        {
+            let k = join(key, dk);
+            match dk {
+                "headers" => {
+                    for (hk, hv) in self.map(dv, &k)? {
+                        let name = hk.scalar_text();
+                        let t = self.template(hv, &join(&k, &name))?;
+                        config
+                            .headers
+                            .retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
+                        config.headers.push((name, t));
+                    }
+                }
+                "strictCapture" => config.strict_capture = self.bool(dv, &k)?,
+                _ => {
+                    return Err(self.unsupported(dv.pos, &k, "`defaults.think` (jitter) is"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn phase(&self, node: &Node, key: &str) -> R<Phase> {
+        let allowed = [
+            "duration",
+            "arrivalRate",
+            "rampTo",
+            "arrivalCount",
+            "pause",
+            "maxVusers",
+            "name",
+        ];
+        let mut duration = None;
+        let mut rate = None;
+        let mut ramp_to = None;
+        let mut count = None;
+        let mut pause = None;
+        let mut max_vusers = None;
+        let mut name = None;
+        for (pk, pv, _) in self.entries(node, key, &allowed, &[])? {
+            let k = join(key, pk);
+            match pk {
+                "duration" => duration = Some(self.duration(pv, &k)?),
+                "arrivalRate" => rate = Some(self.number(pv, &k)?),
+                "rampTo" => ramp_to = Some(self.number(pv, &k)?),
+                "arrivalCount" => count = Some(self.number(pv, &k)? as u64),
+                "pause" => pause = Some(self.duration(pv, &k)?),
+                "maxVusers" => max_vusers = Some(self.number(pv, &k)? as u64),
+                _ => name = Some(self.string(pv, &k)?),
+            }
+        }
+        let kind = if let Some(duration) = pause {
+            PhaseKind::Pause { duration }
+        } else if let Some(count) = count {
+            let Some(duration) = duration else {
+                return Err(self.err(
+                    node.pos,
+                    &join(key, "duration"),
+                    "missing; arrivalCount needs a duration",
+                ));
+            };
+            PhaseKind::Count { duration, count }
+        } else if let Some(rate) = rate {
+            let Some(duration) = duration else {
+                return Err(self.err(
+                    node.pos,
+                    &join(key, "duration"),
+                    "missing; arrivalRate needs a duration",
+                ));
+            };
+            PhaseKind::Rate {
+                duration,
+                rate,
+                ramp_to,
+            }
+        } else {
+            return Err(self.err(
+                node.pos,
+                key,
+                "expected arrivalRate (with duration), arrivalCount (with duration) or pause",
+            ));
+        };
+        Ok(Phase {
+            name,
+            kind,
+            max_vusers,
+        })
+    }
+
+    fn payload(&self, node: &Node, key: &str) -> R<Payload> {
+        let allowed = [
+            "path",
+            "fields",
+            "order",
+            "skipHeader",
+            "delimiter",
+            "cast",
+            "loadAll",
+            "name",
+            "skipEmptyLines",
+        ];
+        let mut path = None;
+        let mut fields = Vec::new();
+        let mut order = PayloadOrder::Random;
+        let mut skip_header = false;
+        let mut delimiter = b',';
+        let mut cast = true;
+        let mut load_all = false;
+        let mut name = None;
+        let mut skip_empty = true;
+        for (pk, pv, _) in self.entries(node, key, &allowed, &[])? {
+            let k = join(key, pk);
+            match pk {
+                "path" => path = Some((self.string(pv, &k)?, pv.pos)),
+                "fields" => {
+                    for f in self.seq(pv, &k)? {
+                        fields.push(self.string(f, &k)?);
+                    }
+                }
+                "order" => {
+                    order = match self.string(pv, &k)?.as_str() {
+                        "random" => PayloadOrder::Random,
+                        "sequence" => PayloadOrder::Sequence,
+                        other => {
+                            return Err(self.err(
+                                pv.pos,
+                                &k,
+                                format!("{other:?}: expected random or sequence"),
+                            ));
+                        }
+                    }
+                }
+                "skipHeader" => skip_header = self.bool(pv, &k)?,
+                "delimiter" => {
+                    let d = self.string(pv, &k)?;
+                    if d.len() != 1 {
+                        return Err(self.err(pv.pos, &k, "expected a single character"));
+                    }
+                    delimiter = d.as_bytes()[0];
+                }
+                "cast" => cast = self.bool(pv, &k)?,
+                "loadAll" => load_all = self.bool(pv, &k)?,
+                "skipEmptyLines" => skip_empty = self.bool(pv, &k)?,
+                _ => name = Some(self.string(pv, &k)?),
+            }
+        }
+        let Some((rel, pos)) = path else {
+            return Err(self.err(
+                node.pos,
+                &join(key, "path"),
+                "missing; expected the CSV file, relative to the script",
+            ));
+        };
+        if load_all && name.is_none() {
+            return Err(self.err(
+                node.pos,
+                &join(key, "name"),
+                "missing; loadAll needs a name for the variable holding the rows",
+            ));
+        }
+        let file = self.dir.join(&rel);
+        Payload::load(
+            &file,
+            fields,
+            order,
+            skip_header,
+            delimiter,
+            cast,
+            load_all,
+            name,
+            skip_empty,
+        )
+        .map_err(|e| self.err(pos, &join(key, "path"), e.to_string()))
+    }
+
+    fn expect_options(&self, node: &Node, key: &str) -> R<ExpectOptions> {
+        let mut o = ExpectOptions {
+            format: "pretty".into(),
+            ..Default::default()
+        };
+        if matches!(node.value, Value::Null) {
+            return Ok(o);
+        }
+        let allowed = [
+            "outputFormat",
+            "formatter",
+            "expectDefault200",
+            "reportFailuresAsErrors",
+            "useOnlyRequestNames",
+        ];
+        for (k, v, _) in self.entries(node, key, &allowed, &[])? {
+            let kk = join(key, k);
+            match k {
+                "outputFormat" | "formatter" => o.format = self.string(v, &kk)?,
+                "expectDefault200" => o.default_200 = self.bool(v, &kk)?,
+                "reportFailuresAsErrors" => o.failures_as_errors = self.bool(v, &kk)?,
+                _ => {
+                    self.bool(v, &kk)?;
+                }
+            }
+        }
+        Ok(o)
+    }
+
+    fn by_endpoint(&self, node: &Node, key: &str) -> R<ByEndpointOptions> {
+        // A configured plugin starts from the plugin's own defaults, not Artillery's add-on ones.
+        let mut o = ByEndpointOptions {
+            strip_query: false,
+            ..Default::default()
+        };
+        if matches!(node.value, Value::Null) {
+            return Ok(o);
+        }
+        let allowed = [
+            "useOnlyRequestNames",
+            "stripQueryString",
+            "ignoreUnnamedRequests",
+            "metricsNamespace",
+            "groupDynamicURLs",
+            "suppressOutput",
+        ];
+        for (k, v, _) in self.entries(node, key, &allowed, &[])? {
+            let kk = join(key, k);
+            match k {
+                "useOnlyRequestNames" => o.only_names = self.bool(v, &kk)?,
+                "stripQueryString" => o.strip_query = self.bool(v, &kk)?,
+                "ignoreUnnamedRequests" => o.ignore_unnamed = self.bool(v, &kk)?,
+                "metricsNamespace" => o.prefix = self.string(v, &kk)?,
+                "groupDynamicURLs" => {
+                    if !self.bool(v, &kk)? {
+                        return Err(self.unsupported(
+                            v.pos,
+                            &kk,
+                            "per-URL (ungrouped) endpoint metrics are",
+                        ));
+                    }
+                }
+                _ => {
+                    self.bool(v, &kk)?;
+                }
+            }
+        }
+        Ok(o)
+    }
+
+    fn ensure(&self, node: &Node, key: &str, out: &mut Vec<EnsureCheck>) -> R<()> {
+        if matches!(node.value, Value::Null) {
+            return Ok(());
+        }
+        let allowed = [
+            "thresholds",
+            "conditions",
+            "p95",
+            "p99",
+            "max",
+            "min",
+            "median",
+            "maxErrorRate",
+        ];
+        for (k, v, _) in self.entries(node, key, &allowed, &[])? {
+            let kk = join(key, k);
+            match k {
+                "thresholds" => {
+                    for (i, t) in self.seq(v, &kk)?.iter().enumerate() {
+                        let tk = format!("{kk}[{i}]");
+                        let entries = self.map(t, &tk)?;
+                        if entries.len() != 1 {
+                            return Err(self.err(
+                                t.pos,
+                                &tk,
+                                "expected one `metric.name: value` pair",
+                            ));
+                        }
+                        let (mk, mv) = &entries[0];
+                        let metric = mk.scalar_text();
+                        let value = self.number(mv, &join(&tk, &metric))?;
+                        let original = format!("{metric} < {}", fmt_num(value));
+                        out.push(EnsureCheck {
+                            expr: Expr::Binary(
+                                "<",
+                                Box::new(Expr::Name(metric)),
+                                Box::new(Expr::Num(value)),
+                            ),
+                            original,
+                            kind: EnsureKind::Threshold,
+                            strict: true,
+                        });
+                    }
+                }
+                "conditions" => {
+                    for (i, c) in self.seq(v, &kk)?.iter().enumerate() {
+                        let ck = format!("{kk}[{i}]");
+                        let mut expression = None;
+                        let mut strict = true;
+                        for (ek, ev, _) in self.entries(c, &ck, &["expression", "strict"], &[])? {
+                            if ek == "expression" {
+                                let text = self.string(ev, &join(&ck, ek))?;
+                                let expr = Expr::parse(&text)
+                                    .map_err(|e| self.err(ev.pos, &join(&ck, ek), e.to_string()))?;
+                                expression = Some((text, expr));
+                            } else {
+                                strict = self.bool(ev, &join(&ck, ek))?;
+                            }
+                        }
+                        let Some((original, expr)) = expression else {
+                            return Err(self.err(c.pos, &join(&ck, "expression"), "missing"));
+                        };
+                        out.push(EnsureCheck {
+                            original,
+                            kind: EnsureKind::Condition,
+                            expr,
+                            strict,
+                        });
+                    }
+                }
+                "maxErrorRate" => {
+                    let value = self.number(v, &kk)?;
+                    let text = format!(
+                        "((vusers.created - vusers.completed)/vusers.created * 100) <= {}",
+                        fmt_num(value)
+                    );
+                    let expr =
+                        Expr::parse(&text.replace('/', " / ")).expect("built-in expression parses");
+                    out.push(EnsureCheck {
+                        original: format!("maxErrorRate < {}", fmt_num(value)),
+                        kind: EnsureKind::Threshold,
+                        expr,
+                        strict: true,
+                    });
+                }
+                legacy => {
+                    let value = self.number(v, &kk)?.trunc();
+                    let metric = format!("http.response_time.{legacy}");
+                    out.push(EnsureCheck {
+                        original: format!("{legacy} < {}", fmt_num(value)),
+                        kind: EnsureKind::Threshold,
+                        expr: Expr::Binary(
+                            "<",
+                            Box::new(Expr::Name(metric)),
+                            Box::new(Expr::Num(value)),
+                        ),
+                        strict: true,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn scenario(&self, node: &Node, index: usize) -> R<Scenario> {
+        let key = format!("scenarios[{index}]");
+        let rejected = [
+            ("engine", "other engines are"),
+            ("beforeScenario", "`beforeScenario` (custom JavaScript) is"),
+            ("afterScenario", "`afterScenario` (custom JavaScript) is"),
+            ("beforeRequest", "`beforeRequest` (custom JavaScript) is"),
+            ("afterResponse", "`afterResponse` (custom JavaScript) is"),
+            ("onError", "`onError` (custom JavaScript) is"),
+        ];
+        let mut name = None;
+        let mut weight = 1;
+        let mut flow = None;
+        for (k, v, kpos) in self
+            .map(node, &key)?
+            .iter()
+            .map(|(a, b)| (a.scalar_text(), b, a.pos))
+        {
+            // `engine: http` is the default and harmless.
+            if k == "engine" && v.as_str() == Some("http") {
+                continue;
+            }
+            self.check_key(&k, kpos, &key, &["name", "weight", "flow"], &rejected)?;
+            let kk = join(&key, &k);
+            match k.as_str() {
+                "name" => name = Some(self.string(v, &kk)?),
+                "weight" => weight = self.number(v, &kk)? as u32,
+                _ => flow = Some(self.flow(v, &kk)?),
+            }
+        }
+        let Some(flow) = flow else {
+            return Err(self.err(
+                node.pos,
+                &join(&key, "flow"),
+                "missing; expected a list of steps",
+            ));
+        };
+        Ok(Scenario {
+            name: name.unwrap_or_else(|| index.to_string()),
+            weight,
+            flow,
+        })
+    }
+
+    fn flow(&self, node: &Node, key: &str) -> R<Vec<Step>> {
+        let mut steps = Vec::new();
+        for (i, s) in self.seq(node, key)?.iter().enumerate() {
+            steps.push(self.step(s, &format!("{key}[{i}]"))?);
+        }
+        Ok(steps)
+    }
+
+    fn step(&self, node: &Node, key: &str) -> R<Step> {
+        let entries = self.map(node, key)?;
+        let first = entries
+            .first()
+            .ok_or_else(|| self.err(node.pos, key, "empty step"))?;
+        let kind = first.0.scalar_text();
+        let kpos = first.0.pos;
+        let kk = join(key, &kind);
+        if let Some(method) = Method::from_key(&kind) {
+            if entries.len() > 1 {
+                return Err(self.err(
+                    entries[1].0.pos,
+                    &join(key, &entries[1].0.scalar_text()),
+                    "unexpected key next to the request; put it inside the request",
+                ));
+            }
+            return Ok(Step::Request(Box::new(
+                self.request(&first.1, &kk, method, kpos)?,
+            )));
+        }
+        match kind.as_str() {
+            "think" => {
+                if let Some((k, _)) = entries.get(1) {
+                    return Err(self.err(k.pos, &join(key, &k.scalar_text()), "unknown key next to think (jitter is not supported)"));
+                }
+                let t = self.template(&first.1, &kk)?;
+                if !t.is_dynamic() {
+                    think_duration(t.raw()).map_err(|m| self.err(first.1.pos, &kk, m))?;
+                }
+                Ok(Step::Think(t))
+            }
+            "log" => {
+                if entries.len() > 1 {
+                    return Err(self.err(entries[1].0.pos, key, "unexpected key next to log"));
+                }
+                Ok(Step::Log(self.template(&first.1, &kk)?))
+            }
+            "loop" => {
+                let steps = self.flow(&first.1, &kk)?;
+                let mut count = None;
+                let mut over = None;
+                for (k, v) in &entries[1..] {
+                    let name = k.scalar_text();
+                    let sk = join(key, &name);
+                    match name.as_str() {
+                        "count" => count = Some(self.template(v, &sk)?),
+                        "over" => {
+                            over = Some(match &v.value {
+                                Value::Seq(items) => LoopOver::List(items.iter().map(|i| self.json_template(i, &sk)).collect::<R<_>>()?),
+                                _ => LoopOver::Var(self.string(v, &sk)?),
+                            })
+                        }
+                        "whileTrue" => return Err(self.unsupported(k.pos, &sk, "`whileTrue` (a JavaScript function) is")),
+                        _ => return Err(self.err(k.pos, &sk, "unknown loop key; expected count or over")),
+                    }
+                }
+                if count.is_some() && over.is_some() {
+                    return Err(self.err(kpos, key, "use either count or over, not both"));
+                }
+                Ok(Step::Loop(Box::new(LoopStep { steps, count, over })))
+            }
+            "function" => Err(self.unsupported(kpos, &kk, "`function` steps (custom JavaScript) are")),
+            "parallel" => Err(self.unsupported(kpos, &kk, "`parallel` steps are")),
+            "emit" | "send" | "connect" | "context" | "wait" | "reply" => {
+                Err(self.unsupported(kpos, &kk, &format!("`{kind}` steps (WebSocket/Socket.IO engines) are")))
+            }
+            _ => Err(self.err(kpos, &kk, "unknown step; expected get, post, put, patch, delete, head, options, think, loop or log")),
+        }
+    }
+
+    fn request(&self, node: &Node, key: &str, method: Method, pos: Pos) -> R<Request> {
+        let allowed = [
+            "url",
+            "uri",
+            "name",
+            "headers",
+            "qs",
+            "json",
+            "body",
+            "form",
+            "auth",
+            "followRedirect",
+            "gzip",
+            "capture",
+            "expect",
+            "ifTrue",
+        ];
+        let rejected = [
+            ("beforeRequest", "`beforeRequest` (custom JavaScript) is"),
+            ("afterResponse", "`afterResponse` (custom JavaScript) is"),
+            ("function", "`function` (custom JavaScript) is"),
+            ("formData", "multipart `formData` is"),
+            ("match", "`match` (deprecated) is"),
+            ("cookie", "per-request cookies are"),
+            ("probability", "`probability` is"),
+        ];
+        let mut r = Request {
+            method,
+            url: Template::literal(""),
+            name: None,
+            headers: Vec::new(),
+            qs: Vec::new(),
+            body: Body::None,
+            auth: None,
+            follow_redirect: true,
+            gzip: false,
+            captures: Vec::new(),
+            expects: Vec::new(),
+            if_true: None,
+            pos,
+        };
+        let mut has_url = false;
+        for (k, v, kpos) in self.entries(node, key, &allowed, &rejected)? {
+            let kk = join(key, k);
+            let set_body = |r: &mut Request, b: Body| -> R<()> {
+                if !matches!(r.body, Body::None) {
+                    return Err(self.err(kpos, &kk, "use only one of json, body and form"));
+                }
+                r.body = b;
+                Ok(())
+            };
+            match k {
+                "url" | "uri" => {
+                    r.url = self.template(v, &kk)?;
+                    has_url = true;
+                }
+                "name" => r.name = Some(self.string(v, &kk)?),
+                "headers" => {
+                    for (hk, hv) in self.map(v, &kk)? {
+                        let name = hk.scalar_text();
+                        r.headers
+                            .push((name.clone(), self.template(hv, &join(&kk, &name))?));
+                    }
+                }
+                "qs" => {
+                    for (qk, qv) in self.map(v, &kk)? {
+                        let name = qk.scalar_text();
+                        r.qs.push((name.clone(), self.json_template(qv, &join(&kk, &name))?));
+                    }
+                }
+                "json" => set_body(&mut r, Body::Json(self.json_template(v, &kk)?))?,
+                "body" => set_body(&mut r, Body::Raw(self.template(v, &kk)?))?,
+                "form" => {
+                    let mut fields = Vec::new();
+                    for (fk, fv) in self.map(v, &kk)? {
+                        let name = fk.scalar_text();
+                        fields.push((name.clone(), self.template(fv, &join(&kk, &name))?));
+                    }
+                    set_body(&mut r, Body::Form(fields))?
+                }
+                "auth" => {
+                    let mut user = None;
+                    let mut pass = Template::literal("");
+                    for (ak, av, _) in self.entries(v, &kk, &["user", "pass"], &[])? {
+                        let t = self.template(av, &join(&kk, ak))?;
+                        if ak == "user" {
+                            user = Some(t)
+                        } else {
+                            pass = t
+                        }
+                    }
+                    let user =
+                        user.ok_or_else(|| self.err(v.pos, &join(&kk, "user"), "missing"))?;
+                    r.auth = Some((user, pass));
+                }
+                "followRedirect" => r.follow_redirect = self.bool(v, &kk)?,
+                "gzip" => r.gzip = self.bool(v, &kk)?,
+                "capture" => {
+                    let items: Vec<&Node> = match &v.value {
+                        Value::Seq(items) => items.iter().collect(),
+                        _ => vec![v],
+                    };
+                    for (i, c) in items.into_iter().enumerate() {
+                        r.captures.push(self.capture(c, &format!("{kk}[{i}]"))?);
+                    }
+                }
+                "expect" => match &v.value {
+                    Value::Seq(items) => {
+                        for (i, e) in items.iter().enumerate() {
+                            let ek = format!("{kk}[{i}]");
+                            let entries = self.map(e, &ek)?;
+                            for (ek2, ev) in entries {
+                                r.expects.push(self.expectation(ek2, ev, &ek)?);
+                            }
+                        }
+                    }
+                    Value::Map(entries) => {
+                        for (ek, ev) in entries {
+                            r.expects.push(self.expectation(ek, ev, &kk)?);
+                        }
+                    }
+                    _ => return Err(self.err(v.pos, &kk, "expected a list of expectations")),
+                },
+                _ => {
+                    let text = self.string(v, &kk)?;
+                    r.if_true =
+                        Some(Expr::parse(&text).map_err(|e| self.err(v.pos, &kk, e.to_string()))?);
+                }
+            }
+        }
+        if !has_url {
+            return Err(self.err(
+                node.pos,
+                &join(key, "url"),
+                "missing; every request needs a url",
+            ));
+        }
+        Ok(r)
+    }
+
+    fn capture(&self, node: &Node, key: &str) -> R<Capture> {
+        let allowed = ["json", "header", "regexp", "as", "strict", "group", "flags"];
+        let rejected = [
+            ("xpath", "xpath captures are"),
+            ("selector", "selector (HTML) captures are"),
+            ("transform", "capture `transform` is"),
+        ];
+        let mut source = None;
+        let mut var = None;
+        let mut strict = None;
+        let mut group = None;
+        let mut flags = String::new();
+        let mut regexp_pos = node.pos;
+        for (k, v, _) in self.entries(node, key, &allowed, &rejected)? {
+            let kk = join(key, k);
+            match k {
+                "json" => {
+                    let t = self.template(v, &kk)?;
+                    if !t.is_dynamic() {
+                        serde_json_path::JsonPath::parse(t.raw())
+                            .map_err(|e| self.err(v.pos, &kk, format!("invalid JSONPath: {e}")))?;
+                    }
+                    source = Some(CaptureSource::Json(t));
+                }
+                "header" => source = Some(CaptureSource::Header(self.template(v, &kk)?)),
+                "regexp" => {
+                    regexp_pos = v.pos;
+                    source = Some(CaptureSource::Regexp {
+                        pattern: self.template(v, &kk)?,
+                        group: None,
+                        flags: String::new(),
+                    });
+                }
+                "as" => var = Some(self.string(v, &kk)?),
+                "strict" => strict = Some(self.bool(v, &kk)?),
+                "group" => group = Some(self.string(v, &kk)?),
+                _ => flags = self.string(v, &kk)?,
+            }
+        }
+        if let Some(CaptureSource::Regexp {
+            pattern,
+            group: g,
+            flags: f,
+        }) = &mut source
+        {
+            *g = group;
+            *f = flags;
+            if !pattern.is_dynamic() {
+                crate::capture::compile_regex(pattern.raw(), f)
+                    .map_err(|e| self.err(regexp_pos, &join(key, "regexp"), e))?;
+            }
+        }
+        let source =
+            source.ok_or_else(|| self.err(node.pos, key, "expected json, header or regexp"))?;
+        let var = var.ok_or_else(|| {
+            self.err(
+                node.pos,
+                &join(key, "as"),
+                "missing; name the variable to capture into",
+            )
+        })?;
+        Ok(Capture {
+            source,
+            var,
+            strict,
+        })
+    }
+
+    fn expectation(&self, k: &Node, v: &Node, key: &str) -> R<Expectation> {
+        let name = k.scalar_text();
+        let kk = join(key, &name);
+        Ok(match name.as_str() {
+            "statusCode" => Expectation::StatusCode(self.json_template(v, &kk)?),
+            "notStatusCode" => Expectation::NotStatusCode(self.json_template(v, &kk)?),
+            "contentType" => Expectation::ContentType(self.template(v, &kk)?),
+            "hasProperty" => Expectation::HasProperty(self.template(v, &kk)?),
+            "notHasProperty" => Expectation::NotHasProperty(self.template(v, &kk)?),
+            "equals" => Expectation::Equals(
+                self.seq(v, &kk)?
+                    .iter()
+                    .map(|i| self.template(i, &kk))
+                    .collect::<R<_>>()?,
+            ),
+            "hasHeader" => Expectation::HasHeader(self.template(v, &kk)?),
+            "headerEquals" => {
+                let items = self.seq(v, &kk)?;
+                if items.len() != 2 {
+                    return Err(self.err(v.pos, &kk, "expected [header-name, value]"));
+                }
+                Expectation::HeaderEquals(
+                    self.template(&items[0], &kk)?,
+                    self.template(&items[1], &kk)?,
+                )
+            }
+            "matchesRegexp" => {
+                let t = self.template(v, &kk)?;
+                if !t.is_dynamic() {
+                    crate::capture::compile_regex(t.raw(), "")
+                        .map_err(|e| self.err(v.pos, &kk, e))?;
+                }
+                Expectation::MatchesRegexp(t)
+            }
+            "cdnHit" | "jmespath" | "jpath" => {
+                return Err(self.unsupported(k.pos, &kk, &format!("the `{name}` expectation is")));
+            }
+            _ => {
+                return Err(self.err(k.pos, &kk, "unknown expectation; expected statusCode, notStatusCode, contentType, hasProperty, notHasProperty, equals, hasHeader, headerEquals or matchesRegexp"));
+            }
+        })
+    }
+}
+
+/// Parse a think time: seconds (`2`, `0.5`) or a duration (`500ms`, `2s`).
+pub fn think_duration(text: &str) -> Result<Duration, String> {
+    testcar_contract::duration::parse_duration(text).map_err(|e| format!("invalid think time: {e}"))
+}
+
+fn first_expect(steps: &[Step]) -> Option<Pos> {
+    steps.iter().find_map(|s| match s {
+        Step::Request(r) if !r.expects.is_empty() => Some(r.pos),
+        Step::Loop(l) => first_expect(&l.steps),
+        _ => None,
+    })
+}
+
+fn join(key: &str, name: &str) -> String {
+    if key.is_empty() || key == "(top level)" {
+        name.to_string()
+    } else {
+        format!("{key}.{name}")
+    }
+}
+
+fn fmt_num(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        v.to_string()
+    }
+}
+
+/// lodash `_.merge`: mappings merge recursively, lists merge index by index, scalars replace.
+fn merge(base: &Node, over: &Node) -> Node {
+    match (&base.value, &over.value) {
+        (Value::Map(b), Value::Map(o)) => {
+            let mut out = b.clone();
+            for (k, v) in o {
+                match out.iter_mut().find(|(bk, _)| bk.value == k.value) {
+                    Some((_, bv)) => *bv = merge(bv, v),
+                    None => out.push((k.clone(), v.clone())),
+                }
+            }
+            Node {
+                value: Value::Map(out),
+                pos: base.pos,
+            }
+        }
+        (Value::Seq(b), Value::Seq(o)) => {
+            let mut out = b.clone();
+            for (i, v) in o.iter().enumerate() {
+                if i < out.len() {
+                    out[i] = merge(&out[i], v);
+                } else {
+                    out.push(v.clone());
+                }
+            }
+            Node {
+                value: Value::Seq(out),
+                pos: base.pos,
+            }
+        }
+        _ => over.clone(),
+    }
+}

@@ -1,0 +1,746 @@
+//! One virtual user running a flow: templates, requests on the VU's own connections,
+//! captures, expectations, think, loops and logs — recording Artillery's metrics as it goes.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use rand::Rng;
+use serde_json::Value as Json;
+use tokio_util::sync::CancellationToken;
+
+use crate::capture::{self, Captured, Response};
+use crate::client::{BodyCopy, Connector, Origin, Received, RequestError, VuConnections};
+use crate::expect;
+use crate::expr::Val;
+use crate::metrics::{INTENDED_RESPONSE_TIME, Metrics, Record};
+use crate::script::{Body, Expectation, LoopOver, Method, Request, Script, Step, Variable};
+use crate::template::{Globals, Scope, Vars, lookup, parse_path, set_path};
+
+/// A rendered request: URL, headers, body.
+type Built = (String, Vec<(String, String)>, Bytes);
+
+/// Tally of one expectation over all responses.
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    /// Responses where it held.
+    pub passes: u64,
+    /// Responses where it did not.
+    pub failures: u64,
+    /// The first failure, for the check's message.
+    pub first_failure: Option<String>,
+}
+
+/// What every VU of a run shares.
+#[derive(Debug)]
+pub struct Shared {
+    /// The script.
+    pub script: Script,
+    /// The metrics.
+    pub metrics: Metrics,
+    /// TLS and connection settings.
+    pub connector: Connector,
+    /// `target`, `$environment`, `$testId`.
+    pub globals: Globals,
+    /// Credentials applied to every request.
+    pub auth: Option<Arc<dyn testcar_auth::RequestAuth>>,
+    /// Variables captured by the `before` flow, seen by every VU.
+    pub base_vars: Mutex<Vars>,
+    /// Expectation tallies by (request address, index).
+    pub tallies: Mutex<HashMap<(usize, usize), Tally>>,
+    /// Endpoint names for metrics-by-endpoint, by request address.
+    pub endpoints: HashMap<usize, Option<String>>,
+    /// Stop now.
+    pub cancel: CancellationToken,
+    /// VUs running now (for `maxVusers`).
+    pub running: AtomicU64,
+}
+
+/// Why a VU stopped early: the error code Artillery would count under `errors.<code>`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}")]
+pub struct VuFailure {
+    /// The code or message.
+    pub code: String,
+}
+
+impl VuFailure {
+    fn new(code: impl Into<String>) -> VuFailure {
+        VuFailure { code: code.into() }
+    }
+}
+
+/// Which flow a VU runs.
+#[derive(Debug, Clone, Copy)]
+pub enum FlowKind {
+    /// A scenario, by index.
+    Scenario(usize),
+    /// The `before` flow.
+    Before,
+    /// The `after` flow.
+    After,
+}
+
+/// The state of one VU.
+#[derive(Debug)]
+pub struct Vu<'s> {
+    sh: &'s Shared,
+    vars: Vars,
+    conns: VuConnections,
+    cookies: Vec<(String, String)>,
+    intended: Option<Instant>,
+    /// `before`/`after` flows: Artillery keeps their requests out of the run's metrics.
+    quiet: bool,
+}
+
+impl<'s> Vu<'s> {
+    /// A new VU with its variables: `before` captures, payload row, `variables`, `$uuid`.
+    pub fn new(sh: &'s Shared, intended: Instant) -> Vu<'s> {
+        let mut vars = sh
+            .base_vars
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        for p in &sh.script.config.payloads {
+            p.assign(&mut vars);
+        }
+        let mut rng = rand::rng();
+        for (name, v) in &sh.script.config.variables {
+            let value = match v {
+                Variable::One(v) => v.clone(),
+                Variable::OneOf(items) if items.is_empty() => Json::Null,
+                Variable::OneOf(items) => items[rng.random_range(0..items.len())].clone(),
+            };
+            vars.insert(name.clone(), value);
+        }
+        vars.insert(
+            "$uuid".into(),
+            Json::String(uuid::Uuid::new_v4().to_string()),
+        );
+        Vu {
+            sh,
+            vars,
+            conns: VuConnections::default(),
+            cookies: Vec::new(),
+            intended: Some(intended),
+            quiet: false,
+        }
+    }
+
+    /// A VU for the `before`/`after` flows, whose requests stay out of the metrics.
+    pub fn new_hook(sh: &'s Shared) -> Vu<'s> {
+        let mut vu = Vu::new(sh, Instant::now());
+        vu.quiet = true;
+        vu
+    }
+
+    fn record(&self, records: &[Record<'_>]) {
+        if !self.quiet {
+            self.sh.metrics.record(records);
+        }
+    }
+
+    /// The VU's variables (after the flow: what it captured).
+    pub fn into_vars(self) -> Vars {
+        self.vars
+    }
+
+    /// Run a flow to its end or to the first failure.
+    pub async fn run(&mut self, which: FlowKind) -> Result<(), VuFailure> {
+        let sh = self.sh;
+        let steps = match which {
+            FlowKind::Scenario(i) => &sh.script.scenarios[i].flow,
+            FlowKind::Before => sh.script.before.as_deref().unwrap_or(&[]),
+            FlowKind::After => sh.script.after.as_deref().unwrap_or(&[]),
+        };
+        self.steps(steps).await
+    }
+
+    fn steps<'a>(
+        &'a mut self,
+        steps: &'s [Step],
+    ) -> Pin<Box<dyn Future<Output = Result<(), VuFailure>> + Send + 'a>>
+    where
+        's: 'a,
+    {
+        Box::pin(async move {
+            for step in steps {
+                if self.sh.cancel.is_cancelled() {
+                    return Err(VuFailure::new("ECANCELED"));
+                }
+                match step {
+                    Step::Request(r) => self.request(r).await?,
+                    Step::Think(t) => {
+                        let d = {
+                            let text = t.render(&self.scope()).into_owned();
+                            crate::script::think_duration(&text).map_err(VuFailure::new)?
+                        };
+                        tokio::select! {
+                            _ = tokio::time::sleep(d) => {}
+                            _ = self.sh.cancel.cancelled() => return Err(VuFailure::new("ECANCELED")),
+                        }
+                        self.intended = None;
+                    }
+                    Step::Log(t) => {
+                        let line = t.render(&self.scope()).into_owned();
+                        tracing::info!(target: "artillery::log", "{line}");
+                    }
+                    Step::Loop(l) => {
+                        let items: Option<Vec<Json>> = match &l.over {
+                            Some(LoopOver::List(items)) => {
+                                let scope = self.scope();
+                                Some(items.iter().map(|i| i.render(&scope)).collect())
+                            }
+                            Some(LoopOver::Var(name)) => {
+                                let v = parse_path(name).and_then(|p| lookup(&self.scope(), &p));
+                                match v {
+                                    Some(Json::Array(items)) => Some(items),
+                                    // Artillery runs no iteration over a non-list.
+                                    _ => Some(Vec::new()),
+                                }
+                            }
+                            None => None,
+                        };
+                        let (from, to) = match (&items, &l.count) {
+                            (Some(items), _) => (0, items.len() as i64),
+                            (None, Some(count)) => loop_range(&count.render(&self.scope())),
+                            (None, None) => (0, -1),
+                        };
+                        let mut i = from;
+                        while to == -1 || i < to {
+                            if self.sh.cancel.is_cancelled() {
+                                return Err(VuFailure::new("ECANCELED"));
+                            }
+                            self.vars.insert("$loopCount".into(), Json::from(i));
+                            let element = match &items {
+                                Some(items) => items.get(i as usize).cloned().unwrap_or(Json::Null),
+                                None => Json::from(i),
+                            };
+                            self.vars.insert("$loopElement".into(), element);
+                            self.steps(&l.steps).await?;
+                            i += 1;
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn scope(&self) -> Scope<'_> {
+        Scope {
+            vars: &self.vars,
+            globals: &self.sh.globals,
+        }
+    }
+
+    async fn request(&mut self, r: &'s Request) -> Result<(), VuFailure> {
+        let sh = self.sh;
+        if let Some(cond) = &r.if_true {
+            let scope = self.scope();
+            let v = cond.eval(
+                &|name| match parse_path(name).and_then(|p| lookup(&scope, &p)) {
+                    Some(Json::Number(n)) => Val::Num(n.as_f64().unwrap_or(0.0)),
+                    Some(Json::Bool(b)) => Val::Num(if b { 1.0 } else { 0.0 }),
+                    Some(Json::String(s)) => Val::Str(s),
+                    Some(Json::Null) | None => Val::Missing,
+                    Some(other) => Val::Str(other.to_string()),
+                },
+            );
+            if !v.truthy() {
+                return Ok(());
+            }
+        }
+        let ready_at = Instant::now();
+        let intended = self.intended.take().unwrap_or(ready_at).min(ready_at);
+        let (url, mut headers, body) = self.build(r)?;
+        let endpoint = sh
+            .endpoints
+            .get(&(r as *const Request as usize))
+            .cloned()
+            .flatten();
+        let mut method = r.method;
+        let mut url = url;
+        let mut body = body;
+        let mut retried_auth = false;
+        let mut hops = 0;
+        let (received, final_url) = loop {
+            let parsed = url::Url::parse(&url).map_err(|_| {
+                self.count_error("ERR_INVALID_URL", endpoint.as_deref());
+                VuFailure::new("ERR_INVALID_URL")
+            })?;
+            let origin = Origin {
+                tls: parsed.scheme() == "https",
+                host: parsed
+                    .host_str()
+                    .unwrap_or("")
+                    .trim_matches(['[', ']'])
+                    .to_string(),
+                port: parsed.port_or_known_default().unwrap_or(80),
+            };
+            let mut req_headers = headers.clone();
+            if !self.cookies.is_empty() {
+                let cookie = self
+                    .cookies
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                req_headers.push(("cookie".into(), cookie));
+            }
+            if let Some(auth) = &sh.auth {
+                let parts = testcar_auth::RequestParts {
+                    method: method.as_str(),
+                    url: &url,
+                    body: &body,
+                };
+                match auth.headers(parts).await {
+                    Ok(extra) => req_headers.extend(extra),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "credentials unavailable");
+                        self.count_error("EAUTH", endpoint.as_deref());
+                        return Err(VuFailure::new("EAUTH"));
+                    }
+                }
+            }
+            let req = build_request(method, &parsed, &req_headers, body.clone()).map_err(|e| {
+                self.count_error(&e.code, endpoint.as_deref());
+                VuFailure::new(e.code)
+            })?;
+            self.record(&[
+                Record::Counter("http.requests", 1),
+                Record::Rate("http.request_rate"),
+            ]);
+            let res = self
+                .conns
+                .send(&sh.connector, &origin, req, sh.script.config.timeout)
+                .await;
+            let received = match res {
+                Ok(rcv) => rcv,
+                Err(RequestError { code, detail }) => {
+                    tracing::debug!(%code, %detail, url = %url, "request failed");
+                    self.count_error(&code, endpoint.as_deref());
+                    return Err(VuFailure::new(code));
+                }
+            };
+            self.record_response(&received, intended, endpoint.as_deref());
+            self.store_cookies(&received.parts.headers);
+            let status = received.parts.status.as_u16();
+            if status == 401 && !retried_auth {
+                if let Some(auth) = &sh.auth {
+                    retried_auth = true;
+                    match auth.refresh().await {
+                        Ok(true) => continue,
+                        Ok(false) => {}
+                        Err(e) => tracing::warn!(error = %e, "credential refresh failed"),
+                    }
+                }
+            }
+            let location = received
+                .parts
+                .headers
+                .get(http::header::LOCATION)
+                .and_then(|v| v.to_str().ok());
+            if r.follow_redirect && matches!(status, 301 | 302 | 303 | 307 | 308) && hops < 10 {
+                if let Some(next) = location.and_then(|l| parsed.join(l).ok()) {
+                    hops += 1;
+                    if status == 303
+                        || (matches!(status, 301 | 302)
+                            && method != Method::Get
+                            && method != Method::Head)
+                    {
+                        method = Method::Get;
+                        body = Bytes::new();
+                        headers.retain(|(k, _)| {
+                            !k.eq_ignore_ascii_case("content-type")
+                                && !k.eq_ignore_ascii_case("content-length")
+                        });
+                    }
+                    url = next.to_string();
+                    continue;
+                }
+            }
+            break (received, url);
+        };
+        self.after_response(r, &received, &final_url)
+    }
+
+    /// URL, headers and body of a request step, rendered.
+    fn build(&self, r: &Request) -> Result<Built, VuFailure> {
+        let sh = self.sh;
+        let scope = self.scope();
+        let rendered = r.url.render(&scope);
+        let mut url = if rendered.starts_with('/') {
+            format!("{}{}", sh.globals.target.trim_end_matches('/'), rendered)
+        } else {
+            rendered.into_owned()
+        };
+        if !r.qs.is_empty() {
+            if let Ok(mut u) = url::Url::parse(&url) {
+                {
+                    let mut q = u.query_pairs_mut();
+                    for (k, v) in &r.qs {
+                        match v.render(&scope) {
+                            Json::Array(items) => {
+                                for i in items {
+                                    q.append_pair(k, &crate::template::json_text(&i));
+                                }
+                            }
+                            v => {
+                                q.append_pair(k, &crate::template::json_text(&v));
+                            }
+                        }
+                    }
+                }
+                url = u.to_string();
+            }
+        }
+        let mut headers: Vec<(String, String)> = Vec::with_capacity(4 + r.headers.len());
+        headers.push((
+            "user-agent".into(),
+            "Artillery (https://artillery.io)".into(),
+        ));
+        let set = |headers: &mut Vec<(String, String)>, name: &str, value: String| {
+            headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
+            headers.push((name.to_string(), value));
+        };
+        for (k, v) in &sh.script.config.headers {
+            set(&mut headers, k, v.render(&scope).into_owned());
+        }
+        for (k, v) in &r.headers {
+            set(&mut headers, k, v.render(&scope).into_owned());
+        }
+        let has = |headers: &Vec<(String, String)>, name: &str| {
+            headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name))
+        };
+        let body = match &r.body {
+            Body::None => Bytes::new(),
+            Body::Json(t) => {
+                if !has(&headers, "content-type") {
+                    headers.push(("content-type".into(), "application/json".into()));
+                }
+                Bytes::from(serde_json::to_vec(&t.render(&scope)).unwrap_or_default())
+            }
+            Body::Raw(t) => Bytes::from(t.render(&scope).into_owned()),
+            Body::Form(fields) => {
+                if !has(&headers, "content-type") {
+                    headers.push((
+                        "content-type".into(),
+                        "application/x-www-form-urlencoded".into(),
+                    ));
+                }
+                let mut ser = url::form_urlencoded::Serializer::new(String::new());
+                for (k, v) in fields {
+                    ser.append_pair(k, &v.render(&scope));
+                }
+                Bytes::from(ser.finish())
+            }
+        };
+        if let Some((user, pass)) = &r.auth {
+            use base64::Engine;
+            let token = base64::engine::general_purpose::STANDARD.encode(format!(
+                "{}:{}",
+                user.render(&scope),
+                pass.render(&scope)
+            ));
+            set(&mut headers, "authorization", format!("Basic {token}"));
+        }
+        if r.gzip && !has(&headers, "accept-encoding") {
+            headers.push(("accept-encoding".into(), "gzip, deflate".into()));
+        }
+        Ok((url, headers, body))
+    }
+
+    fn count_error(&self, code: &str, endpoint: Option<&str>) {
+        let name = format!("errors.{code}");
+        match endpoint {
+            Some(ep) => {
+                let ep_name = format!(
+                    "{}.{ep}.errors.{code}",
+                    self.sh.script.config.by_endpoint.prefix
+                );
+                self.record(&[Record::Counter(&name, 1), Record::Counter(&ep_name, 1)]);
+            }
+            None => self.record(&[Record::Counter(&name, 1)]),
+        }
+    }
+
+    fn record_response(&self, rcv: &Received, intended: Instant, endpoint: Option<&str>) {
+        let status = rcv.parts.status.as_u16();
+        let rt = rcv.first_byte_at.saturating_duration_since(rcv.sent_at);
+        let rt_intended = rcv.first_byte_at.saturating_duration_since(intended);
+        let code = code_name(status);
+        let class = match status {
+            200..=299 => Some("http.response_time.2xx"),
+            300..=399 => Some("http.response_time.3xx"),
+            400..=499 => Some("http.response_time.4xx"),
+            500..=599 => Some("http.response_time.5xx"),
+            _ => None,
+        };
+        let by_code;
+        let by_time;
+        let mut records: Vec<Record<'_>> = Vec::with_capacity(9);
+        records.extend([
+            Record::Counter(&code, 1),
+            Record::Counter("http.responses", 1),
+            Record::Counter("http.downloaded_bytes", rcv.wire_bytes),
+            Record::Histogram("http.response_time", rt),
+            Record::Histogram(INTENDED_RESPONSE_TIME, rt_intended),
+        ]);
+        if let Some(class) = class {
+            records.push(Record::Histogram(class, rt));
+        }
+        if let Some(ep) = endpoint {
+            let prefix = &self.sh.script.config.by_endpoint.prefix;
+            by_code = format!("{prefix}.{ep}.codes.{status}");
+            by_time = format!("{prefix}.response_time.{ep}");
+            records.push(Record::Counter(&by_code, 1));
+            records.push(Record::Histogram(&by_time, rt));
+        }
+        self.record(&records);
+    }
+
+    fn store_cookies(&mut self, headers: &http::HeaderMap) {
+        for v in headers.get_all(http::header::SET_COOKIE) {
+            let Ok(text) = v.to_str() else { continue };
+            let pair = text.split(';').next().unwrap_or("");
+            if let Some((k, v)) = pair.split_once('=') {
+                let (k, v) = (k.trim().to_string(), v.trim().to_string());
+                self.cookies.retain(|(ek, _)| *ek != k);
+                self.cookies.push((k, v));
+            }
+        }
+    }
+
+    fn after_response(&mut self, r: &Request, rcv: &Received, url: &str) -> Result<(), VuFailure> {
+        let sh = self.sh;
+        let ct = rcv
+            .parts
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let needs_body = !r.captures.is_empty()
+            || !r.expects.is_empty()
+            || sh
+                .script
+                .config
+                .expect
+                .as_ref()
+                .is_some_and(|e| e.default_200);
+        if !needs_body {
+            return Ok(());
+        }
+        let text = String::from_utf8_lossy(&rcv.body);
+        let json: Option<Json> = if expect::is_json_type(ct) || ct.starts_with("application/json") {
+            serde_json::from_str(&text).ok()
+        } else {
+            None
+        };
+        let res = Response {
+            status: rcv.parts.status.as_u16(),
+            headers: &rcv.parts.headers,
+            text: &text,
+            json: json.as_ref(),
+        };
+        // Captures first (all or nothing, like Artillery), then expectations.
+        let mut captured = Vec::new();
+        let mut capture_failed = false;
+        for c in &r.captures {
+            match capture::capture(c, &res, &self.scope()) {
+                Captured::Value(v) => captured.push((c.var.clone(), v)),
+                Captured::Missing => {
+                    if c.strict.unwrap_or(sh.script.config.strict_capture) {
+                        capture_failed = true;
+                    } else {
+                        captured.push((c.var.clone(), Json::String(String::new())));
+                    }
+                }
+            }
+        }
+        if !capture_failed {
+            for (k, v) in captured {
+                set_path(&mut self.vars, &k, v);
+            }
+        }
+        let mut expect_failed = false;
+        if let Some(opts) = &sh.script.config.expect {
+            let default = [Expectation::StatusCode(crate::template::JsonTemplate::Lit(
+                Json::from(200),
+            ))];
+            let list: &[Expectation] = if r.expects.is_empty() && opts.default_200 {
+                &default
+            } else {
+                &r.expects
+            };
+            let key = r as *const Request as usize;
+            let scope = self.scope();
+            for (i, e) in list.iter().enumerate() {
+                let out = expect::check(e, &res, &scope);
+                let type_name = match e {
+                    Expectation::HeaderEquals(name, _) => {
+                        format!("header {} values equals", name.render(&scope))
+                    }
+                    other => other.type_name().to_string(),
+                };
+                let (total, by_type) = if out.ok {
+                    (
+                        "plugins.expect.ok",
+                        format!("plugins.expect.ok.{type_name}"),
+                    )
+                } else {
+                    expect_failed = true;
+                    (
+                        "plugins.expect.failed",
+                        format!("plugins.expect.failed.{type_name}"),
+                    )
+                };
+                self.record(&[Record::Counter(total, 1), Record::Counter(&by_type, 1)]);
+                if opts.format != "silent" {
+                    tracing::debug!(ok = out.ok, expectation = %type_name, expected = %out.expected, got = %out.got, %url, "expectation");
+                }
+                let mut tallies = sh.tallies.lock().unwrap_or_else(|p| p.into_inner());
+                let t = tallies.entry((key, i)).or_default();
+                if out.ok {
+                    t.passes += 1;
+                } else {
+                    t.failures += 1;
+                    if t.first_failure.is_none() {
+                        t.first_failure = Some(format!(
+                            "expected {}, got {} ({} {})",
+                            out.expected,
+                            out.got,
+                            r.method.as_str(),
+                            url
+                        ));
+                    }
+                }
+            }
+            if expect_failed && opts.failures_as_errors {
+                let code = format!("Failed expectations for request {url}");
+                self.count_error(&code, None);
+                return Err(VuFailure::new(code));
+            }
+        }
+        if capture_failed {
+            let code = "Failed capture or match";
+            self.count_error(code, None);
+            return Err(VuFailure::new(code));
+        }
+        Ok(())
+    }
+}
+
+fn code_name(status: u16) -> String {
+    format!("http.codes.{status}")
+}
+
+/// `count`: a number or an Artillery range `"from-to"`.
+fn loop_range(text: &str) -> (i64, i64) {
+    let t = text.trim();
+    if let Ok(n) = t.parse::<f64>() {
+        return (0, n as i64);
+    }
+    if let Some((a, b)) = t.split_once('-') {
+        if let (Ok(a), Ok(b)) = (a.trim().parse(), b.trim().parse()) {
+            return (a, b);
+        }
+    }
+    (0, 0)
+}
+
+fn build_request(
+    method: Method,
+    url: &url::Url,
+    headers: &[(String, String)],
+    body: Bytes,
+) -> Result<http::Request<Full<Bytes>>, RequestError> {
+    let path = match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_string(),
+    };
+    let host = match url.port() {
+        Some(p) => format!("{}:{p}", url.host_str().unwrap_or("")),
+        None => url.host_str().unwrap_or("").to_string(),
+    };
+    let mut b = http::Request::builder()
+        .method(method.as_str())
+        .uri(path)
+        .header(http::header::HOST, host);
+    for (k, v) in headers {
+        b = b.header(k.as_str(), v.as_str());
+    }
+    if !body.is_empty() || matches!(method, Method::Post | Method::Put | Method::Patch) {
+        b = b.header(http::header::CONTENT_LENGTH, body.len());
+    }
+    let mut req = b.body(Full::new(body.clone())).map_err(|e| RequestError {
+        code: "ERR_INVALID_HTTP_TOKEN".into(),
+        detail: e.to_string(),
+    })?;
+    req.extensions_mut().insert(BodyCopy(body));
+    Ok(req)
+}
+
+/// The metrics-by-endpoint name of a request (the plugin's `calculateBaseUrl`), from the
+/// URL as written, so templated URLs group under one name.
+pub fn endpoint_name(script: &Script, target: &str, r: &Request) -> Option<String> {
+    let opts = &script.config.by_endpoint;
+    let raw = r.url.raw();
+    let full = if raw.starts_with('/') {
+        format!("{target}{raw}")
+    } else {
+        raw.to_string()
+    };
+    let base = match (url::Url::parse(target), url::Url::parse(&full)) {
+        (Ok(t), Ok(u)) => {
+            let mut s = String::new();
+            if u.host_str() != t.host_str() {
+                s.push_str(u.host_str().unwrap_or(""));
+            }
+            if u.port() != t.port() {
+                if let Some(p) = u.port() {
+                    s.push_str(&format!(":{p}"));
+                }
+            }
+            s.push_str(u.path());
+            if !opts.strip_query {
+                if let Some(q) = u.query() {
+                    s.push('?');
+                    s.push_str(q);
+                }
+            }
+            percent_decode(&s)
+        }
+        _ => raw.to_string(),
+    };
+    match &r.name {
+        None if opts.ignore_unnamed => None,
+        None => Some(base),
+        Some(n) if opts.only_names => Some(n.clone()),
+        Some(n) => Some(format!("{base} ({n})")),
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

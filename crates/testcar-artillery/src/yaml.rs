@@ -1,0 +1,308 @@
+//! YAML documents as trees that remember where every node was written, so that script
+//! errors can name `file:line:column`. Built on yaml-rust2's event parser.
+
+use std::collections::HashMap;
+
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+/// Where a node starts (1-based line and column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Pos {
+    /// Line, from 1.
+    pub line: usize,
+    /// Column, from 1.
+    pub col: usize,
+}
+
+/// A YAML value and its position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    /// The value.
+    pub value: Value,
+    /// Where it was written.
+    pub pos: Pos,
+}
+
+/// A YAML value with plain scalars resolved by the YAML 1.2 core schema.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// `~`, `null` or nothing.
+    Null,
+    /// `true` / `false`.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A floating point number.
+    Float(f64),
+    /// Any string (quoted scalars are always strings).
+    Str(String),
+    /// A sequence.
+    Seq(Vec<Node>),
+    /// A mapping, in the order written.
+    Map(Vec<(Node, Node)>),
+}
+
+/// The document could not be parsed as YAML.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{line}:{col}: {message}")]
+pub struct YamlError {
+    /// Line of the problem.
+    pub line: usize,
+    /// Column of the problem.
+    pub col: usize,
+    /// What the YAML parser said.
+    pub message: String,
+}
+
+impl Node {
+    /// A key of a mapping, by name.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        match &self.value {
+            Value::Map(entries) => entries
+                .iter()
+                .find(|(k, _)| k.as_str() == Some(key))
+                .map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// The text of a string scalar.
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.value {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// A short name of the node's type, for error messages.
+    pub fn kind(&self) -> &'static str {
+        match self.value {
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::Int(_) | Value::Float(_) => "a number",
+            Value::Str(_) => "a string",
+            Value::Seq(_) => "a list",
+            Value::Map(_) => "a mapping",
+        }
+    }
+
+    /// The node as JSON (mapping keys rendered as strings).
+    pub fn to_json(&self) -> serde_json::Value {
+        match &self.value {
+            Value::Null => serde_json::Value::Null,
+            Value::Bool(b) => serde_json::Value::Bool(*b),
+            Value::Int(i) => serde_json::Value::from(*i),
+            Value::Float(f) => serde_json::Number::from_f64(*f)
+                .map(serde_json::Value::Number)
+                .unwrap_or(serde_json::Value::Null),
+            Value::Str(s) => serde_json::Value::String(s.clone()),
+            Value::Seq(items) => items.iter().map(Node::to_json).collect(),
+            Value::Map(entries) => entries
+                .iter()
+                .map(|(k, v)| (k.scalar_text(), v.to_json()))
+                .collect::<serde_json::Map<_, _>>()
+                .into(),
+        }
+    }
+
+    /// A scalar rendered as text (numbers and booleans as written in JSON).
+    pub fn scalar_text(&self) -> String {
+        match &self.value {
+            Value::Null => String::new(),
+            Value::Bool(b) => b.to_string(),
+            Value::Int(i) => i.to_string(),
+            Value::Float(f) => f.to_string(),
+            Value::Str(s) => s.clone(),
+            Value::Seq(_) | Value::Map(_) => self.to_json().to_string(),
+        }
+    }
+}
+
+/// Parse the first document of `text`. An empty text gives a null node.
+pub fn parse(text: &str) -> Result<Node, YamlError> {
+    let mut builder = Builder::default();
+    let mut parser = Parser::new_from_str(text);
+    parser.load(&mut builder, false).map_err(|e| YamlError {
+        line: e.marker().line(),
+        col: e.marker().col() + 1,
+        message: e.info().to_string(),
+    })?;
+    if let Some(message) = builder.error {
+        return Err(YamlError {
+            line: builder.error_pos.line,
+            col: builder.error_pos.col,
+            message,
+        });
+    }
+    Ok(builder.root.unwrap_or(Node {
+        value: Value::Null,
+        pos: Pos { line: 1, col: 1 },
+    }))
+}
+
+#[derive(Default)]
+struct Builder {
+    stack: Vec<(Node, Option<Node>, usize)>,
+    root: Option<Node>,
+    anchors: HashMap<usize, Node>,
+    error: Option<String>,
+    error_pos: Pos,
+}
+
+impl Builder {
+    fn push_value(&mut self, node: Node, anchor: usize) {
+        if anchor > 0 {
+            self.anchors.insert(anchor, node.clone());
+        }
+        match self.stack.last_mut() {
+            None => {
+                if self.root.is_none() {
+                    self.root = Some(node);
+                }
+            }
+            Some((parent, pending_key, _)) => match &mut parent.value {
+                Value::Seq(items) => items.push(node),
+                Value::Map(entries) => match pending_key.take() {
+                    None => *pending_key = Some(node),
+                    Some(key) => {
+                        // YAML merge keys (`<<: *defaults`) are common in scripts.
+                        if key.as_str() == Some("<<") {
+                            if let Value::Map(merged) = node.value {
+                                for (k, v) in merged {
+                                    if !entries.iter().any(|(ek, _)| ek.value == k.value) {
+                                        entries.push((k, v));
+                                    }
+                                }
+                            }
+                        } else {
+                            entries.push((key, node));
+                        }
+                    }
+                },
+                _ => {}
+            },
+        }
+    }
+}
+
+impl MarkedEventReceiver for Builder {
+    fn on_event(&mut self, ev: Event, mark: Marker) {
+        let pos = Pos {
+            line: mark.line(),
+            col: mark.col() + 1,
+        };
+        match ev {
+            Event::Scalar(text, style, anchor, tag) => {
+                let value = if style != TScalarStyle::Plain
+                    || tag.as_ref().is_some_and(|t| t.suffix == "str")
+                {
+                    Value::Str(text)
+                } else {
+                    resolve_plain(text)
+                };
+                self.push_value(Node { value, pos }, anchor);
+            }
+            Event::SequenceStart(anchor, _) => {
+                self.stack.push((
+                    Node {
+                        value: Value::Seq(Vec::new()),
+                        pos,
+                    },
+                    None,
+                    anchor,
+                ));
+            }
+            Event::MappingStart(anchor, _) => {
+                self.stack.push((
+                    Node {
+                        value: Value::Map(Vec::new()),
+                        pos,
+                    },
+                    None,
+                    anchor,
+                ));
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                if let Some((node, _, anchor)) = self.stack.pop() {
+                    self.push_value(node, anchor);
+                }
+            }
+            Event::Alias(id) => match self.anchors.get(&id).cloned() {
+                Some(mut node) => {
+                    node.pos = pos;
+                    self.push_value(node, 0);
+                }
+                None => {
+                    if self.error.is_none() {
+                        self.error = Some("alias to an unknown anchor".into());
+                        self.error_pos = pos;
+                    }
+                }
+            },
+            Event::Nothing
+            | Event::StreamStart
+            | Event::StreamEnd
+            | Event::DocumentStart
+            | Event::DocumentEnd => {}
+        }
+    }
+}
+
+fn resolve_plain(text: String) -> Value {
+    match text.as_str() {
+        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
+        "true" | "True" | "TRUE" => return Value::Bool(true),
+        "false" | "False" | "FALSE" => return Value::Bool(false),
+        _ => {}
+    }
+    if let Ok(i) = text.parse::<i64>() {
+        return Value::Int(i);
+    }
+    let looks_numeric = text
+        .chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | 'e' | 'E'))
+        && text.chars().any(|c| c.is_ascii_digit());
+    if looks_numeric {
+        if let Ok(f) = text.parse::<f64>() {
+            return Value::Float(f);
+        }
+    }
+    Value::Str(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_are_one_based_and_point_at_keys() {
+        let doc = parse("config:\n  target: http://x\n  phases:\n    - duration: 5\n").unwrap();
+        let config = doc.get("config").unwrap();
+        let Value::Map(entries) = &config.value else {
+            panic!("mapping expected")
+        };
+        assert_eq!(entries[0].0.pos, Pos { line: 2, col: 3 });
+        assert_eq!(entries[1].0.pos, Pos { line: 3, col: 3 });
+        let phases = config.get("phases").unwrap();
+        let Value::Seq(items) = &phases.value else {
+            panic!("list expected")
+        };
+        assert_eq!(items[0].get("duration").unwrap().value, Value::Int(5));
+    }
+
+    #[test]
+    fn quoted_numbers_stay_strings_and_anchors_resolve() {
+        let doc = parse("a: '5'\nb: 5.5\nc: &x {k: v}\nd: *x\ne: {<<: *x, z: 1}\n").unwrap();
+        assert_eq!(doc.get("a").unwrap().value, Value::Str("5".into()));
+        assert_eq!(doc.get("b").unwrap().value, Value::Float(5.5));
+        assert_eq!(doc.get("d").unwrap().get("k").unwrap().as_str(), Some("v"));
+        assert_eq!(doc.get("e").unwrap().get("k").unwrap().as_str(), Some("v"));
+    }
+
+    #[test]
+    fn syntax_errors_carry_a_position() {
+        let err = parse("a: [1, 2\nb: 3\n").unwrap_err();
+        assert!(err.line >= 1, "{err}");
+    }
+}

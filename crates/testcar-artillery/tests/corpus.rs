@@ -1,0 +1,198 @@
+//! Runs every script of the compatibility corpus (`tests/artillery-compat/corpus`) against
+//! the in-process deterministic server and asserts the counters and verdicts that real
+//! Artillery 2.x produces for them (checked by `make compat`).
+
+use std::path::{Path, PathBuf};
+
+use testcar_artillery::{LoadOptions, RunOptions, compat_server, load_script, run_script};
+use testcar_contract::Status;
+use tokio_util::sync::CancellationToken;
+
+fn corpus(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/artillery-compat/corpus")
+        .join(name)
+}
+
+async fn run(
+    name: &str,
+    environment: Option<&str>,
+) -> (Status, serde_json::Value, testcar_contract::Suite) {
+    let stop = CancellationToken::new();
+    let addr = compat_server::spawn(stop.clone()).await.unwrap();
+    let opts = LoadOptions {
+        environment: environment.map(str::to_string),
+        target: Some(format!("http://{addr}")),
+    };
+    let script = load_script(&corpus(name), &opts).unwrap_or_else(|e| panic!("{e}"));
+    let out = run_script(script, RunOptions::default()).await;
+    stop.cancel();
+    (
+        out.suite.status,
+        out.report["aggregate"]["counters"].clone(),
+        out.suite,
+    )
+}
+
+fn assert_counters(counters: &serde_json::Value, expected: &[(&str, u64)]) {
+    for (k, v) in expected {
+        assert_eq!(counters[*k].as_u64(), Some(*v), "{k} in {counters:#}");
+    }
+}
+
+#[tokio::test]
+async fn basic_get_post() {
+    let (status, c, suite) = run("basic-get-post.yml", None).await;
+    assert_eq!(status, Status::Passed, "{suite:#?}");
+    assert_counters(
+        &c,
+        &[
+            ("http.requests", 12),
+            ("http.responses", 12),
+            ("http.codes.200", 8),
+            ("http.codes.404", 4),
+            ("vusers.created", 4),
+            ("vusers.completed", 4),
+            ("vusers.failed", 0),
+            ("vusers.created_by_name.basic", 4),
+            ("plugins.expect.ok", 28),
+            ("plugins.expect.ok.statusCode", 12),
+            ("plugins.expect.ok.contentType", 4),
+            ("plugins.expect.ok.hasProperty", 4),
+            ("plugins.expect.ok.notStatusCode", 4),
+            ("plugins.expect.ok.hasHeader", 4),
+            ("plugins.metrics-by-endpoint./json.codes.200", 4),
+        ],
+    );
+    let m = suite.metrics.unwrap();
+    assert_eq!(m.response_time.unwrap().count, 12);
+    assert_eq!(m.response_time_intended.unwrap().count, 12);
+    assert_eq!(suite.checks.len(), 7);
+}
+
+#[tokio::test]
+async fn templates_and_captures() {
+    let (status, c, suite) = run("templates-captures.yml", None).await;
+    assert_eq!(status, Status::Passed, "{suite:#?}");
+    // 12 per VU (the ifTrue-false request is skipped); `before` stays out of the metrics.
+    assert_counters(
+        &c,
+        &[
+            ("http.requests", 36),
+            ("http.codes.200", 36),
+            ("vusers.completed", 3),
+            ("plugins.expect.ok", 54),
+            ("plugins.expect.ok.equals", 6),
+            ("plugins.expect.ok.header x-custom values equals", 3),
+            ("plugins.expect.ok.matchesRegexp", 3),
+        ],
+    );
+    assert!(c.get("plugins.expect.failed").is_none(), "{c:#}");
+}
+
+#[tokio::test]
+async fn loops() {
+    let (status, c, _) = run("loops.yml", None).await;
+    assert_eq!(status, Status::Passed);
+    // 3 (count) + 2 (range 2-4) + 2 (over list) + 1 + 2 (over captured list), per VU.
+    assert_counters(
+        &c,
+        &[
+            ("http.requests", 20),
+            ("http.codes.200", 20),
+            ("plugins.expect.ok", 10),
+        ],
+    );
+}
+
+#[tokio::test]
+async fn payload() {
+    let (status, c, _) = run("payload.yml", None).await;
+    assert_eq!(status, Status::Passed);
+    assert_counters(
+        &c,
+        &[
+            ("http.requests", 6),
+            ("http.codes.200", 6),
+            ("plugins.expect.ok", 9),
+        ],
+    );
+}
+
+#[tokio::test]
+async fn weighted_phases() {
+    let (status, c, _) = run("weighted-phases.yml", None).await;
+    assert_eq!(status, Status::Passed);
+    // 2 s at 3/s, a pause, then 2 arrivals.
+    assert_counters(&c, &[("vusers.created", 8), ("http.codes.200", 8)]);
+}
+
+#[tokio::test]
+async fn failed_expectation_fails_the_suite() {
+    let (status, c, suite) = run("failed-expectation.yml", None).await;
+    assert_eq!(status, Status::Failed);
+    assert_counters(
+        &c,
+        &[
+            ("plugins.expect.failed", 2),
+            ("plugins.expect.failed.statusCode", 2),
+            ("plugins.expect.ok.contentType", 2),
+            ("vusers.completed", 2),
+        ],
+    );
+    let failed = suite
+        .checks
+        .iter()
+        .find(|c| c.name == "GET /status/503 statusCode 200")
+        .unwrap();
+    assert_eq!((failed.passes, failed.failures), (Some(0), Some(2)));
+    assert!(failed.message.as_deref().unwrap().contains("got 503"));
+}
+
+#[tokio::test]
+async fn strict_capture_fails_the_vu() {
+    let (status, c, _) = run("strict-capture.yml", None).await;
+    assert_eq!(status, Status::Passed);
+    assert_counters(
+        &c,
+        &[
+            ("http.requests", 4),
+            ("vusers.failed", 2),
+            ("errors.Failed capture or match", 2),
+        ],
+    );
+    assert!(c.get("vusers.completed").is_none());
+}
+
+#[tokio::test]
+async fn ensure_checks() {
+    let (status, _, suite) = run("ensure-pass.yml", None).await;
+    assert_eq!(status, Status::Passed, "{:#?}", suite.checks);
+    assert_eq!(suite.checks.len(), 5);
+    let optional = suite
+        .checks
+        .iter()
+        .find(|c| c.name.ends_with("(optional)"))
+        .unwrap();
+    assert_eq!(optional.status, testcar_contract::CheckStatus::Failed);
+
+    let (status, _, suite) = run("ensure-fail.yml", None).await;
+    assert_eq!(status, Status::Failed);
+    let nodata = suite
+        .checks
+        .iter()
+        .find(|c| c.name == "nosuch.metric < 5")
+        .unwrap();
+    assert_eq!(nodata.observed, Some(serde_json::Value::Null));
+    assert!(nodata.message.as_deref().unwrap().contains("no data"));
+}
+
+#[tokio::test]
+async fn environments() {
+    let (status, c, _) = run("environments.yml", Some("staging")).await;
+    assert_eq!(status, Status::Passed);
+    assert_counters(
+        &c,
+        &[("vusers.created", 2), ("plugins.expect.ok.equals", 2)],
+    );
+}

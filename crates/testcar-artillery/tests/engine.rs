@@ -1,0 +1,273 @@
+//! Engine behaviour beyond the corpus: rejected scripts name file:line:column and the key,
+//! cancellation keeps a partial report, an unreachable target is an error, credentials are
+//! applied and refreshed once on 401, maxVusers skips arrivals, the report file is written.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use testcar_artillery::script::parse;
+use testcar_artillery::{LoadOptions, RunOptions, compat_server, run_script};
+use testcar_auth::{AuthError, ClientTls, RequestAuth, RequestParts};
+use testcar_contract::Status;
+use tokio_util::sync::CancellationToken;
+
+fn mk_script(yaml: &str, target: &str) -> testcar_artillery::Script {
+    let opts = LoadOptions {
+        target: Some(target.to_string()),
+        ..Default::default()
+    };
+    parse(yaml, Path::new("inline.yml"), &opts).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn load_err(yaml: &str) -> String {
+    parse(yaml, Path::new("bad.yml"), &LoadOptions::default())
+        .unwrap_err()
+        .to_string()
+}
+
+#[test]
+fn unsupported_features_are_rejected_with_position_key_and_advice() {
+    let err = load_err(include_str!("../test_data/rejected.yml"));
+    assert_eq!(err.split(": ").next(), Some("bad.yml:3:3"), "{err}");
+    assert!(
+        err.contains("config.processor") && err.contains("exec"),
+        "{err}"
+    );
+
+    let cases = [
+        (
+            "config:\n  target: http://x\nscenarios:\n  - flow:\n      - function: setUp\n",
+            "bad.yml:5:9: scenarios[0].flow[0].function:",
+        ),
+        (
+            "config:\n  target: http://x\nscenarios:\n  - flow:\n      - get:\n          url: /\n          capture:\n            - xpath: //a\n              as: a\n",
+            "bad.yml:8:15: scenarios[0].flow[0].get.capture[0].xpath:",
+        ),
+        (
+            "config:\n  target: http://x\nscenarios:\n  - flow:\n      - loop:\n          - get: {url: /}\n        whileTrue: more\n",
+            "bad.yml:7:9: scenarios[0].flow[0].whileTrue:",
+        ),
+        (
+            "config:\n  target: http://x\n  plugins:\n    publish-metrics: {}\nscenarios:\n  - flow: []\n",
+            "bad.yml:4:5: config.plugins.publish-metrics:",
+        ),
+        (
+            "config:\n  target: http://x\nscenarios:\n  - engine: ws\n    flow: []\n",
+            "bad.yml:4:5: scenarios[0].engine:",
+        ),
+        (
+            "config:\n  target: http://x\nscenarios:\n  - flow:\n      - get:\n          url: /\n          beforeRequest: sign\n",
+            "bad.yml:7:11: scenarios[0].flow[0].get.beforeRequest:",
+        ),
+    ];
+    for (yaml, prefix) in cases {
+        let err = load_err(yaml);
+        assert!(err.starts_with(prefix), "expected {prefix:?}, got {err:?}");
+        assert!(err.contains("exec"), "{err}");
+    }
+}
+
+#[test]
+fn typos_and_bad_values_name_the_key_and_what_was_expected() {
+    let err = load_err(
+        "config:\n  target: http://x\n  phases:\n    - duration: 10\n      arivalRate: 5\nscenarios:\n  - flow: []\n",
+    );
+    assert!(
+        err.starts_with("bad.yml:5:7: config.phases[0].arivalRate: unknown key; expected one of:"),
+        "{err}"
+    );
+    let err = load_err(
+        "config:\n  target: http://x\n  phases:\n    - duration: soon\n      arrivalRate: 5\nscenarios:\n  - flow: []\n",
+    );
+    assert!(
+        err.starts_with("bad.yml:4:17: config.phases[0].duration:"),
+        "{err}"
+    );
+    let err = load_err("config:\n  phases: []\nscenarios:\n  - flow: []\n");
+    assert!(err.contains("config.target: missing"), "{err}");
+    let err = load_err(
+        "config:\n  target: http://x\nscenarios:\n  - flow:\n      - get:\n          url: /\n          expect:\n            - statusCode: 200\n",
+    );
+    assert!(err.contains("expect plugin"), "{err}");
+    let err = load_err("config: [\n");
+    assert!(err.starts_with("bad.yml:"), "{err}");
+    let err = load_err(
+        "config:\n  target: http://x\n  ensure:\n    conditions:\n      - expression: \"a <\"\nscenarios:\n  - flow: []\n",
+    );
+    assert!(
+        err.starts_with("bad.yml:5:21: config.ensure.conditions[0].expression:"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn unreachable_target_is_an_error_with_the_error_codes() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let script = mk_script(
+        "config:\n  target: http://x\n  phases:\n    - duration: 1\n      arrivalCount: 2\nscenarios:\n  - flow:\n      - get: {url: /}\n",
+        &format!("http://{addr}"),
+    );
+    let out = run_script(script, RunOptions::default()).await;
+    assert_eq!(out.suite.status, Status::Error);
+    assert!(
+        out.suite.error.as_deref().unwrap().contains("ECONNREFUSED"),
+        "{:?}",
+        out.suite.error
+    );
+    assert_eq!(
+        out.report["aggregate"]["counters"]["errors.ECONNREFUSED"],
+        2
+    );
+    assert_eq!(out.report["aggregate"]["counters"]["vusers.failed"], 2);
+}
+
+#[tokio::test]
+async fn cancel_keeps_a_partial_report_and_is_an_error() {
+    let stop = CancellationToken::new();
+    let addr = compat_server::spawn(stop.clone()).await.unwrap();
+    let script = mk_script(
+        "config:\n  target: http://x\n  phases:\n    - duration: 60\n      arrivalRate: 20\nscenarios:\n  - flow:\n      - get: {url: /}\n",
+        &format!("http://{addr}"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cancel = CancellationToken::new();
+    let c2 = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        c2.cancel();
+    });
+    let opts = RunOptions {
+        cancel,
+        report_dir: Some(dir.path().to_path_buf()),
+        ..Default::default()
+    };
+    let out = tokio::time::timeout(Duration::from_secs(10), run_script(script, opts))
+        .await
+        .expect("stops promptly");
+    assert_eq!(out.suite.status, Status::Error);
+    assert!(out.suite.error.as_deref().unwrap().contains("cancelled"));
+    let requests = out.report["aggregate"]["counters"]["http.requests"]
+        .as_u64()
+        .unwrap();
+    assert!((10..=40).contains(&requests), "{requests}");
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
+    assert_eq!(
+        written["aggregate"]["counters"]["http.requests"].as_u64(),
+        Some(requests)
+    );
+    assert!(
+        written["intermediate"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+    );
+    assert_eq!(out.suite.reports[0].kind, "artillery-report");
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn max_vusers_skips_arrivals() {
+    let stop = CancellationToken::new();
+    let addr = compat_server::spawn(stop.clone()).await.unwrap();
+    let script = mk_script(
+        "config:\n  target: http://x\n  phases:\n    - duration: 1\n      arrivalRate: 10\n      maxVusers: 2\nscenarios:\n  - flow:\n      - get: {url: \"/slow?ms=700\"}\n",
+        &format!("http://{addr}"),
+    );
+    let out = run_script(script, RunOptions::default()).await;
+    let m = out.suite.metrics.unwrap();
+    assert_eq!(m.vusers.created + m.vusers.skipped, 10);
+    assert!(m.vusers.skipped >= 6, "{:?}", m.vusers);
+    assert!(m.vusers.created >= 2);
+    // The intended-start latency includes nothing the VU did not wait for: it is at least
+    // the server's delay, like the measured one.
+    assert!(m.response_time_intended.unwrap().min >= 700.0);
+    stop.cancel();
+}
+
+/// Credentials that hand out a stale token until refreshed.
+#[derive(Debug, Default)]
+struct RotatingToken {
+    fresh: AtomicBool,
+    refreshes: AtomicUsize,
+}
+
+impl RequestAuth for RotatingToken {
+    fn headers<'a>(
+        &'a self,
+        _req: RequestParts<'a>,
+    ) -> BoxFuture<'a, Result<Vec<(String, String)>, AuthError>> {
+        let token = if self.fresh.load(Ordering::SeqCst) {
+            "fresh"
+        } else {
+            "stale"
+        };
+        Box::pin(async move {
+            Ok(vec![(
+                "authorization".to_string(),
+                format!("Bearer {token}"),
+            )])
+        })
+    }
+    fn refresh(&self) -> BoxFuture<'_, Result<bool, AuthError>> {
+        self.refreshes.fetch_add(1, Ordering::SeqCst);
+        self.fresh.store(true, Ordering::SeqCst);
+        Box::pin(async { Ok(true) })
+    }
+    fn client_tls(&self) -> Option<&ClientTls> {
+        None
+    }
+}
+
+#[tokio::test]
+async fn credentials_are_applied_and_refreshed_once_on_401() {
+    let stop = CancellationToken::new();
+    let addr = compat_server::spawn(stop.clone()).await.unwrap();
+    let script = mk_script(
+        "config:\n  target: http://x\n  plugins:\n    expect: {}\nscenarios:\n  - flow:\n      - get:\n          url: /auth/bearer\n          expect:\n            - statusCode: 200\n",
+        &format!("http://{addr}"),
+    );
+    let auth = Arc::new(RotatingToken::default());
+    let out = run_script(
+        script,
+        RunOptions {
+            auth: Some(auth.clone()),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(out.suite.status, Status::Passed, "{:#?}", out.suite);
+    assert_eq!(auth.refreshes.load(Ordering::SeqCst), 1);
+    let c = &out.report["aggregate"]["counters"];
+    assert_eq!(
+        (c["http.codes.401"].as_u64(), c["http.codes.200"].as_u64()),
+        (Some(1), Some(1))
+    );
+    // The token never reaches the result or the report.
+    let all = format!(
+        "{}{}",
+        serde_json::to_string(&out.suite).unwrap(),
+        out.report
+    );
+    assert!(!all.contains("fresh") && !all.contains("stale"));
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn redirects_are_followed_unless_disabled() {
+    let stop = CancellationToken::new();
+    let addr = compat_server::spawn(stop.clone()).await.unwrap();
+    let script = mk_script(
+        "config:\n  target: http://x\nscenarios:\n  - flow:\n      - get: {url: /redirect}\n      - get: {url: /redirect, followRedirect: false}\n",
+        &format!("http://{addr}"),
+    );
+    let out = run_script(script, RunOptions::default()).await;
+    let c = &out.report["aggregate"]["counters"];
+    assert_eq!(c["http.codes.302"], 2);
+    assert_eq!(c["http.codes.200"], 1);
+    stop.cancel();
+}
