@@ -258,18 +258,65 @@ fn error_on_whole_run_timeout_is_partial() {
 }
 
 #[test]
-fn artillery_without_engine_is_an_error_not_a_pass() {
-    let tests = mk_tests(&[(
-        "smoke.yml",
-        "config:\n  target: http://127.0.0.1:1\nscenarios:\n  - flow:\n      - get:\n          url: /\n",
-    )]);
-    let (out, doc) = run_agent(&[tests.path().to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2));
-    assert_eq!(doc["suites"][0]["runner"], "artillery");
-    assert_eq!(
-        doc["suites"][0]["error"],
-        "artillery runner is not built into this agent"
+fn artillery_scripts_run_natively_with_expectations_and_reports() {
+    let addr = start_service(true);
+    let script = |code: u16| {
+        format!(
+            "config:\n  phases:\n    - duration: 1\n      arrivalCount: 5\n  plugins:\n    expect: {{}}\nscenarios:\n  - name: health\n    flow:\n      - get:\n          url: /healthz\n          expect:\n            - statusCode: {code}\n"
+        )
+    };
+    let tests = mk_tests(&[("a-smoke.yml", &script(200)), ("b-wrong.yml", &script(404))]);
+    let results = tempfile::tempdir().unwrap();
+    let (out, doc) = run_agent(&[
+        tests.path().to_str().unwrap(),
+        "--target",
+        &format!("http://{addr}"),
+        "--results-dir",
+        results.path().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{doc}");
+    assert_eq!(doc["status"], "failed");
+    let smoke = &doc["suites"][0];
+    assert_eq!(smoke["runner"], "artillery");
+    assert_eq!(smoke["status"], "passed", "{smoke}");
+    assert_eq!(smoke["metrics"]["requests"], 5);
+    assert_eq!(smoke["metrics"]["codes"]["200"], 5);
+    assert_eq!(smoke["metrics"]["vusers"]["created"], 5);
+    // the Artillery-shaped report is kept and named relative to the results folder
+    let report_path = smoke["reports"][0]["path"].as_str().unwrap();
+    let report = read_json(&results.path().join(report_path));
+    assert_eq!(report["aggregate"]["counters"]["http.requests"], 5);
+    // the second script expects 404 from a route that answers 200: failed, not error
+    let wrong = &doc["suites"][1];
+    assert_eq!(wrong["status"], "failed", "{wrong}");
+    assert!(
+        wrong["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["kind"] == "expect" && c["status"] == "failed"),
+        "{wrong}"
     );
+    let html = std::fs::read_to_string(results.path().join("report.html")).unwrap();
+    assert!(html.contains("<svg"), "the report draws the suite's periods");
+}
+
+#[test]
+fn unsupported_artillery_key_is_an_error_naming_file_line_and_key() {
+    let addr = start_service(true);
+    let tests = mk_tests(&[(
+        "proc.yml",
+        "config:\n  processor: ./hooks.js\n  phases:\n    - duration: 1\n      arrivalCount: 1\nscenarios:\n  - flow:\n      - get:\n          url: /healthz\n",
+    )]);
+    let (out, doc) = run_agent(&[
+        tests.path().to_str().unwrap(),
+        "--target",
+        &format!("http://{addr}"),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{doc}");
+    let error = doc["suites"][0]["error"].as_str().unwrap();
+    assert!(error.contains("proc.yml:2:"), "{error}");
+    assert!(error.contains("processor"), "{error}");
 }
 
 #[test]

@@ -1,39 +1,85 @@
-//! The Artillery runner seam. This agent is built without the native engine
-//! (`testcar-artillery`), so a script suite is reported as `error` rather than skipped or
-//! faked; `validate` checks only that the script is YAML with `scenarios`.
+//! The Artillery runner: loads the script with the native engine (`testcar-artillery`),
+//! runs it with the run's target, environment, credentials and cancellation, and keeps its
+//! Artillery-shaped report under the suite's folder of the results.
 
 use std::path::Path;
 
+use testcar_artillery::{LoadOptions, RunOptions};
 use testcar_contract::Suite;
+use tokio::sync::watch;
 
-use super::{RunContext, error_suite};
+use super::{Progress, RunContext, error_suite, slug};
 use crate::manifest::SuiteDef;
 
 /// Run the Artillery script of `def`.
-pub async fn run(def: &SuiteDef, _ctx: &RunContext) -> Suite {
-    error_suite(def, "artillery runner is not built into this agent")
+pub async fn run(def: &SuiteDef, ctx: &RunContext) -> Suite {
+    let Some(path) = def.file() else {
+        return error_suite(def, "not an Artillery suite");
+    };
+    let environment = def.environment.clone().or_else(|| ctx.environment.clone());
+    let load = LoadOptions {
+        environment: environment.clone(),
+        target: ctx.target.clone(),
+    };
+    let script = match testcar_artillery::load_script(&path, &load) {
+        Ok(script) => script,
+        Err(e) => return error_suite(def, e.to_string()),
+    };
+    let folder = slug(&def.name);
+    let (progress_tx, forwarder) = forward_progress(ctx.progress.clone());
+    let outcome = testcar_artillery::run_script(
+        script,
+        RunOptions {
+            target: ctx.target.clone(),
+            environment,
+            report_dir: Some(ctx.results_dir.join(&folder)),
+            auth: ctx.auth.clone(),
+            cancel: ctx.cancel.clone(),
+            progress: Some(progress_tx),
+        },
+    )
+    .await;
+    if let Some(task) = forwarder {
+        task.abort();
+    }
+    let mut suite = outcome.suite;
+    // The engine names its files relative to the suite folder; the result names them
+    // relative to the results folder.
+    for report in &mut suite.reports {
+        report.path = format!("{folder}/{}", report.path);
+    }
+    suite
 }
 
-/// Check a script without running it: YAML syntax and a `scenarios` list.
+/// A sender for the engine's progress, mirrored into the run's progress channel.
+fn forward_progress(
+    to: Option<watch::Sender<Progress>>,
+) -> (
+    watch::Sender<testcar_artillery::Progress>,
+    Option<tokio::task::JoinHandle<()>>,
+) {
+    let (tx, mut rx) = watch::channel(testcar_artillery::Progress::default());
+    let task = to.map(|to| {
+        tokio::spawn(async move {
+            while rx.changed().await.is_ok() {
+                let p = rx.borrow_and_update().clone();
+                to.send_replace(Progress {
+                    elapsed: p.elapsed,
+                    requests: p.requests,
+                    responses: p.responses,
+                    errors: p.errors,
+                    rate: p.rate,
+                    p99_ms: p.p99_ms,
+                });
+            }
+        })
+    });
+    (tx, task)
+}
+
+/// Check a script without running it: everything the engine checks when loading.
 pub fn validate(path: &Path) -> Result<(), String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let doc: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| {
-        let (line, col) = e
-            .location()
-            .map(|l| (l.line(), l.column()))
-            .unwrap_or((0, 0));
-        format!("{}:{line}:{col}: {e}", path.display())
-    })?;
-    match doc.get("scenarios") {
-        Some(serde_yaml::Value::Sequence(_)) => Ok(()),
-        Some(_) => Err(format!(
-            "{}: scenarios: expected a list of scenarios",
-            path.display()
-        )),
-        None => Err(format!(
-            "{}: not an Artillery script: expected a top-level `scenarios:` list",
-            path.display()
-        )),
-    }
+    testcar_artillery::load_script(path, &LoadOptions::default())
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
