@@ -78,6 +78,9 @@ print(f"\nratios: testcar/artillery CPU per request = 1/{per['artillery']/max(pe
 print(f"        testcar/artillery peak RSS = 1/{rows['artillery'][1]/max(rows['testcar'][1],1):.1f} (goal <= 1/5)")
 print(f"        testcar/wrk CPU per request = {per['testcar']/max(per['wrk'],1e-9):.2f}x (goal <= 2x)")
 cpu, rss, wall = rows["testcar_high"]
-print(f"one core at {high}/s: {reqs['testcar_high']} requests in {wall:.1f}s wall = {reqs['testcar_high']/max(wall,1e-9):.0f} req/s overall, "
-      f"{reqs['testcar_high']/10:.0f} req/s over the 10 s phase, cpu {cpu:.2f}s, RSS {rss/1024:.1f} MiB (goal >= 20000 req/s)")
+# Achieved throughput is requests over wall time: when the engine falls behind, the run
+# takes longer than the 10 s phase and this shows it.
+print(f"one core, {high}/s asked for 10 s: {reqs['testcar_high']} requests in {wall:.1f}s wall = "
+      f"{reqs['testcar_high']/max(wall,1e-9):.0f} req/s achieved (new connection per VU), cpu {cpu:.2f}s, "
+      f"RSS {rss/1024:.1f} MiB (goal >= 20000 req/s)")
 PY
