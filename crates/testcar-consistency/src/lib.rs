@@ -8,10 +8,15 @@ pub mod format;
 pub mod history;
 pub mod html;
 pub mod model;
+pub mod runner;
 mod search;
+pub mod suite;
+pub mod template;
 
 pub use check::{CheckOptions, Linearizability, PartitionVerdict, Verdict, check};
 pub use cli::{CheckError, CheckHistoryArgs, check_history};
 pub use format::{Format, ParseError};
 pub use history::{History, Input, Op, Outcome, Output};
 pub use model::{ModelError, ModelKind};
+pub use runner::{SuiteOptions, run_suite};
+pub use suite::{ConsistencySuite, SuiteError, load_suite};
