@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::history::{History, Op};
-use crate::model::{Bank, Kv, ModelError, ModelKind, Register};
+use crate::model::{Bank, Keyed, Kv, ModelError, ModelKind, Register};
 use crate::search::{Control, Model, SearchResult, Stats, search_stats};
 
 /// The three possible answers.
@@ -204,9 +204,18 @@ fn check_partition(
     ops: &[&Op],
     ctl: &Control<'_>,
 ) -> Result<(SearchResult, Stats), ModelError> {
+    let many_keys = ops.iter().any(|o| o.key != ops[0].key);
     Ok(match model {
+        ModelKind::Register if many_keys => {
+            let (m, c) = Keyed::compile(ops, Register::compile)?;
+            run_search(&m, &c, ctl)
+        }
         ModelKind::Register => {
             let (m, c) = Register::compile(ops)?;
+            run_search(&m, &c, ctl)
+        }
+        ModelKind::Kv if many_keys => {
+            let (m, c) = Keyed::compile(ops, Kv::compile)?;
             run_search(&m, &c, ctl)
         }
         ModelKind::Kv => {

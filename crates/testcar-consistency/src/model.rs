@@ -231,7 +231,9 @@ impl KvTable {
 
 #[derive(Debug)]
 pub(crate) enum KvStep {
-    Get(u32),
+    /// The value read, and the puts/deletes (candidate indices) that could set the key to
+    /// a prefix of it.
+    Get(u32, Vec<u32>),
     Put(u32),
     Append(u32),
     Delete,
@@ -246,7 +248,7 @@ impl Kv {
             let Some(ret) = timing(op) else { continue };
             let step = match (&op.input, &op.outcome) {
                 (Input::Get, Outcome::Ok(Output::Value(v))) => {
-                    KvStep::Get(t.intern(v.as_deref().unwrap_or("")))
+                    KvStep::Get(t.intern(v.as_deref().unwrap_or("")), Vec::new())
                 }
                 (Input::Put(v), _) => KvStep::Put(t.intern(v)),
                 (Input::Append(v), _) => KvStep::Append(t.intern(v)),
@@ -259,6 +261,27 @@ impl Kv {
                 ret,
                 step,
             });
+        }
+        // Which resets could lead to each read value: appends only extend a value.
+        let resets: Vec<(u32, u32)> = out
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| match c.step {
+                KvStep::Put(v) => Some((i as u32, v)),
+                KvStep::Delete => Some((i as u32, 0)),
+                _ => None,
+            })
+            .collect();
+        for c in out.iter_mut() {
+            if let KvStep::Get(v, enablers) = &mut c.step {
+                let read = &t.texts[*v as usize];
+                enablers.extend(
+                    resets
+                        .iter()
+                        .filter(|(_, p)| read.starts_with(&*t.texts[*p as usize]))
+                        .map(|(i, _)| *i),
+                );
+            }
         }
         Ok((
             Kv {
@@ -278,7 +301,7 @@ impl Model for Kv {
     #[inline]
     fn apply(&self, s: &u32, step: &KvStep) -> Option<u32> {
         match *step {
-            KvStep::Get(v) => (v == *s).then_some(*s),
+            KvStep::Get(v, _) => (v == *s).then_some(*s),
             KvStep::Put(v) => Some(v),
             KvStep::Delete => Some(0),
             KvStep::Append(v) => {
@@ -294,10 +317,75 @@ impl Model for Kv {
         }
     }
     fn read_only(&self, step: &KvStep) -> bool {
-        matches!(step, KvStep::Get(_))
+        matches!(step, KvStep::Get(..))
+    }
+    fn dead(&self, s: &u32, step: &KvStep, linearized: &dyn Fn(usize) -> bool) -> bool {
+        let KvStep::Get(v, enablers) = step else {
+            return false;
+        };
+        let t = self.table.borrow();
+        !t.texts[*v as usize].starts_with(&*t.texts[*s as usize])
+            && enablers.iter().all(|&i| linearized(i as usize))
     }
     fn show(&self, s: &u32) -> String {
         format!("{:?}", &*self.table.borrow().texts[*s as usize])
+    }
+}
+
+// ---------------------------------------------------------------- several keys at once
+
+/// Several independent objects checked as one (`--no-partition`): the state is one state
+/// per key. Without P-compositionality this is exponentially slower; it exists to compare.
+#[derive(Debug)]
+pub(crate) struct Keyed<M> {
+    models: Vec<M>,
+}
+
+type Compiled<M> = (M, Vec<Candidate<<M as Model>::Step>>);
+
+impl<M: Model> Keyed<M> {
+    pub(crate) fn compile(
+        ops: &[&Op],
+        compile_one: impl Fn(&[&Op]) -> Result<Compiled<M>, ModelError>,
+    ) -> Result<Compiled<Keyed<M>>, ModelError> {
+        let mut by_key: BTreeMap<Option<&str>, Vec<&Op>> = BTreeMap::new();
+        for op in ops {
+            by_key.entry(op.key.as_deref()).or_default().push(op);
+        }
+        let mut models = Vec::new();
+        let mut out = Vec::new();
+        for (k, key_ops) in by_key.into_values().enumerate() {
+            let (m, cands) = compile_one(&key_ops)?;
+            models.push(m);
+            out.extend(cands.into_iter().map(|c| Candidate {
+                op: c.op,
+                call: c.call,
+                ret: c.ret,
+                step: (k, c.step),
+            }));
+        }
+        Ok((Keyed { models }, out))
+    }
+}
+
+impl<M: Model> Model for Keyed<M> {
+    type State = Vec<M::State>;
+    type Step = (usize, M::Step);
+    fn init(&self) -> Self::State {
+        self.models.iter().map(Model::init).collect()
+    }
+    fn apply(&self, s: &Self::State, (k, step): &Self::Step) -> Option<Self::State> {
+        let next = self.models[*k].apply(&s[*k], step)?;
+        let mut all = s.clone();
+        all[*k] = next;
+        Some(all)
+    }
+    fn read_only(&self, (k, step): &Self::Step) -> bool {
+        self.models[*k].read_only(step)
+    }
+    fn show(&self, s: &Self::State) -> String {
+        let parts: Vec<String> = self.models.iter().zip(s).map(|(m, x)| m.show(x)).collect();
+        format!("[{}]", parts.join(", "))
     }
 }
 

@@ -23,6 +23,17 @@ pub(crate) trait Model {
     fn show(&self, state: &Self::State) -> String;
     /// Whether `step` never changes the state (reads, failed compare-and-sets).
     fn read_only(&self, step: &Self::Step) -> bool;
+    /// Whether the read-only `step` can never become applicable from `state`, whatever
+    /// of the operations not yet linearized (`linearized(i)` is false) come next. Lets the
+    /// search abandon a branch early; the default never does.
+    fn dead(
+        &self,
+        _state: &Self::State,
+        _step: &Self::Step,
+        _linearized: &dyn Fn(usize) -> bool,
+    ) -> bool {
+        false
+    }
 }
 
 /// One operation as the search sees it.
@@ -364,6 +375,7 @@ fn search_inner<M: Model>(
             fresh = false;
             let mut n = ev.next[0];
             let mut forced = None;
+            let mut doomed = false;
             while n != NONE && ev.is_call[n as usize] {
                 let ci = ev.cand[n as usize] as usize;
                 if model.read_only(&cands[ci].step) {
@@ -371,10 +383,20 @@ fn search_inner<M: Model>(
                         forced = Some((n, ci, next_state));
                         break;
                     }
+                    if cands[ci].ret.is_some()
+                        && model.dead(&state, &cands[ci].step, &|i| {
+                            bits[i / 64] & (1u64 << (i % 64)) != 0
+                        })
+                    {
+                        doomed = true;
+                        break;
+                    }
                 }
                 n = ev.next[n as usize];
             }
-            if let Some((n, ci, next_state)) = forced {
+            if doomed {
+                backtrack = true;
+            } else if let Some((n, ci, next_state)) = forced {
                 bits[ci / 64] |= 1u64 << (ci % 64);
                 if cache.insert(key_of(set_hash ^ zob[ci], &next_state), &bits, &next_state) {
                     set_hash ^= zob[ci];

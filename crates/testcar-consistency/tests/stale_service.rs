@@ -293,8 +293,9 @@ async fn interruption_keeps_and_checks_what_was_recorded() {
         tokio::time::sleep(Duration::from_millis(300)).await;
         c2.cancel();
     });
+    let long = SUITE.replace("count: 300", "duration: 30s");
     let s = run_suite(
-        suite("duration: 30s\n"),
+        parse_suite(&long, Path::new("kv-http.consistency.yaml")).unwrap(),
         SuiteOptions {
             target: Some(target),
             cancel,
