@@ -1,0 +1,372 @@
+//! Checking a whole history: split it into independent partitions (one per key, by
+//! P-compositionality), search them in parallel, stop at the first illegal one, and report
+//! the verdict with the longest partial linearization and the operations that did not fit.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::history::{History, Op};
+use crate::model::{Bank, Keyed, Kv, ModelError, ModelKind, Register};
+use crate::search::{Control, Model, SearchResult, Stats, search_stats};
+
+/// The three possible answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Linearizability {
+    /// Some total order of the operations respects real time and the model.
+    Linearizable,
+    /// None does.
+    NotLinearizable,
+    /// The time budget ran out first (or the partition was not checked because another
+    /// one already failed).
+    Unknown,
+}
+
+impl Linearizability {
+    /// `linearizable`, `not linearizable`, `unknown`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Linearizability::Linearizable => "linearizable",
+            Linearizability::NotLinearizable => "not linearizable",
+            Linearizability::Unknown => "unknown",
+        }
+    }
+}
+
+/// How to check.
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    /// Time budget for the whole check; `None` = unlimited.
+    pub timeout: Option<Duration>,
+    /// Check each key on its own (sound for register and kv; ignored for bank).
+    pub partition: bool,
+    /// Worker threads; `None` = available parallelism.
+    pub threads: Option<usize>,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions {
+            timeout: Some(Duration::from_secs(60)),
+            partition: true,
+            threads: None,
+        }
+    }
+}
+
+/// The verdict of one partition.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PartitionVerdict {
+    /// The key (`None` for the whole history).
+    pub key: Option<String>,
+    /// Operations of the partition (history indices), in call order.
+    pub ops: Vec<usize>,
+    /// Its verdict.
+    pub result: Linearizability,
+    /// For a violation: the longest linearizable prefix, in linearization order.
+    pub longest: Vec<usize>,
+    /// For a violation: the operation whose return came before it could be placed.
+    pub stuck: Option<usize>,
+    /// For a violation: the operations that were open at that point, none of which fit.
+    pub candidates: Vec<usize>,
+    /// For a violation: the model state after the longest prefix.
+    pub state: Option<String>,
+    /// Why the result is unknown.
+    pub reason: Option<String>,
+    /// Search steps taken (candidate tries and backtracks).
+    pub steps: u64,
+    /// Distinct (linearized set, model state) pairs the search visited and cached.
+    pub states: usize,
+}
+
+/// The verdict of a history.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verdict {
+    /// Overall result: not linearizable if one partition is not; unknown if one is unknown.
+    pub result: Linearizability,
+    /// The model checked.
+    pub model: ModelKind,
+    /// Number of operations in the history.
+    pub operations: usize,
+    /// Per partition, in key order.
+    pub partitions: Vec<PartitionVerdict>,
+    /// Time spent checking.
+    #[serde(serialize_with = "ser_ms")]
+    pub elapsed: Duration,
+}
+
+fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64() * 1000.0)
+}
+
+impl Verdict {
+    /// The first partition that is not linearizable.
+    pub fn violation(&self) -> Option<&PartitionVerdict> {
+        self.partitions
+            .iter()
+            .find(|p| p.result == Linearizability::NotLinearizable)
+    }
+
+    /// A multi-line explanation for people.
+    pub fn explain(&self, history: &History) -> String {
+        let mut out = format!(
+            "{}: {} operations, {} model, {} partition{}, checked in {:.1} ms ({} search steps, {} states)",
+            self.result.as_str(),
+            self.operations,
+            self.model.name(),
+            self.partitions.len(),
+            if self.partitions.len() == 1 { "" } else { "s" },
+            self.elapsed.as_secs_f64() * 1000.0,
+            self.partitions.iter().map(|p| p.steps).sum::<u64>(),
+            self.partitions.iter().map(|p| p.states).sum::<usize>(),
+        );
+        if let Some(p) = self.violation() {
+            let key = p
+                .key
+                .as_deref()
+                .map(|k| format!("key {k:?}"))
+                .unwrap_or_else(|| "the history".into());
+            out.push_str(&format!(
+                "\n{key}: longest linearizable prefix has {} of {} operations; state after it: {}",
+                p.longest.len(),
+                p.ops.len(),
+                p.state.as_deref().unwrap_or("?")
+            ));
+            if let Some(s) = p.stuck {
+                out.push_str(&format!("\ncould not place: {}", history.ops[s].describe()));
+            }
+            let others: Vec<_> = p
+                .candidates
+                .iter()
+                .filter(|c| Some(**c) != p.stuck)
+                .collect();
+            if !others.is_empty() {
+                out.push_str("\nnone of the open operations fits either:");
+                for c in others.iter().take(10) {
+                    out.push_str(&format!("\n  {}", history.ops[**c].describe()));
+                }
+                if others.len() > 10 {
+                    out.push_str(&format!("\n  ... and {} more", others.len() - 10));
+                }
+            }
+            if !p.longest.is_empty() {
+                out.push_str("\nlast operations of the longest prefix:");
+                let start = p.longest.len().saturating_sub(5);
+                for o in &p.longest[start..] {
+                    out.push_str(&format!("\n  {}", history.ops[*o].describe()));
+                }
+            }
+        } else if self.result == Linearizability::Unknown {
+            if let Some(r) = self.partitions.iter().find_map(|p| p.reason.as_deref()) {
+                out.push_str(&format!("\n{r}"));
+            }
+        }
+        out
+    }
+}
+
+/// Split the history into independent partitions.
+fn partitions(
+    model: ModelKind,
+    history: &History,
+    by_key: bool,
+) -> Vec<(Option<String>, Vec<&Op>)> {
+    if !(by_key && model.partitions_by_key()) {
+        return vec![(None, history.ops.iter().collect())];
+    }
+    let mut map: BTreeMap<Option<&str>, Vec<&Op>> = BTreeMap::new();
+    for op in &history.ops {
+        map.entry(op.key.as_deref()).or_default().push(op);
+    }
+    map.into_iter()
+        .map(|(k, v)| (k.map(str::to_string), v))
+        .collect()
+}
+
+fn run_search<M: Model>(
+    model: &M,
+    cands: &[crate::search::Candidate<M::Step>],
+    ctl: &Control<'_>,
+) -> (SearchResult, Stats) {
+    search_stats(model, cands, ctl)
+}
+
+/// What checking one partition gave.
+type PartitionOutcome = Result<(SearchResult, Stats), ModelError>;
+
+fn check_partition(
+    model: ModelKind,
+    history: &History,
+    ops: &[&Op],
+    ctl: &Control<'_>,
+) -> Result<(SearchResult, Stats), ModelError> {
+    let many_keys = ops.iter().any(|o| o.key != ops[0].key);
+    Ok(match model {
+        ModelKind::Register if many_keys => {
+            let (m, c) = Keyed::compile(ops, Register::compile)?;
+            run_search(&m, &c, ctl)
+        }
+        ModelKind::Register => {
+            let (m, c) = Register::compile(ops)?;
+            run_search(&m, &c, ctl)
+        }
+        ModelKind::Kv if many_keys => {
+            let (m, c) = Keyed::compile(ops, Kv::compile)?;
+            run_search(&m, &c, ctl)
+        }
+        ModelKind::Kv => {
+            let (m, c) = Kv::compile(ops)?;
+            run_search(&m, &c, ctl)
+        }
+        ModelKind::Bank => {
+            let (m, c) = Bank::compile(ops, history.initial.as_ref())?;
+            // A read whose balances do not add up to the total is wrong in any order.
+            if let Some(bad) = ops.iter().find_map(|o| match &o.outcome {
+                crate::history::Outcome::Ok(crate::history::Output::Balances(b))
+                    if b.values().sum::<i64>() != m.total() =>
+                {
+                    Some((o.id, b.values().sum::<i64>()))
+                }
+                _ => None,
+            }) {
+                return Ok((
+                    SearchResult::Illegal {
+                        longest: Vec::new(),
+                        stuck: Some(bad.0),
+                        candidates: Vec::new(),
+                        state: format!(
+                            "the total is {} but this read sums to {}",
+                            m.total(),
+                            bad.1
+                        ),
+                    },
+                    Stats::default(),
+                ));
+            }
+            run_search(&m, &c, ctl)
+        }
+    })
+}
+
+/// Check `history` against `model`.
+pub fn check(
+    model: ModelKind,
+    history: &History,
+    opts: &CheckOptions,
+) -> Result<Verdict, ModelError> {
+    let started = Instant::now();
+    let deadline = opts.timeout.map(|t| started + t);
+    let parts = partitions(model, history, opts.partition);
+    // Biggest first, so that one long partition does not start last.
+    let mut order: Vec<usize> = (0..parts.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(parts[i].1.len()));
+    let stop = AtomicBool::new(false);
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<PartitionOutcome>>> = Mutex::new(vec![None; parts.len()]);
+    let threads = opts
+        .threads
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
+        .clamp(1, parts.len().max(1));
+    let worker = || {
+        let ctl = Control {
+            deadline,
+            stop: &stop,
+        };
+        loop {
+            let k = next.fetch_add(1, Ordering::Relaxed);
+            let Some(&i) = order.get(k) else { break };
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let r = check_partition(model, history, &parts[i].1, &ctl);
+            if matches!(r, Err(_) | Ok((SearchResult::Illegal { .. }, _))) {
+                stop.store(true, Ordering::Relaxed);
+            }
+            results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
+        }
+    };
+    if threads == 1 {
+        worker();
+    } else {
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(worker);
+            }
+        });
+    }
+    let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut verdicts = Vec::with_capacity(parts.len());
+    for ((key, ops), r) in parts.into_iter().zip(results) {
+        let mut v = PartitionVerdict {
+            key,
+            ops: ops.iter().map(|o| o.id).collect(),
+            result: Linearizability::Unknown,
+            longest: Vec::new(),
+            stuck: None,
+            candidates: Vec::new(),
+            state: None,
+            reason: None,
+            steps: 0,
+            states: 0,
+        };
+        let r = r.transpose()?;
+        if let Some((_, stats)) = &r {
+            v.steps = stats.steps;
+            v.states = stats.states;
+        }
+        match r.map(|(r, _)| r) {
+            Some(SearchResult::Linearizable) => v.result = Linearizability::Linearizable,
+            Some(SearchResult::Illegal {
+                longest,
+                stuck,
+                candidates,
+                state,
+            }) => {
+                v.result = Linearizability::NotLinearizable;
+                v.longest = longest;
+                v.stuck = stuck;
+                v.candidates = candidates;
+                v.state = Some(state);
+            }
+            Some(SearchResult::Timeout) => {
+                v.reason = Some(format!(
+                    "the time budget of {} ran out before this partition was decided",
+                    humantime::format_duration(opts.timeout.unwrap_or_default())
+                ))
+            }
+            Some(SearchResult::Cancelled) | None => {
+                v.reason =
+                    Some("not checked: another partition was already found not linearizable".into())
+            }
+        }
+        verdicts.push(v);
+    }
+    let result = if verdicts
+        .iter()
+        .any(|p| p.result == Linearizability::NotLinearizable)
+    {
+        Linearizability::NotLinearizable
+    } else if verdicts
+        .iter()
+        .any(|p| p.result == Linearizability::Unknown)
+    {
+        Linearizability::Unknown
+    } else {
+        Linearizability::Linearizable
+    };
+    Ok(Verdict {
+        result,
+        model,
+        operations: history.ops.len(),
+        partitions: verdicts,
+        elapsed: started.elapsed(),
+    })
+}
