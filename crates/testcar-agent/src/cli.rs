@@ -46,6 +46,9 @@ pub enum Command {
         #[arg(long, short = 'o', default_value = "report.html")]
         output: PathBuf,
     },
+    /// Check a recorded history for linearizability: exit 0 linearizable, 1 not,
+    /// 2 unknown (time budget spent) or bad input.
+    CheckHistory(testcar_consistency::CheckHistoryArgs),
     /// Check definitions without running anything.
     Validate {
         /// Scripts, manifests or folders.

@@ -28,6 +28,13 @@ fn main() -> ExitCode {
                 ExitClass::Error
             }
         },
+        Command::CheckHistory(args) => match testcar_consistency::check_history(&args) {
+            Ok(class) => class,
+            Err(e) => {
+                eprintln!("testcar-agent: {e}");
+                ExitClass::Error
+            }
+        },
         Command::Validate { paths } => testcar_agent::validate::run(&paths),
         Command::Run(args) => match runtime() {
             Ok(rt) => rt.block_on(testcar_agent::oneshot::run(&args)),

@@ -518,3 +518,34 @@ fn credential_chain_feeds_exec_suites_and_never_leaks() {
     assert!(error.contains("auth.yaml:3"), "{error}");
     assert!(error.contains("bearer"), "{error}");
 }
+
+#[test]
+fn check_history_exit_codes_follow_the_verdict() {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/testdata/linearizability/jepsen");
+    assert!(
+        data.is_dir(),
+        "{} is missing: the shared test data sits beside the repository",
+        data.display()
+    );
+    let check = |file: &std::path::Path| {
+        agent()
+            .args(["check-history", "--model", "register", "--format", "jepsen"])
+            .arg(file)
+            .output()
+            .unwrap()
+    };
+    // etcd_002 is linearizable, etcd_000 is not (the data's README)
+    let ok = check(&data.join("etcd_002.log"));
+    assert_eq!(ok.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("linearizable"));
+    let bad = check(&data.join("etcd_000.log"));
+    assert_eq!(bad.status.code(), Some(1));
+    // bad input names the file and line
+    let junk = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(junk.path(), "INFO  jepsen.util - 3\t:invoke\t:frobnicate\tnil\n").unwrap();
+    let out = check(junk.path());
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(":1"), "{err}");
+}
