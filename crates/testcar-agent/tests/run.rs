@@ -298,7 +298,10 @@ fn artillery_scripts_run_natively_with_expectations_and_reports() {
         "{wrong}"
     );
     let html = std::fs::read_to_string(results.path().join("report.html")).unwrap();
-    assert!(html.contains("<svg"), "the report draws the suite's periods");
+    assert!(
+        html.contains("<svg"),
+        "the report draws the suite's periods"
+    );
 }
 
 #[test]
@@ -543,7 +546,11 @@ fn check_history_exit_codes_follow_the_verdict() {
     assert_eq!(bad.status.code(), Some(1));
     // bad input names the file and line
     let junk = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(junk.path(), "INFO  jepsen.util - 3\t:invoke\t:frobnicate\tnil\n").unwrap();
+    std::fs::write(
+        junk.path(),
+        "INFO  jepsen.util - 3\t:invoke\t:frobnicate\tnil\n",
+    )
+    .unwrap();
     let out = check(junk.path());
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
