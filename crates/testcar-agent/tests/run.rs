@@ -331,7 +331,10 @@ fn validate_reports_valid_and_invalid() {
                 "  - name: a\n    exec: [\"true\"]\n  - name: smoke\n    artillery: smoke.yml\n",
             ),
         ),
-        ("smoke.yml", "scenarios:\n  - flow: []\n"),
+        (
+            "smoke.yml",
+            "config:\n  phases:\n    - duration: 1\n      arrivalCount: 1\nscenarios:\n  - flow:\n      - get:\n          url: /\n",
+        ),
     ]);
     let out = agent().arg("validate").arg(good.path()).output().unwrap();
     assert_eq!(
