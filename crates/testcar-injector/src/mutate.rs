@@ -78,6 +78,8 @@ pub enum Reason {
     UnreadablePod,
     /// The body is not an AdmissionReview with a request.
     InvalidReview,
+    /// The body was refused before reading (too large, or the client broke off).
+    BodyRejected,
 }
 
 impl Reason {
@@ -96,6 +98,7 @@ impl Reason {
             Reason::NoContainers => "no-containers",
             Reason::UnreadablePod => "unreadable-pod",
             Reason::InvalidReview => "invalid-review",
+            Reason::BodyRejected => "body-rejected",
         }
     }
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -23,7 +24,7 @@ use tracing::Instrument;
 
 use crate::admission;
 use crate::metrics::Metrics;
-use crate::mutate::Injector;
+use crate::mutate::{Decision, Injector, Reason};
 
 /// Largest AdmissionReview accepted. A review holds the object (etcd caps objects at
 /// ~1.5 MiB) and, for updates, the old object too; anything bigger is not from an API server.
@@ -60,8 +61,28 @@ pub fn ops_router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-async fn mutate(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+async fn mutate(
+    State(state): State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let started = Instant::now();
+    let body = match body {
+        Ok(b) => b,
+        Err(rejection) => {
+            let status = rejection.status();
+            state
+                .metrics
+                .admission(Decision::Error, Reason::BodyRejected, started.elapsed());
+            tracing::warn!(%status, error = %rejection.body_text(), limit = MAX_BODY_BYTES, "admission body refused");
+            // The unread body is still on the wire: tell the client not to reuse this connection.
+            return (
+                status,
+                [(header::CONNECTION, "close")],
+                format!("{}\n", rejection.body_text()),
+            )
+                .into_response();
+        }
+    };
     let r = admission::review(&state.injector, &body);
     let took = started.elapsed();
     state.metrics.admission(r.decision, r.reason, took);
