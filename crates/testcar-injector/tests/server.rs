@@ -466,7 +466,7 @@ async fn certificate_rotation_under_load_loses_no_request() {
     for t in tasks {
         t.await.unwrap();
     }
-    let failures = failures.lock().unwrap();
+    let failures = std::mem::take(&mut *failures.lock().unwrap());
     assert!(
         failures.is_empty(),
         "{} failed requests: {:?}",
