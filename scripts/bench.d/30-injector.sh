@@ -10,7 +10,7 @@ apt_install wrk nginx-light openssl python3 || apt_install wrk nginx openssl pyt
 
 BIN="${TESTCAR_INJECTOR_BIN:-$ROOT/target/release/testcar-injector}"
 [ -x "$BIN" ] || { log "building the release injector"; (cd "$ROOT" && cargo build --release -p testcar-injector); }
-CONNS="${BENCH_CONNECTIONS:-16}"
+CONNS="${BENCH_CONNECTIONS:-8}"
 DURATION="${BENCH_DURATION:-10s}"
 SERVER_CPU="${BENCH_SERVER_CPU:-0}"
 CLIENT_CPU="${BENCH_CLIENT_CPU:-1}"

@@ -38,9 +38,11 @@ pub fn review(injector: &Injector, body: &[u8]) -> Reviewed {
     // fall back to the generic shape for other kinds or unusual bodies.
     if let Ok(review) = serde_json::from_slice::<AdmissionReview<Pod>>(body) {
         if let Ok(req) = review.try_into() {
-            let req: AdmissionRequest<Pod> = req;
-            let pod = req.object.clone();
-            return answer(injector, &req, |inj, ns| match &pod {
+            let mut req: AdmissionRequest<Pod> = req;
+            let label = pod_label(&req);
+            // Moved out, not cloned: the pod is the bulk of the request.
+            let pod = req.object.take();
+            return answer(injector, &req, label, |inj, ns| match &pod {
                 Some(pod) => inj.mutate(pod, ns),
                 None => unreadable("the request has no object"),
             });
@@ -54,9 +56,12 @@ pub fn review(injector: &Injector, body: &[u8]) -> Reviewed {
         Ok(r) => r,
         Err(_) => return invalid("the AdmissionReview has no request".to_string()),
     };
-    answer(injector, &req, |inj, ns| match pod_from_dynamic(&req) {
-        Ok(pod) => inj.mutate(&pod, ns),
-        Err(e) => unreadable(&e),
+    let label = pod_label(&req);
+    answer(injector, &req, label, |inj, ns| {
+        match pod_from_dynamic(&req) {
+            Ok(pod) => inj.mutate(&pod, ns),
+            Err(e) => unreadable(&e),
+        }
     })
 }
 
@@ -87,6 +92,7 @@ fn unreadable(why: &str) -> Outcome {
 fn answer<T: kube_core::Resource + Clone>(
     injector: &Injector,
     req: &AdmissionRequest<T>,
+    pod: String,
     mutate: impl FnOnce(&Injector, &str) -> Outcome,
 ) -> Reviewed {
     let namespace = req.namespace.clone().unwrap_or_default();
@@ -99,7 +105,6 @@ fn answer<T: kube_core::Resource + Clone>(
     } else {
         mutate(injector, &namespace)
     };
-    let pod = pod_label(req);
     let mut response = AdmissionResponse::from(req);
     if !outcome.warnings.is_empty() {
         response.warnings = Some(outcome.warnings.clone());
