@@ -36,9 +36,19 @@ pub struct Cli {
         default_value = "0.0.0.0:9090"
     )]
     pub metrics_listen: SocketAddr,
-    /// Validate the configuration file and exit.
+    /// Validate the configuration file and exit (0 valid, 2 invalid).
     #[arg(long)]
     pub check_config: bool,
+    /// The injector's own namespace, never injected (set from the downward API).
+    #[arg(long, env = "POD_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// How long in-flight requests may take to finish after SIGTERM.
+    #[arg(long, env = "TESTCAR_INJECTOR_SHUTDOWN_GRACE", default_value = "20s", value_parser = parse_grace)]
+    pub shutdown_grace: std::time::Duration,
     #[command(flatten)]
     pub log: testcar_telemetry::LogArgs,
+}
+
+fn parse_grace(s: &str) -> Result<std::time::Duration, String> {
+    testcar_contract::duration::parse_duration(s).map_err(|e| e.to_string())
 }

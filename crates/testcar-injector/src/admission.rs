@@ -1,0 +1,277 @@
+//! One AdmissionReview in, one AdmissionReview out: reads the request (fast path straight
+//! into a typed Pod), routes it to [`Injector::mutate`], and always produces a response body
+//! (an `invalid` response when the body cannot be read), never an error.
+
+use k8s_openapi::api::core::v1::Pod;
+use kube_core::DynamicObject;
+use kube_core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
+use serde_json::Value;
+
+use crate::mutate::{Decision, Injector, Outcome, Reason};
+
+/// The answer to one review, with what is needed to log and count it.
+#[derive(Debug)]
+pub struct Reviewed {
+    /// The AdmissionReview response, serialized.
+    pub body: Vec<u8>,
+    /// What was done.
+    pub decision: Decision,
+    /// Why.
+    pub reason: Reason,
+    /// The request uid (empty if unreadable).
+    pub uid: String,
+    /// The request namespace.
+    pub namespace: String,
+    /// Pod name, else `generateName` followed by `*`.
+    pub pod: String,
+    /// Whether the request was a dry run.
+    pub dry_run: bool,
+    /// Number of patch operations returned.
+    pub patch_ops: usize,
+    /// The warnings returned.
+    pub warnings: Vec<String>,
+}
+
+/// Answer one AdmissionReview body.
+pub fn review(injector: &Injector, body: &[u8]) -> Reviewed {
+    // Nearly every request the webhook sees is a Pod: read it typed in one pass, and only
+    // fall back to the generic shape for other kinds or unusual bodies.
+    if let Ok(review) = serde_json::from_slice::<AdmissionReview<Pod>>(body) {
+        if let Ok(req) = review.try_into() {
+            let mut req: AdmissionRequest<Pod> = req;
+            let label = pod_label(&req);
+            // Moved out, not cloned: the pod is the bulk of the request.
+            let pod = req.object.take();
+            return answer(injector, &req, label, |inj, ns| match &pod {
+                Some(pod) => inj.mutate(pod, ns),
+                None => unreadable("the request has no object"),
+            });
+        }
+    }
+    let review = match serde_json::from_slice::<AdmissionReview<DynamicObject>>(body) {
+        Ok(r) => r,
+        Err(e) => return invalid(format!("cannot read the AdmissionReview: {e}")),
+    };
+    let req: AdmissionRequest<DynamicObject> = match review.try_into() {
+        Ok(r) => r,
+        Err(_) => return invalid("the AdmissionReview has no request".to_string()),
+    };
+    let label = pod_label(&req);
+    answer(injector, &req, label, |inj, ns| {
+        match pod_from_dynamic(&req) {
+            Ok(pod) => inj.mutate(&pod, ns),
+            Err(e) => unreadable(&e),
+        }
+    })
+}
+
+fn pod_from_dynamic(req: &AdmissionRequest<DynamicObject>) -> Result<Pod, String> {
+    let obj = req
+        .object
+        .as_ref()
+        .ok_or_else(|| "the request has no object".to_string())?;
+    let mut value = serde_json::to_value(obj).map_err(|e| e.to_string())?;
+    if let Value::Object(map) = &mut value {
+        // k8s-openapi insists on apiVersion/kind; the request's kind already says Pod.
+        map.entry("apiVersion").or_insert_with(|| "v1".into());
+        map.entry("kind").or_insert_with(|| "Pod".into());
+    }
+    serde_json::from_value(value).map_err(|e| format!("the object is not a readable Pod: {e}"))
+}
+
+fn unreadable(why: &str) -> Outcome {
+    Outcome {
+        decision: Decision::Error,
+        reason: Reason::UnreadablePod,
+        patch: json_patch::Patch(Vec::new()),
+        warnings: vec![format!("testcar: {why}; the pod is not injected")],
+    }
+}
+
+/// Route a readable request: only Pod CREATE reaches the injector.
+fn answer<T: kube_core::Resource + Clone>(
+    injector: &Injector,
+    req: &AdmissionRequest<T>,
+    pod: String,
+    mutate: impl FnOnce(&Injector, &str) -> Outcome,
+) -> Reviewed {
+    let namespace = req.namespace.clone().unwrap_or_default();
+    let outcome = if !req.kind.group.is_empty() || req.kind.kind != "Pod" {
+        Outcome::skipped(Reason::NotPod, Vec::new())
+    } else if req.sub_resource.as_deref().is_some_and(|s| !s.is_empty()) {
+        Outcome::skipped(Reason::Subresource, Vec::new())
+    } else if req.operation != Operation::Create {
+        Outcome::skipped(Reason::NotCreate, Vec::new())
+    } else {
+        mutate(injector, &namespace)
+    };
+    let mut response = AdmissionResponse::from(req);
+    if !outcome.warnings.is_empty() {
+        response.warnings = Some(outcome.warnings.clone());
+    }
+    let patch_ops = outcome.patch.0.len();
+    if patch_ops > 0 {
+        response = match response.with_patch(outcome.patch) {
+            Ok(r) => r,
+            Err(e) => return invalid(format!("cannot serialize the patch: {e}")),
+        };
+    }
+    let body = match encode(response) {
+        Ok(b) => b,
+        Err(e) => return invalid(format!("cannot serialize the response: {e}")),
+    };
+    Reviewed {
+        body,
+        decision: outcome.decision,
+        reason: outcome.reason,
+        uid: req.uid.clone(),
+        namespace,
+        pod,
+        dry_run: req.dry_run,
+        patch_ops,
+        warnings: outcome.warnings,
+    }
+}
+
+/// The response review as the API server's Go decoder expects it: `patch` as base64 text
+/// (kube-core would write the bytes as a JSON array of numbers).
+fn encode(mut response: AdmissionResponse) -> Result<Vec<u8>, serde_json::Error> {
+    use base64::Engine;
+    let patch = response.patch.take();
+    let mut review = serde_json::to_value(response.into_review())?;
+    if let (Some(bytes), Some(Value::Object(r))) = (patch, review.get_mut("response")) {
+        let text = base64::engine::general_purpose::STANDARD.encode(bytes);
+        r.insert("patch".to_string(), Value::String(text));
+    }
+    serde_json::to_vec(&review)
+}
+
+fn pod_label<T: kube_core::Resource>(req: &AdmissionRequest<T>) -> String {
+    if !req.name.is_empty() {
+        return req.name.clone();
+    }
+    req.object
+        .as_ref()
+        .and_then(|o| o.meta().generate_name.clone())
+        .map(|g| format!("{g}*"))
+        .unwrap_or_default()
+}
+
+fn invalid(reason: String) -> Reviewed {
+    let body = serde_json::to_vec(&AdmissionResponse::invalid(&reason).into_review())
+        .unwrap_or_else(|_| b"{}".to_vec());
+    Reviewed {
+        body,
+        decision: Decision::Error,
+        reason: Reason::InvalidReview,
+        uid: String::new(),
+        namespace: String::new(),
+        pod: String::new(),
+        dry_run: false,
+        patch_ops: 0,
+        warnings: vec![reason],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use serde_json::json;
+
+    fn mk_review(kind: &str, operation: &str, object: Value) -> Vec<u8> {
+        serde_json::to_vec(&json!({
+            "apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview",
+            "request": {
+                "uid": "0df28fbd-5f5f-4b3a-9c2a-4a5a1f0e9d11",
+                "kind": {"group": "", "version": "v1", "kind": kind},
+                "resource": {"group": "", "version": "v1", "resource": "pods"},
+                "namespace": "shop",
+                "operation": operation,
+                "userInfo": {"username": "system:serviceaccount:kube-system:replicaset-controller"},
+                "object": object,
+                "oldObject": null,
+                "dryRun": false
+            }
+        }))
+        .unwrap()
+    }
+
+    fn mk_pod_json() -> Value {
+        json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"generateName": "orders-", "annotations": {"testcar.io/inject": "true"}},
+            "spec": {"containers": [{"name": "app", "image": "orders:1", "ports": [{"containerPort": 8080}]}]}
+        })
+    }
+
+    fn response(r: &Reviewed) -> Value {
+        serde_json::from_slice::<Value>(&r.body).unwrap()["response"].clone()
+    }
+
+    #[test]
+    fn garbage_gives_invalid_response() {
+        let inj = Injector::new(Config::default(), None);
+        for body in [
+            &b"not json"[..],
+            b"{}",
+            b"",
+            b"{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\"}",
+        ] {
+            let r = review(&inj, body);
+            assert_eq!(r.decision, Decision::Error);
+            let resp = response(&r);
+            assert_eq!(resp["allowed"], false, "{resp}");
+            assert_eq!(resp["status"]["reason"], "InvalidRequest");
+        }
+    }
+
+    #[test]
+    fn pod_without_kind_fields_still_reads() {
+        let inj = Injector::new(Config::default(), None);
+        let mut pod = mk_pod_json();
+        pod.as_object_mut().unwrap().remove("apiVersion");
+        pod.as_object_mut().unwrap().remove("kind");
+        let r = review(&inj, &mk_review("Pod", "CREATE", pod));
+        assert_eq!(r.decision, Decision::Injected);
+        assert_eq!(r.pod, "orders-*");
+        let resp = response(&r);
+        assert_eq!(resp["uid"], "0df28fbd-5f5f-4b3a-9c2a-4a5a1f0e9d11");
+        assert_eq!(resp["patchType"], "JSONPatch");
+    }
+
+    #[test]
+    fn malformed_pod_is_allowed_with_warning() {
+        let inj = Injector::new(Config::default(), None);
+        let pod = json!({"metadata": {"annotations": {"testcar.io/inject": "true"}}, "spec": {"containers": "app"}});
+        let r = review(&inj, &mk_review("Pod", "CREATE", pod));
+        assert_eq!(r.reason, Reason::UnreadablePod);
+        let resp = response(&r);
+        assert_eq!(resp["allowed"], true);
+        assert!(resp.get("patch").is_none());
+        assert!(
+            resp["warnings"][0]
+                .as_str()
+                .unwrap()
+                .contains("not injected")
+        );
+    }
+
+    #[test]
+    fn non_create_and_non_pod_are_skipped() {
+        let inj = Injector::new(Config::default(), None);
+        let r = review(&inj, &mk_review("Pod", "UPDATE", mk_pod_json()));
+        assert_eq!(r.reason, Reason::NotCreate);
+        let r = review(
+            &inj,
+            &mk_review(
+                "ConfigMap",
+                "CREATE",
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}}),
+            ),
+        );
+        assert_eq!(r.reason, Reason::NotPod);
+        assert_eq!(response(&r)["allowed"], true);
+    }
+}

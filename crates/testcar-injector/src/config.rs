@@ -1,0 +1,495 @@
+//! The injector's configuration file (YAML, camelCase keys, every key optional): defaults
+//! for the injected agent container and the namespaces never injected. Unknown keys and bad
+//! values are errors naming the file, line, column and key.
+
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
+use testcar_contract::duration::{format_duration, parse_duration};
+
+use crate::quantity;
+
+/// A configuration file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The YAML is malformed, has an unknown key or a value of the wrong form.
+    #[error("{path}:{line}:{column}: {message}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What is wrong, naming the key.
+        message: String,
+    },
+    /// Values that are each fine but do not fit together.
+    #[error("{path}: {key}: {message}")]
+    Inconsistent {
+        /// The file.
+        path: String,
+        /// Dotted key path, e.g. `agent.resources.requests.cpu`.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct Config {
+    /// The injected agent container.
+    pub agent: AgentConfig,
+    /// Namespaces whose pods are never injected (the injector's own is always added).
+    pub exclude_namespaces: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            agent: AgentConfig::default(),
+            exclude_namespaces: vec![
+                "kube-system".into(),
+                "kube-public".into(),
+                "kube-node-lease".into(),
+            ],
+        }
+    }
+}
+
+/// Defaults for the agent container.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct AgentConfig {
+    /// Agent image.
+    pub image: Image,
+    /// `imagePullPolicy` of the agent container.
+    pub image_pull_policy: PullPolicy,
+    /// Honour the per-pod `testcar.io/image` annotation.
+    pub allow_image_override: bool,
+    /// Image prefixes an override must start with; empty = any.
+    pub allowed_registries: Vec<String>,
+    /// Requests and limits of the agent container.
+    pub resources: Resources,
+    /// Inject the agent as a native sidecar (init container with `restartPolicy: Always`).
+    pub native_sidecar: bool,
+    /// Port of the agent's `/result`, `/healthz`, `/metrics`.
+    pub port: Port,
+    /// Whole-run timeout.
+    pub timeout: DurationValue,
+    /// How long the agent waits for the service to be ready.
+    pub ready_timeout: DurationValue,
+    /// How long the agent waits for a `shared` tests folder to be filled.
+    pub tests_timeout: DurationValue,
+    /// Agent log format.
+    pub log_format: LogFormat,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        AgentConfig {
+            image: Image("ghcr.io/testcar/testcar-agent:0.1.0".into()),
+            image_pull_policy: PullPolicy::IfNotPresent,
+            allow_image_override: false,
+            allowed_registries: Vec::new(),
+            resources: Resources::default(),
+            native_sidecar: false,
+            port: Port(testcar_contract::paths::AGENT_PORT),
+            timeout: DurationValue(Duration::from_secs(600)),
+            ready_timeout: DurationValue(Duration::from_secs(120)),
+            tests_timeout: DurationValue(Duration::from_secs(120)),
+            log_format: LogFormat::Json,
+        }
+    }
+}
+
+/// Requests and limits.
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct Resources {
+    /// Requests (default cpu 50m, memory 64Mi).
+    pub requests: Requests,
+    /// Limits (default cpu 1, memory 256Mi).
+    pub limits: Limits,
+}
+
+/// Resource requests.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct Requests {
+    /// CPU request.
+    pub cpu: Quantity,
+    /// Memory request.
+    pub memory: Quantity,
+}
+
+impl Default for Requests {
+    fn default() -> Self {
+        Requests {
+            cpu: Quantity("50m".into()),
+            memory: Quantity("64Mi".into()),
+        }
+    }
+}
+
+/// Resource limits.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct Limits {
+    /// CPU limit.
+    pub cpu: Quantity,
+    /// Memory limit.
+    pub memory: Quantity,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            cpu: Quantity("1".into()),
+            memory: Quantity("256Mi".into()),
+        }
+    }
+}
+
+/// `imagePullPolicy` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum PullPolicy {
+    /// `Always`.
+    Always,
+    /// `IfNotPresent`.
+    IfNotPresent,
+    /// `Never`.
+    Never,
+}
+
+impl PullPolicy {
+    /// The Kubernetes spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PullPolicy::Always => "Always",
+            PullPolicy::IfNotPresent => "IfNotPresent",
+            PullPolicy::Never => "Never",
+        }
+    }
+}
+
+/// Agent log format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Human-readable text.
+    Text,
+}
+
+impl LogFormat {
+    /// The value of `TESTCAR_LOG_FORMAT`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Json => "json",
+            LogFormat::Text => "text",
+        }
+    }
+}
+
+/// A non-empty image reference without whitespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image(pub String);
+
+impl<'de> Deserialize<'de> for Image {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.is_empty() || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(de::Error::custom(format!(
+                "{s:?} is not an image reference; expected e.g. ghcr.io/testcar/testcar-agent:0.1.0"
+            )));
+        }
+        Ok(Image(s))
+    }
+}
+
+/// A Kubernetes resource quantity (`50m`, `0.5`, `64Mi`); YAML numbers are accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quantity(pub String);
+
+impl<'de> Deserialize<'de> for Quantity {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = d.deserialize_any(ScalarText)?;
+        if quantity::parse(&s).is_none() {
+            return Err(de::Error::custom(format!(
+                "{s:?} is not a resource quantity; expected e.g. 50m, 0.5, 64Mi or 1Gi"
+            )));
+        }
+        Ok(Quantity(s))
+    }
+}
+
+/// A TCP port, 1..=65535.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Port(pub u16);
+
+impl<'de> Deserialize<'de> for Port {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = u64::deserialize(d)?;
+        match u16::try_from(n) {
+            Ok(p) if p > 0 => Ok(Port(p)),
+            _ => Err(de::Error::custom(format!(
+                "{n} is not a port; expected 1 to 65535"
+            ))),
+        }
+    }
+}
+
+/// A duration written as `90s`, `10m`, `1h30m` or a number of seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DurationValue(pub Duration);
+
+impl DurationValue {
+    /// The short form users write (`10m`), as passed to the agent.
+    pub fn render(self) -> String {
+        format_duration(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for DurationValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = d.deserialize_any(ScalarText)?;
+        match parse_duration(&s) {
+            Ok(v) if !v.is_zero() => Ok(DurationValue(v)),
+            _ => Err(de::Error::custom(format!(
+                "{s:?} is not a duration; expected e.g. 90s, 10m or 1h30m"
+            ))),
+        }
+    }
+}
+
+/// Reads a YAML scalar (string or number) as its text.
+struct ScalarText;
+
+impl Visitor<'_> for ScalarText {
+    type Value = String;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string or a number")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+}
+
+impl Config {
+    /// Read and validate a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Config::parse(&text, &path.display().to_string())
+    }
+
+    /// Validate configuration text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        // An empty document (or only comments) means "all defaults".
+        let blank = text
+            .lines()
+            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'));
+        let config: Config = if blank {
+            Config::default()
+        } else {
+            serde_yaml::from_str(text).map_err(|e| yaml_error(e, origin))?
+        };
+        config.check(origin)?;
+        Ok(config)
+    }
+
+    fn check(&self, origin: &str) -> Result<(), ConfigError> {
+        let inconsistent = |key: &str, message: String| ConfigError::Inconsistent {
+            path: origin.to_string(),
+            key: key.to_string(),
+            message,
+        };
+        let r = &self.agent.resources;
+        for (key, req, lim) in [
+            ("cpu", &r.requests.cpu, &r.limits.cpu),
+            ("memory", &r.requests.memory, &r.limits.memory),
+        ] {
+            if quantity::parse(&req.0) > quantity::parse(&lim.0) {
+                return Err(inconsistent(
+                    &format!("agent.resources.requests.{key}"),
+                    format!(
+                        "request {} is above the limit {} (agent.resources.limits.{key})",
+                        req.0, lim.0
+                    ),
+                ));
+            }
+        }
+        for (i, ns) in self.exclude_namespaces.iter().enumerate() {
+            if !testcar_contract::annotations::is_dns_label(ns) {
+                return Err(inconsistent(
+                    &format!("excludeNamespaces[{i}]"),
+                    format!("{ns:?} is not a namespace name"),
+                ));
+            }
+        }
+        for (i, prefix) in self.agent.allowed_registries.iter().enumerate() {
+            if prefix.is_empty() || prefix.chars().any(char::is_whitespace) {
+                return Err(inconsistent(
+                    &format!("agent.allowedRegistries[{i}]"),
+                    format!("{prefix:?} is not an image prefix; expected e.g. ghcr.io/testcar/"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn yaml_error(e: serde_yaml::Error, origin: &str) -> ConfigError {
+    let (line, column) = e
+        .location()
+        .map(|l| (l.line(), l.column()))
+        .unwrap_or((1, 1));
+    let full = e.to_string();
+    // serde_yaml appends " at line L column C"; the location is already in the prefix.
+    let message = match full.rfind(" at line ") {
+        Some(i) => full[..i].to_string(),
+        None => full,
+    };
+    ConfigError::Invalid {
+        path: origin.to_string(),
+        line,
+        column,
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_all_defaults() {
+        let c = Config::parse("# nothing\n\n", "c.yaml").unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.agent.timeout.render(), "10m");
+        assert_eq!(c.agent.port.0, 9464);
+    }
+
+    #[test]
+    fn the_documented_example_parses() {
+        let text = r#"
+agent:
+  image: ghcr.io/testcar/testcar-agent:0.1.0
+  imagePullPolicy: IfNotPresent
+  allowImageOverride: false
+  allowedRegistries: []
+  resources:
+    requests: { cpu: 50m, memory: 64Mi }
+    limits: { cpu: "1", memory: 256Mi }
+  nativeSidecar: false
+  port: 9464
+  timeout: 10m
+  readyTimeout: 2m
+  testsTimeout: 2m
+  logFormat: json
+excludeNamespaces: [kube-system, kube-public, kube-node-lease]
+"#;
+        assert_eq!(Config::parse(text, "c.yaml").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn partial_values_keep_other_defaults() {
+        let c = Config::parse(
+            "agent:\n  resources:\n    requests:\n      cpu: 100m\n  timeout: 300\n",
+            "c.yaml",
+        )
+        .unwrap();
+        assert_eq!(c.agent.resources.requests.cpu.0, "100m");
+        assert_eq!(c.agent.resources.requests.memory.0, "64Mi");
+        assert_eq!(c.agent.resources.limits.cpu.0, "1");
+        assert_eq!(c.agent.timeout.0, Duration::from_secs(300));
+        assert_eq!(c.exclude_namespaces.len(), 3);
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let err = Config::parse("agent:\n  image: a\n  imagePullPolicyy: Always\n", "c.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("c.yaml:3:"), "{err}");
+        assert!(err.contains("imagePullPolicyy"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_the_key_and_expected_form() {
+        for (text, line, needle) in [
+            ("agent:\n  timeout: soon\n", 2, "expected e.g. 90s"),
+            ("agent:\n  port: 70000\n", 2, "expected 1 to 65535"),
+            ("agent:\n  imagePullPolicy: Sometimes\n", 2, "Sometimes"),
+            (
+                "agent:\n  resources:\n    limits:\n      memory: lots\n",
+                4,
+                "resource quantity",
+            ),
+            ("agent:\n  logFormat: xml\n", 2, "xml"),
+            ("excludeNamespaces: kube-system\n", 1, "excludeNamespaces"),
+        ] {
+            let err = Config::parse(text, "c.yaml").unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!("c.yaml:{line}:")),
+                "{text:?} → {err}"
+            );
+            assert!(err.contains(needle), "{text:?} → {err}");
+        }
+    }
+
+    #[test]
+    fn request_above_limit_is_refused() {
+        let err = Config::parse(
+            "agent:\n  resources:\n    requests: { memory: 1Gi }\n",
+            "c.yaml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("agent.resources.requests.memory"), "{err}");
+        assert!(err.contains("256Mi"), "{err}");
+    }
+
+    #[test]
+    fn bad_namespace_is_refused() {
+        let err = Config::parse("excludeNamespaces: [Kube_System]\n", "c.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("excludeNamespaces[0]"), "{err}");
+    }
+
+    #[test]
+    fn missing_file_names_the_path() {
+        let err = Config::load(Path::new("/nonexistent/injector.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/nonexistent/injector.yaml"), "{err}");
+    }
+}

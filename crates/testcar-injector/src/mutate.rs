@@ -1,0 +1,1311 @@
+//! The injection decision for one pod and its JSON Patch: which pods get the agent, and the
+//! exact `add` operations for the container, volumes, mounts and status annotations. Pure
+//! (no I/O), so every rule is unit-tested here and property-tested in `tests/`.
+
+use std::collections::{BTreeMap, HashSet};
+
+use json_patch::{AddOperation, Patch, PatchOperation};
+use jsonptr::PointerBuf;
+use k8s_openapi::api::core::v1::{
+    Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
+    EnvVarSource, ImageVolumeSource, ObjectFieldSelector, Pod, PodSpec, ResourceRequirements,
+    SeccompProfile, SecretVolumeSource, SecurityContext, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde::Serialize;
+use serde_json::Value;
+use testcar_contract::annotations::{self, AnnotationError, TestcarAnnotations, TestsSource, keys};
+use testcar_contract::duration::format_duration;
+use testcar_contract::{env, paths};
+
+use crate::config::Config;
+use crate::quantity;
+
+/// The injector's version, written to `testcar.io/injector-version`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// UID and GID the agent runs as (the distroless `nonroot` user): a numeric user lets the
+/// kubelet enforce `runAsNonRoot` whatever `USER` the image declares.
+pub const AGENT_UID: i64 = 65532;
+
+/// What the injector did with one admission request (the `decision` metric label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Decision {
+    /// The pod gets the agent.
+    Injected,
+    /// Allowed unchanged.
+    Skipped,
+    /// The request could not be read; allowed unchanged (or answered `invalid`).
+    Error,
+}
+
+impl Decision {
+    /// The metric / log spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Injected => "injected",
+            Decision::Skipped => "skipped",
+            Decision::Error => "error",
+        }
+    }
+}
+
+/// Why: a bounded set, used as the `reason` metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// Injected.
+    Injected,
+    /// The object is not a core/v1 Pod.
+    NotPod,
+    /// The operation is not CREATE.
+    NotCreate,
+    /// A subresource (e.g. `pods/ephemeralcontainers`).
+    Subresource,
+    /// No `testcar.io/inject: "true"`.
+    NotOptedIn,
+    /// `testcar.io/inject` has a value other than `true` / `false`.
+    InvalidInject,
+    /// The namespace is excluded by configuration.
+    ExcludedNamespace,
+    /// `testcar.io/status: injected` is already there.
+    AlreadyInjected,
+    /// The pod already has a container, volume, mount or port Testcar would add.
+    Collision,
+    /// The pod has no containers to test.
+    NoContainers,
+    /// The object claims to be a Pod but does not read as one.
+    UnreadablePod,
+    /// The body is not an AdmissionReview with a request.
+    InvalidReview,
+    /// The body was refused before reading (too large, or the client broke off).
+    BodyRejected,
+}
+
+impl Reason {
+    /// The metric / log spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Injected => "injected",
+            Reason::NotPod => "not-pod",
+            Reason::NotCreate => "not-create",
+            Reason::Subresource => "subresource",
+            Reason::NotOptedIn => "not-opted-in",
+            Reason::InvalidInject => "invalid-inject-annotation",
+            Reason::ExcludedNamespace => "excluded-namespace",
+            Reason::AlreadyInjected => "already-injected",
+            Reason::Collision => "collision",
+            Reason::NoContainers => "no-containers",
+            Reason::UnreadablePod => "unreadable-pod",
+            Reason::InvalidReview => "invalid-review",
+            Reason::BodyRejected => "body-rejected",
+        }
+    }
+}
+
+/// The decision for one pod: the patch (empty unless injected) and the admission warnings.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// What was done.
+    pub decision: Decision,
+    /// Why.
+    pub reason: Reason,
+    /// JSON Patch operations (only `add`).
+    pub patch: Patch,
+    /// Admission warnings for the pod's owner.
+    pub warnings: Vec<String>,
+}
+
+impl Outcome {
+    /// A skip with the given reason and warnings.
+    pub fn skipped(reason: Reason, warnings: Vec<String>) -> Outcome {
+        Outcome {
+            decision: Decision::Skipped,
+            reason,
+            patch: Patch(Vec::new()),
+            warnings,
+        }
+    }
+}
+
+/// Decides and builds patches, from the configuration.
+#[derive(Debug, Clone)]
+pub struct Injector {
+    config: Config,
+    excluded: HashSet<String>,
+}
+
+impl Injector {
+    /// An injector with `config`; `own_namespace` (the injector's) is always excluded.
+    pub fn new(config: Config, own_namespace: Option<&str>) -> Injector {
+        let mut excluded: HashSet<String> = config.exclude_namespaces.iter().cloned().collect();
+        if let Some(ns) = own_namespace.filter(|ns| !ns.is_empty()) {
+            excluded.insert(ns.to_string());
+        }
+        Injector { config, excluded }
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Whether pods of `namespace` are never injected.
+    pub fn is_excluded(&self, namespace: &str) -> bool {
+        self.excluded.contains(namespace)
+    }
+
+    /// Decide for a Pod being created in `namespace` and build its patch.
+    pub fn mutate(&self, pod: &Pod, namespace: &str) -> Outcome {
+        let empty = BTreeMap::new();
+        let pod_annotations = pod.metadata.annotations.as_ref().unwrap_or(&empty);
+        let parsed = annotations::parse(pod_annotations);
+        let unknown_key_warnings: Vec<String> = parsed
+            .warnings
+            .iter()
+            .map(|w| format!("testcar: {}", short(&w.message, 300)))
+            .collect();
+
+        if let Some(err) = parsed.errors.iter().find(|e| e.key == keys::INJECT) {
+            let mut w = vec![format!(
+                "{}; the pod is not injected",
+                annotation_error_text(err)
+            )];
+            w.extend(unknown_key_warnings);
+            return Outcome::skipped(Reason::InvalidInject, w);
+        }
+        let a = &parsed.annotations;
+        if !a.inject {
+            return Outcome::skipped(Reason::NotOptedIn, unknown_key_warnings);
+        }
+        if a.is_injected() {
+            return Outcome::skipped(Reason::AlreadyInjected, Vec::new());
+        }
+        if self.is_excluded(namespace) {
+            return Outcome::skipped(
+                Reason::ExcludedNamespace,
+                vec![format!(
+                    "testcar: namespace {namespace} is excluded from injection by the injector configuration; the pod is not injected"
+                )],
+            );
+        }
+        let Some(spec) = pod.spec.as_ref().filter(|s| !s.containers.is_empty()) else {
+            return Outcome::skipped(
+                Reason::NoContainers,
+                vec!["testcar: the pod has no containers; it is not injected".to_string()],
+            );
+        };
+        let port = self.config.agent.port.0;
+        let clashes = collisions(spec, port);
+        if !clashes.is_empty() {
+            let mut w: Vec<String> = clashes
+                .into_iter()
+                .map(|c| format!("testcar: {c}; the pod is not injected"))
+                .collect();
+            w.extend(unknown_key_warnings);
+            return Outcome::skipped(Reason::Collision, w);
+        }
+
+        let mut warnings: Vec<String> = parsed
+            .errors
+            .iter()
+            .map(|e| format!("{}; the default is used", annotation_error_text(e)))
+            .collect();
+        warnings.extend(unknown_key_warnings);
+        let patch = Plan {
+            config: &self.config,
+            pod,
+            spec,
+            annotations: a,
+            warnings: &mut warnings,
+        }
+        .build();
+        Outcome {
+            decision: Decision::Injected,
+            reason: Reason::Injected,
+            patch,
+            warnings,
+        }
+    }
+}
+
+/// Everything Testcar would add that the pod already has.
+fn collisions(spec: &PodSpec, port: u16) -> Vec<String> {
+    let mut out = Vec::new();
+    let our_containers = [paths::CONTAINER_NAME, paths::COPY_INIT_CONTAINER_NAME];
+    let our_volumes = [
+        paths::TESTS_VOLUME,
+        paths::RESULTS_VOLUME,
+        paths::AUTH_VOLUME,
+    ];
+    let our_paths = [paths::TESTS_DIR, paths::RESULTS_DIR, paths::AUTH_DIR];
+    let inits = spec.init_containers.as_deref().unwrap_or_default();
+    for c in spec.containers.iter().chain(inits) {
+        if our_containers.contains(&c.name.as_str()) {
+            out.push(format!("a container named {} already exists", c.name));
+        }
+        for m in c.volume_mounts.as_deref().unwrap_or_default() {
+            let p = m.mount_path.trim_end_matches('/');
+            if our_paths.contains(&p) {
+                out.push(format!(
+                    "container {} already mounts a volume at {p}",
+                    c.name
+                ));
+            }
+        }
+    }
+    for c in spec.ephemeral_containers.as_deref().unwrap_or_default() {
+        if our_containers.contains(&c.name.as_str()) {
+            out.push(format!("a container named {} already exists", c.name));
+        }
+    }
+    // Init containers that run to completion free their ports; sidecars and app containers
+    // share the pod's network namespace with the agent for the pod's whole life.
+    let long_running = spec.containers.iter().chain(
+        inits
+            .iter()
+            .filter(|c| c.restart_policy.as_deref() == Some("Always")),
+    );
+    for c in long_running {
+        if c.ports
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .any(|p| p.container_port == i32::from(port))
+        {
+            out.push(format!(
+                "container {} already uses port {port}, the agent's port (agent.port in the injector configuration)",
+                c.name
+            ));
+        }
+    }
+    for v in spec.volumes.as_deref().unwrap_or_default() {
+        if our_volumes.contains(&v.name.as_str()) {
+            out.push(format!("a volume named {} already exists", v.name));
+        }
+    }
+    out
+}
+
+fn annotation_error_text(e: &AnnotationError) -> String {
+    format!(
+        "annotation {}: {:?} is not valid; expected {}",
+        e.key,
+        short(&e.value, 80),
+        e.expected
+    )
+}
+
+/// `s` cut to at most `max` characters, marked when cut (warnings must stay short).
+fn short(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let cut: String = s.chars().take(max).collect();
+        format!("{cut}…")
+    }
+}
+
+/// One pod's injection, resolved from annotations and configuration.
+struct Plan<'a> {
+    config: &'a Config,
+    pod: &'a Pod,
+    spec: &'a PodSpec,
+    annotations: &'a TestcarAnnotations,
+    warnings: &'a mut Vec<String>,
+}
+
+impl Plan<'_> {
+    fn build(mut self) -> Patch {
+        let apps = self.app_containers();
+        let mut tests = self.annotations.tests.clone();
+        let copy_image = match &tests {
+            TestsSource::Copy(_) => {
+                let first = &self.spec.containers[apps[0]];
+                match first.image.clone() {
+                    Some(img) => Some((img, first)),
+                    None => {
+                        self.warn(format!(
+                            "testcar: testcar.io/tests is copy:… but container {} has no image to copy from; using shared",
+                            first.name
+                        ));
+                        tests = TestsSource::Shared;
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        let native = self
+            .annotations
+            .native_sidecar
+            .unwrap_or(self.config.agent.native_sidecar);
+        let agent = self.agent_container(&apps, &tests, native);
+
+        let mut ops = Vec::new();
+        // Annotations first: a pod that carries our containers always carries the marker.
+        let marker = [
+            (keys::STATUS, annotations::STATUS_INJECTED),
+            (keys::INJECTOR_VERSION, VERSION),
+        ];
+        if self.pod.metadata.annotations.is_some() {
+            for (k, v) in marker {
+                ops.push(add(&["metadata", "annotations", k], Value::from(v)));
+            }
+        } else {
+            let map: BTreeMap<&str, &str> = marker.into_iter().collect();
+            ops.push(add(&["metadata", "annotations"], to_value(&map)));
+        }
+
+        let mut volumes = vec![
+            tests_volume(&tests),
+            Volume {
+                name: paths::RESULTS_VOLUME.into(),
+                empty_dir: Some(EmptyDirVolumeSource::default()),
+                ..Default::default()
+            },
+        ];
+        if let Some(secret) = &self.annotations.auth_secret {
+            volumes.push(Volume {
+                name: paths::AUTH_VOLUME.into(),
+                secret: Some(SecretVolumeSource {
+                    secret_name: Some(secret.clone()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            });
+        }
+        append(
+            &mut ops,
+            &["spec", "volumes"],
+            self.spec.volumes.is_some(),
+            volumes.iter().map(to_value),
+        );
+
+        if tests == TestsSource::Shared {
+            let mount = to_value(&VolumeMount {
+                name: paths::TESTS_VOLUME.into(),
+                mount_path: paths::TESTS_DIR.into(),
+                ..Default::default()
+            });
+            for &i in &apps {
+                let idx = i.to_string();
+                append(
+                    &mut ops,
+                    &["spec", "containers", &idx, "volumeMounts"],
+                    self.spec.containers[i].volume_mounts.is_some(),
+                    [mount.clone()],
+                );
+            }
+        }
+
+        let mut inits = Vec::new();
+        if let (TestsSource::Copy(path), Some((image, app))) = (&tests, copy_image) {
+            inits.push(to_value(&self.copy_container(path, image, app)));
+        }
+        if native {
+            inits.push(to_value(&agent));
+        } else {
+            ops.push(add(&["spec", "containers", "-"], to_value(&agent)));
+        }
+        if !inits.is_empty() {
+            append(
+                &mut ops,
+                &["spec", "initContainers"],
+                self.spec.init_containers.is_some(),
+                inits,
+            );
+        }
+        Patch(ops)
+    }
+
+    fn warn(&mut self, w: String) {
+        self.warnings.push(w);
+    }
+
+    /// Indices of the app containers: those named in `testcar.io/containers`, else all.
+    fn app_containers(&mut self) -> Vec<usize> {
+        let all: Vec<usize> = (0..self.spec.containers.len()).collect();
+        let Some(wanted) = &self.annotations.containers else {
+            return all;
+        };
+        let mut picked = Vec::new();
+        for name in wanted {
+            match self.spec.containers.iter().position(|c| &c.name == name) {
+                Some(i) if !picked.contains(&i) => picked.push(i),
+                Some(_) => {}
+                None => self.warn(format!(
+                    "testcar: annotation testcar.io/containers names {name}, which is not a container of this pod; it is ignored"
+                )),
+            }
+        }
+        if picked.is_empty() {
+            self.warn(
+                "testcar: annotation testcar.io/containers names no container of this pod; all containers are used".to_string(),
+            );
+            return all;
+        }
+        picked
+    }
+
+    fn target(&mut self, apps: &[usize]) -> Option<String> {
+        if let Some(t) = &self.annotations.target {
+            return Some(t.clone());
+        }
+        let port = apps.iter().find_map(|&i| {
+            self.spec.containers[i]
+                .ports
+                .as_deref()
+                .and_then(|p| p.first())
+                .map(|p| p.container_port)
+        });
+        match port {
+            Some(p) => Some(format!("http://127.0.0.1:{p}")),
+            None => {
+                self.warn("testcar: no containerPort on the app containers and no testcar.io/target annotation; the agent uses the target written in the tests".to_string());
+                None
+            }
+        }
+    }
+
+    /// The URL of the first app container's `readinessProbe.httpGet`, seen from inside the pod.
+    fn readiness(&mut self, apps: &[usize]) -> Option<String> {
+        if let Some(r) = &self.annotations.readiness {
+            return Some(r.clone());
+        }
+        for &i in apps {
+            let c = &self.spec.containers[i];
+            let Some(get) = c.readiness_probe.as_ref().and_then(|p| p.http_get.as_ref()) else {
+                continue;
+            };
+            let port = match &get.port {
+                IntOrString::Int(n) => Some(*n),
+                IntOrString::String(name) => c
+                    .ports
+                    .as_deref()
+                    .unwrap_or_default()
+                    .iter()
+                    .find(|p| p.name.as_deref() == Some(name.as_str()))
+                    .map(|p| p.container_port),
+            };
+            let Some(port) = port else {
+                self.warn(format!(
+                    "testcar: the readinessProbe of container {} uses a port name that no containerPort declares; set testcar.io/readiness",
+                    c.name
+                ));
+                return None;
+            };
+            let scheme = match get.scheme.as_deref() {
+                Some(s) if s.eq_ignore_ascii_case("https") => "https",
+                _ => "http",
+            };
+            let host = get
+                .host
+                .as_deref()
+                .filter(|h| !h.is_empty())
+                .unwrap_or("127.0.0.1");
+            let path = get.path.as_deref().filter(|p| !p.is_empty()).unwrap_or("/");
+            let sep = if path.starts_with('/') { "" } else { "/" };
+            return Some(format!("{scheme}://{host}:{port}{sep}{path}"));
+        }
+        None
+    }
+
+    fn image(&mut self) -> String {
+        let default = self.config.agent.image.0.clone();
+        let Some(wanted) = &self.annotations.image else {
+            return default;
+        };
+        let agent = &self.config.agent;
+        if !agent.allow_image_override {
+            self.warn(format!(
+                "testcar: annotation testcar.io/image is ignored because the injector configuration does not allow image overrides; using {default}"
+            ));
+            return default;
+        }
+        if !agent.allowed_registries.is_empty()
+            && !agent
+                .allowed_registries
+                .iter()
+                .any(|p| wanted.starts_with(p.as_str()))
+        {
+            self.warn(format!(
+                "testcar: annotation testcar.io/image {} is not in an allowed registry ({}); using {default}",
+                short(wanted, 120),
+                agent.allowed_registries.join(", ")
+            ));
+            return default;
+        }
+        wanted.clone()
+    }
+
+    fn resources(&mut self) -> ResourceRequirements {
+        let r = &self.config.agent.resources;
+        let a = self.annotations;
+        let mut pairs = [
+            (
+                "cpu",
+                a.cpu.clone().unwrap_or_else(|| r.requests.cpu.0.clone()),
+                a.cpu_limit
+                    .clone()
+                    .unwrap_or_else(|| r.limits.cpu.0.clone()),
+                keys::CPU,
+            ),
+            (
+                "memory",
+                a.memory
+                    .clone()
+                    .unwrap_or_else(|| r.requests.memory.0.clone()),
+                a.memory_limit
+                    .clone()
+                    .unwrap_or_else(|| r.limits.memory.0.clone()),
+                keys::MEMORY,
+            ),
+        ];
+        for (name, request, limit, key) in &mut pairs {
+            // The API server rejects a request above its limit: raise the limit instead.
+            if quantity::parse(request) > quantity::parse(limit) {
+                self.warnings.push(format!(
+                    "testcar: {name} request {request} ({key}) is above the limit {limit}; the limit is raised to {request}"
+                ));
+                *limit = request.clone();
+            }
+        }
+        let mut requests = BTreeMap::new();
+        let mut limits = BTreeMap::new();
+        for (name, request, limit, _) in pairs {
+            requests.insert(name.to_string(), Quantity(request.trim().to_string()));
+            limits.insert(name.to_string(), Quantity(limit.trim().to_string()));
+        }
+        ResourceRequirements {
+            requests: Some(requests),
+            limits: Some(limits),
+            ..Default::default()
+        }
+    }
+
+    fn agent_container(&mut self, apps: &[usize], tests: &TestsSource, native: bool) -> Container {
+        let agent = &self.config.agent;
+        let timeouts = [
+            (
+                env::TIMEOUT,
+                self.annotations
+                    .timeout
+                    .map_or_else(|| agent.timeout.render(), format_duration),
+            ),
+            (
+                env::READY_TIMEOUT,
+                self.annotations
+                    .ready_timeout
+                    .map_or_else(|| agent.ready_timeout.render(), format_duration),
+            ),
+            (
+                env::TESTS_WAIT_TIMEOUT,
+                self.annotations
+                    .tests_timeout
+                    .map_or_else(|| agent.tests_timeout.render(), format_duration),
+            ),
+        ];
+        let port = agent.port.0;
+        let pull = agent.image_pull_policy.as_str();
+        let log_format = agent.log_format.as_str();
+
+        let mut envs = vec![
+            field_env(env::POD_NAME, "metadata.name"),
+            field_env(env::POD_NAMESPACE, "metadata.namespace"),
+        ];
+        if let Some(t) = self.target(apps) {
+            envs.push(value_env(env::TARGET, t));
+        }
+        if let Some(r) = self.readiness(apps) {
+            envs.push(value_env(env::READINESS_URL, r));
+        }
+        envs.push(value_env(env::TESTS_DIR, paths::TESTS_DIR));
+        envs.push(value_env(env::TESTS_SOURCE, tests.kind()));
+        envs.push(value_env(env::RESULTS_DIR, paths::RESULTS_DIR));
+        if self.annotations.auth_secret.is_some() {
+            envs.push(value_env(env::AUTH_DIR, paths::AUTH_DIR));
+        }
+        for (k, v) in timeouts {
+            envs.push(value_env(k, v));
+        }
+        if let Some(e) = &self.annotations.environment {
+            envs.push(value_env(env::ENVIRONMENT, e.clone()));
+        }
+        envs.push(value_env(env::LISTEN, format!("0.0.0.0:{port}")));
+        envs.push(value_env(env::LOG_FORMAT, log_format));
+
+        let mut mounts = vec![
+            VolumeMount {
+                name: paths::TESTS_VOLUME.into(),
+                mount_path: paths::TESTS_DIR.into(),
+                read_only: Some(true),
+                ..Default::default()
+            },
+            VolumeMount {
+                name: paths::RESULTS_VOLUME.into(),
+                mount_path: paths::RESULTS_DIR.into(),
+                ..Default::default()
+            },
+        ];
+        if self.annotations.auth_secret.is_some() {
+            mounts.push(VolumeMount {
+                name: paths::AUTH_VOLUME.into(),
+                mount_path: paths::AUTH_DIR.into(),
+                read_only: Some(true),
+                ..Default::default()
+            });
+        }
+        Container {
+            name: paths::CONTAINER_NAME.into(),
+            image: Some(self.image()),
+            image_pull_policy: Some(pull.into()),
+            args: Some(vec!["sidecar".into()]),
+            env: Some(envs),
+            ports: Some(vec![ContainerPort {
+                name: Some(paths::AGENT_PORT_NAME.into()),
+                container_port: i32::from(port),
+                protocol: Some("TCP".into()),
+                ..Default::default()
+            }]),
+            resources: Some(self.resources()),
+            security_context: Some(restricted_security_context()),
+            volume_mounts: Some(mounts),
+            restart_policy: native.then(|| "Always".to_string()),
+            termination_message_policy: Some("FallbackToLogsOnError".into()),
+            ..Default::default()
+        }
+    }
+
+    /// The init container that copies `path` out of the app's image into the tests volume.
+    /// It runs `cp` directly (no shell), so the path is never interpreted.
+    fn copy_container(&mut self, path: &str, image: String, app: &Container) -> Container {
+        let mut sc = restricted_security_context();
+        // The app image's files belong to the app's user; copy as that user if it is set.
+        let app_sc = app.security_context.as_ref();
+        sc.run_as_user = app_sc.and_then(|s| s.run_as_user);
+        sc.run_as_group = app_sc.and_then(|s| s.run_as_group);
+        sc.run_as_non_root = app_sc.and_then(|s| s.run_as_non_root);
+        Container {
+            name: paths::COPY_INIT_CONTAINER_NAME.into(),
+            image: Some(image),
+            image_pull_policy: app.image_pull_policy.clone(),
+            command: Some(vec![
+                "cp".into(),
+                "-R".into(),
+                format!("{path}/."),
+                format!("{}/", paths::TESTS_DIR),
+            ]),
+            resources: Some(self.resources()),
+            security_context: Some(sc),
+            volume_mounts: Some(vec![VolumeMount {
+                name: paths::TESTS_VOLUME.into(),
+                mount_path: paths::TESTS_DIR.into(),
+                ..Default::default()
+            }]),
+            termination_message_policy: Some("FallbackToLogsOnError".into()),
+            ..Default::default()
+        }
+    }
+}
+
+fn tests_volume(tests: &TestsSource) -> Volume {
+    let mut v = Volume {
+        name: paths::TESTS_VOLUME.into(),
+        ..Default::default()
+    };
+    match tests {
+        TestsSource::Shared | TestsSource::Copy(_) => {
+            v.empty_dir = Some(EmptyDirVolumeSource::default());
+        }
+        TestsSource::ConfigMap(name) => {
+            v.config_map = Some(ConfigMapVolumeSource {
+                name: name.clone(),
+                ..Default::default()
+            });
+        }
+        TestsSource::Image(reference) => {
+            v.image = Some(ImageVolumeSource {
+                reference: Some(reference.clone()),
+                pull_policy: Some("IfNotPresent".into()),
+            });
+        }
+    }
+    v
+}
+
+/// runAsNonRoot with a numeric user, read-only root, no privilege escalation, no
+/// capabilities, RuntimeDefault seccomp: the "restricted" Pod Security Standard.
+fn restricted_security_context() -> SecurityContext {
+    SecurityContext {
+        run_as_non_root: Some(true),
+        run_as_user: Some(AGENT_UID),
+        run_as_group: Some(AGENT_UID),
+        read_only_root_filesystem: Some(true),
+        allow_privilege_escalation: Some(false),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".into()]),
+            ..Default::default()
+        }),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn field_env(name: &str, field_path: &str) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value_from: Some(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector {
+                api_version: Some("v1".into()),
+                field_path: field_path.into(),
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn value_env(name: &str, value: impl Into<String>) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value: Some(value.into()),
+        ..Default::default()
+    }
+}
+
+fn to_value<T: Serialize>(v: &T) -> Value {
+    // k8s-openapi types and string maps always serialize.
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+/// An `add` at the pointer made of unescaped `tokens` (escaping `~` and `/` as `~0`, `~1`).
+fn add(tokens: &[&str], value: Value) -> PatchOperation {
+    PatchOperation::Add(AddOperation {
+        path: PointerBuf::from_tokens(tokens.iter().copied()),
+        value,
+    })
+}
+
+/// Append `items` to the array at `tokens`: `add …/-` each when it exists, else create it.
+fn append(
+    ops: &mut Vec<PatchOperation>,
+    tokens: &[&str],
+    exists: bool,
+    items: impl IntoIterator<Item = Value>,
+) {
+    if exists {
+        let mut t = tokens.to_vec();
+        t.push("-");
+        for item in items {
+            ops.push(add(&t, item));
+        }
+    } else {
+        ops.push(add(tokens, Value::Array(items.into_iter().collect())));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::{HTTPGetAction, Probe};
+    use serde_json::json;
+
+    fn mk_container(name: &str, port: Option<i32>) -> Container {
+        Container {
+            name: name.into(),
+            image: Some(format!("registry.example/{name}:1")),
+            ports: port.map(|p| {
+                vec![ContainerPort {
+                    container_port: p,
+                    name: Some("http".into()),
+                    ..Default::default()
+                }]
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn mk_pod(annotations: &[(&str, &str)], containers: Vec<Container>) -> Pod {
+        let mut pod = Pod::default();
+        pod.metadata.generate_name = Some("orders-7d4b9c-".into());
+        pod.metadata.annotations = Some(
+            annotations
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        );
+        pod.spec = Some(PodSpec {
+            containers,
+            ..Default::default()
+        });
+        pod
+    }
+
+    fn mk_injector() -> Injector {
+        Injector::new(Config::default(), Some("testcar-system"))
+    }
+
+    /// Apply the outcome's patch to the pod, as the API server would.
+    fn apply(pod: &Pod, outcome: &Outcome) -> Pod {
+        let mut doc = serde_json::to_value(pod).unwrap();
+        json_patch::patch(&mut doc, &outcome.patch).unwrap();
+        serde_json::from_value(doc).unwrap()
+    }
+
+    fn env_of(c: &Container, name: &str) -> Option<String> {
+        c.env
+            .as_deref()?
+            .iter()
+            .find(|e| e.name == name)
+            .and_then(|e| e.value.clone())
+    }
+
+    fn agent_of(pod: &Pod) -> Container {
+        let spec = pod.spec.as_ref().unwrap();
+        spec.containers
+            .iter()
+            .chain(spec.init_containers.as_deref().unwrap_or_default())
+            .find(|c| c.name == "testcar")
+            .cloned()
+            .expect("agent container")
+    }
+
+    #[test]
+    fn opted_in_pod_gets_agent_volumes_and_marker() {
+        let pod = mk_pod(
+            &[("testcar.io/inject", "true")],
+            vec![mk_container("app", Some(8080))],
+        );
+        let out = mk_injector().mutate(&pod, "shop");
+        assert_eq!(out.decision, Decision::Injected);
+        assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+        let patched = apply(&pod, &out);
+        let ann = patched.metadata.annotations.as_ref().unwrap();
+        assert_eq!(ann["testcar.io/status"], "injected");
+        assert_eq!(ann["testcar.io/injector-version"], VERSION);
+        let agent = agent_of(&patched);
+        assert_eq!(
+            env_of(&agent, env::TARGET).as_deref(),
+            Some("http://127.0.0.1:8080")
+        );
+        assert_eq!(env_of(&agent, env::TESTS_SOURCE).as_deref(), Some("shared"));
+        assert_eq!(env_of(&agent, env::TIMEOUT).as_deref(), Some("10m"));
+        let sc = agent.security_context.as_ref().unwrap();
+        assert_eq!(sc.run_as_non_root, Some(true));
+        assert_eq!(sc.read_only_root_filesystem, Some(true));
+        assert_eq!(sc.allow_privilege_escalation, Some(false));
+        assert_eq!(
+            sc.capabilities.as_ref().unwrap().drop.as_deref(),
+            Some(&["ALL".to_string()][..])
+        );
+        let res = agent.resources.as_ref().unwrap();
+        assert_eq!(res.requests.as_ref().unwrap()["cpu"].0, "50m");
+        assert_eq!(res.limits.as_ref().unwrap()["memory"].0, "256Mi");
+        let spec = patched.spec.as_ref().unwrap();
+        let app = &spec.containers[0];
+        assert_eq!(
+            app.volume_mounts.as_ref().unwrap()[0].mount_path,
+            "/etc/testcar/tests"
+        );
+        let vols: Vec<&str> = spec
+            .volumes
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|v| v.name.as_str())
+            .collect();
+        assert_eq!(vols, ["testcar-tests", "testcar-results"]);
+        // second pass: nothing to do
+        let again = mk_injector().mutate(&patched, "shop");
+        assert_eq!(again.reason, Reason::AlreadyInjected);
+        assert!(again.patch.0.is_empty());
+    }
+
+    #[test]
+    fn annotation_keys_are_pointer_escaped() {
+        let pod = mk_pod(
+            &[("testcar.io/inject", "true")],
+            vec![mk_container("app", Some(8080))],
+        );
+        let out = mk_injector().mutate(&pod, "shop");
+        let text = serde_json::to_string(&out.patch).unwrap();
+        assert!(
+            text.contains("/metadata/annotations/testcar.io~1status"),
+            "{text}"
+        );
+        assert!(text.contains("/spec/containers/-"), "{text}");
+        assert!(!text.contains("\"replace\""), "{text}");
+    }
+
+    #[test]
+    fn missing_arrays_are_created_and_existing_ones_appended() {
+        let mut pod = mk_pod(&[], vec![mk_container("app", Some(8080))]);
+        pod.metadata.annotations = None;
+        let out = mk_injector().mutate(&pod, "shop");
+        assert_eq!(out.reason, Reason::NotOptedIn);
+
+        let mut pod = mk_pod(
+            &[("testcar.io/inject", "true")],
+            vec![mk_container("app", None)],
+        );
+        pod.spec.as_mut().unwrap().volumes = Some(vec![Volume {
+            name: "data".into(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..Default::default()
+        }]);
+        let out = mk_injector().mutate(&pod, "shop");
+        let ops = serde_json::to_value(&out.patch).unwrap();
+        let paths: Vec<&str> = ops
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["path"].as_str().unwrap())
+            .collect();
+        assert!(paths.contains(&"/spec/volumes/-"), "{paths:?}");
+        assert!(
+            paths.contains(&"/spec/containers/0/volumeMounts"),
+            "{paths:?}"
+        );
+        // no port and no target annotation: warned, TESTCAR_TARGET left out
+        assert!(
+            out.warnings.iter().any(|w| w.contains("no containerPort")),
+            "{:?}",
+            out.warnings
+        );
+        let patched = apply(&pod, &out);
+        assert_eq!(env_of(&agent_of(&patched), env::TARGET), None);
+        assert_eq!(patched.spec.unwrap().volumes.unwrap().len(), 3);
+    }
+
+    #[test]
+    fn skips_without_patch() {
+        let inj = mk_injector();
+        let app = || vec![mk_container("app", Some(8080))];
+        for (ann, ns, reason) in [
+            (vec![], "shop", Reason::NotOptedIn),
+            (
+                vec![("testcar.io/inject", "false")],
+                "shop",
+                Reason::NotOptedIn,
+            ),
+            (
+                vec![("testcar.io/inject", "true")],
+                "kube-system",
+                Reason::ExcludedNamespace,
+            ),
+            (
+                vec![("testcar.io/inject", "true")],
+                "testcar-system",
+                Reason::ExcludedNamespace,
+            ),
+            (
+                vec![
+                    ("testcar.io/inject", "true"),
+                    ("testcar.io/status", "injected"),
+                ],
+                "shop",
+                Reason::AlreadyInjected,
+            ),
+            (
+                vec![("testcar.io/inject", "yes")],
+                "shop",
+                Reason::InvalidInject,
+            ),
+        ] {
+            let out = inj.mutate(&mk_pod(&ann, app()), ns);
+            assert_eq!(out.reason, reason, "{ann:?} in {ns}");
+            assert_eq!(out.decision, Decision::Skipped);
+            assert!(out.patch.0.is_empty());
+        }
+        let out = inj.mutate(&mk_pod(&[("testcar.io/inject", "yes")], app()), "shop");
+        assert!(
+            out.warnings[0].contains("testcar.io/inject")
+                && out.warnings[0].contains("\"true\" or \"false\"")
+                && out.warnings[0].contains("not injected"),
+            "{:?}",
+            out.warnings
+        );
+    }
+
+    #[test]
+    fn typo_in_inject_key_is_warned_not_silent() {
+        let pod = mk_pod(
+            &[("testcar.io/injct", "true")],
+            vec![mk_container("app", Some(8080))],
+        );
+        let out = mk_injector().mutate(&pod, "shop");
+        assert_eq!(out.reason, Reason::NotOptedIn);
+        assert!(
+            out.warnings[0].contains("did you mean testcar.io/inject?"),
+            "{:?}",
+            out.warnings
+        );
+    }
+
+    #[test]
+    fn collisions_skip_with_a_warning() {
+        let inj = mk_injector();
+        let ann = [("testcar.io/inject", "true")];
+        let pod = mk_pod(
+            &ann,
+            vec![
+                mk_container("app", Some(8080)),
+                mk_container("testcar", None),
+            ],
+        );
+        let out = inj.mutate(&pod, "shop");
+        assert_eq!(out.reason, Reason::Collision);
+        assert!(out.patch.0.is_empty());
+        assert!(out.warnings[0].contains("a container named testcar"));
+
+        let mut pod = mk_pod(&ann, vec![mk_container("app", Some(9464))]);
+        let out = inj.mutate(&pod, "shop");
+        assert_eq!(out.reason, Reason::Collision);
+        assert!(out.warnings[0].contains("port 9464"), "{:?}", out.warnings);
+
+        pod.spec.as_mut().unwrap().containers[0] = mk_container("app", Some(80));
+        pod.spec.as_mut().unwrap().containers[0].volume_mounts = Some(vec![VolumeMount {
+            name: "x".into(),
+            mount_path: "/etc/testcar/results/".into(),
+            ..Default::default()
+        }]);
+        let out = inj.mutate(&pod, "shop");
+        assert_eq!(out.reason, Reason::Collision);
+        assert!(out.warnings[0].contains("/etc/testcar/results"));
+
+        let mut pod = mk_pod(&ann, vec![mk_container("app", Some(80))]);
+        pod.spec.as_mut().unwrap().volumes = Some(vec![Volume {
+            name: "testcar-results".into(),
+            ..Default::default()
+        }]);
+        assert_eq!(inj.mutate(&pod, "shop").reason, Reason::Collision);
+    }
+
+    #[test]
+    fn bad_values_fall_back_to_defaults_with_warnings() {
+        let pod = mk_pod(
+            &[
+                ("testcar.io/inject", "true"),
+                ("testcar.io/cpu", "lots"),
+                ("testcar.io/timeout", "soon"),
+                ("testcar.io/tests", "git:https://example.com/x"),
+            ],
+            vec![mk_container("app", Some(8080))],
+        );
+        let out = mk_injector().mutate(&pod, "shop");
+        assert_eq!(out.decision, Decision::Injected);
+        assert_eq!(out.warnings.len(), 3, "{:?}", out.warnings);
+        for w in &out.warnings {
+            assert!(w.ends_with("the default is used"), "{w}");
+        }
+        assert!(
+            out.warnings
+                .iter()
+                .any(|w| w.contains("testcar.io/cpu") && w.contains("100m"))
+        );
+        let agent = agent_of(&apply(&pod, &out));
+        assert_eq!(env_of(&agent, env::TIMEOUT).as_deref(), Some("10m"));
+        assert_eq!(agent.resources.unwrap().requests.unwrap()["cpu"].0, "50m");
+    }
+
+    #[test]
+    fn overrides_resources_timeouts_and_target() {
+        let pod = mk_pod(
+            &[
+                ("testcar.io/inject", "true"),
+                ("testcar.io/cpu", "2"),
+                ("testcar.io/memory", "128Mi"),
+                ("testcar.io/memory-limit", "512Mi"),
+                ("testcar.io/timeout", "5m"),
+                ("testcar.io/target", "http://127.0.0.1:9000/api"),
+                ("testcar.io/environment", "staging"),
+            ],
+            vec![mk_container("app", Some(8080))],
+        );
+        let out = mk_injector().mutate(&pod, "shop");
+        // cpu request 2 is above the default limit 1: the limit is raised, and said so
+        assert_eq!(out.warnings.len(), 1, "{:?}", out.warnings);
+        assert!(out.warnings[0].contains("limit is raised to 2"));
+        let agent = agent_of(&apply(&pod, &out));
+        let res = agent.resources.clone().unwrap();
+        assert_eq!(res.requests.as_ref().unwrap()["cpu"].0, "2");
+        assert_eq!(res.limits.as_ref().unwrap()["cpu"].0, "2");
+        assert_eq!(res.requests.as_ref().unwrap()["memory"].0, "128Mi");
+        assert_eq!(res.limits.as_ref().unwrap()["memory"].0, "512Mi");
+        assert_eq!(env_of(&agent, env::TIMEOUT).as_deref(), Some("5m"));
+        assert_eq!(
+            env_of(&agent, env::TARGET).as_deref(),
+            Some("http://127.0.0.1:9000/api")
+        );
+        assert_eq!(env_of(&agent, env::ENVIRONMENT).as_deref(), Some("staging"));
+    }
+
+    #[test]
+    fn readiness_from_probe_with_named_port() {
+        let mut app = mk_container("app", Some(8080));
+        app.readiness_probe = Some(Probe {
+            http_get: Some(HTTPGetAction {
+                path: Some("/ready".into()),
+                port: IntOrString::String("http".into()),
+                scheme: Some("HTTP".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        let pod = mk_pod(&[("testcar.io/inject", "true")], vec![app]);
+        let out = mk_injector().mutate(&pod, "shop");
+        let agent = agent_of(&apply(&pod, &out));
+        assert_eq!(
+            env_of(&agent, env::READINESS_URL).as_deref(),
+            Some("http://127.0.0.1:8080/ready")
+        );
+    }
+
+    #[test]
+    fn sources_configmap_image_copy_and_auth() {
+        let inj = mk_injector();
+        let app = || vec![mk_container("app", Some(8080))];
+        let pod = mk_pod(
+            &[
+                ("testcar.io/inject", "true"),
+                ("testcar.io/tests", "configmap:orders-tests"),
+                ("testcar.io/auth-secret", "orders-auth"),
+            ],
+            app(),
+        );
+        let patched = apply(&pod, &inj.mutate(&pod, "shop"));
+        let spec = patched.spec.as_ref().unwrap();
+        let vols = spec.volumes.as_ref().unwrap();
+        assert_eq!(vols[0].config_map.as_ref().unwrap().name, "orders-tests");
+        assert_eq!(
+            vols[2].secret.as_ref().unwrap().secret_name.as_deref(),
+            Some("orders-auth")
+        );
+        // configmap: the app container is left alone
+        assert!(spec.containers[0].volume_mounts.is_none());
+        let agent = agent_of(&patched);
+        let auth = agent
+            .volume_mounts
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|m| m.mount_path == "/etc/testcar/auth")
+            .unwrap();
+        assert_eq!(auth.read_only, Some(true));
+        assert_eq!(
+            env_of(&agent, env::AUTH_DIR).as_deref(),
+            Some("/etc/testcar/auth")
+        );
+
+        let pod = mk_pod(
+            &[
+                ("testcar.io/inject", "true"),
+                ("testcar.io/tests", "image:ghcr.io/acme/orders-tests:1.4"),
+            ],
+            app(),
+        );
+        let patched = apply(&pod, &inj.mutate(&pod, "shop"));
+        let vol = &patched.spec.as_ref().unwrap().volumes.as_ref().unwrap()[0];
+        assert_eq!(
+            vol.image.as_ref().unwrap().reference.as_deref(),
+            Some("ghcr.io/acme/orders-tests:1.4")
+        );
+
+        let pod = mk_pod(
+            &[
+                ("testcar.io/inject", "true"),
+                ("testcar.io/tests", "copy:/app/tests"),
+                ("testcar.io/native-sidecar", "true"),
+            ],
+            app(),
+        );
+        let patched = apply(&pod, &inj.mutate(&pod, "shop"));
+        let spec = patched.spec.as_ref().unwrap();
+        let inits = spec.init_containers.as_ref().unwrap();
+        assert_eq!(inits[0].name, "testcar-copy-tests");
+        assert_eq!(inits[0].image.as_deref(), Some("registry.example/app:1"));
+        assert_eq!(
+            inits[0].command.as_deref().unwrap(),
+            ["cp", "-R", "/app/tests/.", "/etc/testcar/tests/"]
+        );
+        // native sidecar: after the copy, restartPolicy Always, not among the containers
+        assert_eq!(inits[1].name, "testcar");
+        assert_eq!(inits[1].restart_policy.as_deref(), Some("Always"));
+        assert_eq!(spec.containers.len(), 1);
+    }
+
+    #[test]
+    fn containers_annotation_selects_app_containers() {
+        let pod = mk_pod(
+            &[
+                ("testcar.io/inject", "true"),
+                ("testcar.io/containers", "worker,ghost"),
+            ],
+            vec![
+                mk_container("app", Some(8080)),
+                mk_container("worker", Some(9000)),
+            ],
+        );
+        let out = mk_injector().mutate(&pod, "shop");
+        assert!(out.warnings[0].contains("ghost"), "{:?}", out.warnings);
+        let patched = apply(&pod, &out);
+        let spec = patched.spec.as_ref().unwrap();
+        assert!(spec.containers[0].volume_mounts.is_none());
+        assert!(spec.containers[1].volume_mounts.is_some());
+        assert_eq!(
+            env_of(&agent_of(&patched), env::TARGET).as_deref(),
+            Some("http://127.0.0.1:9000")
+        );
+    }
+
+    #[test]
+    fn image_override_needs_permission_and_allowed_registry() {
+        let ann = [
+            ("testcar.io/inject", "true"),
+            ("testcar.io/image", "evil.example/agent:1"),
+        ];
+        let pod = mk_pod(&ann, vec![mk_container("app", Some(8080))]);
+        let out = mk_injector().mutate(&pod, "shop");
+        assert!(out.warnings[0].contains("does not allow image overrides"));
+        assert_eq!(
+            agent_of(&apply(&pod, &out)).image.as_deref(),
+            Some("ghcr.io/testcar/testcar-agent:0.1.0")
+        );
+
+        let mut config = Config::default();
+        config.agent.allow_image_override = true;
+        config.agent.allowed_registries = vec!["ghcr.io/acme/".into()];
+        let inj = Injector::new(config, None);
+        let out = inj.mutate(&pod, "shop");
+        assert!(out.warnings[0].contains("not in an allowed registry"));
+        let pod = mk_pod(
+            &[
+                ("testcar.io/inject", "true"),
+                ("testcar.io/image", "ghcr.io/acme/agent:2"),
+            ],
+            vec![mk_container("app", Some(8080))],
+        );
+        let out = inj.mutate(&pod, "shop");
+        assert!(out.warnings.is_empty());
+        assert_eq!(
+            agent_of(&apply(&pod, &out)).image.as_deref(),
+            Some("ghcr.io/acme/agent:2")
+        );
+    }
+
+    #[test]
+    fn huge_annotation_values_are_cut_in_warnings() {
+        let big = "x".repeat(10_000);
+        let pod = mk_pod(
+            &[("testcar.io/inject", "true"), ("testcar.io/cpu", &big)],
+            vec![mk_container("app", Some(8080))],
+        );
+        let out = mk_injector().mutate(&pod, "shop");
+        assert!(out.warnings[0].len() < 400, "{}", out.warnings[0].len());
+        let _ = json!(out.warnings);
+    }
+}

@@ -1,0 +1,192 @@
+//! The two listeners: HTTPS `POST /mutate` (rustls, HTTP/1.1 and h2, keep-alive) and plain
+//! HTTP `/healthz`, `/readyz`, `/metrics`. Shutdown stops accepting, lets in-flight requests
+//! finish (bounded by a grace period), then returns.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use crate::admission;
+use crate::metrics::Metrics;
+use crate::mutate::{Decision, Injector, Reason};
+
+/// Largest AdmissionReview accepted. A review holds the object (etcd caps objects at
+/// ~1.5 MiB) and, for updates, the old object too; anything bigger is not from an API server.
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// Longest a client may take to finish the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Shared state of both listeners.
+#[derive(Debug)]
+pub struct AppState {
+    /// Decides and patches.
+    pub injector: Injector,
+    /// Counters and histograms.
+    pub metrics: Arc<Metrics>,
+    /// False until serving, and again once shutdown begins.
+    pub ready: AtomicBool,
+}
+
+/// The HTTPS router: `POST /mutate` only.
+pub fn webhook_router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/mutate", post(mutate))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// The plain-HTTP router: health, readiness, metrics.
+pub fn ops_router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+async fn mutate(
+    State(state): State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let started = Instant::now();
+    let body = match body {
+        Ok(b) => b,
+        Err(rejection) => {
+            let status = rejection.status();
+            state
+                .metrics
+                .admission(Decision::Error, Reason::BodyRejected, started.elapsed());
+            tracing::warn!(%status, error = %rejection.body_text(), limit = MAX_BODY_BYTES, "admission body refused");
+            // The unread body is still on the wire: tell the client not to reuse this connection.
+            return (
+                status,
+                [(header::CONNECTION, "close")],
+                format!("{}\n", rejection.body_text()),
+            )
+                .into_response();
+        }
+    };
+    let r = admission::review(&state.injector, &body);
+    let took = started.elapsed();
+    state.metrics.admission(r.decision, r.reason, took);
+    tracing::info!(
+        uid = %r.uid,
+        namespace = %r.namespace,
+        pod = %r.pod,
+        decision = r.decision.as_str(),
+        reason = r.reason.as_str(),
+        dry_run = r.dry_run,
+        patch_ops = r.patch_ops,
+        warnings = r.warnings.len(),
+        micros = took.as_micros() as u64,
+        "admission"
+    );
+    for warning in &r.warnings {
+        tracing::debug!(uid = %r.uid, %warning, "admission warning");
+    }
+    // Always 200: the outcome, even "cannot read this", is inside the AdmissionReview.
+    ([(header::CONTENT_TYPE, "application/json")], r.body).into_response()
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, &'static str) {
+    if state.ready.load(Ordering::Relaxed) {
+        (StatusCode::OK, "ready\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+    }
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+}
+
+/// Serve `app` over TLS on `listener` until `shutdown`, then wait up to `grace` for open
+/// requests to finish.
+pub async fn serve_tls(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    app: Router,
+    shutdown: CancellationToken,
+    grace: Duration,
+) {
+    let tracker = TaskTracker::new();
+    loop {
+        let (tcp, peer) = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(error) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        let shutdown = shutdown.clone();
+        let span = tracing::debug_span!("connection", %peer);
+        tracker.spawn(
+            async move {
+                let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(error)) => {
+                        tracing::debug!(%error, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!("TLS handshake timed out");
+                        return;
+                    }
+                };
+                let builder = auto::Builder::new(TokioExecutor::new());
+                let conn = builder.serve_connection(TokioIo::new(tls), TowerToHyperService::new(app));
+                tokio::pin!(conn);
+                tokio::select! {
+                    res = conn.as_mut() => {
+                        if let Err(error) = res { tracing::debug!(%error, "connection ended"); }
+                    }
+                    _ = shutdown.cancelled() => {
+                        // Finish the request in flight, then close.
+                        conn.as_mut().graceful_shutdown();
+                        if let Err(error) = conn.await { tracing::debug!(%error, "connection ended"); }
+                    }
+                }
+            }
+            .instrument(span),
+        );
+    }
+    drop(listener);
+    tracker.close();
+    if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+        tracing::warn!(
+            open = tracker.len(),
+            "grace period over; closing open connections"
+        );
+    }
+}

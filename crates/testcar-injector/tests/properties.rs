@@ -1,0 +1,318 @@
+//! Property tests: random pod shapes, annotation strings and bodies through the review path
+//! and the HTTP router. Never a panic or a 5xx; any patch applies, keeps names and mount
+//! paths unique, and a second pass over the patched pod gives no patch.
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use axum::body::Body;
+use http::Request;
+use http_body_util::BodyExt;
+use k8s_openapi::api::core::v1::Pod;
+use proptest::prelude::*;
+use serde_json::{Map, Value, json};
+use testcar_contract::annotations::keys;
+use testcar_injector::admission::review;
+use testcar_injector::config::Config;
+use testcar_injector::metrics::Metrics;
+use testcar_injector::mutate::{Decision, Injector};
+use testcar_injector::server::{AppState, webhook_router};
+use tower::ServiceExt;
+
+fn annotation_value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("true".to_string()),
+        Just("false".to_string()),
+        Just("shared".to_string()),
+        Just("configmap:orders-tests".to_string()),
+        Just("image:ghcr.io/acme/tests:1".to_string()),
+        Just("copy:/srv/tests".to_string()),
+        Just("http://127.0.0.1:8080".to_string()),
+        Just("100m".to_string()),
+        Just("4".to_string()),
+        Just("64Mi".to_string()),
+        Just("5m".to_string()),
+        Just("app,worker".to_string()),
+        Just("orders-auth".to_string()),
+        Just("injected".to_string()),
+        ".{0,24}",
+        "[a-z0-9:/._~-]{0,16}",
+    ]
+}
+
+fn annotation_key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => proptest::sample::select(keys::ALL).prop_map(str::to_string),
+        1 => "testcar\\.io/[a-z~/-]{1,12}",
+        1 => "[a-z.]{1,10}/[a-zA-Z~/]{1,10}",
+    ]
+}
+
+fn port() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        5 => (1u16..=65535).prop_map(|p| json!({"containerPort": p, "name": "http"})),
+        1 => Just(json!({"containerPort": 9464})),
+    ]
+}
+
+fn mount_path() -> impl Strategy<Value = String> {
+    prop_oneof![
+        6 => "/[a-z]{1,8}(/[a-z]{1,8})?",
+        1 => Just("/etc/testcar/tests".to_string()),
+        1 => Just("/etc/testcar/results/".to_string()),
+    ]
+}
+
+fn maybe_array(items: impl Strategy<Value = Vec<Value>>) -> impl Strategy<Value = Option<Value>> {
+    prop_oneof![
+        Just(None),
+        Just(Some(Value::Null)),
+        items.prop_map(|v| Some(Value::Array(v))),
+    ]
+}
+
+fn container(prefix: &'static str) -> impl Strategy<Value = Value> {
+    (
+        prop_oneof![4 => Just(prefix.to_string()), 1 => Just("testcar".to_string())],
+        maybe_array(proptest::collection::vec(port(), 0..3)),
+        maybe_array(
+            proptest::collection::vec(mount_path(), 0..3).prop_map(|paths| {
+                // mount paths are unique within a valid container
+                let uniq: HashSet<String> = paths.into_iter().collect();
+                uniq.into_iter()
+                    .map(|p| json!({"name": "data", "mountPath": p}))
+                    .collect()
+            }),
+        ),
+        proptest::option::of(prop_oneof![
+            (1u16..=65535).prop_map(|p| json!({"httpGet": {"port": p, "path": "/ready"}})),
+            Just(json!({"httpGet": {"port": "http"}})),
+            Just(json!({"httpGet": {"port": "nope", "scheme": "HTTPS"}})),
+            Just(json!({"tcpSocket": {"port": 80}})),
+        ]),
+        proptest::option::of(Just("Always")),
+    )
+        .prop_map(|(name, ports, mounts, probe, restart)| {
+            let mut c = Map::new();
+            c.insert("name".into(), json!(name));
+            c.insert("image".into(), json!(format!("registry.example/{name}:1")));
+            if let Some(p) = ports {
+                c.insert("ports".into(), p);
+            }
+            if let Some(m) = mounts {
+                c.insert("volumeMounts".into(), m);
+            }
+            if let Some(p) = probe {
+                c.insert("readinessProbe".into(), p);
+            }
+            if let Some(r) = restart {
+                c.insert("restartPolicy".into(), json!(r));
+            }
+            Value::Object(c)
+        })
+}
+
+fn pod() -> impl Strategy<Value = Value> {
+    (
+        proptest::option::of(proptest::collection::btree_map(
+            annotation_key(),
+            annotation_value(),
+            0..8,
+        )),
+        prop_oneof![3 => Just(true), 1 => Just(false)],
+        proptest::collection::vec(container("app"), 0..4),
+        maybe_array(proptest::collection::vec(container("init"), 0..3)),
+        maybe_array(
+            proptest::collection::vec(
+                prop_oneof![
+                    5 => "[a-z]{1,8}",
+                    1 => Just("testcar-tests".to_string()),
+                ],
+                0..3,
+            )
+            .prop_map(|names| {
+                let uniq: HashSet<String> = names.into_iter().chain(["data".to_string()]).collect();
+                uniq.into_iter()
+                    .map(|n| json!({"name": n, "emptyDir": {}}))
+                    .collect()
+            }),
+        ),
+    )
+        .prop_map(|(annotations, opt_in, containers, inits, volumes)| {
+            let mut annotations = annotations;
+            if opt_in {
+                annotations
+                    .get_or_insert_with(Default::default)
+                    .insert(keys::INJECT.to_string(), "true".to_string());
+            }
+            // container names are unique in a valid pod
+            let mut seen = HashSet::new();
+            let mut uniq = |list: Vec<Value>| -> Vec<Value> {
+                list.into_iter()
+                    .enumerate()
+                    .map(|(i, mut c)| {
+                        let name = c["name"].as_str().unwrap().to_string();
+                        if !seen.insert(name.clone()) {
+                            let renamed = format!("{name}-{i}");
+                            seen.insert(renamed.clone());
+                            c["name"] = json!(renamed);
+                        }
+                        c
+                    })
+                    .collect()
+            };
+            let containers = uniq(containers);
+            let inits = inits.map(|v| match v {
+                Value::Array(a) => Value::Array(uniq(a)),
+                other => other,
+            });
+            let mut meta = json!({"generateName": "p-"});
+            if let Some(a) = annotations {
+                meta["annotations"] = json!(a);
+            }
+            let mut spec = json!({"containers": containers});
+            if let Some(i) = inits {
+                spec["initContainers"] = i;
+            }
+            if let Some(v) = volumes {
+                spec["volumes"] = v;
+            }
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec})
+        })
+}
+
+fn mk_review(object: &Value, namespace: &str, operation: &str) -> Value {
+    json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "6f1c1a8e-2b3d-4e5f-8a9b-0c1d2e3f4a5b",
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "namespace": namespace,
+            "operation": operation,
+            "userInfo": {"username": "system:serviceaccount:kube-system:replicaset-controller"},
+            "object": object,
+            "dryRun": false
+        }
+    })
+}
+
+fn names(doc: &Value, pointer: &str) -> Vec<String> {
+    doc.pointer(pointer)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x["name"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn assert_unique(list: &[String], what: &str) -> Result<(), TestCaseError> {
+    let set: HashSet<&String> = list.iter().collect();
+    prop_assert_eq!(set.len(), list.len(), "duplicate {}: {:?}", what, list);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_pods_never_break(
+        object in pod(),
+        namespace in prop_oneof![4 => Just("shop"), 1 => Just("kube-system"), 1 => Just("testcar-system")],
+        operation in prop_oneof![6 => Just("CREATE"), 1 => Just("UPDATE"), 1 => Just("DELETE")],
+    ) {
+        let inj = Injector::new(Config::default(), Some("testcar-system"));
+        let request = mk_review(&object, namespace, operation);
+        let r = review(&inj, &serde_json::to_vec(&request).unwrap());
+        let resp: Value = serde_json::from_slice(&r.body).unwrap();
+        prop_assert_eq!(&resp["response"]["uid"], &request["request"]["uid"]);
+        prop_assert_eq!(&resp["response"]["allowed"], &json!(true));
+        let Some(patch) = common::patch_of(&resp) else {
+            prop_assert!(r.decision != Decision::Injected);
+            return Ok(());
+        };
+        prop_assert_eq!(r.decision, Decision::Injected);
+        let mut doc = object.clone();
+        let ops: json_patch::Patch = serde_json::from_value(patch).unwrap();
+        json_patch::patch(&mut doc, &ops).map_err(|e| TestCaseError::fail(format!("patch does not apply: {e}")))?;
+        let pod: Result<Pod, _> = serde_json::from_value(doc.clone());
+        prop_assert!(pod.is_ok(), "{:?}", pod.err());
+
+        let mut all = names(&doc, "/spec/containers");
+        all.extend(names(&doc, "/spec/initContainers"));
+        assert_unique(&all, "container names")?;
+        let volumes = names(&doc, "/spec/volumes");
+        assert_unique(&volumes, "volume names")?;
+        for list in ["/spec/containers", "/spec/initContainers"] {
+            for c in doc.pointer(list).and_then(Value::as_array).into_iter().flatten() {
+                let paths: Vec<String> = c["volumeMounts"].as_array().into_iter().flatten()
+                    .map(|m| m["mountPath"].as_str().unwrap().trim_end_matches('/').to_string()).collect();
+                assert_unique(&paths, "mount paths")?;
+                for m in c["volumeMounts"].as_array().into_iter().flatten() {
+                    let n = m["name"].as_str().unwrap();
+                    if n.starts_with("testcar-") {
+                        prop_assert!(volumes.iter().any(|v| v == n), "mount of missing volume {}", n);
+                    }
+                }
+            }
+        }
+
+        let again = review(&inj, &serde_json::to_vec(&common::with_object(&request, &doc)).unwrap());
+        prop_assert_eq!(again.patch_ops, 0, "second pass patched: {:?}", again.reason);
+    }
+
+    #[test]
+    fn random_bodies_get_200_from_the_router(body in proptest::collection::vec(any::<u8>(), 0..512), as_review in any::<bool>()) {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let state = Arc::new(AppState {
+            injector: Injector::new(Config::default(), None),
+            metrics: Arc::new(Metrics::new()),
+            ready: Default::default(),
+        });
+        let bytes = if as_review {
+            // a review whose object is noise
+            let noise = String::from_utf8_lossy(&body).to_string();
+            serde_json::to_vec(&mk_review(&json!({"metadata": {"annotations": {"testcar.io/inject": "true"}}, "spec": noise}), "shop", "CREATE")).unwrap()
+        } else {
+            body
+        };
+        let (status, out) = rt.block_on(async {
+            let res = webhook_router(state)
+                .oneshot(Request::post("/mutate").body(Body::from(bytes)).unwrap())
+                .await
+                .unwrap();
+            let status = res.status();
+            (status, res.into_body().collect().await.unwrap().to_bytes())
+        });
+        prop_assert_eq!(status.as_u16(), 200);
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        prop_assert!(v["response"]["allowed"].is_boolean());
+    }
+}
+
+/// The generator must actually reach injection often, or the properties above prove little.
+#[test]
+fn the_pod_generator_reaches_injection() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let inj = Injector::new(Config::default(), None);
+    let mut runner = TestRunner::deterministic();
+    let strategy = pod();
+    let mut injected = 0;
+    for _ in 0..300 {
+        let object = strategy.new_tree(&mut runner).unwrap().current();
+        let body = serde_json::to_vec(&mk_review(&object, "shop", "CREATE")).unwrap();
+        if review(&inj, &body).decision == Decision::Injected {
+            injected += 1;
+        }
+    }
+    assert!(
+        injected >= 60,
+        "only {injected} of 300 random pods were injected"
+    );
+}
