@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The main job end-to-end on this machine, no cluster needed: start the sample service,
 # run the agent one-shot on examples/tests (passed) and examples/tests-failing (failed,
-# exit code 1), then run it as a sidecar would in a pod and read /result and /metrics.
+# exit code 1), then run it as a sidecar would in a pod and read /result and /metrics, and
+# finally post a real-shaped AdmissionReview to the injector over TLS and show the patched pod.
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 log "build"
-cargo build -q -p testcar-agent -p sample-service
+cargo build -q -p testcar-agent -p sample-service -p testcar-injector
 AGENT="$ROOT/target/debug/testcar-agent"
 OUT="$ROOT/target/demo"
 rm -rf "$OUT" && mkdir -p "$OUT"
@@ -60,3 +61,56 @@ tail -n 1 "$OUT/sidecar.stdout" | head -c 300; echo " ..."
 if kill -0 "$SIDECAR" 2>/dev/null; then log "the sidecar stays alive and idle; SIGTERM ends it"; fi
 kill -TERM "$SIDECAR"
 wait "$SIDECAR" && log "sidecar exited 0 on SIGTERM"
+
+log "injector: a throw-away CA and serving certificate for 127.0.0.1"
+TLS="$OUT/tls"
+mk_tls "$TLS"
+IPORT=$(free_port); MPORT=$(free_port)
+"$ROOT/target/debug/testcar-injector" --listen "127.0.0.1:$IPORT" --metrics-listen "127.0.0.1:$MPORT" \
+  --tls-cert "$TLS/tls.crt" --tls-key "$TLS/tls.key" --namespace testcar-system --log-format text \
+  >"$OUT/injector.log" 2>&1 &
+PIDS+=($!)
+wait_http "127.0.0.1:$MPORT/readyz"
+REVIEW="$ROOT/crates/testcar-injector/test_data/deployment-pod.review.json"
+log "POST https://127.0.0.1:$IPORT/mutate  (a pod a Deployment created, annotated testcar.io/inject: \"true\")"
+curl -fsS --cacert "$TLS/ca.crt" -H 'Content-Type: application/json' \
+  --data-binary "@$REVIEW" "https://127.0.0.1:$IPORT/mutate" > "$OUT/review-response.json"
+python3 - "$REVIEW" "$OUT/review-response.json" <<'PY'
+import base64, copy, json, sys
+review = json.load(open(sys.argv[1]))
+response = json.load(open(sys.argv[2]))["response"]
+print(f"allowed: {response['allowed']}  uid echoed: {response['uid'] == review['request']['uid']}")
+for w in response.get("warnings") or []:
+    print(f"warning: {w}")
+ops = json.loads(base64.b64decode(response.get("patch", "") or "W10="))
+print(f"JSON patch: {len(ops)} operations")
+for op in ops:
+    print(f"  {op['op']:4} {op['path']}")
+def unescape(token):
+    return token.replace("~1", "/").replace("~0", "~")
+pod = copy.deepcopy(review["request"]["object"])
+for op in ops:  # the injector only ever emits `add`
+    *parents, last = [unescape(t) for t in op["path"].split("/")[1:]]
+    node = pod
+    for t in parents:
+        node = node[int(t)] if isinstance(node, list) else node[t]
+    if isinstance(node, list):
+        node.append(op["value"]) if last == "-" else node.insert(int(last), op["value"])
+    else:
+        node[last] = op["value"]
+spec = pod["spec"]
+sidecars = [c for c in spec.get("initContainers", []) + spec["containers"] if c["name"] == "testcar"]
+print("patched pod:")
+print("  containers:      " + ", ".join(c["name"] for c in spec["containers"]))
+print("  init containers: " + (", ".join(c["name"] for c in spec.get("initContainers", [])) or "-"))
+print("  volumes:         " + ", ".join(v["name"] for v in spec.get("volumes", [])))
+print("  annotations:     " + ", ".join(f"{k}={v}" for k, v in pod["metadata"]["annotations"].items() if k.startswith("testcar.io/")))
+if sidecars:
+    c = sidecars[0]
+    print(f"  testcar image:   {c['image']}")
+    for e in c.get("env", []):
+        print(f"    env {e['name']}=" + (e.get("value") or json.dumps(e.get("valueFrom"))))
+PY
+log "injector /metrics"
+curl -fsS "127.0.0.1:$MPORT/metrics" | grep -E '^testcar_injector_admissions_total'
+log "done: results under target/demo/ (result.json, junit.xml, report.html per run)"

@@ -56,3 +56,28 @@ pip_install() {
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
+
+# mk_tls DIR: a throw-away CA (DIR/ca.crt) and a serving certificate for 127.0.0.1 and
+# localhost (DIR/tls.crt, DIR/tls.key), for starting the injector on this machine.
+mk_tls() {
+  local dir="$1"
+  mkdir -p "$dir"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=testcar-demo-ca" \
+    -keyout "$dir/ca.key" -out "$dir/ca.crt" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=testcar-injector" \
+    -keyout "$dir/tls.key" -out "$dir/tls.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' > "$dir/san.ext"
+  openssl x509 -req -in "$dir/tls.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial \
+    -days 1 -extfile "$dir/san.ext" -out "$dir/tls.crt" 2>/dev/null
+}
+
+# wait_http URL [TRIES]: poll URL (0.1 s apart) until it answers 2xx; fail after TRIES.
+wait_http() {
+  local url="$1" tries="${2:-100}"
+  for _ in $(seq "$tries"); do
+    curl -fsS "$url" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "no answer from $url" >&2
+  return 1
+}

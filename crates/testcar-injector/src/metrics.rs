@@ -80,13 +80,19 @@ impl Metrics {
             "notAfter of the serving certificate, Unix seconds",
             cert_expiry.clone(),
         );
-        Metrics {
+        let metrics = Metrics {
             registry,
             admissions,
             duration,
             tls_reloads,
             cert_expiry,
+        };
+        // Both results exist from the start at 0, so that `rate()` and alerts on reload
+        // errors see a series before the first rotation rather than "no data".
+        for result in ["ok", "error"] {
+            let _ = metrics.tls_reloads.get_or_create(&ResultLabels { result });
         }
+        metrics
     }
 
     /// Count one answered review.
@@ -151,6 +157,7 @@ mod tests {
             "testcar_injector_admission_duration_seconds_bucket{le=",
             "testcar_injector_admission_duration_seconds_count{decision=\"injected\"} 1",
             "testcar_injector_tls_reloads_total{result=\"ok\"} 1",
+            "testcar_injector_tls_reloads_total{result=\"error\"} 0",
             "testcar_injector_certificate_expiry_timestamp_seconds 1900000000",
         ] {
             assert!(text.contains(needle), "missing {needle} in\n{text}");
