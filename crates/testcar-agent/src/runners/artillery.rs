@@ -6,9 +6,8 @@ use std::path::Path;
 
 use testcar_artillery::{LoadOptions, RunOptions};
 use testcar_contract::Suite;
-use tokio::sync::watch;
 
-use super::{Progress, RunContext, error_suite, slug};
+use super::{RunContext, error_suite, slug};
 use crate::manifest::SuiteDef;
 
 /// Run the Artillery script of `def`.
@@ -26,7 +25,6 @@ pub async fn run(def: &SuiteDef, ctx: &RunContext) -> Suite {
         Err(e) => return error_suite(def, e.to_string()),
     };
     let folder = slug(&def.name);
-    let (progress_tx, forwarder) = forward_progress(ctx.progress.clone());
     let outcome = testcar_artillery::run_script(
         script,
         RunOptions {
@@ -35,13 +33,10 @@ pub async fn run(def: &SuiteDef, ctx: &RunContext) -> Suite {
             report_dir: Some(ctx.results_dir.join(&folder)),
             auth: ctx.auth.clone(),
             cancel: ctx.cancel.clone(),
-            progress: Some(progress_tx),
+            progress: ctx.progress.clone(),
         },
     )
     .await;
-    if let Some(task) = forwarder {
-        task.abort();
-    }
     let mut suite = outcome.suite;
     // The engine names its files relative to the suite folder; the result names them
     // relative to the results folder.
@@ -49,32 +44,6 @@ pub async fn run(def: &SuiteDef, ctx: &RunContext) -> Suite {
         report.path = format!("{folder}/{}", report.path);
     }
     suite
-}
-
-/// A sender for the engine's progress, mirrored into the run's progress channel.
-fn forward_progress(
-    to: Option<watch::Sender<Progress>>,
-) -> (
-    watch::Sender<testcar_artillery::Progress>,
-    Option<tokio::task::JoinHandle<()>>,
-) {
-    let (tx, mut rx) = watch::channel(testcar_artillery::Progress::default());
-    let task = to.map(|to| {
-        tokio::spawn(async move {
-            while rx.changed().await.is_ok() {
-                let p = rx.borrow_and_update().clone();
-                to.send_replace(Progress {
-                    elapsed: p.elapsed,
-                    requests: p.requests,
-                    responses: p.responses,
-                    errors: p.errors,
-                    rate: p.rate,
-                    p99_ms: p.p99_ms,
-                });
-            }
-        })
-    });
-    (tx, task)
 }
 
 /// Check a script without running it: everything the engine checks when loading. A script

@@ -8,7 +8,7 @@ pub mod exec;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use testcar_contract::duration::format_duration;
 use testcar_contract::{Status, Suite};
@@ -17,22 +17,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::manifest::{SuiteDef, SuiteKind};
 
-/// Live figures of a running suite (the engine's `Progress`, field for field).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Progress {
-    /// Time since the suite started.
-    pub elapsed: Duration,
-    /// Requests sent so far.
-    pub requests: u64,
-    /// Responses received so far.
-    pub responses: u64,
-    /// Failed requests so far.
-    pub errors: u64,
-    /// Current request rate, per second.
-    pub rate: f64,
-    /// Current 99th percentile response time in milliseconds.
-    pub p99_ms: Option<f64>,
-}
+/// Live figures of a running suite: the engine's own snapshot type, which every runner
+/// publishes.
+pub use testcar_artillery::Progress;
 
 /// What every runner gets besides its suite definition.
 #[derive(Clone)]
