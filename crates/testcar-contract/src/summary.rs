@@ -3,7 +3,38 @@
 
 use std::fmt::Write;
 
-use crate::result::{CheckStatus, Run, Status};
+use crate::result::{CheckStatus, Run, Status, Suite};
+
+/// Column titles of a suite row (see [`suite_cells`]).
+pub const SUITE_COLUMNS: [&str; 9] = [
+    "SUITE", "RUNNER", "STATUS", "CHECKS", "REQUESTS", "ERRORS", "P95 MS", "P99 MS", "TIME",
+];
+
+/// The cells of one suite's row: name, runner, status, passed/total checks, requests,
+/// errors, p95 and p99 response time, duration (`-` where a suite has no such figure).
+pub fn suite_cells(s: &Suite) -> [String; 9] {
+    let fmt_ms = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into());
+    let passed = s
+        .checks
+        .iter()
+        .filter(|c| c.status == CheckStatus::Passed)
+        .count();
+    let m = s.metrics.as_ref();
+    let rt = m.and_then(|m| m.response_time);
+    [
+        s.name.clone(),
+        s.runner.as_str().to_string(),
+        s.status.as_str().to_uppercase(),
+        format!("{passed}/{}", s.checks.len()),
+        m.map(|m| m.requests.to_string())
+            .unwrap_or_else(|| "-".into()),
+        m.map(|m| m.errors.values().sum::<u64>().to_string())
+            .unwrap_or_else(|| "-".into()),
+        fmt_ms(rt.map(|r| r.p95)),
+        fmt_ms(rt.map(|r| r.p99)),
+        format!("{:.1}s", s.duration_ms as f64 / 1000.0),
+    ]
+}
 
 /// Render the summary of a run; `color` adds ANSI colour to statuses.
 pub fn render_summary(run: &Run, color: bool) -> String {
@@ -19,37 +50,12 @@ pub fn render_summary(run: &Run, color: bool) -> String {
         };
         format!("\x1b[{code}m{word}\x1b[0m")
     };
-    let fmt_ms = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into());
-
-    let header = [
-        "SUITE", "RUNNER", "STATUS", "CHECKS", "REQUESTS", "ERRORS", "P95 MS", "P99 MS", "TIME",
-    ];
-    let mut rows: Vec<([String; 9], Status)> = Vec::new();
-    for s in &run.suites {
-        let passed = s
-            .checks
-            .iter()
-            .filter(|c| c.status == CheckStatus::Passed)
-            .count();
-        let m = s.metrics.as_ref();
-        let rt = m.and_then(|m| m.response_time);
-        rows.push((
-            [
-                s.name.clone(),
-                s.runner.as_str().to_string(),
-                s.status.as_str().to_uppercase(),
-                format!("{passed}/{}", s.checks.len()),
-                m.map(|m| m.requests.to_string())
-                    .unwrap_or_else(|| "-".into()),
-                m.map(|m| m.errors.values().sum::<u64>().to_string())
-                    .unwrap_or_else(|| "-".into()),
-                fmt_ms(rt.map(|r| r.p95)),
-                fmt_ms(rt.map(|r| r.p99)),
-                format!("{:.1}s", s.duration_ms as f64 / 1000.0),
-            ],
-            s.status,
-        ));
-    }
+    let header = SUITE_COLUMNS;
+    let rows: Vec<([String; 9], Status)> = run
+        .suites
+        .iter()
+        .map(|s| (suite_cells(s), s.status))
+        .collect();
     let mut widths = header.map(str::len);
     for (row, _) in &rows {
         for (w, cell) in widths.iter_mut().zip(row.iter()) {

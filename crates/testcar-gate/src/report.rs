@@ -7,6 +7,7 @@ use std::fmt::Write;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use testcar_contract::junit::JunitReport;
+use testcar_contract::summary;
 use testcar_contract::{CheckStatus, PodRef, Run, Status};
 
 use crate::verdict::Source;
@@ -277,41 +278,18 @@ impl GateReport {
                 .any(|p| p.run.as_ref().is_some_and(|r| !r.suites.is_empty()))
         {
             let mut rows: Vec<(Vec<String>, Option<PodStatus>)> = vec![(
-                [
-                    "POD", "SUITE", "RUNNER", "STATUS", "CHECKS", "REQUESTS", "ERRORS", "P95 MS",
-                    "P99 MS", "TIME",
-                ]
-                .map(String::from)
-                .to_vec(),
+                std::iter::once("POD")
+                    .chain(summary::SUITE_COLUMNS)
+                    .map(String::from)
+                    .collect(),
                 None,
             )];
-            let ms = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into());
             for p in &self.pods {
                 for s in p.run.iter().flat_map(|r| &r.suites) {
-                    let ok = s
-                        .checks
-                        .iter()
-                        .filter(|c| c.status == CheckStatus::Passed)
-                        .count();
-                    let m = s.metrics.as_ref();
-                    let rt = m.and_then(|m| m.response_time);
-                    rows.push((
-                        vec![
-                            p.name.clone(),
-                            s.name.clone(),
-                            s.runner.as_str().to_string(),
-                            s.status.as_str().to_uppercase(),
-                            format!("{ok}/{}", s.checks.len()),
-                            m.map(|m| m.requests.to_string())
-                                .unwrap_or_else(|| "-".into()),
-                            m.map(|m| m.errors.values().sum::<u64>().to_string())
-                                .unwrap_or_else(|| "-".into()),
-                            ms(rt.map(|r| r.p95)),
-                            ms(rt.map(|r| r.p99)),
-                            format!("{:.1}s", s.duration_ms as f64 / 1000.0),
-                        ],
-                        Some(s.status.into()),
-                    ));
+                    let cells = std::iter::once(p.name.clone())
+                        .chain(summary::suite_cells(s))
+                        .collect();
+                    rows.push((cells, Some(s.status.into())));
                 }
             }
             out.push('\n');
