@@ -2,8 +2,6 @@
 //! captures, expectations, think, loops and logs — recording Artillery's metrics as it goes.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -109,6 +107,35 @@ pub enum FlowKind {
     After,
 }
 
+/// A list of steps being run: the flow itself, or a loop's body.
+struct Frame<'s> {
+    steps: &'s [Step],
+    /// Index of the next step.
+    next: usize,
+    /// Set for a loop's body.
+    repeat: Option<Repeat>,
+}
+
+/// Where a loop stands.
+struct Repeat {
+    /// The current `$loopCount`.
+    i: i64,
+    /// Stop before this count; -1 repeats until the VU fails or is cancelled.
+    to: i64,
+    /// The list of `over`, if any.
+    items: Option<Vec<Json>>,
+}
+
+impl Repeat {
+    /// `$loopElement` of the current iteration.
+    fn element(&self) -> Json {
+        match &self.items {
+            Some(items) => items.get(self.i as usize).cloned().unwrap_or(Json::Null),
+            None => Json::from(self.i),
+        }
+    }
+}
+
 /// The state of one VU.
 #[derive(Debug)]
 pub struct Vu<'s> {
@@ -120,7 +147,7 @@ pub struct Vu<'s> {
     /// `before`/`after` flows: Artillery keeps their requests out of the run's metrics.
     quiet: bool,
     /// The last URL sent and its parse: a VU mostly repeats URLs (loops, one origin).
-    last_url: Option<(String, url::Url, Origin)>,
+    last_url: Option<(String, Arc<(url::Url, Origin)>)>,
     /// Reused buffer for metric names built per response.
     name_buf: String,
 }
@@ -189,75 +216,107 @@ impl<'s> Vu<'s> {
         self.steps(steps).await
     }
 
-    fn steps<'a>(
-        &'a mut self,
-        steps: &'s [Step],
-    ) -> Pin<Box<dyn Future<Output = Result<(), VuFailure>> + Send + 'a>>
-    where
-        's: 'a,
-    {
-        Box::pin(async move {
-            for step in steps {
-                if self.sh.cancel.is_cancelled() {
-                    return Err(VuFailure::new("ECANCELED"));
+    /// Run `steps` with an explicit stack of loop frames rather than recursion: a recursive
+    /// async function needs a boxed future per loop iteration, which a tight `loop` of
+    /// requests would pay on every request.
+    async fn steps(&mut self, steps: &'s [Step]) -> Result<(), VuFailure> {
+        let mut stack: Vec<Frame<'s>> = vec![Frame {
+            steps,
+            next: 0,
+            repeat: None,
+        }];
+        while let Some(top) = stack.last_mut() {
+            if self.sh.cancel.is_cancelled() {
+                return Err(VuFailure::new("ECANCELED"));
+            }
+            let Some(step) = top.steps.get(top.next) else {
+                // The end of a loop's body: start its next iteration, or leave it.
+                let again = match &mut top.repeat {
+                    Some(rep) => {
+                        rep.i += 1;
+                        rep.to == -1 || rep.i < rep.to
+                    }
+                    None => false,
+                };
+                if again {
+                    top.next = 0;
+                    let rep = top.repeat.as_ref().expect("checked above");
+                    let (i, element) = (rep.i, rep.element());
+                    self.set_loop_vars(i, element);
+                } else {
+                    stack.pop();
                 }
-                match step {
-                    Step::Request(r) => self.request(r).await?,
-                    Step::Think(t) => {
-                        let d = {
-                            let text = t.render(&self.scope()).into_owned();
-                            crate::script::think_duration(&text).map_err(VuFailure::new)?
-                        };
-                        tokio::select! {
-                            _ = tokio::time::sleep(d) => {}
-                            _ = self.sh.cancel.cancelled() => return Err(VuFailure::new("ECANCELED")),
-                        }
-                        self.intended = None;
+                continue;
+            };
+            top.next += 1;
+            match step {
+                Step::Request(r) => self.request(r).await?,
+                Step::Think(t) => {
+                    let d = {
+                        let text = t.render(&self.scope()).into_owned();
+                        crate::script::think_duration(&text).map_err(VuFailure::new)?
+                    };
+                    tokio::select! {
+                        _ = tokio::time::sleep(d) => {}
+                        _ = self.sh.cancel.cancelled() => return Err(VuFailure::new("ECANCELED")),
                     }
-                    Step::Log(t) => {
-                        let line = t.render(&self.scope()).into_owned();
-                        tracing::info!(target: "artillery::log", "{line}");
-                    }
-                    Step::Loop(l) => {
-                        let items: Option<Vec<Json>> = match &l.over {
-                            Some(LoopOver::List(items)) => {
-                                let scope = self.scope();
-                                Some(items.iter().map(|i| i.render(&scope)).collect())
-                            }
-                            Some(LoopOver::Var(name)) => {
-                                let v = parse_path(name).and_then(|p| lookup(&self.scope(), &p));
-                                match v {
-                                    Some(Json::Array(items)) => Some(items),
-                                    // Artillery runs no iteration over a non-list.
-                                    _ => Some(Vec::new()),
-                                }
-                            }
-                            None => None,
-                        };
-                        let (from, to) = match (&items, &l.count) {
-                            (Some(items), _) => (0, items.len() as i64),
-                            (None, Some(count)) => loop_range(&count.render(&self.scope())),
-                            (None, None) => (0, -1),
-                        };
-                        let mut i = from;
-                        while to == -1 || i < to {
-                            if self.sh.cancel.is_cancelled() {
-                                return Err(VuFailure::new("ECANCELED"));
-                            }
-                            self.vars.insert("$loopCount".into(), Json::from(i));
-                            let element = match &items {
-                                Some(items) => items.get(i as usize).cloned().unwrap_or(Json::Null),
-                                None => Json::from(i),
-                            };
-                            self.vars.insert("$loopElement".into(), element);
-                            self.steps(&l.steps).await?;
-                            i += 1;
+                    self.intended = None;
+                }
+                Step::Log(t) => {
+                    let line = t.render(&self.scope()).into_owned();
+                    tracing::info!(target: "artillery::log", "{line}");
+                }
+                Step::Loop(l) => {
+                    let items: Option<Vec<Json>> = match &l.over {
+                        Some(LoopOver::List(items)) => {
+                            let scope = self.scope();
+                            Some(items.iter().map(|i| i.render(&scope)).collect())
                         }
+                        Some(LoopOver::Var(name)) => {
+                            let v = parse_path(name).and_then(|p| lookup(&self.scope(), &p));
+                            match v {
+                                Some(Json::Array(items)) => Some(items),
+                                // Artillery runs no iteration over a non-list.
+                                _ => Some(Vec::new()),
+                            }
+                        }
+                        None => None,
+                    };
+                    let (from, to) = match (&items, &l.count) {
+                        (Some(items), _) => (0, items.len() as i64),
+                        (None, Some(count)) => loop_range(&count.render(&self.scope())),
+                        (None, None) => (0, -1),
+                    };
+                    if to == -1 || from < to {
+                        let rep = Repeat { i: from, to, items };
+                        let element = rep.element();
+                        self.set_loop_vars(from, element);
+                        stack.push(Frame {
+                            steps: &l.steps,
+                            next: 0,
+                            repeat: Some(rep),
+                        });
                     }
                 }
             }
-            Ok(())
-        })
+        }
+        Ok(())
+    }
+
+    fn set_loop_vars(&mut self, i: i64, element: Json) {
+        // Updated in place: no key allocation per iteration.
+        match self.vars.get_mut("$loopCount") {
+            Some(v) => *v = Json::from(i),
+            None => {
+                self.vars.insert("$loopCount".into(), Json::from(i));
+            }
+        }
+        match self.vars.get_mut("$loopElement") {
+            Some(v) => *v = element,
+            None => {
+                self.vars.insert("$loopElement".into(), element);
+            }
+        }
     }
 
     fn scope(&self) -> Scope<'_> {
@@ -297,13 +356,14 @@ impl<'s> Vu<'s> {
         let mut retried_auth = false;
         let mut hops = 0;
         let (received, final_url) = loop {
-            let (parsed, origin) = match self.parse_url(&url) {
+            let target = match self.parse_url(&url) {
                 Some(p) => p,
                 None => {
                     self.count_error("ERR_INVALID_URL", endpoint);
                     return Err(VuFailure::new("ERR_INVALID_URL"));
                 }
             };
+            let (parsed, origin) = &*target;
             let mut extra: Vec<(String, String)> = Vec::new();
             if !self.cookies.is_empty() {
                 let cookie = self
@@ -330,7 +390,7 @@ impl<'s> Vu<'s> {
                 }
             }
             let req =
-                build_request(method, &parsed, &headers, &extra, body.clone()).map_err(|e| {
+                build_request(method, parsed, &headers, &extra, body.clone()).map_err(|e| {
                     self.count_error(&e.code, endpoint);
                     VuFailure::new(e.code)
                 })?;
@@ -340,7 +400,7 @@ impl<'s> Vu<'s> {
             ]);
             let res = self
                 .conns
-                .send(&sh.connector, &origin, req, &body, sh.script.config.timeout)
+                .send(&sh.connector, origin, req, &body, sh.script.config.timeout)
                 .await;
             let received = match res {
                 Ok(rcv) => rcv,
@@ -393,10 +453,10 @@ impl<'s> Vu<'s> {
     }
 
     /// The parsed URL and origin of `url`, from the cache when it is the last one sent.
-    fn parse_url(&mut self, url: &str) -> Option<(url::Url, Origin)> {
-        if let Some((last, parsed, origin)) = &self.last_url {
+    fn parse_url(&mut self, url: &str) -> Option<Arc<(url::Url, Origin)>> {
+        if let Some((last, parsed)) = &self.last_url {
             if last == url {
-                return Some((parsed.clone(), origin.clone()));
+                return Some(parsed.clone());
             }
         }
         let parsed = url::Url::parse(url).ok()?;
@@ -409,8 +469,9 @@ impl<'s> Vu<'s> {
                 .to_string(),
             port: parsed.port_or_known_default().unwrap_or(80),
         };
-        self.last_url = Some((url.to_string(), parsed.clone(), origin.clone()));
-        Some((parsed, origin))
+        let parsed = Arc::new((parsed, origin));
+        self.last_url = Some((url.to_string(), parsed.clone()));
+        Some(parsed)
     }
 
     /// URL, headers and body of a request step, rendered.
