@@ -169,18 +169,23 @@ pub struct Received {
 }
 
 impl VuConnections {
-    /// Send one request, opening (or reopening) the connection to `origin` as needed. The
-    /// whole exchange, connection included, is bounded by `timeout`. `body` is the
-    /// request's body again, for one retry when a kept-alive connection turns out closed.
-    pub async fn send(
+    /// Send `req`, opening (or reopening) the connection to `origin` as needed. The whole
+    /// exchange, connection included, is bounded by `timeout`. `remake` builds the request
+    /// again for the one retry when a kept-alive connection turns out closed (rare, so the
+    /// common path never copies a request).
+    pub async fn send<F>(
         &mut self,
         connector: &Connector,
         origin: &Origin,
         req: http::Request<Full<Bytes>>,
-        body: &Bytes,
+        remake: F,
         timeout: Duration,
-    ) -> Result<Received, RequestError> {
-        match tokio::time::timeout(timeout, self.send_inner(connector, origin, req, body)).await {
+    ) -> Result<Received, RequestError>
+    where
+        F: Fn() -> Result<http::Request<Full<Bytes>>, RequestError>,
+    {
+        let exchange = self.send_inner(connector, origin, req, remake);
+        match tokio::time::timeout(timeout, exchange).await {
             Ok(r) => r,
             Err(_) => {
                 // The connection may be mid-response: never reuse it.
@@ -195,23 +200,22 @@ impl VuConnections {
         connector: &Connector,
         origin: &Origin,
         req: http::Request<Full<Bytes>>,
-        body: &Bytes,
+        remake: impl Fn() -> Result<http::Request<Full<Bytes>>, RequestError>,
     ) -> Result<Received, RequestError> {
         let reused = self.ready_conn(origin).await;
         let (mut open, was_reused) = match reused {
             Some(c) => (c, true),
             None => (connect(connector, origin).await?, false),
         };
-        let retry = was_reused.then(|| clone_request(&req, body));
         let sent_at = Instant::now();
         let fut = open.sender.send_request(req);
         let res = match drive(&mut open.task, fut).await {
             Ok(res) => res,
-            Err(e) if retry.is_some() && (e.is_canceled() || e.is_incomplete_message()) => {
+            Err(e) if was_reused && (e.is_canceled() || e.is_incomplete_message()) => {
                 // The server closed an idle keep-alive connection: one fresh attempt.
                 open = connect(connector, origin).await?;
                 let sent_at = Instant::now();
-                let fut = open.sender.send_request(retry.expect("checked"));
+                let fut = open.sender.send_request(remake()?);
                 let res = drive(&mut open.task, fut).await.map_err(map_hyper)?;
                 return self.finish(open, res, sent_at).await;
             }
@@ -261,16 +265,6 @@ impl VuConnections {
         drive(task, sender.ready()).await.ok()?;
         Some(open)
     }
-}
-
-fn clone_request(req: &http::Request<Full<Bytes>>, body: &Bytes) -> http::Request<Full<Bytes>> {
-    // Bodies are always in memory (Full), so a copy is cheap enough for the rare retry.
-    let mut out = http::Request::new(Full::new(body.clone()));
-    *out.method_mut() = req.method().clone();
-    *out.uri_mut() = req.uri().clone();
-    *out.version_mut() = req.version();
-    *out.headers_mut() = req.headers().clone();
-    out
 }
 
 async fn connect(connector: &Connector, origin: &Origin) -> Result<Open, RequestError> {

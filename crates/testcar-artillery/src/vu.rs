@@ -400,7 +400,13 @@ impl<'s> Vu<'s> {
             ]);
             let res = self
                 .conns
-                .send(&sh.connector, origin, req, &body, sh.script.config.timeout)
+                .send(
+                    &sh.connector,
+                    origin,
+                    req,
+                    || build_request(method, parsed, &headers, &extra, body.clone()),
+                    sh.script.config.timeout,
+                )
                 .await;
             let received = match res {
                 Ok(rcv) => rcv,
