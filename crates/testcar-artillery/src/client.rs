@@ -300,6 +300,12 @@ where
 
 fn map_io(e: std::io::Error) -> RequestError {
     use std::io::ErrorKind as K;
+    // Out of file descriptors (an overloaded run piles up VUs): Node's names.
+    match e.raw_os_error() {
+        Some(24) => return RequestError::new("EMFILE", e),
+        Some(23) => return RequestError::new("ENFILE", e),
+        _ => {}
+    }
     let code = match e.kind() {
         K::ConnectionRefused => "ECONNREFUSED",
         K::ConnectionReset | K::ConnectionAborted | K::UnexpectedEof => "ECONNRESET",
@@ -416,5 +422,25 @@ impl ServerCertVerifier for AcceptAny {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_errors_get_node_codes() {
+        let code = |e: std::io::Error| map_io(e).code;
+        assert_eq!(code(std::io::Error::from_raw_os_error(24)), "EMFILE");
+        assert_eq!(
+            code(std::io::ErrorKind::ConnectionRefused.into()),
+            "ECONNREFUSED"
+        );
+        assert_eq!(
+            code(std::io::ErrorKind::ConnectionReset.into()),
+            "ECONNRESET"
+        );
+        assert_eq!(code(std::io::ErrorKind::Other.into()), "EIO");
     }
 }
