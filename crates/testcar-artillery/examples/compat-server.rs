@@ -12,7 +12,12 @@ struct Args {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await?;
+    // A deep accept queue: the bench opens tens of thousands of connections per second
+    // (one per VU) and a full queue would drop SYNs and add 1 s retransmits.
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(std::net::SocketAddr::from(([127, 0, 0, 1], args.port)))?;
+    let listener = socket.listen(4096)?;
     println!("listening on 127.0.0.1:{}", args.port);
     testcar_artillery::compat_server::serve(listener, tokio_util::sync::CancellationToken::new())
         .await;

@@ -2,7 +2,10 @@
 //! within the VU, like Artillery's per-VU agents), over TCP or rustls (ring). Failures map
 //! to Node's error codes, which Artillery reports as `errors.<code>`.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -96,10 +99,58 @@ pub struct Origin {
     pub port: u16,
 }
 
+/// The task half of a hyper connection. The VU polls it itself while it waits for a
+/// response (see [`drive`]) instead of spawning a task per connection: one task, one
+/// wake-up per socket event, and an idle connection costs nothing between requests.
+type ConnTask = Pin<Box<dyn Future<Output = hyper::Result<()>> + Send>>;
+
+/// An open HTTP/1.1 connection of a VU.
+struct Open {
+    origin: Origin,
+    sender: http1::SendRequest<Full<Bytes>>,
+    /// `None` once the connection has ended.
+    task: Option<ConnTask>,
+}
+
+impl std::fmt::Debug for Open {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Open")
+            .field("origin", &self.origin)
+            .field("ended", &self.task.is_none())
+            .finish()
+    }
+}
+
+/// Poll `fut` to completion while also driving the connection `task`, which does the
+/// actual reading and writing.
+async fn drive<F: Future>(task: &mut Option<ConnTask>, fut: F) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    std::future::poll_fn(move |cx| {
+        if let Poll::Ready(out) = fut.as_mut().poll(cx) {
+            return Poll::Ready(out);
+        }
+        let Some(t) = task.as_mut() else {
+            return fut.as_mut().poll(cx);
+        };
+        match t.as_mut().poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(r) => {
+                if let Err(error) = r {
+                    tracing::trace!(%error, "connection ended");
+                }
+                *task = None;
+                // The connection's end resolves the request one way or the other.
+                fut.as_mut().poll(cx)
+            }
+        }
+    })
+    .await
+}
+
 /// One VU's open connections.
 #[derive(Debug, Default)]
 pub struct VuConnections {
-    conns: Vec<(Origin, http1::SendRequest<Full<Bytes>>)>,
+    conns: Vec<Open>,
 }
 
 /// A received response.
@@ -118,20 +169,27 @@ pub struct Received {
 }
 
 impl VuConnections {
-    /// Send one request, opening (or reopening) the connection to `origin` as needed. The
-    /// whole exchange, connection included, is bounded by `timeout`.
-    pub async fn send(
+    /// Send `req`, opening (or reopening) the connection to `origin` as needed. The whole
+    /// exchange, connection included, is bounded by `timeout`. `remake` builds the request
+    /// again for the one retry when a kept-alive connection turns out closed (rare, so the
+    /// common path never copies a request).
+    pub async fn send<F>(
         &mut self,
         connector: &Connector,
         origin: &Origin,
         req: http::Request<Full<Bytes>>,
+        remake: F,
         timeout: Duration,
-    ) -> Result<Received, RequestError> {
-        match tokio::time::timeout(timeout, self.send_inner(connector, origin, req)).await {
+    ) -> Result<Received, RequestError>
+    where
+        F: Fn() -> Result<http::Request<Full<Bytes>>, RequestError>,
+    {
+        let exchange = self.send_inner(connector, origin, req, remake);
+        match tokio::time::timeout(timeout, exchange).await {
             Ok(r) => r,
             Err(_) => {
                 // The connection may be mid-response: never reuse it.
-                self.conns.retain(|(o, _)| o != origin);
+                self.conns.retain(|c| c.origin != *origin);
                 Err(RequestError::new("ETIMEDOUT", "request timed out"))
             }
         }
@@ -142,49 +200,50 @@ impl VuConnections {
         connector: &Connector,
         origin: &Origin,
         req: http::Request<Full<Bytes>>,
+        remake: impl Fn() -> Result<http::Request<Full<Bytes>>, RequestError>,
     ) -> Result<Received, RequestError> {
-        let reused = self.ready_sender(origin).await;
-        let (mut sender, was_reused) = match reused {
-            Some(s) => (s, true),
+        let reused = self.ready_conn(origin).await;
+        let (mut open, was_reused) = match reused {
+            Some(c) => (c, true),
             None => (connect(connector, origin).await?, false),
         };
-        let retry = was_reused.then(|| clone_request(&req));
         let sent_at = Instant::now();
-        let res = match sender.send_request(req).await {
+        let fut = open.sender.send_request(req);
+        let res = match drive(&mut open.task, fut).await {
             Ok(res) => res,
-            Err(e) if retry.is_some() && (e.is_canceled() || e.is_incomplete_message()) => {
+            Err(e) if was_reused && (e.is_canceled() || e.is_incomplete_message()) => {
                 // The server closed an idle keep-alive connection: one fresh attempt.
-                sender = connect(connector, origin).await?;
+                open = connect(connector, origin).await?;
                 let sent_at = Instant::now();
-                let res = sender
-                    .send_request(retry.expect("checked"))
-                    .await
-                    .map_err(map_hyper)?;
-                return self.finish(origin, sender, res, sent_at).await;
+                let fut = open.sender.send_request(remake()?);
+                let res = drive(&mut open.task, fut).await.map_err(map_hyper)?;
+                return self.finish(open, res, sent_at).await;
             }
             Err(e) => return Err(map_hyper(e)),
         };
-        self.finish(origin, sender, res, sent_at).await
+        self.finish(open, res, sent_at).await
     }
 
     async fn finish(
         &mut self,
-        origin: &Origin,
-        sender: http1::SendRequest<Full<Bytes>>,
+        mut open: Open,
         res: http::Response<hyper::body::Incoming>,
         sent_at: Instant,
     ) -> Result<Received, RequestError> {
         let first_byte_at = Instant::now();
         let (parts, body) = res.into_parts();
-        let body = body.collect().await.map_err(map_hyper)?.to_bytes();
+        let body = drive(&mut open.task, body.collect())
+            .await
+            .map_err(map_hyper)?
+            .to_bytes();
         let wire_bytes = body.len() as u64;
         let keep = !parts
             .headers
             .get(http::header::CONNECTION)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
-        self.conns.retain(|(o, _)| o != origin);
-        if keep {
-            self.conns.push((origin.clone(), sender));
+        self.conns.retain(|c| c.origin != open.origin);
+        if keep && open.task.is_some() {
+            self.conns.push(open);
         }
         let body = decode(&parts.headers, body)?;
         Ok(Received {
@@ -196,77 +255,57 @@ impl VuConnections {
         })
     }
 
-    async fn ready_sender(&mut self, origin: &Origin) -> Option<http1::SendRequest<Full<Bytes>>> {
-        let i = self.conns.iter().position(|(o, _)| o == origin)?;
-        let (_, mut sender) = self.conns.swap_remove(i);
-        if sender.is_closed() {
+    async fn ready_conn(&mut self, origin: &Origin) -> Option<Open> {
+        let i = self.conns.iter().position(|c| c.origin == *origin)?;
+        let mut open = self.conns.swap_remove(i);
+        if open.sender.is_closed() || open.task.is_none() {
             return None;
         }
-        sender.ready().await.ok()?;
-        Some(sender)
+        let Open { sender, task, .. } = &mut open;
+        drive(task, sender.ready()).await.ok()?;
+        Some(open)
     }
 }
 
-fn clone_request(req: &http::Request<Full<Bytes>>) -> http::Request<Full<Bytes>> {
-    // Bodies are always in memory (Full), so a copy is cheap enough for the rare retry.
-    let mut b = http::Request::builder()
-        .method(req.method().clone())
-        .uri(req.uri().clone())
-        .version(req.version());
-    if let Some(h) = b.headers_mut() {
-        *h = req.headers().clone();
-    }
-    let body = req
-        .extensions()
-        .get::<BodyCopy>()
-        .map(|c| c.0.clone())
-        .unwrap_or_default();
-    let mut out = b
-        .body(Full::new(body.clone()))
-        .expect("copied from a valid request");
-    out.extensions_mut().insert(BodyCopy(body));
-    out
-}
-
-/// The request body, kept for a retry on a fresh connection.
-#[derive(Debug, Clone)]
-pub struct BodyCopy(pub Bytes);
-
-async fn connect(
-    connector: &Connector,
-    origin: &Origin,
-) -> Result<http1::SendRequest<Full<Bytes>>, RequestError> {
+async fn connect(connector: &Connector, origin: &Origin) -> Result<Open, RequestError> {
     let addr = (origin.host.as_str(), origin.port);
     let tcp = TcpStream::connect(addr).await.map_err(map_io)?;
+    // Requests are written in one piece; no reason to wait for ACKs of small segments.
     let _ = tcp.set_nodelay(true);
-    if origin.tls {
+    let (sender, task) = if origin.tls {
         let name = ServerName::try_from(origin.host.clone())
             .map_err(|e| RequestError::new("ERR_INVALID_URL", e))?;
         let tls = tokio_rustls::TlsConnector::from(connector.tls.clone())
             .connect(name, tcp)
             .await
             .map_err(map_tls)?;
-        handshake(TokioIo::new(tls)).await
+        handshake(TokioIo::new(tls)).await?
     } else {
-        handshake(TokioIo::new(tcp)).await
-    }
+        handshake(TokioIo::new(tcp)).await?
+    };
+    Ok(Open {
+        origin: origin.clone(),
+        sender,
+        task: Some(task),
+    })
 }
 
-async fn handshake<T>(io: T) -> Result<http1::SendRequest<Full<Bytes>>, RequestError>
+async fn handshake<T>(io: T) -> Result<(http1::SendRequest<Full<Bytes>>, ConnTask), RequestError>
 where
     T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let (sender, conn) = http1::handshake(io).await.map_err(map_hyper)?;
-    tokio::spawn(async move {
-        if let Err(error) = conn.await {
-            tracing::trace!(%error, "connection ended");
-        }
-    });
-    Ok(sender)
+    Ok((sender, Box::pin(conn)))
 }
 
 fn map_io(e: std::io::Error) -> RequestError {
     use std::io::ErrorKind as K;
+    // Out of file descriptors (an overloaded run piles up VUs): Node's names.
+    match e.raw_os_error() {
+        Some(24) => return RequestError::new("EMFILE", e),
+        Some(23) => return RequestError::new("ENFILE", e),
+        _ => {}
+    }
     let code = match e.kind() {
         K::ConnectionRefused => "ECONNREFUSED",
         K::ConnectionReset | K::ConnectionAborted | K::UnexpectedEof => "ECONNRESET",
@@ -383,5 +422,25 @@ impl ServerCertVerifier for AcceptAny {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_errors_get_node_codes() {
+        let code = |e: std::io::Error| map_io(e).code;
+        assert_eq!(code(std::io::Error::from_raw_os_error(24)), "EMFILE");
+        assert_eq!(
+            code(std::io::ErrorKind::ConnectionRefused.into()),
+            "ECONNREFUSED"
+        );
+        assert_eq!(
+            code(std::io::ErrorKind::ConnectionReset.into()),
+            "ECONNRESET"
+        );
+        assert_eq!(code(std::io::ErrorKind::Other.into()), "EIO");
     }
 }

@@ -3,6 +3,7 @@
 //! bounded however long the run.
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -19,11 +20,36 @@ pub const INTENDED_RESPONSE_TIME: &str = "testcar.http.response_time_intended";
 /// Histogram values are microseconds; reports show milliseconds.
 const MAX_MICROS: u64 = 3_600_000_000;
 
-#[derive(Debug)]
+/// Metric names are short and few, and come from the script, not from an attacker: a
+/// multiply-rotate hash (as in rustc's FxHash) costs a fraction of SipHash per recording.
+#[derive(Debug, Default, Clone, Copy)]
+struct NameHasher(u64);
+
+impl Hasher for NameHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ b as u64).wrapping_mul(K);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type NameMap<V> = HashMap<String, V, BuildHasherDefault<NameHasher>>;
+
+#[derive(Debug, Clone, Default)]
 struct Window {
-    counters: HashMap<String, u64>,
-    histograms: HashMap<String, Hist>,
-    rate_events: HashMap<String, u64>,
+    counters: NameMap<u64>,
+    histograms: NameMap<Hist>,
+    rate_events: NameMap<u64>,
     first_counter_at: Option<u64>,
     last_counter_at: Option<u64>,
     first_histogram_at: Option<u64>,
@@ -32,15 +58,33 @@ struct Window {
 
 impl Window {
     fn new() -> Window {
-        Window {
-            counters: HashMap::new(),
-            histograms: HashMap::new(),
-            rate_events: HashMap::new(),
-            first_counter_at: None,
-            last_counter_at: None,
-            first_histogram_at: None,
-            last_histogram_at: None,
+        Window::default()
+    }
+
+    /// Add `other`'s recordings to this window.
+    fn merge(&mut self, other: &Window) {
+        for (k, v) in &other.counters {
+            *self.counters.entry(k.clone()).or_default() += v;
         }
+        for (k, v) in &other.rate_events {
+            *self.rate_events.entry(k.clone()).or_default() += v;
+        }
+        for (k, h) in &other.histograms {
+            match self.histograms.get_mut(k) {
+                Some(mine) => mine.merge(h),
+                None => {
+                    self.histograms.insert(k.clone(), h.clone());
+                }
+            }
+        }
+        let min = |a: Option<u64>, b: Option<u64>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.first_counter_at = min(self.first_counter_at, other.first_counter_at);
+        self.first_histogram_at = min(self.first_histogram_at, other.first_histogram_at);
+        self.last_counter_at = self.last_counter_at.max(other.last_counter_at);
+        self.last_histogram_at = self.last_histogram_at.max(other.last_histogram_at);
     }
 
     fn counter(&mut self, name: &str, by: u64, now: u64) {
@@ -152,6 +196,14 @@ impl Hist {
         self.max = self.max.max(us);
         self.sum += us as u128;
     }
+
+    fn merge(&mut self, other: &Hist) {
+        // Same bounds and precision on both sides, so adding cannot fail.
+        let _ = self.h.add(&other.h);
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+        self.sum += other.sum;
+    }
 }
 
 /// Reduce a histogram to a summary in milliseconds, one decimal like Artillery.
@@ -184,9 +236,12 @@ pub fn summary_json(s: &LatencySummary) -> Json {
     })
 }
 
+/// Recordings go to the open period's window only; a period that closes is added to
+/// `closed_total`, and aggregate views add the open windows to it when read (rarely), so a
+/// recording costs one map update, not two.
 #[derive(Debug)]
 struct State {
-    aggregate: Window,
+    closed_total: Window,
     open: BTreeMap<u64, Window>,
     closed: Vec<Json>,
 }
@@ -227,7 +282,7 @@ impl Metrics {
     pub fn new() -> Metrics {
         Metrics {
             state: Mutex::new(State {
-                aggregate: Window::new(),
+                closed_total: Window::new(),
                 open: BTreeMap::new(),
                 closed: Vec::new(),
             }),
@@ -236,7 +291,10 @@ impl Metrics {
 
     /// Apply several recordings at once.
     pub fn record(&self, records: &[Record<'_>]) {
-        let now = now_ms();
+        self.record_at(now_ms(), records);
+    }
+
+    fn record_at(&self, now: u64, records: &[Record<'_>]) {
         let period = now / PERIOD_MS * PERIOD_MS;
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if !st.open.contains_key(&period) {
@@ -251,31 +309,28 @@ impl Metrics {
                 if let Some(w) = st.open.remove(&p) {
                     let j = w.to_json(p, None);
                     st.closed.push(j);
+                    st.closed_total.merge(&w);
                 }
             }
             st.open.insert(period, Window::new());
         }
-        let State {
-            aggregate, open, ..
-        } = &mut *st;
-        let window = open.get_mut(&period).expect("inserted above");
+        let window = st.open.get_mut(&period).expect("inserted above");
         for r in records {
             match *r {
-                Record::Counter(name, by) => {
-                    aggregate.counter(name, by, now);
-                    window.counter(name, by, now);
-                }
-                Record::Histogram(name, d) => {
-                    let us = d.as_micros() as u64;
-                    aggregate.histogram(name, us, now);
-                    window.histogram(name, us, now);
-                }
-                Record::Rate(name) => {
-                    aggregate.rate(name, now);
-                    window.rate(name, now);
-                }
+                Record::Counter(name, by) => window.counter(name, by, now),
+                Record::Histogram(name, d) => window.histogram(name, d.as_micros() as u64, now),
+                Record::Rate(name) => window.rate(name, now),
             }
         }
+    }
+
+    /// Every recording so far, in one window.
+    fn aggregate(st: &State) -> Window {
+        let mut all = st.closed_total.clone();
+        for w in st.open.values() {
+            all.merge(w);
+        }
+        all
     }
 
     /// Add to a counter.
@@ -286,23 +341,39 @@ impl Metrics {
     /// A counter's aggregate value.
     pub fn get_counter(&self, name: &str) -> u64 {
         let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        st.aggregate.counters.get(name).copied().unwrap_or(0)
+        let mut n = st.closed_total.counters.get(name).copied().unwrap_or(0);
+        for w in st.open.values() {
+            n += w.counters.get(name).copied().unwrap_or(0);
+        }
+        n
     }
 
     /// Aggregate counters.
     pub fn counters(&self) -> BTreeMap<String, u64> {
         let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        st.aggregate
+        let mut out: BTreeMap<String, u64> = st
+            .closed_total
             .counters
             .iter()
             .map(|(k, v)| (k.clone(), *v))
-            .collect()
+            .collect();
+        for w in st.open.values() {
+            for (k, v) in &w.counters {
+                match out.get_mut(k.as_str()) {
+                    Some(n) => *n += v,
+                    None => {
+                        out.insert(k.clone(), *v);
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// Aggregate summaries.
     pub fn summaries(&self) -> BTreeMap<String, LatencySummary> {
         let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        st.aggregate
+        Metrics::aggregate(&st)
             .histograms
             .iter()
             .map(|(k, h)| (k.clone(), summarize(h)))
@@ -312,7 +383,16 @@ impl Metrics {
     /// A histogram's aggregate p99 in milliseconds.
     pub fn p99_ms(&self, name: &str) -> Option<f64> {
         let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        st.aggregate.histograms.get(name).map(|h| summarize(h).p99)
+        let mut all: Option<Hist> = st.closed_total.histograms.get(name).cloned();
+        for w in st.open.values() {
+            if let Some(h) = w.histograms.get(name) {
+                match &mut all {
+                    Some(a) => a.merge(h),
+                    None => all = Some(h.clone()),
+                }
+            }
+        }
+        all.map(|h| summarize(&h).p99)
     }
 
     /// The `--output` report: `{aggregate, intermediate}`. `span` is the run's duration,
@@ -324,9 +404,8 @@ impl Metrics {
             intermediate.push(w.to_json(*p, None));
         }
         let aggregate_period = st.open.keys().next_back().copied().unwrap_or(0);
-        let aggregate = st
-            .aggregate
-            .to_json(aggregate_period, Some(span.as_millis() as u64));
+        let aggregate =
+            Metrics::aggregate(&st).to_json(aggregate_period, Some(span.as_millis() as u64));
         json!({ "aggregate": aggregate, "intermediate": intermediate })
     }
 
@@ -380,5 +459,35 @@ mod tests {
         let v = m.ensure_values(Duration::from_secs(5));
         assert_eq!(v["http.response_time.max"], 100.0);
         assert_eq!(v["http.requests"], 5.0);
+    }
+
+    #[test]
+    fn closed_periods_stay_in_the_aggregate() {
+        let m = Metrics::new();
+        let t0 = 1_700_000_000_000;
+        // Three periods: the first closes when the third opens.
+        for (i, ms) in [(0u64, 5u64), (1, 7), (2, 300)] {
+            m.record_at(
+                t0 + i * PERIOD_MS,
+                &[
+                    Record::Counter("http.requests", 2),
+                    Record::Histogram("http.response_time", Duration::from_millis(ms)),
+                ],
+            );
+        }
+        assert_eq!(m.get_counter("http.requests"), 6);
+        assert_eq!(m.counters()["http.requests"], 6);
+        let s = &m.summaries()["http.response_time"];
+        assert_eq!((s.count, s.min, s.max), (3, 5.0, 300.0));
+        assert_eq!(m.p99_ms("http.response_time"), Some(300.0));
+        let r = m.report(Duration::from_secs(30));
+        assert_eq!(r["aggregate"]["counters"]["http.requests"], 6);
+        assert_eq!(
+            r["aggregate"]["summaries"]["http.response_time"]["count"],
+            3
+        );
+        let periods = r["intermediate"].as_array().unwrap();
+        assert_eq!(periods.len(), 3);
+        assert!(periods.iter().all(|p| p["counters"]["http.requests"] == 2));
     }
 }

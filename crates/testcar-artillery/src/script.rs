@@ -295,6 +295,19 @@ impl Method {
         })
     }
 
+    /// As an `http` method.
+    pub fn http(self) -> http::Method {
+        match self {
+            Method::Get => http::Method::GET,
+            Method::Post => http::Method::POST,
+            Method::Put => http::Method::PUT,
+            Method::Patch => http::Method::PATCH,
+            Method::Delete => http::Method::DELETE,
+            Method::Head => http::Method::HEAD,
+            Method::Options => http::Method::OPTIONS,
+        }
+    }
+
     /// Upper-case name.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -2,8 +2,6 @@
 //! captures, expectations, think, loops and logs — recording Artillery's metrics as it goes.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -15,7 +13,7 @@ use serde_json::Value as Json;
 use tokio_util::sync::CancellationToken;
 
 use crate::capture::{self, Captured, Response};
-use crate::client::{BodyCopy, Connector, Origin, Received, RequestError, VuConnections};
+use crate::client::{Connector, Origin, Received, RequestError, VuConnections};
 use crate::expect;
 use crate::expr::Val;
 use crate::metrics::{INTENDED_RESPONSE_TIME, Metrics, Record};
@@ -53,12 +51,35 @@ pub struct Shared {
     pub base_vars: Mutex<Vars>,
     /// Expectation tallies by (request address, index).
     pub tallies: Mutex<HashMap<(usize, usize), Tally>>,
-    /// Endpoint names for metrics-by-endpoint, by request address.
-    pub endpoints: HashMap<usize, Option<String>>,
+    /// metrics-by-endpoint names, by request address (`None`: the request is not counted
+    /// per endpoint).
+    pub endpoints: HashMap<usize, Option<Endpoint>>,
     /// Stop now.
     pub cancel: CancellationToken,
     /// VUs running now (for `maxVusers`).
     pub running: AtomicU64,
+}
+
+/// A request's metrics-by-endpoint names, built once per run rather than per response.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// `<prefix>.response_time.<endpoint>`.
+    pub response_time: String,
+    /// `<prefix>.<endpoint>.codes.` (the status follows).
+    pub codes: String,
+    /// `<prefix>.<endpoint>.errors.` (the code follows).
+    pub errors: String,
+}
+
+impl Endpoint {
+    /// The names under `prefix` for endpoint `name`.
+    pub fn new(prefix: &str, name: &str) -> Endpoint {
+        Endpoint {
+            response_time: format!("{prefix}.response_time.{name}"),
+            codes: format!("{prefix}.{name}.codes."),
+            errors: format!("{prefix}.{name}.errors."),
+        }
+    }
 }
 
 /// Why a VU stopped early: the error code Artillery would count under `errors.<code>`.
@@ -86,6 +107,35 @@ pub enum FlowKind {
     After,
 }
 
+/// A list of steps being run: the flow itself, or a loop's body.
+struct Frame<'s> {
+    steps: &'s [Step],
+    /// Index of the next step.
+    next: usize,
+    /// Set for a loop's body.
+    repeat: Option<Repeat>,
+}
+
+/// Where a loop stands.
+struct Repeat {
+    /// The current `$loopCount`.
+    i: i64,
+    /// Stop before this count; -1 repeats until the VU fails or is cancelled.
+    to: i64,
+    /// The list of `over`, if any.
+    items: Option<Vec<Json>>,
+}
+
+impl Repeat {
+    /// `$loopElement` of the current iteration.
+    fn element(&self) -> Json {
+        match &self.items {
+            Some(items) => items.get(self.i as usize).cloned().unwrap_or(Json::Null),
+            None => Json::from(self.i),
+        }
+    }
+}
+
 /// The state of one VU.
 #[derive(Debug)]
 pub struct Vu<'s> {
@@ -96,6 +146,10 @@ pub struct Vu<'s> {
     intended: Option<Instant>,
     /// `before`/`after` flows: Artillery keeps their requests out of the run's metrics.
     quiet: bool,
+    /// The last URL sent and its parse: a VU mostly repeats URLs (loops, one origin).
+    last_url: Option<(String, Arc<(url::Url, Origin)>)>,
+    /// Reused buffer for metric names built per response.
+    name_buf: String,
 }
 
 impl<'s> Vu<'s> {
@@ -118,10 +172,9 @@ impl<'s> Vu<'s> {
             };
             vars.insert(name.clone(), value);
         }
-        vars.insert(
-            "$uuid".into(),
-            Json::String(uuid::Uuid::new_v4().to_string()),
-        );
+        // A v4 UUID from the thread's CSPRNG: no system call per VU.
+        let uuid = uuid::Builder::from_random_bytes(rng.random()).into_uuid();
+        vars.insert("$uuid".into(), Json::String(uuid.to_string()));
         Vu {
             sh,
             vars,
@@ -129,6 +182,8 @@ impl<'s> Vu<'s> {
             cookies: Vec::new(),
             intended: Some(intended),
             quiet: false,
+            last_url: None,
+            name_buf: String::new(),
         }
     }
 
@@ -161,75 +216,107 @@ impl<'s> Vu<'s> {
         self.steps(steps).await
     }
 
-    fn steps<'a>(
-        &'a mut self,
-        steps: &'s [Step],
-    ) -> Pin<Box<dyn Future<Output = Result<(), VuFailure>> + Send + 'a>>
-    where
-        's: 'a,
-    {
-        Box::pin(async move {
-            for step in steps {
-                if self.sh.cancel.is_cancelled() {
-                    return Err(VuFailure::new("ECANCELED"));
+    /// Run `steps` with an explicit stack of loop frames rather than recursion: a recursive
+    /// async function needs a boxed future per loop iteration, which a tight `loop` of
+    /// requests would pay on every request.
+    async fn steps(&mut self, steps: &'s [Step]) -> Result<(), VuFailure> {
+        let mut stack: Vec<Frame<'s>> = vec![Frame {
+            steps,
+            next: 0,
+            repeat: None,
+        }];
+        while let Some(top) = stack.last_mut() {
+            if self.sh.cancel.is_cancelled() {
+                return Err(VuFailure::new("ECANCELED"));
+            }
+            let Some(step) = top.steps.get(top.next) else {
+                // The end of a loop's body: start its next iteration, or leave it.
+                let again = match &mut top.repeat {
+                    Some(rep) => {
+                        rep.i += 1;
+                        rep.to == -1 || rep.i < rep.to
+                    }
+                    None => false,
+                };
+                if again {
+                    top.next = 0;
+                    let rep = top.repeat.as_ref().expect("checked above");
+                    let (i, element) = (rep.i, rep.element());
+                    self.set_loop_vars(i, element);
+                } else {
+                    stack.pop();
                 }
-                match step {
-                    Step::Request(r) => self.request(r).await?,
-                    Step::Think(t) => {
-                        let d = {
-                            let text = t.render(&self.scope()).into_owned();
-                            crate::script::think_duration(&text).map_err(VuFailure::new)?
-                        };
-                        tokio::select! {
-                            _ = tokio::time::sleep(d) => {}
-                            _ = self.sh.cancel.cancelled() => return Err(VuFailure::new("ECANCELED")),
-                        }
-                        self.intended = None;
+                continue;
+            };
+            top.next += 1;
+            match step {
+                Step::Request(r) => self.request(r).await?,
+                Step::Think(t) => {
+                    let d = {
+                        let text = t.render(&self.scope()).into_owned();
+                        crate::script::think_duration(&text).map_err(VuFailure::new)?
+                    };
+                    tokio::select! {
+                        _ = tokio::time::sleep(d) => {}
+                        _ = self.sh.cancel.cancelled() => return Err(VuFailure::new("ECANCELED")),
                     }
-                    Step::Log(t) => {
-                        let line = t.render(&self.scope()).into_owned();
-                        tracing::info!(target: "artillery::log", "{line}");
-                    }
-                    Step::Loop(l) => {
-                        let items: Option<Vec<Json>> = match &l.over {
-                            Some(LoopOver::List(items)) => {
-                                let scope = self.scope();
-                                Some(items.iter().map(|i| i.render(&scope)).collect())
-                            }
-                            Some(LoopOver::Var(name)) => {
-                                let v = parse_path(name).and_then(|p| lookup(&self.scope(), &p));
-                                match v {
-                                    Some(Json::Array(items)) => Some(items),
-                                    // Artillery runs no iteration over a non-list.
-                                    _ => Some(Vec::new()),
-                                }
-                            }
-                            None => None,
-                        };
-                        let (from, to) = match (&items, &l.count) {
-                            (Some(items), _) => (0, items.len() as i64),
-                            (None, Some(count)) => loop_range(&count.render(&self.scope())),
-                            (None, None) => (0, -1),
-                        };
-                        let mut i = from;
-                        while to == -1 || i < to {
-                            if self.sh.cancel.is_cancelled() {
-                                return Err(VuFailure::new("ECANCELED"));
-                            }
-                            self.vars.insert("$loopCount".into(), Json::from(i));
-                            let element = match &items {
-                                Some(items) => items.get(i as usize).cloned().unwrap_or(Json::Null),
-                                None => Json::from(i),
-                            };
-                            self.vars.insert("$loopElement".into(), element);
-                            self.steps(&l.steps).await?;
-                            i += 1;
+                    self.intended = None;
+                }
+                Step::Log(t) => {
+                    let line = t.render(&self.scope()).into_owned();
+                    tracing::info!(target: "artillery::log", "{line}");
+                }
+                Step::Loop(l) => {
+                    let items: Option<Vec<Json>> = match &l.over {
+                        Some(LoopOver::List(items)) => {
+                            let scope = self.scope();
+                            Some(items.iter().map(|i| i.render(&scope)).collect())
                         }
+                        Some(LoopOver::Var(name)) => {
+                            let v = parse_path(name).and_then(|p| lookup(&self.scope(), &p));
+                            match v {
+                                Some(Json::Array(items)) => Some(items),
+                                // Artillery runs no iteration over a non-list.
+                                _ => Some(Vec::new()),
+                            }
+                        }
+                        None => None,
+                    };
+                    let (from, to) = match (&items, &l.count) {
+                        (Some(items), _) => (0, items.len() as i64),
+                        (None, Some(count)) => loop_range(&count.render(&self.scope())),
+                        (None, None) => (0, -1),
+                    };
+                    if to == -1 || from < to {
+                        let rep = Repeat { i: from, to, items };
+                        let element = rep.element();
+                        self.set_loop_vars(from, element);
+                        stack.push(Frame {
+                            steps: &l.steps,
+                            next: 0,
+                            repeat: Some(rep),
+                        });
                     }
                 }
             }
-            Ok(())
-        })
+        }
+        Ok(())
+    }
+
+    fn set_loop_vars(&mut self, i: i64, element: Json) {
+        // Updated in place: no key allocation per iteration.
+        match self.vars.get_mut("$loopCount") {
+            Some(v) => *v = Json::from(i),
+            None => {
+                self.vars.insert("$loopCount".into(), Json::from(i));
+            }
+        }
+        match self.vars.get_mut("$loopElement") {
+            Some(v) => *v = element,
+            None => {
+                self.vars.insert("$loopElement".into(), element);
+            }
+        }
     }
 
     fn scope(&self) -> Scope<'_> {
@@ -262,28 +349,22 @@ impl<'s> Vu<'s> {
         let endpoint = sh
             .endpoints
             .get(&(r as *const Request as usize))
-            .cloned()
-            .flatten();
+            .and_then(Option::as_ref);
         let mut method = r.method;
         let mut url = url;
         let mut body = body;
         let mut retried_auth = false;
         let mut hops = 0;
         let (received, final_url) = loop {
-            let parsed = url::Url::parse(&url).map_err(|_| {
-                self.count_error("ERR_INVALID_URL", endpoint.as_deref());
-                VuFailure::new("ERR_INVALID_URL")
-            })?;
-            let origin = Origin {
-                tls: parsed.scheme() == "https",
-                host: parsed
-                    .host_str()
-                    .unwrap_or("")
-                    .trim_matches(['[', ']'])
-                    .to_string(),
-                port: parsed.port_or_known_default().unwrap_or(80),
+            let target = match self.parse_url(&url) {
+                Some(p) => p,
+                None => {
+                    self.count_error("ERR_INVALID_URL", endpoint);
+                    return Err(VuFailure::new("ERR_INVALID_URL"));
+                }
             };
-            let mut req_headers = headers.clone();
+            let (parsed, origin) = &*target;
+            let mut extra: Vec<(String, String)> = Vec::new();
             if !self.cookies.is_empty() {
                 let cookie = self
                     .cookies
@@ -291,7 +372,7 @@ impl<'s> Vu<'s> {
                     .map(|(k, v)| format!("{k}={v}"))
                     .collect::<Vec<_>>()
                     .join("; ");
-                req_headers.push(("cookie".into(), cookie));
+                extra.push(("cookie".into(), cookie));
             }
             if let Some(auth) = &sh.auth {
                 let parts = testcar_auth::RequestParts {
@@ -300,35 +381,42 @@ impl<'s> Vu<'s> {
                     body: &body,
                 };
                 match auth.headers(parts).await {
-                    Ok(extra) => req_headers.extend(extra),
+                    Ok(more) => extra.extend(more),
                     Err(e) => {
                         tracing::warn!(error = %e, "credentials unavailable");
-                        self.count_error("EAUTH", endpoint.as_deref());
+                        self.count_error("EAUTH", endpoint);
                         return Err(VuFailure::new("EAUTH"));
                     }
                 }
             }
-            let req = build_request(method, &parsed, &req_headers, body.clone()).map_err(|e| {
-                self.count_error(&e.code, endpoint.as_deref());
-                VuFailure::new(e.code)
-            })?;
+            let req =
+                build_request(method, parsed, &headers, &extra, body.clone()).map_err(|e| {
+                    self.count_error(&e.code, endpoint);
+                    VuFailure::new(e.code)
+                })?;
             self.record(&[
                 Record::Counter("http.requests", 1),
                 Record::Rate("http.request_rate"),
             ]);
             let res = self
                 .conns
-                .send(&sh.connector, &origin, req, sh.script.config.timeout)
+                .send(
+                    &sh.connector,
+                    origin,
+                    req,
+                    || build_request(method, parsed, &headers, &extra, body.clone()),
+                    sh.script.config.timeout,
+                )
                 .await;
             let received = match res {
                 Ok(rcv) => rcv,
                 Err(RequestError { code, detail }) => {
                     tracing::debug!(%code, %detail, url = %url, "request failed");
-                    self.count_error(&code, endpoint.as_deref());
+                    self.count_error(&code, endpoint);
                     return Err(VuFailure::new(code));
                 }
             };
-            self.record_response(&received, intended, endpoint.as_deref());
+            self.record_response(&received, intended, endpoint);
             self.store_cookies(&received.parts.headers);
             let status = received.parts.status.as_u16();
             if status == 401 && !retried_auth {
@@ -368,6 +456,28 @@ impl<'s> Vu<'s> {
             break (received, url);
         };
         self.after_response(r, &received, &final_url)
+    }
+
+    /// The parsed URL and origin of `url`, from the cache when it is the last one sent.
+    fn parse_url(&mut self, url: &str) -> Option<Arc<(url::Url, Origin)>> {
+        if let Some((last, parsed)) = &self.last_url {
+            if last == url {
+                return Some(parsed.clone());
+            }
+        }
+        let parsed = url::Url::parse(url).ok()?;
+        let origin = Origin {
+            tls: parsed.scheme() == "https",
+            host: parsed
+                .host_str()
+                .unwrap_or("")
+                .trim_matches(['[', ']'])
+                .to_string(),
+            port: parsed.port_or_known_default().unwrap_or(80),
+        };
+        let parsed = Arc::new((parsed, origin));
+        self.last_url = Some((url.to_string(), parsed.clone()));
+        Some(parsed)
     }
 
     /// URL, headers and body of a request step, rendered.
@@ -456,25 +566,30 @@ impl<'s> Vu<'s> {
         Ok((url, headers, body))
     }
 
-    fn count_error(&self, code: &str, endpoint: Option<&str>) {
+    fn count_error(&self, code: &str, endpoint: Option<&Endpoint>) {
         let name = format!("errors.{code}");
         match endpoint {
             Some(ep) => {
-                let ep_name = format!(
-                    "{}.{ep}.errors.{code}",
-                    self.sh.script.config.by_endpoint.prefix
-                );
+                let ep_name = format!("{}{code}", ep.errors);
                 self.record(&[Record::Counter(&name, 1), Record::Counter(&ep_name, 1)]);
             }
             None => self.record(&[Record::Counter(&name, 1)]),
         }
     }
 
-    fn record_response(&self, rcv: &Received, intended: Instant, endpoint: Option<&str>) {
+    fn record_response(&mut self, rcv: &Received, intended: Instant, endpoint: Option<&Endpoint>) {
+        use std::fmt::Write;
         let status = rcv.parts.status.as_u16();
         let rt = rcv.first_byte_at.saturating_duration_since(rcv.sent_at);
         let rt_intended = rcv.first_byte_at.saturating_duration_since(intended);
-        let code = code_name(status);
+        let owned_code;
+        let code = match code_name(status) {
+            Some(c) => c,
+            None => {
+                owned_code = format!("http.codes.{status}");
+                owned_code.as_str()
+            }
+        };
         let class = match status {
             200..=299 => Some("http.response_time.2xx"),
             300..=399 => Some("http.response_time.3xx"),
@@ -482,27 +597,34 @@ impl<'s> Vu<'s> {
             500..=599 => Some("http.response_time.5xx"),
             _ => None,
         };
-        let by_code;
-        let by_time;
-        let mut records: Vec<Record<'_>> = Vec::with_capacity(9);
-        records.extend([
-            Record::Counter(&code, 1),
+        let mut by_code = std::mem::take(&mut self.name_buf);
+        let mut records: [Record<'_>; 8] = [
+            Record::Counter(code, 1),
             Record::Counter("http.responses", 1),
             Record::Counter("http.downloaded_bytes", rcv.wire_bytes),
             Record::Histogram("http.response_time", rt),
             Record::Histogram(INTENDED_RESPONSE_TIME, rt_intended),
-        ]);
+            Record::Counter("", 0),
+            Record::Counter("", 0),
+            Record::Counter("", 0),
+        ];
+        let mut n = 5;
         if let Some(class) = class {
-            records.push(Record::Histogram(class, rt));
+            records[n] = Record::Histogram(class, rt);
+            n += 1;
         }
         if let Some(ep) = endpoint {
-            let prefix = &self.sh.script.config.by_endpoint.prefix;
-            by_code = format!("{prefix}.{ep}.codes.{status}");
-            by_time = format!("{prefix}.response_time.{ep}");
-            records.push(Record::Counter(&by_code, 1));
-            records.push(Record::Histogram(&by_time, rt));
+            by_code.clear();
+            by_code.push_str(&ep.codes);
+            let _ = write!(by_code, "{status}");
+            records[n] = Record::Counter(&by_code, 1);
+            records[n + 1] = Record::Histogram(&ep.response_time, rt);
+            n += 2;
         }
-        self.record(&records);
+        if !self.quiet {
+            self.sh.metrics.record(&records[..n]);
+        }
+        self.name_buf = by_code;
     }
 
     fn store_cookies(&mut self, headers: &http::HeaderMap) {
@@ -636,8 +758,31 @@ impl<'s> Vu<'s> {
     }
 }
 
-fn code_name(status: u16) -> String {
-    format!("http.codes.{status}")
+/// `http.codes.<status>` for the common statuses, without formatting per response.
+fn code_name(status: u16) -> Option<&'static str> {
+    Some(match status {
+        200 => "http.codes.200",
+        201 => "http.codes.201",
+        202 => "http.codes.202",
+        204 => "http.codes.204",
+        301 => "http.codes.301",
+        302 => "http.codes.302",
+        303 => "http.codes.303",
+        304 => "http.codes.304",
+        307 => "http.codes.307",
+        308 => "http.codes.308",
+        400 => "http.codes.400",
+        401 => "http.codes.401",
+        403 => "http.codes.403",
+        404 => "http.codes.404",
+        409 => "http.codes.409",
+        429 => "http.codes.429",
+        500 => "http.codes.500",
+        502 => "http.codes.502",
+        503 => "http.codes.503",
+        504 => "http.codes.504",
+        _ => return None,
+    })
 }
 
 /// `count`: a number or an Artillery range `"from-to"`.
@@ -658,31 +803,36 @@ fn build_request(
     method: Method,
     url: &url::Url,
     headers: &[(String, String)],
+    extra: &[(String, String)],
     body: Bytes,
 ) -> Result<http::Request<Full<Bytes>>, RequestError> {
-    let path = match url.query() {
-        Some(q) => format!("{}?{q}", url.path()),
-        None => url.path().to_string(),
+    use url::Position;
+    let invalid = |detail: String| RequestError {
+        code: "ERR_INVALID_HTTP_TOKEN".into(),
+        detail,
     };
-    let host = match url.port() {
-        Some(p) => format!("{}:{p}", url.host_str().unwrap_or("")),
-        None => url.host_str().unwrap_or("").to_string(),
-    };
-    let mut b = http::Request::builder()
-        .method(method.as_str())
-        .uri(path)
-        .header(http::header::HOST, host);
-    for (k, v) in headers {
-        b = b.header(k.as_str(), v.as_str());
+    let uri = http::Uri::try_from(&url[Position::BeforePath..Position::AfterQuery])
+        .map_err(|e| invalid(e.to_string()))?;
+    let host = http::HeaderValue::from_str(&url[Position::BeforeHost..Position::AfterPort])
+        .map_err(|e| invalid(e.to_string()))?;
+    let mut map = http::HeaderMap::with_capacity(headers.len() + extra.len() + 2);
+    map.insert(http::header::HOST, host);
+    for (k, v) in headers.iter().chain(extra) {
+        let name =
+            http::HeaderName::from_bytes(k.as_bytes()).map_err(|e| invalid(e.to_string()))?;
+        let value = http::HeaderValue::from_str(v).map_err(|e| invalid(e.to_string()))?;
+        map.append(name, value);
     }
     if !body.is_empty() || matches!(method, Method::Post | Method::Put | Method::Patch) {
-        b = b.header(http::header::CONTENT_LENGTH, body.len());
+        map.insert(
+            http::header::CONTENT_LENGTH,
+            http::HeaderValue::from(body.len()),
+        );
     }
-    let mut req = b.body(Full::new(body.clone())).map_err(|e| RequestError {
-        code: "ERR_INVALID_HTTP_TOKEN".into(),
-        detail: e.to_string(),
-    })?;
-    req.extensions_mut().insert(BodyCopy(body));
+    let mut req = http::Request::new(Full::new(body));
+    *req.method_mut() = method.http();
+    *req.uri_mut() = uri;
+    *req.headers_mut() = map;
     Ok(req)
 }
 

@@ -1,6 +1,8 @@
 //! Engine behaviour beyond the corpus: rejected scripts name file:line:column and the key,
 //! cancellation keeps a partial report, an unreachable target is an error, credentials are
-//! applied and refreshed once on 401, maxVusers skips arrivals, the report file is written.
+//! applied and refreshed once on 401, maxVusers skips arrivals, the report file is written,
+//! a VU keeps one connection alive while each VU opens its own, and an idle connection the
+//! server closed is reopened without an error.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -270,4 +272,84 @@ async fn redirects_are_followed_unless_disabled() {
     assert_eq!(c["http.codes.302"], 2);
     assert_eq!(c["http.codes.200"], 1);
     stop.cancel();
+}
+
+/// A raw HTTP/1.1 server that counts connections; with `idle_close` it closes a connection
+/// that stays idle for 100 ms after a response, like servers with short keep-alive timeouts.
+async fn spawn_counting_server(idle_close: bool) -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut stream = BufReader::new(stream);
+                let mut first = true;
+                loop {
+                    // Read one request head (the tests send GETs without a body).
+                    let mut line = String::new();
+                    let read = stream.read_line(&mut line);
+                    let n = if idle_close && !first {
+                        match tokio::time::timeout(Duration::from_millis(100), read).await {
+                            Ok(r) => r,
+                            Err(_) => return,
+                        }
+                    } else {
+                        read.await
+                    };
+                    if !matches!(n, Ok(n) if n > 0) {
+                        return;
+                    }
+                    loop {
+                        line.clear();
+                        match stream.read_line(&mut line).await {
+                            Ok(n) if n > 0 && line != "\r\n" => {}
+                            _ => break,
+                        }
+                    }
+                    first = false;
+                    let res = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-type: text/plain\r\n\r\nok";
+                    if stream.get_mut().write_all(res).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, accepted)
+}
+
+#[tokio::test]
+async fn a_vu_keeps_its_connection_alive_and_each_vu_opens_its_own() {
+    let (addr, accepted) = spawn_counting_server(false).await;
+    let script = mk_script(
+        "config:\n  target: http://x\n  phases:\n    - duration: 1\n      arrivalCount: 3\nscenarios:\n  - flow:\n      - loop:\n          - get: {url: /}\n        count: 4\n",
+        &format!("http://{addr}"),
+    );
+    let out = run_script(script, RunOptions::default()).await;
+    let c = &out.report["aggregate"]["counters"];
+    assert_eq!(c["http.codes.200"], 12, "{c}");
+    assert_eq!(accepted.load(Ordering::SeqCst), 3);
+    assert_eq!(out.suite.status, Status::Passed);
+}
+
+#[tokio::test]
+async fn a_kept_alive_connection_closed_by_the_server_is_reopened() {
+    let (addr, accepted) = spawn_counting_server(true).await;
+    let script = mk_script(
+        "config:\n  target: http://x\nscenarios:\n  - flow:\n      - get: {url: /a}\n      - think: 0.3\n      - get: {url: /b}\n",
+        &format!("http://{addr}"),
+    );
+    let out = run_script(script, RunOptions::default()).await;
+    let c = &out.report["aggregate"]["counters"];
+    assert_eq!(c["http.requests"], 2, "{c}");
+    assert_eq!(c["http.codes.200"], 2, "{c}");
+    assert!(c.get("errors.ECONNRESET").is_none(), "{c}");
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
 }
