@@ -27,6 +27,7 @@ async fn main() -> anyhow::Result<()> {
     let load = testcar_artillery::LoadOptions {
         environment: args.environment.clone(),
         target: args.target.clone(),
+        ..Default::default()
     };
     let suite = match testcar_artillery::load_script(&args.script, &load) {
         Ok(script) => {

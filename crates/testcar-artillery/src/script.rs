@@ -62,6 +62,9 @@ pub struct LoadOptions {
     pub environment: Option<String>,
     /// `--target URL`: overrides `config.target`.
     pub target: Option<String>,
+    /// The runner supplies the target when it runs the script (the agent always has one),
+    /// so a script without `config.target` is valid; `validate` loads scripts this way.
+    pub target_from_runner: bool,
 }
 
 /// A loaded, validated Artillery script.
@@ -706,11 +709,7 @@ impl Cx {
             for (k, v) in self.map(envs, "config.environments")? {
                 let name = k.scalar_text();
                 let merged = merge(node, v);
-                self.config_body(
-                    &merged,
-                    &format!("config.environments.{name}"),
-                    opts.target.as_deref(),
-                )?;
+                self.config_body(&merged, &format!("config.environments.{name}"), opts)?;
             }
         }
         let mut effective = node.clone();
@@ -740,12 +739,12 @@ impl Cx {
                 }
             }
         }
-        let mut config = self.config_body(&effective, "config", opts.target.as_deref())?;
+        let mut config = self.config_body(&effective, "config", opts)?;
         config.environment = opts.environment.clone();
         Ok(config)
     }
 
-    fn config_body(&self, node: &Node, key: &str, target_override: Option<&str>) -> R<Config> {
+    fn config_body(&self, node: &Node, key: &str, opts: &LoadOptions) -> R<Config> {
         let rejected = [
             ("processor", "`processor` (custom JavaScript) is"),
             ("engines", "other engines are"),
@@ -906,19 +905,21 @@ impl Cx {
             self.ensure(v, &k, &mut config.ensure)?;
         }
         config.default_user_agent = !http_headers && !has_defaults;
-        if let Some(t) = target_override {
+        if let Some(t) = opts.target.as_deref() {
             config.target = t.to_string();
         }
-        if config.target.is_empty() {
+        let target_later = config.target.is_empty() && opts.target_from_runner;
+        if config.target.is_empty() && !target_later {
             return Err(self.err(
                 target_pos,
                 "config.target",
                 "missing; set it in the script, in the chosen environment, or pass --target",
             ));
         }
-        if url::Url::parse(&config.target)
-            .map(|u| !matches!(u.scheme(), "http" | "https"))
-            .unwrap_or(true)
+        if !target_later
+            && url::Url::parse(&config.target)
+                .map(|u| !matches!(u.scheme(), "http" | "https"))
+                .unwrap_or(true)
         {
             return Err(self.err(
                 target_pos,

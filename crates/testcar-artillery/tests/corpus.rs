@@ -23,6 +23,7 @@ async fn run(
     let opts = LoadOptions {
         environment: environment.map(str::to_string),
         target: Some(format!("http://{addr}")),
+        ..Default::default()
     };
     let script = load_script(&corpus(name), &opts).unwrap_or_else(|e| panic!("{e}"));
     let out = run_script(script, RunOptions::default()).await;

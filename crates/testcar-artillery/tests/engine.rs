@@ -353,3 +353,20 @@ async fn a_kept_alive_connection_closed_by_the_server_is_reopened() {
     assert!(c.get("errors.ECONNRESET").is_none(), "{c}");
     assert_eq!(accepted.load(Ordering::SeqCst), 2);
 }
+
+#[test]
+fn target_from_runner_allows_a_missing_target_but_not_a_bad_one() {
+    let path = Path::new("no-target.yml");
+    let script = "config:\n  phases:\n    - duration: 1\n      arrivalCount: 1\nscenarios:\n  - flow:\n      - get:\n          url: /\n";
+    let strict = parse(script, path, &LoadOptions::default());
+    let e = strict.unwrap_err().to_string();
+    assert!(e.contains("config.target: missing"), "{e}");
+    let later = LoadOptions {
+        target_from_runner: true,
+        ..Default::default()
+    };
+    parse(script, path, &later).unwrap();
+    let bad = script.replace("config:\n", "config:\n  target: ftp://x\n");
+    let e = parse(&bad, path, &later).unwrap_err().to_string();
+    assert!(e.contains("is not an http:// or https:// URL"), "{e}");
+}

@@ -19,6 +19,7 @@ pub async fn run(def: &SuiteDef, ctx: &RunContext) -> Suite {
     let load = LoadOptions {
         environment: environment.clone(),
         target: ctx.target.clone(),
+        ..LoadOptions::default()
     };
     let script = match testcar_artillery::load_script(&path, &load) {
         Ok(script) => script,
@@ -48,19 +49,13 @@ pub async fn run(def: &SuiteDef, ctx: &RunContext) -> Suite {
 
 /// Check a script without running it: everything the engine checks when loading. A script
 /// without `config.target` is valid here: in a pod (and with `run --target`) the agent
-/// supplies the target, so validation loads it once more with a stand-in target.
+/// supplies the target.
 pub fn validate(path: &Path) -> Result<(), String> {
-    match testcar_artillery::load_script(path, &LoadOptions::default()) {
-        Ok(_) => Ok(()),
-        Err(e) if e.to_string().contains("config.target: missing") => {
-            let stand_in = LoadOptions {
-                target: Some("http://127.0.0.1".into()),
-                ..LoadOptions::default()
-            };
-            testcar_artillery::load_script(path, &stand_in)
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        }
-        Err(e) => Err(e.to_string()),
-    }
+    let opts = LoadOptions {
+        target_from_runner: true,
+        ..LoadOptions::default()
+    };
+    testcar_artillery::load_script(path, &opts)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
