@@ -52,6 +52,12 @@ pip_install() {
   python3 -m pip install -q --disable-pip-version-check "${missing[@]}"
 }
 
+# build_test_bins: build every binary and example with the feature set `make test` uses, so
+# the tool checks reuse the test build instead of compiling a second feature combination.
+build_test_bins() {
+  (cd "$ROOT" && cargo build -q --workspace --all-features --bins --examples)
+}
+
 # free_port: print a free TCP port on 127.0.0.1.
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'

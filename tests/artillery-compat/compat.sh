@@ -13,7 +13,7 @@ if [ ! -x "$ART" ]; then
 fi
 export ARTILLERY_DISABLE_TELEMETRY=true DO_NOT_TRACK=1
 log "building the engine harness"
-(cd "$ROOT" && cargo build -q -p testcar-artillery --examples)
+build_test_bins
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/examples"
 WORK="$(mktemp -d)"
 PORT="$(free_port)"

@@ -145,7 +145,7 @@ EOF
 # --- the injector accepts the rendered config ---------------------------------------------
 # Needs the real injector's --check-config (INTERFACES §1).
 target_dir="${CARGO_TARGET_DIR:-$ROOT/target}"
-if cargo build -q -p testcar-injector 2>"$work/err"; then
+if build_test_bins 2>"$work/err"; then
   injector="$target_dir/debug/testcar-injector"
   for s in "${scenarios[@]}"; do
     [ -f "$work/$s.config.yaml" ] || continue
@@ -163,7 +163,7 @@ if cargo build -q -p testcar-injector 2>"$work/err"; then
     fail "testcar-injector --check-config refuses an unknown key (exit $rc)"; sed 's/^/     /' "$work/out"
   fi
 else
-  fail "cargo build -p testcar-injector"; sed 's/^/     /' "$work/err"
+  fail "cargo build (test binaries)"; sed 's/^/     /' "$work/err"
 fi
 
 # --- sample manifests ---------------------------------------------------------------------

@@ -5,7 +5,7 @@
 # expression of the dashboard uses only metrics and labels those scrapes hold.
 source "$(dirname "$0")/../../scripts/lib.sh"
 cd "$ROOT"
-cargo build -q -p testcar-agent -p testcar-injector -p sample-service
+build_test_bins
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() {
@@ -63,4 +63,4 @@ for f in agent injector; do
   log "$f scrape: $n testcar_ samples"
 done
 TESTCAR_METRICS_SCRAPE="$WORK/agent.txt,$WORK/injector.txt" \
-  cargo test -q -p testcar-report --test dashboard
+  cargo test -q --workspace --all-features --test dashboard
