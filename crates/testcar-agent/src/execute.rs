@@ -129,6 +129,10 @@ pub async fn execute(
                 _ = forward => unreachable!("the forwarder never ends on its own"),
             }
         };
+        // The runner's last word may not have been forwarded before it returned.
+        if rx.has_changed().unwrap_or(false) {
+            state.progress(rx.borrow_and_update().clone());
+        }
         state.suite_finished(&suite);
         let passed = suite.status == Status::Passed;
         suites.push(suite);

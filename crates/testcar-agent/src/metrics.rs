@@ -3,13 +3,16 @@
 //! checks by status, agent info. Labels are bounded: suite names, codes, statuses.
 
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 
 use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
+use testcar_artillery::metrics::Hist;
 use testcar_contract::{LatencySummary, Run, Suite};
 
 type Labels = Vec<(String, String)>;
@@ -24,11 +27,95 @@ fn labels(pairs: &[(&str, &str)]) -> Labels {
         .collect()
 }
 
-fn response_time_histogram() -> Histogram {
-    // 1 ms .. ~33 s
-    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
-        0.001, 2.0, 16,
-    ))
+/// Upper bounds of the response-time buckets, seconds: 1 ms doubling to ~33 s, then +Inf.
+fn response_time_bounds() -> impl Iterator<Item = f64> {
+    prometheus_client::metrics::histogram::exponential_buckets(0.001, 2.0, 16)
+}
+
+/// A suite's response-time histogram, replaced wholesale rather than observed sample by
+/// sample: the engine already keeps every sample in an HDR histogram, so each update
+/// re-buckets that (exact counts to HDR precision, live while the suite runs).
+#[derive(Debug, Clone)]
+struct ResponseTimes(Arc<Mutex<Buckets>>);
+
+#[derive(Debug)]
+struct Buckets {
+    sum: f64,
+    count: u64,
+    /// (upper bound, samples in this bucket only), the last bound `f64::MAX` (+Inf).
+    per_bucket: Vec<(f64, u64)>,
+}
+
+impl Default for ResponseTimes {
+    fn default() -> Self {
+        ResponseTimes(Arc::new(Mutex::new(Buckets {
+            sum: 0.0,
+            count: 0,
+            per_bucket: response_time_bounds()
+                .chain(std::iter::once(f64::MAX))
+                .map(|b| (b, 0))
+                .collect(),
+        })))
+    }
+}
+
+impl ResponseTimes {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Buckets> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn count(&self) -> u64 {
+        self.lock().count
+    }
+
+    /// Every sample of `hist`.
+    fn set_from_hist(&self, hist: &Hist) {
+        let mut b = self.lock();
+        let mut below = 0;
+        for (bound, n) in b.per_bucket.iter_mut() {
+            let upto = if *bound == f64::MAX {
+                hist.len()
+            } else {
+                hist.count_at_or_below_seconds(*bound)
+            };
+            *n = upto.saturating_sub(below);
+            below = below.max(upto);
+        }
+        b.count = hist.len();
+        b.sum = hist.sum_seconds();
+    }
+
+    /// Only a summary is left (a result restored after a restart): spread its samples over
+    /// its quantiles, each slice at its upper edge, so buckets never understate latency.
+    fn set_from_summary(&self, rt: &LatencySummary) {
+        let mut b = self.lock();
+        for (_, n) in b.per_bucket.iter_mut() {
+            *n = 0;
+        }
+        for (value_ms, n) in quantile_slices(rt) {
+            let seconds = value_ms / 1000.0;
+            if let Some((_, slot)) = b.per_bucket.iter_mut().find(|(bound, _)| seconds <= *bound) {
+                *slot += n;
+            }
+        }
+        b.count = rt.count;
+        b.sum = rt.mean * rt.count as f64 / 1000.0;
+    }
+}
+
+impl TypedMetric for ResponseTimes {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for ResponseTimes {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        let b = self.lock();
+        encoder.encode_histogram::<NoLabelSet>(b.sum, b.count, &b.per_bucket, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
+    }
 }
 
 /// The agent's metrics and their registry.
@@ -41,7 +128,7 @@ pub struct Metrics {
     requests: Family<Labels, Counter>,
     responses: Family<Labels, Counter>,
     errors: Family<Labels, Counter>,
-    response_time: Family<Labels, Histogram, fn() -> Histogram>,
+    response_time: Family<Labels, ResponseTimes>,
     checks: Family<Labels, Gauge>,
 }
 
@@ -91,12 +178,10 @@ impl Metrics {
             "Failed requests of a suite, by error code (e.g. ECONNREFUSED)",
             errors.clone(),
         );
-        let response_time = Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(
-            response_time_histogram as fn() -> Histogram,
-        );
+        let response_time = Family::<Labels, ResponseTimes>::default();
         registry.register(
             "testcar_suite_response_time_seconds",
-            "Response times of a suite, filled from its percentiles when it ends",
+            "Response times of a suite (request sent to response), live while it runs",
             response_time.clone(),
         );
         let checks = Family::<Labels, Gauge>::default();
@@ -154,6 +239,13 @@ impl Metrics {
         }
     }
 
+    /// Live response times of a suite: every sample so far.
+    pub fn set_response_times(&self, suite: &str, hist: &Hist) {
+        self.response_time
+            .get_or_create(&labels(&[("suite", suite)]))
+            .set_from_hist(hist);
+    }
+
     /// A suite ended; `requests_seen` is what [`Metrics::add_requests`] already counted.
     pub fn record_suite(&self, suite: &Suite, requests_seen: u64) {
         for status in STATUSES {
@@ -181,10 +273,9 @@ impl Metrics {
             let h = self
                 .response_time
                 .get_or_create(&labels(&[("suite", &suite.name)]));
-            for (value_ms, n) in quantile_slices(rt) {
-                for _ in 0..n {
-                    h.observe(value_ms / 1000.0);
-                }
+            // Live samples are exact; the summary is the fallback for a restored result.
+            if h.count() == 0 {
+                h.set_from_summary(rt);
             }
         }
     }
@@ -228,7 +319,12 @@ fn quantile_slices(rt: &LatencySummary) -> Vec<(f64, u64)> {
     let mut out = Vec::with_capacity(edges.len());
     let mut taken = 0u64;
     for (q, value) in edges {
-        let upto = ((rt.count as f64) * q).round() as u64;
+        // The max is a real sample: keep one for it however few there are.
+        let upto = if q < 1.0 {
+            (((rt.count as f64) * q).round() as u64).min(rt.count.saturating_sub(1))
+        } else {
+            rt.count
+        };
         let n = upto.saturating_sub(taken);
         taken += n;
         if n > 0 {
@@ -261,6 +357,72 @@ mod tests {
         assert_eq!(slices.iter().map(|(_, n)| n).sum::<u64>(), 1000);
         assert_eq!(slices[0], (4.0, 500));
         assert_eq!(slices.last().copied(), Some((90.0, 1)));
+    }
+
+    #[test]
+    fn live_samples_fill_the_buckets_and_win_over_the_summary() {
+        let m = Metrics::new();
+        let mut h = Hist::new();
+        for us in [500, 1_500, 1_999, 40_000] {
+            h.record(us);
+        }
+        m.set_response_times("api", &h);
+        let mut s = Suite::new("api", RunnerKind::Artillery);
+        s.metrics = Some(HttpMetrics {
+            requests: 4,
+            responses: 4,
+            response_time: Some(LatencySummary {
+                count: 4,
+                max: 900.0,
+                p50: 900.0,
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        m.record_suite(&s, 4);
+        let text = m.encode();
+        for needle in [
+            "testcar_suite_response_time_seconds_bucket{le=\"0.001\",suite=\"api\"} 1",
+            "testcar_suite_response_time_seconds_bucket{le=\"0.002\",suite=\"api\"} 3",
+            "testcar_suite_response_time_seconds_bucket{le=\"0.032\",suite=\"api\"} 3",
+            "testcar_suite_response_time_seconds_bucket{le=\"0.064\",suite=\"api\"} 4",
+            "testcar_suite_response_time_seconds_bucket{le=\"+Inf\",suite=\"api\"} 4",
+            "testcar_suite_response_time_seconds_count{suite=\"api\"} 4",
+        ] {
+            assert!(text.contains(needle), "missing {needle} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn a_restored_summary_never_understates_latency() {
+        let m = Metrics::new();
+        let mut s = Suite::new("api", RunnerKind::Artillery);
+        s.metrics = Some(HttpMetrics {
+            response_time: Some(LatencySummary {
+                count: 10,
+                mean: 3.0,
+                p50: 1.5,
+                p75: 3.0,
+                p90: 3.0,
+                p95: 3.0,
+                p99: 3.0,
+                p999: 3.0,
+                max: 20.0,
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        m.record_suite(&s, 0);
+        let text = m.encode();
+        for needle in [
+            "testcar_suite_response_time_seconds_bucket{le=\"0.001\",suite=\"api\"} 0",
+            "testcar_suite_response_time_seconds_bucket{le=\"0.002\",suite=\"api\"} 5",
+            "testcar_suite_response_time_seconds_bucket{le=\"0.004\",suite=\"api\"} 9",
+            "testcar_suite_response_time_seconds_bucket{le=\"0.032\",suite=\"api\"} 10",
+            "testcar_suite_response_time_seconds_sum{suite=\"api\"} 0.03",
+        ] {
+            assert!(text.contains(needle), "missing {needle} in\n{text}");
+        }
     }
 
     #[test]

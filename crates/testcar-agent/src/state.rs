@@ -114,6 +114,9 @@ impl AgentState {
         {
             self.metrics
                 .add_requests(name, p.requests.saturating_sub(*counted));
+            if let Some(h) = &p.response_time {
+                self.metrics.set_response_times(name, h);
+            }
             *counted = (*counted).max(p.requests);
             *progress = p;
             self.metrics.set_duration(clock.elapsed().as_secs_f64());

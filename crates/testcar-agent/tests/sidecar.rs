@@ -121,6 +121,95 @@ fn runs_reports_idles_and_runs_only_once() {
     assert_eq!(again.terminate(Duration::from_secs(5)), 0);
 }
 
+/// `name{labels} value` of an exposition, as a number.
+fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn the_response_time_histogram_is_live_and_counts_every_response() {
+    let addr = start_service(true);
+    let tests = mk_tests(&[(
+        "load.yml",
+        concat!(
+            "config:\n",
+            "  phases:\n",
+            "    - duration: 4\n",
+            "      arrivalRate: 10\n",
+            "scenarios:\n",
+            "  - flow:\n",
+            "      - get:\n",
+            "          url: /healthz\n",
+        ),
+    )]);
+    let results = tempfile::tempdir().unwrap();
+    let env = env_for(tests.path(), results.path(), format!("http://{addr}"));
+    let mut sidecar = Sidecar::start(&env);
+    let count = "testcar_suite_response_time_seconds_count{suite=\"load\"}";
+
+    // While the suite runs, the histogram already holds samples.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let live = loop {
+        assert!(std::time::Instant::now() < deadline, "no live samples");
+        // The server may not listen yet.
+        let Ok((_, metrics)) = http_get(sidecar.addr, "/metrics") else {
+            std::thread::sleep(Duration::from_millis(100));
+            continue;
+        };
+        let running = metrics.contains("testcar_run_status{status=\"running\"} 1");
+        match sample(&metrics, count) {
+            Some(n) if n > 0.0 && running => break n,
+            _ => {}
+        }
+        assert!(
+            running || !metrics.contains("testcar_run_status{status=\"passed\"} 1"),
+            "the suite ended before any live sample was seen:\n{metrics}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(live < 40.0, "live count {live}");
+
+    let doc = sidecar.wait_result(Duration::from_secs(20), |v| v.get("schema").is_some());
+    assert_eq!(doc["status"], "passed");
+    let rt = &doc["suites"][0]["metrics"]["responseTime"];
+    let responses = rt["count"].as_u64().unwrap();
+    assert_eq!(responses, 40);
+    let (_, metrics) = http_get(sidecar.addr, "/metrics").unwrap();
+    let bucket = |le: &str| {
+        sample(
+            &metrics,
+            &format!("testcar_suite_response_time_seconds_bucket{{le=\"{le}\",suite=\"load\"}}"),
+        )
+        .unwrap_or_else(|| panic!("no bucket le={le}:\n{metrics}"))
+    };
+    // Every response counted once, in exactly one bucket, and the sum is the samples' sum.
+    assert_eq!(sample(&metrics, count), Some(responses as f64), "{metrics}");
+    assert_eq!(bucket("+Inf"), responses as f64);
+    assert!(bucket("0.001") <= bucket("0.002") && bucket("0.002") <= bucket("+Inf"));
+    let max_s = rt["max"].as_f64().unwrap() / 1000.0;
+    let le_above_max = [
+        "0.001", "0.002", "0.004", "0.008", "0.016", "0.032", "0.064", "0.128", "0.256", "0.512",
+        "1.024",
+    ]
+    .into_iter()
+    .find(|le| le.parse::<f64>().unwrap() >= max_s * 1.01)
+    .unwrap();
+    assert_eq!(bucket(le_above_max), responses as f64, "{metrics}");
+    let sum = sample(
+        &metrics,
+        "testcar_suite_response_time_seconds_sum{suite=\"load\"}",
+    )
+    .unwrap();
+    let mean_s = rt["mean"].as_f64().unwrap() / 1000.0;
+    assert!(
+        (sum - mean_s * responses as f64).abs() <= 0.0001 * responses as f64 + 1e-6,
+        "sum {sum} vs mean {mean_s} x {responses}"
+    );
+    assert_eq!(sidecar.terminate(Duration::from_secs(5)), 0);
+}
+
 #[test]
 fn sigterm_mid_run_saves_a_partial_result() {
     let addr = start_service(true);

@@ -123,24 +123,8 @@ async fn run_inner(script: Script, opts: RunOptions, started: Instant) -> Outcom
             let mut last = (Instant::now(), 0u64);
             loop {
                 tick.tick().await;
-                let counters = sh.metrics.counters();
-                let requests = counters.get("http.requests").copied().unwrap_or(0);
-                let now = Instant::now();
-                let rate =
-                    (requests - last.1) as f64 / now.duration_since(last.0).as_secs_f64().max(1e-3);
-                last = (now, requests);
-                let _ = tx.send(Progress {
-                    elapsed: started.elapsed(),
-                    requests,
-                    responses: counters.get("http.responses").copied().unwrap_or(0),
-                    errors: counters
-                        .iter()
-                        .filter(|(k, _)| k.starts_with("errors."))
-                        .map(|(_, v)| v)
-                        .sum(),
-                    rate,
-                    p99_ms: sh.metrics.p99_ms("http.response_time"),
-                });
+                let p = progress_snapshot(&sh.metrics, started, &mut last);
+                let _ = tx.send(p);
             }
         })
     });
@@ -169,6 +153,11 @@ async fn run_inner(script: Script, opts: RunOptions, started: Instant) -> Outcom
     }
     if let Some(t) = progress_task {
         t.abort();
+        // The last word, so a consumer's figures include the final second.
+        if let Some(tx) = &opts.progress {
+            let mut last = (started, 0);
+            let _ = tx.send(progress_snapshot(&sh.metrics, started, &mut last));
+        }
     }
     let span = started.elapsed();
     let report = sh.metrics.report(span);
@@ -497,5 +486,31 @@ fn describe(e: &Expectation) -> String {
         Expectation::HasHeader(t) => format!("hasHeader {}", raw(t)),
         Expectation::HeaderEquals(n, v) => format!("headerEquals {} {}", raw(n), raw(v)),
         Expectation::MatchesRegexp(t) => format!("matchesRegexp {}", raw(t)),
+    }
+}
+
+/// The live figures; `last` is the previous snapshot's time and request count (for the rate).
+fn progress_snapshot(metrics: &Metrics, started: Instant, last: &mut (Instant, u64)) -> Progress {
+    let counters = metrics.counters();
+    let requests = counters.get("http.requests").copied().unwrap_or(0);
+    let now = Instant::now();
+    let rate =
+        requests.saturating_sub(last.1) as f64 / now.duration_since(last.0).as_secs_f64().max(1e-3);
+    *last = (now, requests);
+    let response_time = metrics.histogram("http.response_time");
+    Progress {
+        elapsed: started.elapsed(),
+        requests,
+        responses: counters.get("http.responses").copied().unwrap_or(0),
+        errors: counters
+            .iter()
+            .filter(|(k, _)| k.starts_with("errors."))
+            .map(|(_, v)| v)
+            .sum(),
+        rate,
+        p99_ms: response_time
+            .as_ref()
+            .map(|h| crate::metrics::summarize(h).p99),
+        response_time: response_time.map(Arc::new),
     }
 }

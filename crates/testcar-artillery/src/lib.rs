@@ -54,6 +54,8 @@ pub struct Progress {
     pub rate: f64,
     /// p99 of `http.response_time` so far.
     pub p99_ms: Option<f64>,
+    /// Every `http.response_time` sample so far, for exporting a real latency histogram.
+    pub response_time: Option<std::sync::Arc<metrics::Hist>>,
 }
 
 /// The result of a run.

@@ -179,8 +179,15 @@ pub struct Hist {
     sum: u128,
 }
 
+impl Default for Hist {
+    fn default() -> Self {
+        Hist::new()
+    }
+}
+
 impl Hist {
-    fn new() -> Hist {
+    /// Empty; 1 µs to the longest timeout, two significant digits.
+    pub fn new() -> Hist {
         Hist {
             h: Histogram::new_with_bounds(1, MAX_MICROS, 2)
                 .expect("static histogram bounds are valid"),
@@ -190,11 +197,40 @@ impl Hist {
         }
     }
 
-    fn record(&mut self, us: u64) {
+    /// One sample, in microseconds.
+    pub fn record(&mut self, us: u64) {
         self.h.saturating_record(us);
         self.min = self.min.min(us);
         self.max = self.max.max(us);
         self.sum += us as u128;
+    }
+
+    /// Samples recorded.
+    pub fn len(&self) -> u64 {
+        self.h.len()
+    }
+
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.h.is_empty()
+    }
+
+    /// The exact sum of the samples, in seconds.
+    pub fn sum_seconds(&self) -> f64 {
+        self.sum as f64 / 1e6
+    }
+
+    /// Samples at or below `seconds`, to HDR precision (two significant digits): what a
+    /// Prometheus bucket with that upper bound counts.
+    pub fn count_at_or_below_seconds(&self, seconds: f64) -> u64 {
+        if self.h.is_empty() || seconds < 0.0 {
+            return 0;
+        }
+        let us = (seconds * 1e6).floor() as u64;
+        if us >= self.max {
+            return self.h.len();
+        }
+        self.h.count_between(0, us)
     }
 
     fn merge(&mut self, other: &Hist) {
@@ -380,8 +416,8 @@ impl Metrics {
             .collect()
     }
 
-    /// A histogram's aggregate p99 in milliseconds.
-    pub fn p99_ms(&self, name: &str) -> Option<f64> {
+    /// A histogram's aggregate so far (closed and open periods).
+    pub fn histogram(&self, name: &str) -> Option<Hist> {
         let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let mut all: Option<Hist> = st.closed_total.histograms.get(name).cloned();
         for w in st.open.values() {
@@ -392,7 +428,12 @@ impl Metrics {
                 }
             }
         }
-        all.map(|h| summarize(&h).p99)
+        all
+    }
+
+    /// A histogram's aggregate p99 in milliseconds.
+    pub fn p99_ms(&self, name: &str) -> Option<f64> {
+        self.histogram(name).map(|h| summarize(&h).p99)
     }
 
     /// The `--output` report: `{aggregate, intermediate}`. `span` is the run's duration,
@@ -435,6 +476,22 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bucket_counts_match_the_samples() {
+        let mut h = Hist::new();
+        for us in [500, 1_500, 1_999, 40_000] {
+            h.record(us);
+        }
+        assert_eq!(h.len(), 4);
+        assert_eq!(h.count_at_or_below_seconds(0.0001), 0);
+        assert_eq!(h.count_at_or_below_seconds(0.001), 1);
+        assert_eq!(h.count_at_or_below_seconds(0.002), 3);
+        assert_eq!(h.count_at_or_below_seconds(0.032), 3);
+        assert_eq!(h.count_at_or_below_seconds(0.064), 4);
+        assert!((h.sum_seconds() - 0.043999).abs() < 1e-9);
+        assert_eq!(Hist::new().count_at_or_below_seconds(1.0), 0);
+    }
 
     #[test]
     fn counters_and_summaries_reach_the_report() {
