@@ -2,7 +2,8 @@
 """Checks what hadolint cannot know about Dockerfile.injector and Dockerfile.agent, since no
 Docker engine runs here to build them: the builder is the official Rust image, the runtime
 stage runs as non-root with OCI labels fed by the VERSION build-arg, `cargo build` names a
-real package, binary and features of this workspace, the ENTRYPOINT is the binary copied out
+real package, binary and features of this workspace, a kerberos build carries MIT Kerberos'
+runtime (libgssapi-krb5-2 and kinit), the ENTRYPOINT is the binary copied out
 of the builder, and every COPY source exists and is not excluded by .dockerignore.
 
 usage: check_dockerfiles.py Dockerfile.injector Dockerfile.agent
@@ -115,6 +116,12 @@ def check(path: Path, problems: list[str]) -> None:
         for feat in filter(None, resolved.split(",")):
             if feat not in cargo.get("features", {}):
                 bad(builder[0][0], f"--features {feat}: crates/{pkg}/Cargo.toml has no feature {feat!r} (yet)")
+        if "kerberos" in resolved.split(","):
+            # The keytab login runs `kinit`; the binary links MIT GSSAPI.
+            installs = " ".join(i[2] for i in runtime if i[1] == "RUN")
+            for need, why in (("libgssapi-krb5-2", "the GSSAPI library"), ("krb5-user", "kinit")):
+                if not re.search(rf"(?<![\w-]){re.escape(need)}(?![\w-])", installs):
+                    bad(runtime[0][0], f"built with kerberos but the runtime does not install {need} ({why})")
     copies = [i for i in runtime if i[1] == "COPY" and "--from=builder" in i[2]]
     entry = [i for i in runtime if i[1] == "ENTRYPOINT"]
     if not entry:

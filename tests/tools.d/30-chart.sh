@@ -182,6 +182,15 @@ run "hadolint Dockerfile.agent Dockerfile.injector Dockerfile.gate examples/k8s/
   hadolint --failure-threshold info Dockerfile.agent Dockerfile.injector Dockerfile.gate examples/k8s/tests-image/Containerfile
 run "Dockerfiles build the binaries the chart runs, as non-root, with OCI labels" \
   python3 tests/chart/check_dockerfiles.py Dockerfile.injector Dockerfile.agent
+# ...and is a real check: an agent image without kinit is refused.
+sed 's/ krb5-user//' Dockerfile.agent >"$work/Dockerfile.agent"
+if python3 tests/chart/check_dockerfiles.py "$work/Dockerfile.agent" >"$work/out" 2>&1; then
+  fail "an agent image without krb5-user (kinit) is refused"; sed 's/^/     /' "$work/out"
+elif grep -q 'krb5-user' "$work/out"; then
+  ok "an agent image without krb5-user (kinit) is refused"
+else
+  fail "an agent image without krb5-user (kinit) is refused, naming it"; sed 's/^/     /' "$work/out"
+fi
 
 echo "chart: $passed passed, $failed failed"
 if [ "$failed" -gt 0 ]; then
