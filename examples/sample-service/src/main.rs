@@ -110,13 +110,10 @@ async fn create_item(
     body: Result<Json<NewItem>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     count(&app);
-    let Json(new) = match body {
-        Ok(b) => b,
-        Err(e) => return problem(StatusCode::BAD_REQUEST, &e.body_text()),
+    let new = match valid_item(body) {
+        Ok(new) => new,
+        Err((status, why)) => return problem(status, &why),
     };
-    if new.name.trim().is_empty() {
-        return problem(StatusCode::UNPROCESSABLE_ENTITY, "name must not be empty");
-    }
     let id = {
         let mut next = app.next_id.lock().unwrap();
         *next += 1;
@@ -136,6 +133,20 @@ async fn create_item(
         .into_response()
 }
 
+/// A create or update body: 400 when it is not an item, 422 when its name is blank.
+fn valid_item(
+    body: Result<Json<NewItem>, axum::extract::rejection::JsonRejection>,
+) -> Result<NewItem, (StatusCode, String)> {
+    let Json(new) = body.map_err(|e| (StatusCode::BAD_REQUEST, e.body_text()))?;
+    if new.name.trim().is_empty() {
+        return Err((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "name must not be empty".into(),
+        ));
+    }
+    Ok(new)
+}
+
 async fn get_item(State(app): State<Shared>, Path(id): Path<u64>) -> Response {
     count(&app);
     match app.items.lock().unwrap().get(&id) {
@@ -150,9 +161,9 @@ async fn put_item(
     body: Result<Json<NewItem>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     count(&app);
-    let Json(new) = match body {
-        Ok(b) => b,
-        Err(e) => return problem(StatusCode::BAD_REQUEST, &e.body_text()),
+    let new = match valid_item(body) {
+        Ok(new) => new,
+        Err((status, why)) => return problem(status, &why),
     };
     let mut items = app.items.lock().unwrap();
     match items.get_mut(&id) {
