@@ -333,6 +333,7 @@ fn metrics(recorded: &[Recorded], elapsed: Duration) -> HttpMetrics {
         let outcome = match r.op.outcome {
             Outcome::Ok(_) => "ok",
             Outcome::Fail => "fail",
+            Outcome::Rejected => "rejected",
             Outcome::Unknown => "unknown",
         };
         *m.counters

@@ -29,7 +29,7 @@ fn role(op: &Op) -> Role {
     match (&op.outcome, op.input.is_read(), &op.input) {
         (Outcome::Ok(_), _, _) => Role::Required,
         (Outcome::Fail, _, Input::Cas { .. }) => Role::Required,
-        (Outcome::Fail, _, _) => Role::Ignored,
+        (Outcome::Fail | Outcome::Rejected, _, _) => Role::Ignored,
         (Outcome::Unknown, true, _) => Role::Ignored,
         (Outcome::Unknown, false, _) => Role::Optional,
     }
@@ -171,7 +171,8 @@ struct Raw {
     /// Where between call and return it takes effect (of 255).
     at: u8,
     /// 0: never returns, took effect; 1: never returns, no effect; 2: timed out (returns,
-    /// outcome unknown), took effect; 3: timed out, no effect; 4: fails; else: completes.
+    /// outcome unknown), took effect; 3: timed out, no effect; 4: fails (a cas: half the
+    /// time rejected before comparing, else completes); else: completes.
     end: u8,
 }
 
@@ -275,6 +276,7 @@ fn build(model: ModelKind, raws: &[Raw], keyed: bool, perturb: Option<&Perturb>)
             2 => (Some(ret), Some(point(ret + 3)), Outcome::Unknown),
             3 => (Some(ret), None, Outcome::Unknown),
             4 if !matches!(input, Input::Cas { .. }) => (Some(ret), None, Outcome::Fail),
+            4 if r.at % 2 == 0 => (Some(ret), None, Outcome::Rejected),
             _ => (Some(ret), Some(point(ret)), Outcome::Ok(Output::None)),
         };
         match ret {
