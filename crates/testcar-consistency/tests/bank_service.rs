@@ -97,7 +97,7 @@ fn count(s: &Suite, name: &str) -> u64 {
     s.metrics
         .as_ref()
         .and_then(|m| m.counters.get(name).copied())
-        .unwrap_or(0) as u64
+        .unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
