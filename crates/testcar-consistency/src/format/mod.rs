@@ -317,9 +317,12 @@ pub(crate) fn assemble(
     })
 }
 
+/// The operation name `f` stands for in `model` (Jepsen's kv tests say read/write).
 fn canonical_f(model: ModelKind, f: &str) -> &str {
     match (model, f) {
         (ModelKind::Bank, "read") => "balances",
+        (ModelKind::Kv, "read") => "get",
+        (ModelKind::Kv, "write") => "put",
         _ => f,
     }
 }
@@ -664,6 +667,22 @@ mod tests {
         let e = parse(&mixed, "e.jsonl", Format::Jsonl, ModelKind::Kv).unwrap_err();
         assert_eq!(e.line, 10, "{e}");
         assert!(e.message.contains("use one kind per file"), "{e}");
+    }
+
+    #[test]
+    fn kv_read_and_write_aliases_pair_with_their_completions() {
+        let text = "{:process 0, :type :invoke, :f :write, :value [\"k\" \"1\"]}\n\
+                    {:process 0, :type :ok, :f :write, :value [\"k\" \"1\"]}\n\
+                    {:process 1, :type :invoke, :f :read, :value [\"k\" nil]}\n\
+                    {:process 1, :type :ok, :f :read, :value [\"k\" \"1\"]}\n";
+        let h = parse(text, "a.edn", Format::Edn, ModelKind::Kv).unwrap();
+        assert_eq!(h.ops[0].input, Input::Put("1".into()));
+        assert_eq!(h.ops[1].input, Input::Get);
+        assert_eq!(h.ops[1].key.as_deref(), Some("k"));
+        assert_eq!(
+            verdict_of(&h, ModelKind::Kv),
+            crate::Linearizability::Linearizable
+        );
     }
 
     #[test]
