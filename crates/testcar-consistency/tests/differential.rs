@@ -530,6 +530,37 @@ proptest! {
     }
 }
 
+/// What suites record and `check-history` reads back must be the same history.
+fn round_trip(model: ModelKind, h: &History) -> Result<(), TestCaseError> {
+    let mut buf = Vec::new();
+    testcar_consistency::format::jsonl::write(h, model, &mut buf).unwrap();
+    let text = String::from_utf8(buf).unwrap();
+    let mut back = testcar_consistency::format::parse(
+        &text,
+        "h.jsonl",
+        testcar_consistency::Format::Jsonl,
+        model,
+    )
+    .map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
+    for o in &mut back.ops {
+        o.line = 0;
+    }
+    prop_assert_eq!(&back, h);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config(500))]
+
+    #[test]
+    fn histories_round_trip_through_jsonl(
+        (model, h) in prop_oneof![Just(ModelKind::Register), Just(ModelKind::Kv), Just(ModelKind::Bank)]
+            .prop_flat_map(|m| history(m).prop_map(move |h| (m, h)))
+    ) {
+        round_trip(model, &h)?;
+    }
+}
+
 /// The generator must produce both verdicts in useful proportions, or the comparison above
 /// proves little.
 #[test]

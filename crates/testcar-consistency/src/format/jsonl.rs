@@ -1,7 +1,7 @@
 //! Testcar's history format: JSON Lines, one operation per line with its call and return
 //! times, after an optional header line. Suites record it; `check-history` reads it. Files of
-//! Jepsen events encoded as JSON (`{"type":"invoke","f":"read","process":0,...}`, as elle-cli
-//! and Maelstrom tooling write them) are read too.
+//! Jepsen events encoded as JSON (`{"type":"invoke","f":"read","process":0,...}`, as
+//! tools exporting Jepsen histories write them) are read too.
 
 use std::collections::BTreeMap;
 use std::io::Write;
