@@ -370,3 +370,212 @@ pub fn check(
         elapsed: started.elapsed(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::{Input, Outcome, Output};
+
+    fn mk_op(
+        client: u64,
+        key: &str,
+        (call, ret): (u64, u64),
+        input: Input,
+        outcome: Outcome,
+    ) -> Op {
+        Op {
+            id: 0,
+            client,
+            key: Some(key.to_string()),
+            call,
+            ret: Some(ret),
+            input,
+            outcome,
+            line: 0,
+            note: None,
+        }
+    }
+
+    fn mk_history(mut ops: Vec<Op>) -> History {
+        ops.sort_by_key(|o| o.call);
+        for (i, o) in ops.iter_mut().enumerate() {
+            o.id = i;
+        }
+        History {
+            ops,
+            timed: true,
+            initial: None,
+        }
+    }
+
+    fn read(v: &str) -> Outcome {
+        Outcome::Ok(Output::Value(Some(v.to_string())))
+    }
+
+    const OK: Outcome = Outcome::Ok(Output::None);
+
+    /// 24 concurrent writes, then a read of a value none of them wrote: illegal, but only
+    /// after trying every subset of the writes.
+    fn hopeless(key: &str, client0: u64) -> Vec<Op> {
+        let mut ops: Vec<Op> = (0..24)
+            .map(|c| mk_op(client0 + c, key, (c, 100), Input::Write(c.to_string()), OK))
+            .collect();
+        ops.push(mk_op(
+            client0 + 99,
+            key,
+            (200, 201),
+            Input::Read,
+            read("77"),
+        ));
+        ops
+    }
+
+    fn stale_read(key: &str) -> Vec<Op> {
+        vec![
+            mk_op(0, key, (0, 10), Input::Write("1".into()), OK),
+            mk_op(1, key, (20, 30), Input::Write("2".into()), OK),
+            mk_op(2, key, (40, 50), Input::Read, read("1")),
+            mk_op(0, key, (35, 60), Input::Read, read("2")),
+        ]
+    }
+
+    #[test]
+    fn violation_report_gives_the_longest_prefix_and_the_op_that_did_not_fit() {
+        let h = mk_history(stale_read("x"));
+        let v = check(ModelKind::Register, &h, &CheckOptions::default()).unwrap();
+        assert_eq!(v.result, Linearizability::NotLinearizable);
+        let p = v.violation().unwrap();
+        // write 1, write 2, the overlapping read of 2; then the read of 1 (called after
+        // write 2 returned) has nowhere to go.
+        assert_eq!(p.longest, vec![0, 1, 2]);
+        assert_eq!(h.ops[2].describe(), "#2 client 0 read \"x\" → \"2\"");
+        assert_eq!(p.stuck, Some(3));
+        assert_eq!(p.candidates, vec![3]);
+        assert_eq!(p.state.as_deref(), Some("\"2\""));
+        let text = v.explain(&h);
+        assert!(
+            text.contains("key \"x\": longest linearizable prefix has 3 of 4 operations; state after it: \"2\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("could not place: #3 client 2 read \"x\" → \"1\""),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn violation_report_lists_the_open_operations_that_did_not_fit_either() {
+        // Two reads of values nobody wrote, open at the same time.
+        let h = mk_history(vec![
+            mk_op(0, "x", (0, 10), Input::Write("1".into()), OK),
+            mk_op(1, "x", (20, 40), Input::Read, read("5")),
+            mk_op(2, "x", (25, 30), Input::Read, read("6")),
+        ]);
+        let v = check(ModelKind::Register, &h, &CheckOptions::default()).unwrap();
+        let p = v.violation().unwrap();
+        assert_eq!(p.longest, vec![0]);
+        assert_eq!(p.stuck, Some(2), "the read of 6 returned first");
+        assert_eq!(p.candidates, vec![1, 2]);
+        let text = v.explain(&h);
+        assert!(
+            text.contains(
+                "none of the open operations fits either:\n  #1 client 1 read \"x\" → \"5\""
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn first_illegal_partition_stops_the_others() {
+        // One worker, biggest partition first: the illegal one is the biggest, so the
+        // others are never started.
+        let mut ops = stale_read("bad");
+        ops.extend(stale_read("bad"));
+        for k in ["a", "b", "c"] {
+            ops.push(mk_op(5, k, (0, 1), Input::Write("1".into()), OK));
+            ops.push(mk_op(6, k, (2, 3), Input::Read, read("1")));
+        }
+        let h = mk_history(ops);
+        let v = check(
+            ModelKind::Register,
+            &h,
+            &CheckOptions {
+                threads: Some(1),
+                ..CheckOptions::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(v.result, Linearizability::NotLinearizable);
+        assert_eq!(v.partitions.len(), 4);
+        for p in &v.partitions {
+            if p.key.as_deref() == Some("bad") {
+                assert_eq!(p.result, Linearizability::NotLinearizable);
+            } else {
+                assert_eq!(p.result, Linearizability::Unknown, "{p:?}");
+                assert_eq!(p.steps, 0, "never started");
+                assert!(p.reason.as_deref().unwrap().starts_with("not checked"));
+            }
+        }
+    }
+
+    #[test]
+    fn illegal_partition_cancels_a_search_already_running() {
+        // Two workers: one takes the hopeless partition (biggest), the other finds the
+        // stale read at once and must stop the first; without the stop this would run
+        // into the two-minute budget and say so.
+        let mut ops = hopeless("slow", 100);
+        ops.extend(stale_read("bad"));
+        let h = mk_history(ops);
+        let v = check(
+            ModelKind::Register,
+            &h,
+            &CheckOptions {
+                threads: Some(2),
+                timeout: Some(Duration::from_secs(120)),
+                ..CheckOptions::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(v.result, Linearizability::NotLinearizable);
+        let slow = v
+            .partitions
+            .iter()
+            .find(|p| p.key.as_deref() == Some("slow"))
+            .unwrap();
+        assert_eq!(slow.result, Linearizability::Unknown);
+        assert!(
+            slow.reason.as_deref().unwrap().starts_with("not checked"),
+            "{slow:?}"
+        );
+    }
+
+    #[test]
+    fn spent_time_budget_is_unknown_and_says_so() {
+        let mut ops = hopeless("slow", 100);
+        ops.push(mk_op(0, "fine", (0, 1), Input::Write("1".into()), OK));
+        ops.push(mk_op(1, "fine", (2, 3), Input::Read, read("1")));
+        let h = mk_history(ops);
+        let v = check(
+            ModelKind::Register,
+            &h,
+            &CheckOptions {
+                timeout: Some(Duration::from_millis(1)),
+                threads: Some(1),
+                ..CheckOptions::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(v.result, Linearizability::Unknown);
+        assert!(v.violation().is_none());
+        let slow = &v.partitions[1];
+        assert_eq!(slow.key.as_deref(), Some("slow"));
+        assert_eq!(slow.result, Linearizability::Unknown);
+        assert!(slow.steps > 0);
+        let text = v.explain(&h);
+        assert!(text.starts_with("unknown: 27 operations"), "{text}");
+        assert!(
+            text.contains("the time budget of 1ms ran out before this partition was decided"),
+            "{text}"
+        );
+    }
+}

@@ -18,7 +18,8 @@ pub struct CheckHistoryArgs {
     /// Model to check the history against.
     #[arg(long, value_enum)]
     pub model: ModelKind,
-    /// Format of FILE; by default from its extension (.log jepsen, .edn/.txt edn, .jsonl jsonl).
+    /// Format of FILE; by default from its extension (.log jepsen, .edn edn, .jsonl jsonl;
+    /// .txt: edn if it holds maps, else Jepsen's history.txt lines).
     #[arg(long, value_enum)]
     pub format: Option<Format>,
     /// The history file.
@@ -122,14 +123,17 @@ pub fn check_history_to(
     out: &mut dyn Write,
 ) -> Result<ExitClass, CheckError> {
     let path = args.file.display().to_string();
-    let format = args
-        .format
-        .or_else(|| Format::from_path(&args.file))
-        .ok_or_else(|| CheckError::UnknownFormat { path: path.clone() })?;
+    if args.format.is_none() && Format::from_path(&args.file).is_none() {
+        return Err(CheckError::UnknownFormat { path });
+    }
     let text = std::fs::read_to_string(&args.file).map_err(|source| CheckError::Read {
         path: path.clone(),
         source,
     })?;
+    let format = args
+        .format
+        .or_else(|| Format::detect(&args.file, &text))
+        .unwrap_or(Format::Edn);
     let mut history = format::parse(&text, &path, format, args.model)?;
     if let Some(initial) = &args.initial {
         history.initial = Some(parse_initial(initial)?);

@@ -67,6 +67,10 @@ pub enum Outcome {
     Ok(Output),
     /// Definitely did not take effect (for `cas`: the comparison did not match).
     Fail,
+    /// Definitely did not take effect, for a reason outside the model (a Jepsen `:fail`
+    /// with an `:error` such as `:conn-refused`): for a `cas` this says nothing about the
+    /// value, so unlike [`Outcome::Fail`] it constrains nothing.
+    Rejected,
     /// Unknown: never returned, timed out, or an ambiguous error. A write may or may not
     /// have taken effect (at any time after its call); a read constrains nothing.
     Unknown,
@@ -132,6 +136,7 @@ impl Op {
                     .join(", ")
             ),
             Outcome::Fail => "fail".to_string(),
+            Outcome::Rejected => "rejected".to_string(),
             Outcome::Unknown if self.ret.is_none() => "never returned".to_string(),
             Outcome::Unknown => "unknown".to_string(),
         };

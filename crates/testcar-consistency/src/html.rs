@@ -38,7 +38,7 @@ fn label(op: &Op) -> String {
         Outcome::Ok(Output::Value(Some(v))) => format!("→{}", short(v)),
         Outcome::Ok(Output::Value(None)) => "→nil".into(),
         Outcome::Ok(Output::Balances(b)) => format!("→Σ{}", b.values().sum::<i64>()),
-        Outcome::Fail => " ✗".into(),
+        Outcome::Fail | Outcome::Rejected => " ✗".into(),
         Outcome::Unknown => " ?".into(),
         Outcome::Ok(Output::None) => String::new(),
     };
@@ -178,7 +178,7 @@ fn partition(page: &mut String, history: &History, p: &PartitionVerdict) {
             "op cand"
         } else {
             match op.outcome {
-                Outcome::Fail => "op fail",
+                Outcome::Fail | Outcome::Rejected => "op fail",
                 Outcome::Unknown => "op unknown",
                 Outcome::Ok(_) => "op",
             }

@@ -82,7 +82,7 @@ pub enum ModelError {
 fn timing(op: &Op) -> Option<Option<u64>> {
     match (&op.outcome, op.input.is_read()) {
         // Reads with no known value and writes that surely did nothing constrain nothing.
-        (Outcome::Unknown, true) | (Outcome::Fail, true) => None,
+        (Outcome::Unknown, true) | (Outcome::Fail, true) | (Outcome::Rejected, _) => None,
         (Outcome::Fail, false) if !matches!(op.input, Input::Cas { .. }) => None,
         // Unknown writes may take effect any time after their call: pending to the end.
         (Outcome::Unknown, false) => Some(None),
@@ -139,7 +139,7 @@ impl Register {
                     applied: match o {
                         Outcome::Ok(_) => Some(true),
                         Outcome::Fail => Some(false),
-                        Outcome::Unknown => None,
+                        Outcome::Unknown | Outcome::Rejected => None,
                     },
                 },
                 (input, _) => return Err(wrong(op, input, ModelKind::Register)),

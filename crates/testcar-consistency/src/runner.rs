@@ -179,7 +179,7 @@ pub async fn run_suite(suite: ConsistencySuite, opts: SuiteOptions) -> Suite {
     let completed = history
         .ops
         .iter()
-        .filter(|o| matches!(o.outcome, Outcome::Ok(_)))
+        .filter(|o| matches!(o.outcome, Outcome::Ok(_) | Outcome::Fail))
         .count();
     let model = suite.model;
     let check_opts = CheckOptions {
@@ -333,6 +333,7 @@ fn metrics(recorded: &[Recorded], elapsed: Duration) -> HttpMetrics {
         let outcome = match r.op.outcome {
             Outcome::Ok(_) => "ok",
             Outcome::Fail => "fail",
+            Outcome::Rejected => "rejected",
             Outcome::Unknown => "unknown",
         };
         *m.counters
@@ -573,8 +574,9 @@ async fn exchange(
                     }
                 }
                 Err(e) => {
-                    // Not sent: it surely took no effect. Credentials failing stops the suite.
-                    x.outcome = Outcome::Fail;
+                    // Not sent: it surely took no effect (and a cas never compared).
+                    // Credentials failing stops the suite.
+                    x.outcome = Outcome::Rejected;
                     x.error = Some("EAUTH");
                     x.note = Some(e.to_string());
                     if let Ok(mut g) = shared.auth_error.lock() {
@@ -593,9 +595,10 @@ async fn exchange(
             Ok(r) => r,
             Err(e) => {
                 x.error = Some(error_code(&e));
-                // A refused connection sent nothing; anything else may have reached the service.
+                // A refused connection sent nothing (a cas never compared); anything else
+                // may have reached the service.
                 x.outcome = if e.is_connect() {
-                    Outcome::Fail
+                    Outcome::Rejected
                 } else {
                     Outcome::Unknown
                 };

@@ -145,3 +145,42 @@ fn bank_model_checks_transfers_and_conservation() {
     let (r, _) = run(&["--model", "bank", &f]);
     assert!(r.unwrap_err().contains("needs initial balances"));
 }
+
+#[test]
+fn jepsen_history_txt_is_detected_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        &dir,
+        "history.txt",
+        include_str!("../test_data/history.txt"),
+    );
+    let (r, out) = run(&["--model", "register", &f]);
+    assert_eq!(r, Ok(ExitClass::Passed), "{out}");
+    let stale =
+        include_str!("../test_data/history.txt").replace("2\t:ok\t:read\t2", "2\t:ok\t:read\t1");
+    let f = write(&dir, "history.txt", &stale);
+    let (r, out) = run(&["--model", "register", &f]);
+    assert_eq!(r, Ok(ExitClass::Failed), "{out}");
+    assert!(
+        out.contains("could not place: #3 client 2 read → \"1\" (line 9)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn bad_edn_deep_in_a_file_names_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = include_str!("../test_data/jepsen-independent.edn").to_string();
+    text.push_str("{:index 21, :type :invoke, :process 3, :f :write, :value [1 \"unterminated]}\n");
+    let f = write(&dir, "h.edn", &text);
+    let (r, _) = run(&["--model", "register", &f]);
+    let e = r.unwrap_err();
+    assert!(e.starts_with(&format!("{f}:22: unclosed string")), "{e}");
+    let text = "{:process 0, :type :invoke, :f :cas, :value [1 [2 3]]}\n{:process 0, :type :ok, :f :cas, :value [5 [2 3]]}\n";
+    let f = write(&dir, "k.edn", text);
+    let (r, _) = run(&["--model", "register", &f]);
+    assert!(
+        r.unwrap_err()
+            .starts_with(&format!("{f}:2: :value: expected [1 value]"))
+    );
+}

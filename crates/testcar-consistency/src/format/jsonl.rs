@@ -1,5 +1,7 @@
 //! Testcar's history format: JSON Lines, one operation per line with its call and return
-//! times, after an optional header line. Suites record it; `check-history` reads it.
+//! times, after an optional header line. Suites record it; `check-history` reads it. Files of
+//! Jepsen events encoded as JSON (`{"type":"invoke","f":"read","process":0,...}`, as
+//! tools exporting Jepsen histories write them) are read too.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -7,7 +9,8 @@ use std::io::Write;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::ParseError;
+use super::edn::Edn;
+use super::{Event, ParseError};
 use crate::history::{History, Input, Op, Outcome, Output};
 use crate::model::ModelKind;
 
@@ -54,7 +57,8 @@ pub struct Line {
     /// Return time; absent or null when the operation never returned.
     #[serde(default, rename = "return")]
     pub ret: Option<u64>,
-    /// `ok`, `fail` (did not take effect; for cas: no match) or `unknown`.
+    /// `ok`, `fail` (did not take effect; for cas: no match), `rejected` (did not take
+    /// effect, for a reason outside the model) or `unknown`.
     pub status: String,
     /// What a read returned (null = nil), or the balances map.
     #[serde(default, skip_serializing_if = "Value::is_null")]
@@ -153,10 +157,11 @@ fn to_op(line: Line, id: usize, line_no: usize, model: ModelKind) -> Result<Op, 
             _ => Output::None,
         }),
         "fail" => Outcome::Fail,
+        "rejected" => Outcome::Rejected,
         "unknown" => Outcome::Unknown,
         other => {
             return Err(format!(
-                "status: expected ok, fail or unknown, found {other:?}"
+                "status: expected ok, fail, rejected or unknown, found {other:?}"
             ));
         }
     };
@@ -164,7 +169,7 @@ fn to_op(line: Line, id: usize, line_no: usize, model: ModelKind) -> Result<Op, 
         if r < line.call {
             return Err(format!("return: {r} is before call {}", line.call));
         }
-    } else if matches!(outcome, Outcome::Ok(_) | Outcome::Fail) {
+    } else if matches!(outcome, Outcome::Ok(_) | Outcome::Fail | Outcome::Rejected) {
         return Err(format!(
             "return: missing, but status is {:?} (an operation that never returned is \"unknown\")",
             line.status
@@ -187,6 +192,7 @@ fn to_op(line: Line, id: usize, line_no: usize, model: ModelKind) -> Result<Op, 
 pub fn parse(text: &str, file: &str, model: ModelKind) -> Result<History, ParseError> {
     let mut history = History::default();
     let mut seen_op = false;
+    let mut jepsen_events: Vec<Event> = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let line_no = i + 1;
         let trimmed = raw.trim();
@@ -219,16 +225,67 @@ pub fn parse(text: &str, file: &str, model: ModelKind) -> Result<History, ParseE
             history.initial = header.initial;
             continue;
         }
+        let value: Value = serde_json::from_str(trimmed).map_err(|e| err(e.to_string()))?;
+        if value.get("type").is_some() && value.get("status").is_none() {
+            if seen_op {
+                return Err(err(
+                    "a Jepsen event ({\"type\": ..}) after Testcar operations ({\"status\": ..}): use one kind per file".into(),
+                ));
+            }
+            jepsen_events.extend(Event::from_edn(&edn_of(&value, true), line_no).map_err(err)?);
+            continue;
+        }
+        if !jepsen_events.is_empty() {
+            return Err(err(
+                "a Testcar operation ({\"status\": ..}) after Jepsen events ({\"type\": ..}): use one kind per file".into(),
+            ));
+        }
         seen_op = true;
-        let line: Line = serde_json::from_str(trimmed).map_err(|e| err(e.to_string()))?;
+        let line: Line = serde_json::from_value(value).map_err(|e| err(e.to_string()))?;
         let op = to_op(line, history.ops.len(), line_no, model).map_err(err)?;
         history.ops.push(op);
+    }
+    if !jepsen_events.is_empty() {
+        let mut events = super::assemble(jepsen_events, file, model)?;
+        events.initial = history.initial;
+        return Ok(events);
     }
     history.ops.sort_by_key(|o| o.call);
     for (i, op) in history.ops.iter_mut().enumerate() {
         op.id = i;
     }
     Ok(history)
+}
+
+/// A JSON Jepsen event as the EDN it stands for: at the top level, keys are keywords and
+/// the `type`, `f` and a string `process` (`"nemesis"`) are keywords too.
+fn edn_of(v: &Value, top: bool) -> Edn {
+    match v {
+        Value::Null => Edn::Nil,
+        Value::Bool(b) => Edn::Bool(*b),
+        Value::Number(n) => n
+            .as_i64()
+            .map(Edn::Int)
+            .unwrap_or_else(|| Edn::Float(n.to_string())),
+        Value::String(s) => Edn::Str(s.clone()),
+        Value::Array(a) => Edn::Vector(a.iter().map(|x| edn_of(x, false)).collect()),
+        Value::Object(m) => Edn::Map(
+            m.iter()
+                .map(|(k, x)| {
+                    if !top {
+                        return (Edn::Str(k.clone()), edn_of(x, false));
+                    }
+                    let value = match (k.as_str(), x) {
+                        ("type" | "f" | "process", Value::String(s)) => {
+                            Edn::Keyword(s.trim_start_matches(':').to_string())
+                        }
+                        _ => edn_of(x, false),
+                    };
+                    (Edn::Keyword(k.clone()), value)
+                })
+                .collect(),
+        ),
+    }
 }
 
 /// The JSONL line of an operation.
@@ -259,6 +316,7 @@ pub fn line_of(op: &Op) -> Line {
         status: match op.outcome {
             Outcome::Ok(_) => "ok",
             Outcome::Fail => "fail",
+            Outcome::Rejected => "rejected",
             Outcome::Unknown => "unknown",
         }
         .to_string(),
@@ -319,7 +377,7 @@ mod tests {
         let e = parse(bad, "b.jsonl", ModelKind::Register).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "b.jsonl:1: status: expected ok, fail or unknown, found \"done\""
+            "b.jsonl:1: status: expected ok, fail, rejected or unknown, found \"done\""
         );
         let bad = "\n{\"client\":0,\"op\":\"write\",\"valeu\":\"1\",\"call\":0,\"status\":\"ok\"}";
         let e = parse(bad, "b.jsonl", ModelKind::Register).unwrap_err();

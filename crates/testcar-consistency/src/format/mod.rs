@@ -5,7 +5,7 @@ pub mod edn;
 pub mod jepsen;
 pub mod jsonl;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::history::{History, Input, Op, Outcome, Output};
 use crate::model::ModelKind;
@@ -32,6 +32,25 @@ impl Format {
             _ => None,
         }
     }
+
+    /// The format of a file: from its extension, except that a `.txt` file is EDN when its
+    /// first event is a map or vector (porcupine's kv data) and otherwise Jepsen's
+    /// `history.txt` lines (`0 :invoke :read nil`).
+    pub fn detect(path: &std::path::Path, text: &str) -> Option<Format> {
+        let by_name = Format::from_path(path)?;
+        if path.extension().and_then(|e| e.to_str()) != Some("txt") {
+            return Some(by_name);
+        }
+        let first = text
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty() && !l.starts_with(';'))?;
+        Some(if first.starts_with(['{', '[', '#']) {
+            Format::Edn
+        } else {
+            Format::Jepsen
+        })
+    }
 }
 
 /// A history file that could not be read.
@@ -56,20 +75,19 @@ pub fn parse(
     match format {
         Format::Jepsen => jepsen::parse(text, file, model),
         Format::Edn => {
+            let values = edn::parse_stream(text).map_err(|e| ParseError {
+                file: file.to_string(),
+                line: e.line,
+                message: e.message,
+            })?;
             let mut events = Vec::new();
-            for (i, line) in text.lines().enumerate() {
-                let line_no = i + 1;
-                let trimmed = line.trim();
-                if trimmed.is_empty() || trimmed.starts_with(';') {
-                    continue;
-                }
-                let err = |message: String| ParseError {
+            for (line, v) in values {
+                let event = Event::from_edn(&v, line).map_err(|message| ParseError {
                     file: file.to_string(),
-                    line: line_no,
+                    line,
                     message,
-                };
-                let v = edn::parse(trimmed).map_err(err)?;
-                events.push(Event::from_edn(&v, line_no).map_err(err)?);
+                })?;
+                events.extend(event);
             }
             assemble(events, file, model)
         }
@@ -111,10 +129,14 @@ pub(crate) struct Event {
     pub f: String,
     pub key: Option<String>,
     pub value: Edn,
+    /// Whether the event names an error (`:error` in EDN, text after the value in logs).
+    pub error: bool,
 }
 
 impl Event {
-    fn from_edn(v: &Edn, line: usize) -> Result<Event, String> {
+    /// The event of a map; `None` for the nemesis (`:process :nemesis`), whose fault
+    /// injections are not operations on the model.
+    pub(crate) fn from_edn(v: &Edn, line: usize) -> Result<Option<Event>, String> {
         if !matches!(v, Edn::Map(_)) {
             return Err(format!(
                 "expected an event map {{:process .., :type .., :f ..}}, found {v}"
@@ -122,9 +144,10 @@ impl Event {
         }
         let process = match v.get("process") {
             Some(Edn::Int(p)) if *p >= 0 => *p as u64,
+            Some(Edn::Keyword(_)) => return Ok(None),
             Some(other) => {
                 return Err(format!(
-                    ":process: expected a non-negative integer, found {other}"
+                    ":process: expected a non-negative integer (or :nemesis), found {other}"
                 ));
             }
             None => return Err(":process: missing".into()),
@@ -147,15 +170,38 @@ impl Event {
                     .unwrap_or_default(),
             ),
         };
-        Ok(Event {
+        Ok(Some(Event {
             line,
             process,
             kind,
             f,
             key,
             value: v.get("value").cloned().unwrap_or(Edn::Nil),
-        })
+            error: v.get("error").is_some_and(|e| *e != Edn::Nil),
+        }))
     }
+}
+
+/// Split a Jepsen independent-key value `[k v]` (or a printed `#jepsen.independent.Tuple{:key
+/// k, :value v}`) into key and value, when the operation's own values are never pairs.
+/// A cas `[from to]` is not keyed; a keyed cas is `[k [from to]]`.
+fn split_key(model: ModelKind, f: &str, value: &Edn) -> Option<(String, Edn)> {
+    let (k, v) = match value {
+        Edn::Vector(kv) if kv.len() == 2 => (&kv[0], &kv[1]),
+        Edn::Tagged(tag, inner) if tag.ends_with("Tuple") => {
+            (inner.get("key")?, inner.get("value")?)
+        }
+        _ => return None,
+    };
+    let keyed = match (model, f) {
+        (ModelKind::Bank, _) => false,
+        (_, "cas") => matches!(v, Edn::Vector(p) if p.len() == 2),
+        _ => true,
+    };
+    if !keyed {
+        return None;
+    }
+    Some((k.scalar().ok()??, v.clone()))
 }
 
 /// Pair invocations with completions per process and build operations. Time is the
@@ -167,6 +213,8 @@ pub(crate) fn assemble(
 ) -> Result<History, ParseError> {
     let mut ops: Vec<Op> = Vec::new();
     let mut open: HashMap<u64, usize> = HashMap::new();
+    // Operations whose key came from a `[k v]` value: their completions carry it too.
+    let mut tupled: HashSet<usize> = HashSet::new();
     for (t, ev) in events.into_iter().enumerate() {
         let t = t as u64;
         let err = |message: String| ParseError {
@@ -185,12 +233,19 @@ pub(crate) fn assemble(
                         ops[prev].line
                     )));
                 }
-                let input = input_of(model, &ev.f, &ev.value).map_err(err)?;
+                let (key, value) = match (&ev.key, split_key(model, &ev.f, &ev.value)) {
+                    (None, Some((k, v))) => {
+                        tupled.insert(ops.len());
+                        (Some(k), v)
+                    }
+                    _ => (ev.key.clone(), ev.value.clone()),
+                };
+                let input = input_of(model, &ev.f, &value).map_err(err)?;
                 open.insert(ev.process, ops.len());
                 ops.push(Op {
                     id: ops.len(),
                     client: ev.process,
-                    key: ev.key.clone(),
+                    key,
                     call: t,
                     ret: None,
                     input,
@@ -218,15 +273,33 @@ pub(crate) fn assemble(
                 }
                 match done {
                     EventType::Ok => {
+                        let value = if tupled.contains(&idx) {
+                            match split_key(model, &ev.f, &ev.value) {
+                                Some((k, v)) if Some(&k) == op.key.as_ref() => v,
+                                _ => {
+                                    return Err(err(format!(
+                                        ":value: expected [{} value] like the invocation at line {}, found {}",
+                                        op.key.as_deref().unwrap_or_default(),
+                                        op.line,
+                                        ev.value
+                                    )));
+                                }
+                            }
+                        } else {
+                            ev.value.clone()
+                        };
                         op.ret = Some(t);
-                        op.outcome =
-                            Outcome::Ok(output_of(model, &op.input, &ev.value).map_err(err)?);
+                        op.outcome = Outcome::Ok(output_of(model, &op.input, &value).map_err(err)?);
                     }
                     EventType::Fail => {
                         op.ret = Some(t);
                         // A failed read (e.g. `:timed-out`) tells nothing about the value.
                         op.outcome = if op.input.is_read() {
                             Outcome::Unknown
+                        } else if ev.error && matches!(op.input, Input::Cas { .. }) {
+                            // Jepsen's :fail means "did not happen"; with an error
+                            // (:conn-refused, ...) a cas did not get to compare.
+                            Outcome::Rejected
                         } else {
                             Outcome::Fail
                         };
@@ -244,9 +317,12 @@ pub(crate) fn assemble(
     })
 }
 
+/// The operation name `f` stands for in `model` (Jepsen's kv tests say read/write).
 fn canonical_f(model: ModelKind, f: &str) -> &str {
     match (model, f) {
         (ModelKind::Bank, "read") => "balances",
+        (ModelKind::Kv, "read") => "get",
+        (ModelKind::Kv, "write") => "put",
         _ => f,
     }
 }
@@ -409,5 +485,237 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.message.contains("no invocation open"), "{e}");
+    }
+
+    // ------------------------------------------------ what real tools write
+
+    const INDEPENDENT: &str = include_str!("../../test_data/jepsen-independent.edn");
+    const LOGBACK: &str = include_str!("../../test_data/jepsen-logback.log");
+    const HISTORY_TXT: &str = include_str!("../../test_data/history.txt");
+    const VECTOR: &str = include_str!("../../test_data/jepsen-vector.edn");
+    const JSON_EVENTS: &str = include_str!("../../test_data/jepsen-events.jsonl");
+
+    fn verdict_of(h: &History, model: ModelKind) -> crate::Linearizability {
+        crate::check(model, h, &crate::CheckOptions::default())
+            .unwrap()
+            .result
+    }
+
+    #[test]
+    fn jepsen_independent_history_splits_keys_and_skips_the_nemesis() {
+        let h = parse(INDEPENDENT, "h.edn", Format::Edn, ModelKind::Register).unwrap();
+        // 21 events, 3 of them the nemesis's: 9 operations.
+        assert_eq!(h.ops.len(), 9);
+        assert_eq!(h.ops[0].key.as_deref(), Some("1"));
+        assert_eq!(h.ops[0].input, Input::Write("3".into()));
+        assert_eq!(
+            h.ops[1].outcome,
+            Outcome::Ok(Output::Value(Some("3".into())))
+        );
+        assert_eq!(
+            h.ops[2].input,
+            Input::Cas {
+                from: "3".into(),
+                to: "4".into()
+            }
+        );
+        // The :info write stays pending; the plain :fail cas is a failed compare; the :fail
+        // with an :error never compared; the :fail read says nothing.
+        assert_eq!((h.ops[3].key.as_deref(), h.ops[3].ret), (Some("2"), None));
+        assert_eq!(h.ops[4].outcome, Outcome::Fail);
+        assert_eq!(h.ops[5].outcome, Outcome::Rejected);
+        assert_eq!(h.ops[7].outcome, Outcome::Unknown);
+        assert_eq!(h.ops[7].line, 17);
+        assert_eq!(
+            verdict_of(&h, ModelKind::Register),
+            crate::Linearizability::Linearizable
+        );
+        // A read of the overwritten 3 at the end is stale.
+        let stale = INDEPENDENT.replace(
+            ":type :ok, :process 0, :f :read, :value [1 4]",
+            ":type :ok, :process 0, :f :read, :value [1 3]",
+        );
+        let h = parse(&stale, "h.edn", Format::Edn, ModelKind::Register).unwrap();
+        assert_eq!(
+            verdict_of(&h, ModelKind::Register),
+            crate::Linearizability::NotLinearizable
+        );
+    }
+
+    #[test]
+    fn printed_tuple_records_are_keys_too() {
+        let text = "{:process 0, :type :invoke, :f :write, :value #jepsen.independent.Tuple{:key 7, :value 1}}\n\
+                    {:process 0, :type :ok, :f :write, :value #jepsen.independent.Tuple{:key 7, :value 1}}\n\
+                    {:process 1, :type :invoke, :f :read, :value #jepsen.independent.Tuple{:key 7, :value nil}}\n\
+                    {:process 1, :type :ok, :f :read, :value #jepsen.independent.Tuple{:key 7, :value 1}}\n";
+        let h = parse(text, "t.edn", Format::Edn, ModelKind::Register).unwrap();
+        assert_eq!(h.ops[1].key.as_deref(), Some("7"));
+        assert_eq!(
+            h.ops[1].outcome,
+            Outcome::Ok(Output::Value(Some("1".into())))
+        );
+    }
+
+    #[test]
+    fn keyed_completion_for_another_key_is_an_error() {
+        let text = "{:process 0, :type :invoke, :f :read, :value [1 nil]}\n\
+                    {:process 0, :type :ok, :f :read, :value [2 5]}\n";
+        let e = parse(text, "k.edn", Format::Edn, ModelKind::Register).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "k.edn:2: :value: expected [1 value] like the invocation at line 1, found [2 5]"
+        );
+    }
+
+    #[test]
+    fn logback_layout_log_with_errors_after_values() {
+        let h = parse(LOGBACK, "j.log", Format::Jepsen, ModelKind::Register).unwrap();
+        assert_eq!(h.ops.len(), 5, "nemesis and other loggers skipped");
+        assert!(h.ops.iter().all(|o| o.key.as_deref() == Some("0")));
+        // `:fail :cas [0 [2 3]] :conn-closed`: the register held 2, so reading this as a
+        // failed compare would be a false violation.
+        assert_eq!(h.ops[2].outcome, Outcome::Rejected);
+        assert_eq!(h.ops[2].line, 8);
+        assert_eq!(
+            verdict_of(&h, ModelKind::Register),
+            crate::Linearizability::Linearizable
+        );
+        // Without the error it is a failed compare while the value matched.
+        let strict = LOGBACK.replace("[0 [2 3]]\t:conn-closed", "[0 [2 3]]");
+        let h = parse(&strict, "j.log", Format::Jepsen, ModelKind::Register).unwrap();
+        assert_eq!(h.ops[2].outcome, Outcome::Fail);
+        assert_eq!(
+            verdict_of(&h, ModelKind::Register),
+            crate::Linearizability::NotLinearizable
+        );
+    }
+
+    #[test]
+    fn history_txt_lines_without_a_logger() {
+        let path = std::path::Path::new("store/history.txt");
+        assert_eq!(Format::detect(path, HISTORY_TXT), Some(Format::Jepsen));
+        let h = parse(
+            HISTORY_TXT,
+            "history.txt",
+            Format::Jepsen,
+            ModelKind::Register,
+        )
+        .unwrap();
+        assert_eq!(h.ops.len(), 4);
+        assert_eq!(h.ops[1].outcome, Outcome::Unknown, "timed-out read");
+        assert_eq!(
+            verdict_of(&h, ModelKind::Register),
+            crate::Linearizability::Linearizable
+        );
+        // porcupine's kv data is .txt too, but EDN.
+        let kv = "{:process 0, :type :invoke, :f :get, :key \"6\", :value nil}\n";
+        assert_eq!(Format::detect(path, kv), Some(Format::Edn));
+    }
+
+    #[test]
+    fn one_vector_history_with_multiline_maps() {
+        let mut h = parse(VECTOR, "v.edn", Format::Edn, ModelKind::Bank).unwrap();
+        assert_eq!(h.ops.len(), 3);
+        assert_eq!(
+            (h.ops[0].line, h.ops[1].line, h.ops[2].line),
+            (2, 4, 10),
+            "each operation keeps the line its invocation starts on"
+        );
+        assert_eq!(
+            h.ops[0].input,
+            Input::Transfer {
+                from: "0".into(),
+                to: "1".into(),
+                amount: 5
+            }
+        );
+        h.initial = Some([("0".to_string(), 10), ("1".to_string(), 10)].into());
+        assert_eq!(
+            verdict_of(&h, ModelKind::Bank),
+            crate::Linearizability::Linearizable
+        );
+        // A syntax error names the line of the map it is in, not where the vector starts.
+        let broken = VECTOR.replace(
+            ":amount 5},\n  :process 0, :time 1500}",
+            ":amount 5},\n  :process 0, :time 1500 :x}",
+        );
+        let e = parse(&broken, "v.edn", Format::Edn, ModelKind::Bank).unwrap_err();
+        assert_eq!(e.line, 5, "{e}");
+        assert!(e.message.contains("has no value"), "{e}");
+    }
+
+    #[test]
+    fn jepsen_events_as_json_lines() {
+        let h = parse(JSON_EVENTS, "e.jsonl", Format::Jsonl, ModelKind::Kv).unwrap();
+        assert_eq!(h.ops.len(), 4);
+        assert_eq!(h.ops[2].input, Input::Append("2".into()));
+        assert_eq!(h.ops[2].ret, None, ":info stays pending");
+        assert_eq!(
+            verdict_of(&h, ModelKind::Kv),
+            crate::Linearizability::Linearizable
+        );
+        let lost = JSON_EVENTS.replace("\"value\": \"12\"", "\"value\": \"2\"");
+        let h = parse(&lost, "e.jsonl", Format::Jsonl, ModelKind::Kv).unwrap();
+        assert_eq!(
+            verdict_of(&h, ModelKind::Kv),
+            crate::Linearizability::NotLinearizable
+        );
+        // Mixing Testcar operation lines in is an error naming the line.
+        let mixed = format!(
+            "{JSON_EVENTS}{{\"client\":0,\"op\":\"get\",\"key\":\"x\",\"call\":1,\"return\":2,\"status\":\"ok\"}}\n"
+        );
+        let e = parse(&mixed, "e.jsonl", Format::Jsonl, ModelKind::Kv).unwrap_err();
+        assert_eq!(e.line, 10, "{e}");
+        assert!(e.message.contains("use one kind per file"), "{e}");
+    }
+
+    #[test]
+    fn kv_read_and_write_aliases_pair_with_their_completions() {
+        let text = "{:process 0, :type :invoke, :f :write, :value [\"k\" \"1\"]}\n\
+                    {:process 0, :type :ok, :f :write, :value [\"k\" \"1\"]}\n\
+                    {:process 1, :type :invoke, :f :read, :value [\"k\" nil]}\n\
+                    {:process 1, :type :ok, :f :read, :value [\"k\" \"1\"]}\n";
+        let h = parse(text, "a.edn", Format::Edn, ModelKind::Kv).unwrap();
+        assert_eq!(h.ops[0].input, Input::Put("1".into()));
+        assert_eq!(h.ops[1].input, Input::Get);
+        assert_eq!(h.ops[1].key.as_deref(), Some("k"));
+        assert_eq!(
+            verdict_of(&h, ModelKind::Kv),
+            crate::Linearizability::Linearizable
+        );
+    }
+
+    #[test]
+    fn porcupine_kv_lines() {
+        let text = "{:process 0, :type :invoke, :f :get, :key \"6\", :value nil}\n\
+                    {:process 1, :type :invoke, :f :put, :key \"6\", :value \"x 1 0 y\"}\n\
+                    {:process 1, :type :ok, :f :put, :key \"6\", :value \"x 1 0 y\"}\n\
+                    {:process 0, :type :ok, :f :get, :key \"6\", :value \"\"}\n\
+                    {:process 0, :type :invoke, :f :append, :key \"6\", :value \"x 0 1 y\"}\n\
+                    {:process 0, :type :ok, :f :append, :key \"6\", :value \"x 0 1 y\"}\n\
+                    {:process 1, :type :invoke, :f :get, :key \"6\", :value nil}\n\
+                    {:process 1, :type :ok, :f :get, :key \"6\", :value \"x 1 0 yx 0 1 y\"}\n";
+        let h = parse(text, "c01.txt", Format::Edn, ModelKind::Kv).unwrap();
+        assert_eq!(h.ops.len(), 4);
+        assert_eq!(h.ops[0].key.as_deref(), Some("6"));
+        assert_eq!(
+            verdict_of(&h, ModelKind::Kv),
+            crate::Linearizability::Linearizable
+        );
+    }
+
+    #[test]
+    fn nemesis_with_other_process_types_is_rejected_clearly() {
+        let e = parse(
+            "{:process \"n1\", :type :invoke, :f :read, :value nil}",
+            "p.edn",
+            Format::Edn,
+            ModelKind::Register,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "p.edn:1: :process: expected a non-negative integer (or :nemesis), found \"n1\""
+        );
     }
 }
