@@ -448,7 +448,8 @@ impl Plan<'_> {
         };
         let native = self.native_sidecar();
         let port = self.agent_port();
-        let agent = self.agent_container(&apps, &tests, native, port);
+        let resources = self.resources();
+        let agent = self.agent_container(&apps, &tests, native, port, resources.clone());
 
         let mut ops = Vec::new();
         // Annotations first: a pod that carries our containers always carries the marker.
@@ -509,7 +510,7 @@ impl Plan<'_> {
 
         let mut inits = Vec::new();
         if let (TestsSource::Copy(path), Some((image, app))) = (&tests, copy_image) {
-            inits.push(to_value(&self.copy_container(path, image, app)));
+            inits.push(to_value(&copy_container(path, image, app, resources)));
         }
         if native {
             inits.push(to_value(&agent));
@@ -740,9 +741,34 @@ impl Plan<'_> {
         wanted.clone()
     }
 
-    fn resources(&mut self) -> ResourceRequirements {
+    /// The agent's requests and limits; none when the pod sets pod-level `spec.resources`
+    /// (Kubernetes >= 1.32): the API server rejects a pod whose containers' requests add
+    /// up to more than the pod's, so the agent shares the pod's budget instead.
+    fn resources(&mut self) -> Option<ResourceRequirements> {
         let r = &self.config.agent.resources;
         let a = self.annotations;
+        let pod_level = self.spec.resources.as_ref().is_some_and(|r| {
+            r.requests.as_ref().is_some_and(|m| !m.is_empty())
+                || r.limits.as_ref().is_some_and(|m| !m.is_empty())
+        });
+        if pod_level {
+            let set: Vec<&str> = [
+                (keys::CPU, a.cpu.is_some()),
+                (keys::MEMORY, a.memory.is_some()),
+                (keys::CPU_LIMIT, a.cpu_limit.is_some()),
+                (keys::MEMORY_LIMIT, a.memory_limit.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(k, on)| on.then_some(k))
+            .collect();
+            if !set.is_empty() {
+                self.warn(format!(
+                    "testcar: annotation {} is ignored: the pod sets pod-level spec.resources, and the agent shares that budget instead of adding its own",
+                    set.join(", ")
+                ));
+            }
+            return None;
+        }
         let mut pairs = [
             (
                 "cpu",
@@ -778,11 +804,11 @@ impl Plan<'_> {
             requests.insert(name.to_string(), Quantity(request.trim().to_string()));
             limits.insert(name.to_string(), Quantity(limit.trim().to_string()));
         }
-        ResourceRequirements {
+        Some(ResourceRequirements {
             requests: Some(requests),
             limits: Some(limits),
             ..Default::default()
-        }
+        })
     }
 
     fn agent_container(
@@ -791,6 +817,7 @@ impl Plan<'_> {
         tests: &TestsSource,
         native: bool,
         port: u16,
+        resources: Option<ResourceRequirements>,
     ) -> Container {
         let agent = &self.config.agent;
         let timeouts = [
@@ -882,7 +909,7 @@ impl Plan<'_> {
                     ..Default::default()
                 }]
             }),
-            resources: Some(self.resources()),
+            resources,
             security_context: Some(restricted_security_context()),
             volume_mounts: Some(mounts),
             restart_policy: native.then(|| "Always".to_string()),
@@ -890,36 +917,41 @@ impl Plan<'_> {
             ..Default::default()
         }
     }
+}
 
-    /// The init container that copies `path` out of the app's image into the tests volume.
-    /// It runs `cp` directly (no shell), so the path is never interpreted.
-    fn copy_container(&mut self, path: &str, image: String, app: &Container) -> Container {
-        let mut sc = restricted_security_context();
-        // The app image's files belong to the app's user; copy as that user if it is set.
-        let app_sc = app.security_context.as_ref();
-        sc.run_as_user = app_sc.and_then(|s| s.run_as_user);
-        sc.run_as_group = app_sc.and_then(|s| s.run_as_group);
-        sc.run_as_non_root = app_sc.and_then(|s| s.run_as_non_root);
-        Container {
-            name: paths::COPY_INIT_CONTAINER_NAME.into(),
-            image: Some(image),
-            image_pull_policy: app.image_pull_policy.clone(),
-            command: Some(vec![
-                "cp".into(),
-                "-R".into(),
-                format!("{path}/."),
-                format!("{}/", paths::TESTS_DIR),
-            ]),
-            resources: Some(self.resources()),
-            security_context: Some(sc),
-            volume_mounts: Some(vec![VolumeMount {
-                name: paths::TESTS_VOLUME.into(),
-                mount_path: paths::TESTS_DIR.into(),
-                ..Default::default()
-            }]),
-            termination_message_policy: Some("FallbackToLogsOnError".into()),
+/// The init container that copies `path` out of the app's image into the tests volume.
+/// It runs `cp` directly (no shell), so the path is never interpreted.
+fn copy_container(
+    path: &str,
+    image: String,
+    app: &Container,
+    resources: Option<ResourceRequirements>,
+) -> Container {
+    let mut sc = restricted_security_context();
+    // The app image's files belong to the app's user; copy as that user if it is set.
+    let app_sc = app.security_context.as_ref();
+    sc.run_as_user = app_sc.and_then(|s| s.run_as_user);
+    sc.run_as_group = app_sc.and_then(|s| s.run_as_group);
+    sc.run_as_non_root = app_sc.and_then(|s| s.run_as_non_root);
+    Container {
+        name: paths::COPY_INIT_CONTAINER_NAME.into(),
+        image: Some(image),
+        image_pull_policy: app.image_pull_policy.clone(),
+        command: Some(vec![
+            "cp".into(),
+            "-R".into(),
+            format!("{path}/."),
+            format!("{}/", paths::TESTS_DIR),
+        ]),
+        resources,
+        security_context: Some(sc),
+        volume_mounts: Some(vec![VolumeMount {
+            name: paths::TESTS_VOLUME.into(),
+            mount_path: paths::TESTS_DIR.into(),
             ..Default::default()
-        }
+        }]),
+        termination_message_policy: Some("FallbackToLogsOnError".into()),
+        ..Default::default()
     }
 }
 
@@ -1804,5 +1836,44 @@ mod tests {
         );
         pod.metadata.labels = Some([("testcar.io/inject".to_string(), "true".to_string())].into());
         assert!(mk_injector().mutate(&pod, "shop").warnings.is_empty());
+    }
+
+    #[test]
+    fn resource_warnings_are_given_once_and_pod_level_resources_are_respected() {
+        // copy: builds two containers from the same resources; the warning comes once
+        let pod = mk_pod(
+            &[
+                ("testcar.io/inject", "true"),
+                ("testcar.io/cpu", "2"),
+                ("testcar.io/tests", "copy:/app/tests"),
+            ],
+            vec![mk_container("app", Some(8080))],
+        );
+        let out = mk_injector().mutate(&pod, "shop");
+        assert_eq!(out.warnings.len(), 1, "{:?}", out.warnings);
+        let patched = apply(&pod, &out);
+        let copy = &patched
+            .spec
+            .as_ref()
+            .unwrap()
+            .init_containers
+            .as_ref()
+            .unwrap()[0];
+        assert_eq!(
+            copy.resources.as_ref().unwrap().limits.as_ref().unwrap()["cpu"].0,
+            "2"
+        );
+
+        let mut pod = mk_pod(
+            &[("testcar.io/inject", "true")],
+            vec![mk_container("app", Some(8080))],
+        );
+        pod.spec.as_mut().unwrap().resources = Some(ResourceRequirements {
+            limits: Some([("cpu".to_string(), Quantity("1".into()))].into()),
+            ..Default::default()
+        });
+        let out = mk_injector().mutate(&pod, "shop");
+        assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+        assert_eq!(agent_of(&apply(&pod, &out)).resources, None);
     }
 }

@@ -319,6 +319,13 @@ fn cases() -> Vec<Case> {
             &["namespace testcar-system is excluded"],
         ),
         c(
+            fixture!("pod-level-resources.review.json"),
+            false,
+            Injected,
+            Reason::Injected,
+            &["annotation testcar.io/cpu is ignored: the pod sets pod-level spec.resources"],
+        ),
+        c(
             fixture!("large-pod.review.json"),
             false,
             Injected,
@@ -571,7 +578,7 @@ fn restricted_violations(pod: &Value, container: &str) -> Vec<String> {
 #[test]
 fn every_fixture_gives_a_valid_answer_and_a_patch_that_applies() {
     let patched = run_rust_checks();
-    assert_eq!(patched.len(), 22, "injected fixtures");
+    assert_eq!(patched.len(), 23, "injected fixtures");
 }
 
 #[test]
@@ -960,4 +967,17 @@ sys.exit(1 if bad else 0)
             "kubernetes-validate accepted a broken pod"
         );
     }
+}
+
+#[test]
+fn pod_level_resources_leave_the_agent_inside_the_pod_budget() {
+    let (doc, warnings) = patched_fixture("pod-level-resources.review.json");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let agent = agent_json(&doc);
+    assert!(agent.get("resources").is_none(), "{agent}");
+    let copy = &doc["spec"]["initContainers"][0];
+    assert_eq!(copy["name"], "testcar-copy-tests");
+    assert_eq!(copy["image"], "ghcr.io/acme/pricing:1.12.0");
+    assert!(copy.get("resources").is_none(), "{copy}");
+    assert_eq!(doc["spec"]["resources"]["limits"]["cpu"], "2");
 }
