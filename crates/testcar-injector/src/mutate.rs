@@ -25,6 +25,9 @@ use crate::quantity;
 /// The injector's version, written to `testcar.io/injector-version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// Longest admission warning, in characters: kube-apiserver may truncate longer ones.
+pub const MAX_WARNING_CHARS: usize = 256;
+
 /// UID and GID the agent runs as (the distroless `nonroot` user): a numeric user lets the
 /// kubelet enforce `runAsNonRoot` whatever `USER` the image declares.
 pub const AGENT_UID: i64 = 65532;
@@ -160,6 +163,17 @@ impl Injector {
 
     /// Decide for a Pod being created in `namespace` and build its patch.
     pub fn mutate(&self, pod: &Pod, namespace: &str) -> Outcome {
+        let mut out = self.decide(pod, namespace);
+        // The API server may cut longer warnings, losing the part that says what to do.
+        for w in &mut out.warnings {
+            if w.chars().count() > MAX_WARNING_CHARS {
+                *w = short(w, MAX_WARNING_CHARS - 1);
+            }
+        }
+        out
+    }
+
+    fn decide(&self, pod: &Pod, namespace: &str) -> Outcome {
         let empty = BTreeMap::new();
         let pod_annotations = pod.metadata.annotations.as_ref().unwrap_or(&empty);
         let parsed = annotations::parse(pod_annotations);
@@ -550,7 +564,7 @@ impl Plan<'_> {
         }
         if self.annotations.native_sidecar == Some(false) {
             self.warn(format!(
-                "testcar: annotation {}: \"false\" is overridden: the pod has restartPolicy {restart}, and an agent in spec.containers would keep it (and its Job) from ever completing; the agent is added as a native sidecar (init container with restartPolicy: Always, Kubernetes >= 1.29)",
+                "testcar: annotation {}: \"false\" is overridden: with restartPolicy {restart} an agent in spec.containers would keep the pod (and its Job) from completing; the agent is added as a native sidecar (init container, restartPolicy: Always)",
                 keys::NATIVE_SIDECAR
             ));
         }
@@ -690,7 +704,7 @@ impl Plan<'_> {
             self.warn(format!(
                 "testcar: the readinessProbe of container {} sends headers ({}) that the agent's readiness check does not send; if the app needs them to answer 2xx, set {} to a URL that does not",
                 c.name,
-                short(&names.join(", "), 120),
+                short(&names.join(", "), 60),
                 keys::READINESS
             ));
         }
@@ -1548,6 +1562,21 @@ mod tests {
         let out = mk_injector().mutate(&pod, "shop");
         assert!(out.warnings[0].len() < 400, "{}", out.warnings[0].len());
         let _ = json!(out.warnings);
+        // an unknown key's warning lists every known key: capped to what the API server keeps
+        let pod = mk_pod(
+            &[
+                ("testcar.io/inject", "true"),
+                ("testcar.io/something-else-entirely", "1"),
+            ],
+            vec![mk_container("app", Some(8080))],
+        );
+        let out = mk_injector().mutate(&pod, "shop");
+        assert!(
+            out.warnings[0]
+                .starts_with("testcar: unknown annotation testcar.io/something-else-entirely")
+        );
+        assert_eq!(out.warnings[0].chars().count(), MAX_WARNING_CHARS);
+        assert!(out.warnings[0].ends_with('…'));
     }
 
     fn mk_probe_http(port: IntOrString, scheme: Option<&str>) -> Probe {
@@ -1657,7 +1686,8 @@ mod tests {
             if explicit.is_some() {
                 assert!(
                     out.warnings[0].contains("testcar.io/native-sidecar")
-                        && out.warnings[0].contains("restartPolicy Never"),
+                        && out.warnings[0].contains("restartPolicy Never")
+                        && out.warnings[0].chars().count() <= MAX_WARNING_CHARS,
                     "{:?}",
                     out.warnings
                 );

@@ -223,7 +223,7 @@ fn cases() -> Vec<Case> {
             Injected,
             Reason::Injected,
             &[
-                "annotation testcar.io/native-sidecar: \"false\" is overridden: the pod has restartPolicy OnFailure",
+                "annotation testcar.io/native-sidecar: \"false\" is overridden: with restartPolicy OnFailure",
             ],
         ),
         c(
@@ -392,6 +392,12 @@ fn run_rust_checks() -> Vec<Patched> {
                 r.warnings.is_empty(),
                 "{label}: unexpected warnings {:?}",
                 r.warnings
+            );
+        }
+        for w in &r.warnings {
+            assert!(
+                w.chars().count() <= testcar_injector::mutate::MAX_WARNING_CHARS,
+                "{label}: warning longer than the API server keeps: {w}"
             );
         }
         let resp_warnings = resp["response"]["warnings"]

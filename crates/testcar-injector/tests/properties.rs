@@ -326,6 +326,9 @@ proptest! {
         let resp: Value = serde_json::from_slice(&r.body).unwrap();
         prop_assert_eq!(&resp["response"]["uid"], &request["request"]["uid"]);
         prop_assert_eq!(&resp["response"]["allowed"], &json!(true));
+        for w in &r.warnings {
+            prop_assert!(w.chars().count() <= testcar_injector::mutate::MAX_WARNING_CHARS, "too long: {}", w);
+        }
         let Some(patch) = common::patch_of(&resp) else {
             prop_assert!(r.decision != Decision::Injected);
             return Ok(());
