@@ -8,8 +8,8 @@ use json_patch::{AddOperation, Patch, PatchOperation};
 use jsonptr::PointerBuf;
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
-    EnvVarSource, ImageVolumeSource, ObjectFieldSelector, Pod, PodSpec, ResourceRequirements,
-    SeccompProfile, SecretVolumeSource, SecurityContext, Volume, VolumeMount,
+    EnvVarSource, ImageVolumeSource, ObjectFieldSelector, Pod, PodSpec, Probe,
+    ResourceRequirements, SeccompProfile, SecretVolumeSource, SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -24,6 +24,9 @@ use crate::quantity;
 
 /// The injector's version, written to `testcar.io/injector-version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Longest admission warning, in characters: kube-apiserver may truncate longer ones.
+pub const MAX_WARNING_CHARS: usize = 256;
 
 /// UID and GID the agent runs as (the distroless `nonroot` user): a numeric user lets the
 /// kubelet enforce `runAsNonRoot` whatever `USER` the image declares.
@@ -74,6 +77,8 @@ pub enum Reason {
     Collision,
     /// The pod has no containers to test.
     NoContainers,
+    /// The pod runs on an operating system the agent does not support (Windows).
+    UnsupportedOs,
     /// The object claims to be a Pod but does not read as one.
     UnreadablePod,
     /// The body is not an AdmissionReview with a request.
@@ -96,6 +101,7 @@ impl Reason {
             Reason::AlreadyInjected => "already-injected",
             Reason::Collision => "collision",
             Reason::NoContainers => "no-containers",
+            Reason::UnsupportedOs => "unsupported-os",
             Reason::UnreadablePod => "unreadable-pod",
             Reason::InvalidReview => "invalid-review",
             Reason::BodyRejected => "body-rejected",
@@ -157,6 +163,17 @@ impl Injector {
 
     /// Decide for a Pod being created in `namespace` and build its patch.
     pub fn mutate(&self, pod: &Pod, namespace: &str) -> Outcome {
+        let mut out = self.decide(pod, namespace);
+        // The API server may cut longer warnings, losing the part that says what to do.
+        for w in &mut out.warnings {
+            if w.chars().count() > MAX_WARNING_CHARS {
+                *w = short(w, MAX_WARNING_CHARS - 1);
+            }
+        }
+        out
+    }
+
+    fn decide(&self, pod: &Pod, namespace: &str) -> Outcome {
         let empty = BTreeMap::new();
         let pod_annotations = pod.metadata.annotations.as_ref().unwrap_or(&empty);
         let parsed = annotations::parse(pod_annotations);
@@ -176,7 +193,22 @@ impl Injector {
         }
         let a = &parsed.annotations;
         if !a.inject {
-            return Outcome::skipped(Reason::NotOptedIn, unknown_key_warnings);
+            let mut w = unknown_key_warnings;
+            // A label is what Istio and Linkerd users reach for; say why nothing happened.
+            let label = pod
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(keys::INJECT));
+            if let Some(v) = label.filter(|_| !pod_annotations.contains_key(keys::INJECT)) {
+                w.push(format!(
+                    "testcar: the pod has the label {}={:?}, but injection is chosen by the annotation; add the annotation {}: \"true\" to the pod template",
+                    keys::INJECT,
+                    short(v, 40),
+                    keys::INJECT
+                ));
+            }
+            return Outcome::skipped(Reason::NotOptedIn, w);
         }
         if a.is_injected() {
             return Outcome::skipped(Reason::AlreadyInjected, Vec::new());
@@ -195,8 +227,15 @@ impl Injector {
                 vec!["testcar: the pod has no containers; it is not injected".to_string()],
             );
         };
-        let port = self.config.agent.port.0;
-        let clashes = collisions(spec, port);
+        if let Some(os) = unsupported_os(spec) {
+            return Outcome::skipped(
+                Reason::UnsupportedOs,
+                vec![format!(
+                    "testcar: the pod runs on {os}; the agent runs on Linux only; the pod is not injected"
+                )],
+            );
+        }
+        let clashes = collisions(spec);
         if !clashes.is_empty() {
             let mut w: Vec<String> = clashes
                 .into_iter()
@@ -230,7 +269,7 @@ impl Injector {
 }
 
 /// Everything Testcar would add that the pod already has.
-fn collisions(spec: &PodSpec, port: u16) -> Vec<String> {
+fn collisions(spec: &PodSpec) -> Vec<String> {
     let mut out = Vec::new();
     let our_containers = [paths::CONTAINER_NAME, paths::COPY_INIT_CONTAINER_NAME];
     let our_volumes = [
@@ -259,32 +298,117 @@ fn collisions(spec: &PodSpec, port: u16) -> Vec<String> {
             out.push(format!("a container named {} already exists", c.name));
         }
     }
-    // Init containers that run to completion free their ports; sidecars and app containers
-    // share the pod's network namespace with the agent for the pod's whole life.
-    let long_running = spec.containers.iter().chain(
-        inits
-            .iter()
-            .filter(|c| c.restart_policy.as_deref() == Some("Always")),
-    );
-    for c in long_running {
-        if c.ports
-            .as_deref()
-            .unwrap_or_default()
-            .iter()
-            .any(|p| p.container_port == i32::from(port))
-        {
-            out.push(format!(
-                "container {} already uses port {port}, the agent's port (agent.port in the injector configuration)",
-                c.name
-            ));
-        }
-    }
     for v in spec.volumes.as_deref().unwrap_or_default() {
         if our_volumes.contains(&v.name.as_str()) {
             out.push(format!("a volume named {} already exists", v.name));
         }
     }
     out
+}
+
+/// The operating system the pod asks for when the agent cannot run there.
+fn unsupported_os(spec: &PodSpec) -> Option<String> {
+    if let Some(os) = spec
+        .os
+        .as_ref()
+        .filter(|os| !os.name.eq_ignore_ascii_case("linux"))
+    {
+        return Some(format!("{} (spec.os.name)", os.name));
+    }
+    spec.node_selector
+        .as_ref()
+        .and_then(|s| s.get("kubernetes.io/os"))
+        .filter(|os| !os.eq_ignore_ascii_case("linux"))
+        .map(|os| format!("{os} (nodeSelector kubernetes.io/os)"))
+}
+
+/// Containers that mesh and secret injectors add: never the service under test, so they
+/// supply neither the default target nor get the shared tests mount.
+pub const INFRA_CONTAINERS: &[&str] = &[
+    "istio-proxy",
+    "linkerd-proxy",
+    "daprd",
+    "vault-agent",
+    "consul-dataplane",
+    "cloud-sql-proxy",
+];
+
+/// Whether a declared port is TCP (the protocol defaults to TCP).
+fn is_tcp(p: &ContainerPort) -> bool {
+    p.protocol
+        .as_deref()
+        .is_none_or(|proto| proto.eq_ignore_ascii_case("TCP"))
+}
+
+/// The containers that live as long as the pod and share its network namespace with the
+/// agent: app containers and sidecar init containers (init containers that run to
+/// completion have freed their ports before the agent starts listening).
+fn long_running(spec: &PodSpec) -> impl Iterator<Item = &Container> {
+    spec.containers.iter().chain(
+        spec.init_containers
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .filter(|c| c.restart_policy.as_deref() == Some("Always")),
+    )
+}
+
+/// The number a probe port stands for in `c`: a number, or a name its ports declare.
+fn resolve_port(c: &Container, port: &IntOrString) -> Option<i32> {
+    match port {
+        IntOrString::Int(n) => Some(*n),
+        IntOrString::String(name) => c
+            .ports
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .find(|p| p.name.as_deref() == Some(name.as_str()))
+            .map(|p| p.container_port),
+    }
+}
+
+/// The probes of a container, readiness first: it is the one that says "serving".
+fn probes(c: &Container) -> impl Iterator<Item = &Probe> {
+    [&c.readiness_probe, &c.startup_probe, &c.liveness_probe]
+        .into_iter()
+        .flatten()
+}
+
+/// The TCP port a probe connects to (httpGet, tcpSocket or grpc), resolved in `c`.
+fn probe_port(c: &Container, p: &Probe) -> Option<i32> {
+    if let Some(get) = &p.http_get {
+        return resolve_port(c, &get.port);
+    }
+    if let Some(tcp) = &p.tcp_socket {
+        return resolve_port(c, &tcp.port);
+    }
+    p.grpc.as_ref().map(|g| g.port)
+}
+
+/// Every TCP port something in the pod already listens on, with the container that does:
+/// declared ports of long-running containers, the ports their probes hit, and with
+/// `hostNetwork` their host ports too.
+fn used_ports(spec: &PodSpec) -> BTreeMap<i32, &str> {
+    let host_network = spec.host_network == Some(true);
+    let mut used = BTreeMap::new();
+    for c in long_running(spec) {
+        for p in c
+            .ports
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .filter(|p| is_tcp(p))
+        {
+            used.entry(p.container_port).or_insert(c.name.as_str());
+            if let Some(h) = p.host_port.filter(|_| host_network) {
+                used.entry(h).or_insert(c.name.as_str());
+            }
+        }
+        for port in probes(c).filter_map(|p| probe_port(c, p)) {
+            used.entry(port).or_insert(c.name.as_str());
+        }
+    }
+    used
 }
 
 fn annotation_error_text(e: &AnnotationError) -> String {
@@ -336,11 +460,10 @@ impl Plan<'_> {
             }
             _ => None,
         };
-        let native = self
-            .annotations
-            .native_sidecar
-            .unwrap_or(self.config.agent.native_sidecar);
-        let agent = self.agent_container(&apps, &tests, native);
+        let native = self.native_sidecar();
+        let port = self.agent_port();
+        let resources = self.resources();
+        let agent = self.agent_container(&apps, &tests, native, port, resources.clone());
 
         let mut ops = Vec::new();
         // Annotations first: a pod that carries our containers always carries the marker.
@@ -401,7 +524,7 @@ impl Plan<'_> {
 
         let mut inits = Vec::new();
         if let (TestsSource::Copy(path), Some((image, app))) = (&tests, copy_image) {
-            inits.push(to_value(&self.copy_container(path, image, app)));
+            inits.push(to_value(&copy_container(path, image, app, resources)));
         }
         if native {
             inits.push(to_value(&agent));
@@ -423,11 +546,61 @@ impl Plan<'_> {
         self.warnings.push(w);
     }
 
-    /// Indices of the app containers: those named in `testcar.io/containers`, else all.
+    /// Whether the agent goes into `initContainers` with `restartPolicy: Always`.
+    ///
+    /// A pod that is not restarted (a Job's or CronJob's: `restartPolicy` Never or
+    /// OnFailure) completes only when all of `spec.containers` have exited, and the agent
+    /// idles until SIGTERM: as a regular container it would keep the Job running for ever.
+    /// A native sidecar is stopped by the kubelet once the app containers are done, so such
+    /// pods always get one (Kubernetes >= 1.29 has them on by default).
+    fn native_sidecar(&mut self) -> bool {
+        let wanted = self
+            .annotations
+            .native_sidecar
+            .unwrap_or(self.config.agent.native_sidecar);
+        let restart = self.spec.restart_policy.as_deref().unwrap_or("Always");
+        if restart == "Always" {
+            return wanted;
+        }
+        if self.annotations.native_sidecar == Some(false) {
+            self.warn(format!(
+                "testcar: annotation {}: \"false\" is overridden: with restartPolicy {restart} an agent in spec.containers would keep the pod (and its Job) from completing; the agent is added as a native sidecar (init container, restartPolicy: Always)",
+                keys::NATIVE_SIDECAR
+            ));
+        }
+        true
+    }
+
+    /// The agent's port: the configured one unless something in the pod already uses it,
+    /// else the next free one (9464 is also the OpenTelemetry Prometheus exporter's port).
+    fn agent_port(&mut self) -> u16 {
+        let wanted = self.config.agent.port.0;
+        let used = used_ports(self.spec);
+        let Some(owner) = used.get(&i32::from(wanted)) else {
+            return wanted;
+        };
+        let owner = owner.to_string();
+        let free = (wanted..=u16::MAX)
+            .chain(1024..wanted)
+            .find(|p| !used.contains_key(&i32::from(*p)))
+            .unwrap_or(wanted);
+        self.warn(format!(
+            "testcar: port {wanted} (agent.port in the injector configuration) is already used by container {owner}; the agent listens on {free} instead"
+        ));
+        free
+    }
+
+    /// Indices of the app containers: those named in `testcar.io/containers`, else all but
+    /// known mesh and secret-agent sidecars.
     fn app_containers(&mut self) -> Vec<usize> {
         let all: Vec<usize> = (0..self.spec.containers.len()).collect();
         let Some(wanted) = &self.annotations.containers else {
-            return all;
+            let apps: Vec<usize> = all
+                .iter()
+                .copied()
+                .filter(|&i| !INFRA_CONTAINERS.contains(&self.spec.containers[i].name.as_str()))
+                .collect();
+            return if apps.is_empty() { all } else { apps };
         };
         let mut picked = Vec::new();
         for name in wanted {
@@ -448,67 +621,110 @@ impl Plan<'_> {
         picked
     }
 
-    fn target(&mut self, apps: &[usize]) -> Option<String> {
+    /// The default target and the app container it points at: the first TCP
+    /// `containerPort` of the first app container that declares one, else the port of the
+    /// first app container's probes (pods often omit `ports`).
+    fn target(&mut self, apps: &[usize]) -> (Option<String>, Option<usize>) {
         if let Some(t) = &self.annotations.target {
-            return Some(t.clone());
+            return (Some(t.clone()), None);
         }
-        let port = apps.iter().find_map(|&i| {
-            self.spec.containers[i]
-                .ports
+        let declared = apps.iter().find_map(|&i| {
+            let c = &self.spec.containers[i];
+            c.ports
                 .as_deref()
-                .and_then(|p| p.first())
-                .map(|p| p.container_port)
+                .unwrap_or_default()
+                .iter()
+                .find(|p| is_tcp(p))
+                .map(|p| (i, p.container_port))
         });
-        match port {
-            Some(p) => Some(format!("http://127.0.0.1:{p}")),
-            None => {
-                self.warn("testcar: no containerPort on the app containers and no testcar.io/target annotation; the agent uses the target written in the tests".to_string());
-                None
-            }
-        }
+        let found = declared.or_else(|| {
+            apps.iter().find_map(|&i| {
+                let c = &self.spec.containers[i];
+                probes(c)
+                    .find_map(|p| probe_port(c, p))
+                    .map(|port| (i, port))
+            })
+        });
+        let Some((i, port)) = found else {
+            self.warn(format!(
+                "testcar: no containerPort or probe port on the app containers and no {} annotation; the agent falls back to http://127.0.0.1:8080 for tests without a target of their own",
+                keys::TARGET
+            ));
+            return (None, None);
+        };
+        let c = &self.spec.containers[i];
+        let https_probe = probes(c).any(|p| {
+            p.http_get.as_ref().is_some_and(|g| {
+                resolve_port(c, &g.port) == Some(port)
+                    && g.scheme
+                        .as_deref()
+                        .is_some_and(|s| s.eq_ignore_ascii_case("https"))
+            })
+        });
+        let https_name = c.ports.as_deref().unwrap_or_default().iter().any(|p| {
+            p.container_port == port
+                && p.name
+                    .as_deref()
+                    .is_some_and(|n| n == "https" || n.starts_with("https-"))
+        });
+        let scheme = if https_probe || https_name {
+            "https"
+        } else {
+            "http"
+        };
+        (Some(format!("{scheme}://127.0.0.1:{port}")), Some(i))
     }
 
-    /// The URL of the first app container's `readinessProbe.httpGet`, seen from inside the pod.
-    fn readiness(&mut self, apps: &[usize]) -> Option<String> {
+    /// The readiness URL, seen from inside the pod: from the readinessProbe of the target's
+    /// container (else of the first app container that has one). A tcpSocket, exec or grpc
+    /// probe gives no URL: the agent then waits for a TCP connect to the target.
+    fn readiness(&mut self, apps: &[usize], target_container: Option<usize>) -> Option<String> {
         if let Some(r) = &self.annotations.readiness {
             return Some(r.clone());
         }
-        for &i in apps {
-            let c = &self.spec.containers[i];
-            let Some(get) = c.readiness_probe.as_ref().and_then(|p| p.http_get.as_ref()) else {
-                continue;
-            };
-            let port = match &get.port {
-                IntOrString::Int(n) => Some(*n),
-                IntOrString::String(name) => c
-                    .ports
-                    .as_deref()
-                    .unwrap_or_default()
-                    .iter()
-                    .find(|p| p.name.as_deref() == Some(name.as_str()))
-                    .map(|p| p.container_port),
-            };
-            let Some(port) = port else {
-                self.warn(format!(
-                    "testcar: the readinessProbe of container {} uses a port name that no containerPort declares; set testcar.io/readiness",
-                    c.name
-                ));
-                return None;
-            };
-            let scheme = match get.scheme.as_deref() {
-                Some(s) if s.eq_ignore_ascii_case("https") => "https",
-                _ => "http",
-            };
-            let host = get
-                .host
-                .as_deref()
-                .filter(|h| !h.is_empty())
-                .unwrap_or("127.0.0.1");
-            let path = get.path.as_deref().filter(|p| !p.is_empty()).unwrap_or("/");
-            let sep = if path.starts_with('/') { "" } else { "/" };
-            return Some(format!("{scheme}://{host}:{port}{sep}{path}"));
+        let order = target_container.into_iter().chain(
+            apps.iter()
+                .copied()
+                .filter(|&i| Some(i) != target_container),
+        );
+        let (c, probe) = order
+            .map(|i| &self.spec.containers[i])
+            .find_map(|c| c.readiness_probe.as_ref().map(|p| (c, p)))?;
+        let get = probe.http_get.as_ref()?;
+        let Some(port) = resolve_port(c, &get.port) else {
+            self.warn(format!(
+                "testcar: the readinessProbe of container {} uses a port name that no containerPort declares; set {}",
+                c.name,
+                keys::READINESS
+            ));
+            return None;
+        };
+        if let Some(headers) = get.http_headers.as_deref().filter(|h| !h.is_empty()) {
+            let names: Vec<&str> = headers.iter().map(|h| h.name.as_str()).collect();
+            self.warn(format!(
+                "testcar: the readinessProbe of container {} sends headers ({}) that the agent's readiness check does not send; if the app needs them to answer 2xx, set {} to a URL that does not",
+                c.name,
+                short(&names.join(", "), 60),
+                keys::READINESS
+            ));
         }
-        None
+        let scheme = match get.scheme.as_deref() {
+            Some(s) if s.eq_ignore_ascii_case("https") => "https",
+            _ => "http",
+        };
+        let host = match get.host.as_deref().map(str::trim).filter(|h| !h.is_empty()) {
+            Some(h) if h.contains(':') && !h.starts_with('[') => format!("[{h}]"),
+            Some(h) => h.to_string(),
+            None => "127.0.0.1".to_string(),
+        };
+        let path = get
+            .path
+            .as_deref()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .unwrap_or("/");
+        let sep = if path.starts_with('/') { "" } else { "/" };
+        Some(format!("{scheme}://{host}:{port}{sep}{path}"))
     }
 
     fn image(&mut self) -> String {
@@ -539,9 +755,34 @@ impl Plan<'_> {
         wanted.clone()
     }
 
-    fn resources(&mut self) -> ResourceRequirements {
+    /// The agent's requests and limits; none when the pod sets pod-level `spec.resources`
+    /// (Kubernetes >= 1.32): the API server rejects a pod whose containers' requests add
+    /// up to more than the pod's, so the agent shares the pod's budget instead.
+    fn resources(&mut self) -> Option<ResourceRequirements> {
         let r = &self.config.agent.resources;
         let a = self.annotations;
+        let pod_level = self.spec.resources.as_ref().is_some_and(|r| {
+            r.requests.as_ref().is_some_and(|m| !m.is_empty())
+                || r.limits.as_ref().is_some_and(|m| !m.is_empty())
+        });
+        if pod_level {
+            let set: Vec<&str> = [
+                (keys::CPU, a.cpu.is_some()),
+                (keys::MEMORY, a.memory.is_some()),
+                (keys::CPU_LIMIT, a.cpu_limit.is_some()),
+                (keys::MEMORY_LIMIT, a.memory_limit.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(k, on)| on.then_some(k))
+            .collect();
+            if !set.is_empty() {
+                self.warn(format!(
+                    "testcar: annotation {} is ignored: the pod sets pod-level spec.resources, and the agent shares that budget instead of adding its own",
+                    set.join(", ")
+                ));
+            }
+            return None;
+        }
         let mut pairs = [
             (
                 "cpu",
@@ -577,14 +818,21 @@ impl Plan<'_> {
             requests.insert(name.to_string(), Quantity(request.trim().to_string()));
             limits.insert(name.to_string(), Quantity(limit.trim().to_string()));
         }
-        ResourceRequirements {
+        Some(ResourceRequirements {
             requests: Some(requests),
             limits: Some(limits),
             ..Default::default()
-        }
+        })
     }
 
-    fn agent_container(&mut self, apps: &[usize], tests: &TestsSource, native: bool) -> Container {
+    fn agent_container(
+        &mut self,
+        apps: &[usize],
+        tests: &TestsSource,
+        native: bool,
+        port: u16,
+        resources: Option<ResourceRequirements>,
+    ) -> Container {
         let agent = &self.config.agent;
         let timeouts = [
             (
@@ -606,7 +854,6 @@ impl Plan<'_> {
                     .map_or_else(|| agent.tests_timeout.render(), format_duration),
             ),
         ];
-        let port = agent.port.0;
         let pull = agent.image_pull_policy.as_str();
         let log_format = agent.log_format.as_str();
 
@@ -614,10 +861,11 @@ impl Plan<'_> {
             field_env(env::POD_NAME, "metadata.name"),
             field_env(env::POD_NAMESPACE, "metadata.namespace"),
         ];
-        if let Some(t) = self.target(apps) {
+        let (target, target_container) = self.target(apps);
+        if let Some(t) = target {
             envs.push(value_env(env::TARGET, t));
         }
-        if let Some(r) = self.readiness(apps) {
+        if let Some(r) = self.readiness(apps, target_container) {
             envs.push(value_env(env::READINESS_URL, r));
         }
         envs.push(value_env(env::TESTS_DIR, paths::TESTS_DIR));
@@ -632,7 +880,12 @@ impl Plan<'_> {
         if let Some(e) = &self.annotations.environment {
             envs.push(value_env(env::ENVIRONMENT, e.clone()));
         }
-        envs.push(value_env(env::LISTEN, format!("0.0.0.0:{port}")));
+        // On the node's network the agent's endpoints stay on loopback, and its port is not
+        // declared: a declared port becomes a hostPort there, and two injected hostNetwork
+        // pods (say two DaemonSets) could then never share a node.
+        let host_network = self.spec.host_network == Some(true);
+        let listen_host = if host_network { "127.0.0.1" } else { "0.0.0.0" };
+        envs.push(value_env(env::LISTEN, format!("{listen_host}:{port}")));
         envs.push(value_env(env::LOG_FORMAT, log_format));
 
         let mut mounts = vec![
@@ -662,13 +915,15 @@ impl Plan<'_> {
             image_pull_policy: Some(pull.into()),
             args: Some(vec!["sidecar".into()]),
             env: Some(envs),
-            ports: Some(vec![ContainerPort {
-                name: Some(paths::AGENT_PORT_NAME.into()),
-                container_port: i32::from(port),
-                protocol: Some("TCP".into()),
-                ..Default::default()
-            }]),
-            resources: Some(self.resources()),
+            ports: (!host_network).then(|| {
+                vec![ContainerPort {
+                    name: Some(paths::AGENT_PORT_NAME.into()),
+                    container_port: i32::from(port),
+                    protocol: Some("TCP".into()),
+                    ..Default::default()
+                }]
+            }),
+            resources,
             security_context: Some(restricted_security_context()),
             volume_mounts: Some(mounts),
             restart_policy: native.then(|| "Always".to_string()),
@@ -676,36 +931,41 @@ impl Plan<'_> {
             ..Default::default()
         }
     }
+}
 
-    /// The init container that copies `path` out of the app's image into the tests volume.
-    /// It runs `cp` directly (no shell), so the path is never interpreted.
-    fn copy_container(&mut self, path: &str, image: String, app: &Container) -> Container {
-        let mut sc = restricted_security_context();
-        // The app image's files belong to the app's user; copy as that user if it is set.
-        let app_sc = app.security_context.as_ref();
-        sc.run_as_user = app_sc.and_then(|s| s.run_as_user);
-        sc.run_as_group = app_sc.and_then(|s| s.run_as_group);
-        sc.run_as_non_root = app_sc.and_then(|s| s.run_as_non_root);
-        Container {
-            name: paths::COPY_INIT_CONTAINER_NAME.into(),
-            image: Some(image),
-            image_pull_policy: app.image_pull_policy.clone(),
-            command: Some(vec![
-                "cp".into(),
-                "-R".into(),
-                format!("{path}/."),
-                format!("{}/", paths::TESTS_DIR),
-            ]),
-            resources: Some(self.resources()),
-            security_context: Some(sc),
-            volume_mounts: Some(vec![VolumeMount {
-                name: paths::TESTS_VOLUME.into(),
-                mount_path: paths::TESTS_DIR.into(),
-                ..Default::default()
-            }]),
-            termination_message_policy: Some("FallbackToLogsOnError".into()),
+/// The init container that copies `path` out of the app's image into the tests volume.
+/// It runs `cp` directly (no shell), so the path is never interpreted.
+fn copy_container(
+    path: &str,
+    image: String,
+    app: &Container,
+    resources: Option<ResourceRequirements>,
+) -> Container {
+    let mut sc = restricted_security_context();
+    // The app image's files belong to the app's user; copy as that user if it is set.
+    let app_sc = app.security_context.as_ref();
+    sc.run_as_user = app_sc.and_then(|s| s.run_as_user);
+    sc.run_as_group = app_sc.and_then(|s| s.run_as_group);
+    sc.run_as_non_root = app_sc.and_then(|s| s.run_as_non_root);
+    Container {
+        name: paths::COPY_INIT_CONTAINER_NAME.into(),
+        image: Some(image),
+        image_pull_policy: app.image_pull_policy.clone(),
+        command: Some(vec![
+            "cp".into(),
+            "-R".into(),
+            format!("{path}/."),
+            format!("{}/", paths::TESTS_DIR),
+        ]),
+        resources,
+        security_context: Some(sc),
+        volume_mounts: Some(vec![VolumeMount {
+            name: paths::TESTS_VOLUME.into(),
+            mount_path: paths::TESTS_DIR.into(),
             ..Default::default()
-        }
+        }]),
+        termination_message_policy: Some("FallbackToLogsOnError".into()),
+        ..Default::default()
     }
 }
 
@@ -1062,12 +1322,7 @@ mod tests {
         assert!(out.patch.0.is_empty());
         assert!(out.warnings[0].contains("a container named testcar"));
 
-        let mut pod = mk_pod(&ann, vec![mk_container("app", Some(9464))]);
-        let out = inj.mutate(&pod, "shop");
-        assert_eq!(out.reason, Reason::Collision);
-        assert!(out.warnings[0].contains("port 9464"), "{:?}", out.warnings);
-
-        pod.spec.as_mut().unwrap().containers[0] = mk_container("app", Some(80));
+        let mut pod = mk_pod(&ann, vec![mk_container("app", Some(80))]);
         pod.spec.as_mut().unwrap().containers[0].volume_mounts = Some(vec![VolumeMount {
             name: "x".into(),
             mount_path: "/etc/testcar/results/".into(),
@@ -1307,5 +1562,348 @@ mod tests {
         let out = mk_injector().mutate(&pod, "shop");
         assert!(out.warnings[0].len() < 400, "{}", out.warnings[0].len());
         let _ = json!(out.warnings);
+        // an unknown key's warning lists every known key: capped to what the API server keeps
+        let pod = mk_pod(
+            &[
+                ("testcar.io/inject", "true"),
+                ("testcar.io/something-else-entirely", "1"),
+            ],
+            vec![mk_container("app", Some(8080))],
+        );
+        let out = mk_injector().mutate(&pod, "shop");
+        assert!(
+            out.warnings[0]
+                .starts_with("testcar: unknown annotation testcar.io/something-else-entirely")
+        );
+        assert_eq!(out.warnings[0].chars().count(), MAX_WARNING_CHARS);
+        assert!(out.warnings[0].ends_with('…'));
+    }
+
+    fn mk_probe_http(port: IntOrString, scheme: Option<&str>) -> Probe {
+        Probe {
+            http_get: Some(HTTPGetAction {
+                path: Some("/ready".into()),
+                port,
+                scheme: scheme.map(str::to_string),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn agent_port_moves_off_a_used_port() {
+        let inj = mk_injector();
+        let ann = [("testcar.io/inject", "true")];
+        // 9464 is the OpenTelemetry Prometheus exporter's default: declared by the app
+        let mut app = mk_container("app", Some(8080));
+        app.ports.as_mut().unwrap().push(ContainerPort {
+            container_port: 9464,
+            name: Some("otel".into()),
+            ..Default::default()
+        });
+        // and 9465 is hit by a probe without being declared
+        app.liveness_probe = Some(Probe {
+            tcp_socket: Some(k8s_openapi::api::core::v1::TCPSocketAction {
+                port: IntOrString::Int(9465),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        let pod = mk_pod(&ann, vec![app]);
+        let out = inj.mutate(&pod, "shop");
+        assert_eq!(out.decision, Decision::Injected);
+        assert!(
+            out.warnings
+                .iter()
+                .any(|w| w.contains("port 9464") && w.contains("listens on 9466")),
+            "{:?}",
+            out.warnings
+        );
+        let agent = agent_of(&apply(&pod, &out));
+        assert_eq!(agent.ports.as_ref().unwrap()[0].container_port, 9466);
+        assert_eq!(env_of(&agent, env::LISTEN).as_deref(), Some("0.0.0.0:9466"));
+
+        // a UDP 9464 is no collision, nor is a run-to-completion init container's port
+        let mut app = mk_container("app", Some(8080));
+        app.ports.as_mut().unwrap().push(ContainerPort {
+            container_port: 9464,
+            protocol: Some("UDP".into()),
+            ..Default::default()
+        });
+        let mut pod = mk_pod(&ann, vec![app]);
+        pod.spec.as_mut().unwrap().init_containers = Some(vec![mk_container("setup", Some(9464))]);
+        let out = inj.mutate(&pod, "shop");
+        assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+        let agent = agent_of(&apply(&pod, &out));
+        assert_eq!(agent.ports.as_ref().unwrap()[0].container_port, 9464);
+    }
+
+    #[test]
+    fn host_network_pods_keep_the_agent_on_loopback_without_a_declared_port() {
+        let mut pod = mk_pod(
+            &[("testcar.io/inject", "true")],
+            vec![mk_container("app", Some(9100))],
+        );
+        pod.spec.as_mut().unwrap().host_network = Some(true);
+        let out = mk_injector().mutate(&pod, "monitoring");
+        let agent = agent_of(&apply(&pod, &out));
+        assert_eq!(agent.ports, None);
+        assert_eq!(
+            env_of(&agent, env::LISTEN).as_deref(),
+            Some("127.0.0.1:9464")
+        );
+        assert_eq!(
+            env_of(&agent, env::TARGET).as_deref(),
+            Some("http://127.0.0.1:9100")
+        );
+    }
+
+    #[test]
+    fn pods_that_complete_get_a_native_sidecar() {
+        for (restart, explicit) in [
+            ("Never", None),
+            ("OnFailure", None),
+            ("Never", Some("false")),
+        ] {
+            let mut ann = vec![("testcar.io/inject", "true")];
+            if let Some(v) = explicit {
+                ann.push(("testcar.io/native-sidecar", v));
+            }
+            let mut pod = mk_pod(&ann, vec![mk_container("job", Some(8080))]);
+            pod.spec.as_mut().unwrap().restart_policy = Some(restart.into());
+            let out = mk_injector().mutate(&pod, "batch");
+            let patched = apply(&pod, &out);
+            let spec = patched.spec.as_ref().unwrap();
+            assert_eq!(
+                spec.containers.len(),
+                1,
+                "{restart}: agent not in containers"
+            );
+            let inits = spec.init_containers.as_ref().unwrap();
+            assert_eq!(inits[0].name, "testcar");
+            assert_eq!(inits[0].restart_policy.as_deref(), Some("Always"));
+            if explicit.is_some() {
+                assert!(
+                    out.warnings[0].contains("testcar.io/native-sidecar")
+                        && out.warnings[0].contains("restartPolicy Never")
+                        && out.warnings[0].chars().count() <= MAX_WARNING_CHARS,
+                    "{:?}",
+                    out.warnings
+                );
+            } else {
+                assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+            }
+        }
+        // restartPolicy Always keeps the configured default (a regular container)
+        let pod = mk_pod(
+            &[("testcar.io/inject", "true")],
+            vec![mk_container("app", Some(8080))],
+        );
+        let patched = apply(&pod, &mk_injector().mutate(&pod, "shop"));
+        assert_eq!(patched.spec.unwrap().containers.len(), 2);
+    }
+
+    #[test]
+    fn windows_pods_are_skipped_with_a_warning() {
+        let mut pod = mk_pod(
+            &[("testcar.io/inject", "true")],
+            vec![mk_container("app", Some(80))],
+        );
+        pod.spec.as_mut().unwrap().os = Some(k8s_openapi::api::core::v1::PodOS {
+            name: "windows".into(),
+        });
+        let out = mk_injector().mutate(&pod, "shop");
+        assert_eq!(out.reason, Reason::UnsupportedOs);
+        assert!(out.patch.0.is_empty());
+        assert!(out.warnings[0].contains("windows") && out.warnings[0].contains("Linux only"));
+
+        let mut pod = mk_pod(
+            &[("testcar.io/inject", "true")],
+            vec![mk_container("app", Some(80))],
+        );
+        pod.spec.as_mut().unwrap().node_selector =
+            Some([("kubernetes.io/os".to_string(), "windows".to_string())].into());
+        assert_eq!(
+            mk_injector().mutate(&pod, "shop").reason,
+            Reason::UnsupportedOs
+        );
+        pod.spec.as_mut().unwrap().node_selector =
+            Some([("kubernetes.io/os".to_string(), "linux".to_string())].into());
+        assert_eq!(mk_injector().mutate(&pod, "shop").reason, Reason::Injected);
+    }
+
+    #[test]
+    fn mesh_sidecars_are_not_app_containers() {
+        let mut proxy = mk_container("istio-proxy", Some(15090));
+        proxy.readiness_probe = Some(mk_probe_http(IntOrString::Int(15021), None));
+        let pod = mk_pod(
+            &[("testcar.io/inject", "true")],
+            vec![proxy, mk_container("app", Some(8080))],
+        );
+        let out = mk_injector().mutate(&pod, "shop");
+        let patched = apply(&pod, &out);
+        let agent = agent_of(&patched);
+        assert_eq!(
+            env_of(&agent, env::TARGET).as_deref(),
+            Some("http://127.0.0.1:8080")
+        );
+        assert_eq!(env_of(&agent, env::READINESS_URL), None);
+        let spec = patched.spec.as_ref().unwrap();
+        assert!(
+            spec.containers[0].volume_mounts.is_none(),
+            "no tests mount in istio-proxy"
+        );
+        assert!(spec.containers[1].volume_mounts.is_some());
+    }
+
+    #[test]
+    fn target_falls_back_to_probe_ports_and_follows_https() {
+        // no ports: the readiness probe's port, and its scheme
+        let mut app = mk_container("app", None);
+        app.readiness_probe = Some(mk_probe_http(IntOrString::Int(8443), Some("HTTPS")));
+        let pod = mk_pod(&[("testcar.io/inject", "true")], vec![app]);
+        let out = mk_injector().mutate(&pod, "shop");
+        assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+        let agent = agent_of(&apply(&pod, &out));
+        assert_eq!(
+            env_of(&agent, env::TARGET).as_deref(),
+            Some("https://127.0.0.1:8443")
+        );
+        assert_eq!(
+            env_of(&agent, env::READINESS_URL).as_deref(),
+            Some("https://127.0.0.1:8443/ready")
+        );
+
+        // a port named https, UDP ports skipped
+        let mut app = mk_container("app", None);
+        app.ports = Some(vec![
+            ContainerPort {
+                container_port: 53,
+                protocol: Some("UDP".into()),
+                ..Default::default()
+            },
+            ContainerPort {
+                container_port: 8443,
+                name: Some("https".into()),
+                ..Default::default()
+            },
+        ]);
+        let pod = mk_pod(&[("testcar.io/inject", "true")], vec![app]);
+        let agent = agent_of(&apply(&pod, &mk_injector().mutate(&pod, "shop")));
+        assert_eq!(
+            env_of(&agent, env::TARGET).as_deref(),
+            Some("https://127.0.0.1:8443")
+        );
+    }
+
+    #[test]
+    fn readiness_comes_from_the_target_container_and_only_from_http_probes() {
+        // the target's container has a tcpSocket readiness probe: no URL, even though
+        // another app container has an httpGet one (the agent TCP-checks the target)
+        let mut api = mk_container("api", Some(8080));
+        api.readiness_probe = Some(Probe {
+            tcp_socket: Some(k8s_openapi::api::core::v1::TCPSocketAction {
+                port: IntOrString::Int(8080),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        let mut admin = mk_container("admin", Some(9000));
+        admin.readiness_probe = Some(mk_probe_http(IntOrString::Int(9000), None));
+        let pod = mk_pod(&[("testcar.io/inject", "true")], vec![api, admin]);
+        let agent = agent_of(&apply(&pod, &mk_injector().mutate(&pod, "shop")));
+        assert_eq!(env_of(&agent, env::READINESS_URL), None);
+
+        // IPv6 host, query string, headers warned
+        let mut app = mk_container("app", Some(8080));
+        app.readiness_probe = Some(Probe {
+            http_get: Some(HTTPGetAction {
+                host: Some("::1".into()),
+                path: Some("healthz?full=1".into()),
+                port: IntOrString::String("http".into()),
+                http_headers: Some(vec![k8s_openapi::api::core::v1::HTTPHeader {
+                    name: "Host".into(),
+                    value: "orders.example.com".into(),
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        let pod = mk_pod(&[("testcar.io/inject", "true")], vec![app]);
+        let out = mk_injector().mutate(&pod, "shop");
+        assert!(
+            out.warnings[0].contains("headers (Host)")
+                && out.warnings[0].contains("testcar.io/readiness"),
+            "{:?}",
+            out.warnings
+        );
+        let agent = agent_of(&apply(&pod, &out));
+        assert_eq!(
+            env_of(&agent, env::READINESS_URL).as_deref(),
+            Some("http://[::1]:8080/healthz?full=1")
+        );
+    }
+
+    #[test]
+    fn an_inject_label_without_the_annotation_is_warned() {
+        let mut pod = mk_pod(&[], vec![mk_container("app", Some(8080))]);
+        pod.metadata.annotations = None;
+        pod.metadata.labels = Some([("testcar.io/inject".to_string(), "true".to_string())].into());
+        let out = mk_injector().mutate(&pod, "shop");
+        assert_eq!(out.reason, Reason::NotOptedIn);
+        assert!(out.patch.0.is_empty());
+        assert!(
+            out.warnings[0].contains("label testcar.io/inject")
+                && out.warnings[0].contains("annotation testcar.io/inject: \"true\""),
+            "{:?}",
+            out.warnings
+        );
+        // the annotation, when present, is the answer; the label is not mentioned
+        let mut pod = mk_pod(
+            &[("testcar.io/inject", "false")],
+            vec![mk_container("app", Some(8080))],
+        );
+        pod.metadata.labels = Some([("testcar.io/inject".to_string(), "true".to_string())].into());
+        assert!(mk_injector().mutate(&pod, "shop").warnings.is_empty());
+    }
+
+    #[test]
+    fn resource_warnings_are_given_once_and_pod_level_resources_are_respected() {
+        // copy: builds two containers from the same resources; the warning comes once
+        let pod = mk_pod(
+            &[
+                ("testcar.io/inject", "true"),
+                ("testcar.io/cpu", "2"),
+                ("testcar.io/tests", "copy:/app/tests"),
+            ],
+            vec![mk_container("app", Some(8080))],
+        );
+        let out = mk_injector().mutate(&pod, "shop");
+        assert_eq!(out.warnings.len(), 1, "{:?}", out.warnings);
+        let patched = apply(&pod, &out);
+        let copy = &patched
+            .spec
+            .as_ref()
+            .unwrap()
+            .init_containers
+            .as_ref()
+            .unwrap()[0];
+        assert_eq!(
+            copy.resources.as_ref().unwrap().limits.as_ref().unwrap()["cpu"].0,
+            "2"
+        );
+
+        let mut pod = mk_pod(
+            &[("testcar.io/inject", "true")],
+            vec![mk_container("app", Some(8080))],
+        );
+        pod.spec.as_mut().unwrap().resources = Some(ResourceRequirements {
+            limits: Some([("cpu".to_string(), Quantity("1".into()))].into()),
+            ..Default::default()
+        });
+        let out = mk_injector().mutate(&pod, "shop");
+        assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+        assert_eq!(agent_of(&apply(&pod, &out)).resources, None);
     }
 }

@@ -26,9 +26,11 @@ use crate::admission;
 use crate::metrics::Metrics;
 use crate::mutate::{Decision, Injector, Reason};
 
-/// Largest AdmissionReview accepted. A review holds the object (etcd caps objects at
-/// ~1.5 MiB) and, for updates, the old object too; anything bigger is not from an API server.
-pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// Largest AdmissionReview accepted. The API server takes request bodies up to 3 MiB, and
+/// controllers send pods as protobuf, whose JSON in the review can be twice as large; an
+/// UPDATE review carries the old object too. 16 MiB covers all of that with room to spare,
+/// so that no real pod is ever refused; anything bigger is not from an API server.
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 /// Longest a client may take to finish the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);

@@ -203,6 +203,135 @@ fn cases() -> Vec<Case> {
             Reason::Subresource,
             &[],
         ),
+        c(
+            fixture!("statefulset-pod.review.json"),
+            false,
+            Injected,
+            Reason::Injected,
+            &[],
+        ),
+        c(
+            fixture!("job-pod.review.json"),
+            false,
+            Injected,
+            Reason::Injected,
+            &[],
+        ),
+        c(
+            fixture!("cronjob-pod.review.json"),
+            false,
+            Injected,
+            Reason::Injected,
+            &[
+                "annotation testcar.io/native-sidecar: \"false\" is overridden: with restartPolicy OnFailure",
+            ],
+        ),
+        c(
+            fixture!("daemonset-hostnetwork.review.json"),
+            false,
+            Injected,
+            Reason::Injected,
+            &[
+                "port 9464 (agent.port in the injector configuration) is already used by container node-agent; the agent listens on 9465 instead",
+            ],
+        ),
+        c(
+            fixture!("istio-injected.review.json"),
+            false,
+            Injected,
+            Reason::Injected,
+            &[],
+        ),
+        c(
+            fixture!("linkerd-native-sidecar.review.json"),
+            false,
+            Injected,
+            Reason::Injected,
+            &[],
+        ),
+        c(
+            fixture!("https-probe-headers.review.json"),
+            false,
+            Injected,
+            Reason::Injected,
+            &["sends headers (Host, X-Probe) that the agent's readiness check does not send"],
+        ),
+        c(
+            fixture!("ports-omitted-grpc.review.json"),
+            false,
+            Injected,
+            Reason::Injected,
+            &[],
+        ),
+        c(
+            fixture!("ports-omitted-no-probes.review.json"),
+            false,
+            Injected,
+            Reason::Injected,
+            &[
+                "no containerPort or probe port on the app containers and no testcar.io/target annotation",
+            ],
+        ),
+        c(
+            fixture!("restricted-security-context.review.json"),
+            false,
+            Injected,
+            Reason::Injected,
+            &[],
+        ),
+        c(
+            fixture!("windows-pod.review.json"),
+            false,
+            Skipped,
+            Reason::UnsupportedOs,
+            &[
+                "the pod runs on windows (spec.os.name); the agent runs on Linux only; the pod is not injected",
+            ],
+        ),
+        c(
+            fixture!("share-process-ephemeral.review.json"),
+            false,
+            Injected,
+            Reason::Injected,
+            &[],
+        ),
+        c(
+            fixture!("label-only-null-annotations.review.json"),
+            false,
+            Skipped,
+            Reason::NotOptedIn,
+            &[
+                "the pod has the label testcar.io/inject=\"true\", but injection is chosen by the annotation",
+            ],
+        ),
+        c(
+            fixture!("label-only-null-annotations.review.json"),
+            true,
+            Injected,
+            Reason::Injected,
+            &[],
+        ),
+        c(
+            fixture!("own-namespace.review.json"),
+            false,
+            Skipped,
+            Reason::ExcludedNamespace,
+            &["namespace testcar-system is excluded"],
+        ),
+        c(
+            fixture!("pod-level-resources.review.json"),
+            false,
+            Injected,
+            Reason::Injected,
+            &["annotation testcar.io/cpu is ignored: the pod sets pod-level spec.resources"],
+        ),
+        c(
+            fixture!("large-pod.review.json"),
+            false,
+            Injected,
+            Reason::Injected,
+            &[],
+        ),
     ]
 }
 
@@ -265,6 +394,12 @@ fn run_rust_checks() -> Vec<Patched> {
                 r.warnings
             );
         }
+        for w in &r.warnings {
+            assert!(
+                w.chars().count() <= testcar_injector::mutate::MAX_WARNING_CHARS,
+                "{label}: warning longer than the API server keeps: {w}"
+            );
+        }
         let resp_warnings = resp["response"]["warnings"]
             .as_array()
             .map(Vec::len)
@@ -316,6 +451,12 @@ fn run_rust_checks() -> Vec<Patched> {
             doc["metadata"]["annotations"]["testcar.io/status"], "injected",
             "{label}"
         );
+        check_pod_shape(&label, &doc);
+        let problems = restricted_violations(&doc, "testcar");
+        assert!(
+            problems.is_empty(),
+            "{label}: the agent breaks Pod Security restricted: {problems:?}"
+        );
 
         let second = review(
             &inj,
@@ -332,10 +473,370 @@ fn run_rust_checks() -> Vec<Patched> {
     patched_all
 }
 
+/// What every injected pod must look like whatever its shape: a Job-like pod gets a native
+/// sidecar, the agent's port clashes with nothing long-running, and on the host network the
+/// agent declares no port (it would become a hostPort).
+fn check_pod_shape(label: &str, doc: &Value) {
+    let spec = &doc["spec"];
+    let empty = Vec::new();
+    let containers = spec["containers"].as_array().unwrap_or(&empty);
+    let inits = spec["initContainers"].as_array().unwrap_or(&empty);
+    let in_containers = containers.iter().any(|c| c["name"] == "testcar");
+    let agent = containers
+        .iter()
+        .chain(inits)
+        .find(|c| c["name"] == "testcar")
+        .unwrap();
+    let restart = spec["restartPolicy"].as_str().unwrap_or("Always");
+    if restart != "Always" {
+        assert!(
+            !in_containers && agent["restartPolicy"] == "Always",
+            "{label}: restartPolicy {restart} needs the agent as a native sidecar"
+        );
+    }
+    let listen = agent["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "TESTCAR_LISTEN")
+        .and_then(|e| e["value"].as_str())
+        .unwrap();
+    let port: i64 = listen.rsplit(':').next().unwrap().parse().unwrap();
+    let long_running = containers
+        .iter()
+        .chain(inits.iter().filter(|c| c["restartPolicy"] == "Always"))
+        .filter(|c| c["name"] != "testcar");
+    for c in long_running {
+        for p in c["ports"].as_array().into_iter().flatten() {
+            let tcp = p["protocol"].as_str().unwrap_or("TCP") == "TCP";
+            assert!(
+                !(tcp && p["containerPort"] == port),
+                "{label}: the agent's port {port} is container {}'s",
+                c["name"]
+            );
+        }
+    }
+    if spec["hostNetwork"] == true {
+        assert!(agent.get("ports").is_none(), "{label}: {agent}");
+        assert!(listen.starts_with("127.0.0.1:"), "{label}: {listen}");
+    } else {
+        assert_eq!(agent["ports"][0]["containerPort"], port, "{label}");
+    }
+}
+
+/// The Pod Security Standard "restricted" rules that apply to one container, judged as
+/// the admission plugin does: a container field wins, else the pod-level field counts.
+fn restricted_violations(pod: &Value, container: &str) -> Vec<String> {
+    let spec = &pod["spec"];
+    let c = spec["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(spec["initContainers"].as_array().into_iter().flatten())
+        .find(|c| c["name"] == container)
+        .unwrap_or_else(|| panic!("no container {container}"));
+    let sc = &c["securityContext"];
+    let psc = &spec["securityContext"];
+    let mut bad = Vec::new();
+    if sc["privileged"] == true {
+        bad.push("privileged".to_string());
+    }
+    if sc["allowPrivilegeEscalation"] != false {
+        bad.push("allowPrivilegeEscalation is not false".to_string());
+    }
+    let non_root = match sc["runAsNonRoot"].as_bool() {
+        Some(v) => v,
+        None => psc["runAsNonRoot"] == true,
+    };
+    if !non_root {
+        bad.push("runAsNonRoot is not true".to_string());
+    }
+    let uid = sc["runAsUser"].as_i64().or(psc["runAsUser"].as_i64());
+    if uid == Some(0) {
+        bad.push("runAsUser is 0".to_string());
+    }
+    let drops = sc["capabilities"]["drop"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if !drops.iter().any(|d| d == "ALL") {
+        bad.push("capabilities.drop lacks ALL".to_string());
+    }
+    for add in sc["capabilities"]["add"].as_array().into_iter().flatten() {
+        if add != "NET_BIND_SERVICE" {
+            bad.push(format!("capability {add} added"));
+        }
+    }
+    let seccomp = sc["seccompProfile"]["type"]
+        .as_str()
+        .or(psc["seccompProfile"]["type"].as_str());
+    if !matches!(seccomp, Some("RuntimeDefault" | "Localhost")) {
+        bad.push(format!("seccompProfile is {seccomp:?}"));
+    }
+    for p in c["ports"].as_array().into_iter().flatten() {
+        if p["hostPort"].as_i64().unwrap_or(0) != 0 {
+            bad.push("hostPort set".to_string());
+        }
+    }
+    bad
+}
+
 #[test]
 fn every_fixture_gives_a_valid_answer_and_a_patch_that_applies() {
     let patched = run_rust_checks();
-    assert_eq!(patched.len(), 9, "injected fixtures");
+    assert_eq!(patched.len(), 23, "injected fixtures");
+}
+
+#[test]
+fn the_restricted_check_can_fail() {
+    let mut pod = json!({"spec": {"securityContext": {}, "containers": [{"name": "testcar", "securityContext": {
+        "runAsNonRoot": true, "allowPrivilegeEscalation": false,
+        "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}}]}});
+    assert!(restricted_violations(&pod, "testcar").is_empty());
+    let sc = &mut pod["spec"]["containers"][0]["securityContext"];
+    sc["capabilities"]["add"] = json!(["NET_ADMIN"]);
+    sc.as_object_mut().unwrap().remove("seccompProfile");
+    sc.as_object_mut().unwrap().remove("runAsNonRoot");
+    sc["allowPrivilegeEscalation"] = json!(true);
+    assert_eq!(restricted_violations(&pod, "testcar").len(), 4);
+    // pod-level settings count when the container leaves them out
+    pod["spec"]["securityContext"] =
+        json!({"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}});
+    assert_eq!(restricted_violations(&pod, "testcar").len(), 2);
+}
+
+/// Apply the review's patch to its object; the patched pod and the warnings.
+fn patched_fixture(name: &str) -> (Value, Vec<String>) {
+    let case = cases()
+        .into_iter()
+        .find(|c| c.name == name && !c.opt_in)
+        .unwrap_or_else(|| panic!("no fixture {name}"));
+    let request = request_of(&case);
+    let r = review(&mk_injector(), &serde_json::to_vec(&request).unwrap());
+    let resp: Value = serde_json::from_slice(&r.body).unwrap();
+    let mut doc = request["request"]["object"].clone();
+    let ops: json_patch::Patch =
+        serde_json::from_value(common::patch_of(&resp).expect("a patch")).unwrap();
+    json_patch::patch(&mut doc, &ops).unwrap();
+    (doc, r.warnings)
+}
+
+fn agent_json(doc: &Value) -> Value {
+    doc["spec"]["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(
+            doc["spec"]["initContainers"]
+                .as_array()
+                .into_iter()
+                .flatten(),
+        )
+        .find(|c| c["name"] == "testcar")
+        .cloned()
+        .expect("agent container")
+}
+
+fn env_json(agent: &Value, name: &str) -> Option<String> {
+    agent["env"]
+        .as_array()?
+        .iter()
+        .find(|e| e["name"] == name)
+        .and_then(|e| e["value"].as_str())
+        .map(str::to_string)
+}
+
+fn container_names(doc: &Value, list: &str) -> Vec<String> {
+    doc["spec"][list]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn mounts_tests(c: &Value) -> bool {
+    c["volumeMounts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|m| m["mountPath"] == "/etc/testcar/tests")
+}
+
+#[test]
+fn statefulset_pod_keeps_identity_and_resolves_the_named_probe_port() {
+    let (doc, _) = patched_fixture("statefulset-pod.review.json");
+    assert_eq!(doc["metadata"]["name"], "search-1");
+    assert_eq!(doc["spec"]["hostname"], "search-1");
+    assert_eq!(doc["spec"]["subdomain"], "search-headless");
+    assert_eq!(
+        doc["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"],
+        "data-search-1"
+    );
+    let agent = agent_json(&doc);
+    assert_eq!(
+        env_json(&agent, "TESTCAR_TARGET").as_deref(),
+        Some("http://127.0.0.1:9200")
+    );
+    // named port resolved, query string kept
+    assert_eq!(
+        env_json(&agent, "TESTCAR_READINESS_URL").as_deref(),
+        Some("http://127.0.0.1:9200/_cluster/health?local=true&wait_for_status=yellow")
+    );
+    // configmap tests: the app container is left alone
+    assert!(!mounts_tests(&doc["spec"]["containers"][0]));
+}
+
+#[test]
+fn job_and_cronjob_pods_get_a_native_sidecar_so_they_can_complete() {
+    for name in ["job-pod.review.json", "cronjob-pod.review.json"] {
+        let (doc, _) = patched_fixture(name);
+        assert_eq!(container_names(&doc, "containers").len(), 1, "{name}");
+        let inits = container_names(&doc, "initContainers");
+        assert_eq!(inits, ["testcar"], "{name}");
+        assert_eq!(agent_json(&doc)["restartPolicy"], "Always", "{name}");
+    }
+    let (doc, _) = patched_fixture("job-pod.review.json");
+    assert_eq!(
+        env_json(&agent_json(&doc), "TESTCAR_TARGET").as_deref(),
+        Some("http://127.0.0.1:8081")
+    );
+    assert_eq!(
+        doc["metadata"]["finalizers"][0],
+        "batch.kubernetes.io/job-tracking"
+    );
+}
+
+#[test]
+fn daemonset_on_the_host_network_moves_off_the_taken_port_and_declares_none() {
+    let (doc, _) = patched_fixture("daemonset-hostnetwork.review.json");
+    let agent = agent_json(&doc);
+    assert!(agent.get("ports").is_none(), "{agent}");
+    assert_eq!(
+        env_json(&agent, "TESTCAR_LISTEN").as_deref(),
+        Some("127.0.0.1:9465")
+    );
+    // UDP statsd skipped: the first TCP port is the target
+    assert_eq!(
+        env_json(&agent, "TESTCAR_TARGET").as_deref(),
+        Some("http://127.0.0.1:9100")
+    );
+    assert_eq!(
+        env_json(&agent, "TESTCAR_READINESS_URL").as_deref(),
+        Some("http://127.0.0.1:9100/healthz")
+    );
+}
+
+#[test]
+fn istio_pod_tests_the_app_not_the_proxy() {
+    let (doc, _) = patched_fixture("istio-injected.review.json");
+    let containers = doc["spec"]["containers"].as_array().unwrap();
+    assert_eq!(containers[0]["name"], "istio-proxy");
+    assert!(
+        !mounts_tests(&containers[0]),
+        "no tests mount in istio-proxy"
+    );
+    assert!(mounts_tests(&containers[1]));
+    let agent = agent_json(&doc);
+    assert_eq!(
+        env_json(&agent, "TESTCAR_TARGET").as_deref(),
+        Some("http://127.0.0.1:8080")
+    );
+    // Istio rewrote the app's probe to pilot-agent, which answers inside the pod
+    assert_eq!(
+        env_json(&agent, "TESTCAR_READINESS_URL").as_deref(),
+        Some("http://127.0.0.1:15020/app-health/cart/readyz")
+    );
+    assert_eq!(
+        env_json(&agent, "TESTCAR_AUTH_DIR").as_deref(),
+        Some("/etc/testcar/auth")
+    );
+    assert_eq!(container_names(&doc, "initContainers"), ["istio-init"]);
+}
+
+#[test]
+fn linkerd_native_proxy_comes_first_and_the_probe_port_is_the_target() {
+    let (doc, _) = patched_fixture("linkerd-native-sidecar.review.json");
+    assert_eq!(
+        container_names(&doc, "initContainers"),
+        ["linkerd-init", "linkerd-proxy", "testcar"]
+    );
+    let agent = agent_json(&doc);
+    assert_eq!(
+        env_json(&agent, "TESTCAR_TARGET").as_deref(),
+        Some("http://127.0.0.1:8443")
+    );
+    // tcpSocket readiness: no URL, the agent TCP-checks the target
+    assert_eq!(env_json(&agent, "TESTCAR_READINESS_URL"), None);
+}
+
+#[test]
+fn https_probe_gives_https_target_and_readiness() {
+    let (doc, _) = patched_fixture("https-probe-headers.review.json");
+    let agent = agent_json(&doc);
+    assert_eq!(
+        env_json(&agent, "TESTCAR_TARGET").as_deref(),
+        Some("https://127.0.0.1:8443")
+    );
+    assert_eq!(
+        env_json(&agent, "TESTCAR_READINESS_URL").as_deref(),
+        Some("https://[::1]:8443/healthz/ready?verbose")
+    );
+}
+
+#[test]
+fn pods_without_ports_use_probe_ports_or_say_what_happens() {
+    let (doc, _) = patched_fixture("ports-omitted-grpc.review.json");
+    let agent = agent_json(&doc);
+    assert_eq!(
+        env_json(&agent, "TESTCAR_TARGET").as_deref(),
+        Some("http://127.0.0.1:9090")
+    );
+    assert_eq!(env_json(&agent, "TESTCAR_READINESS_URL"), None);
+
+    let (doc, warnings) = patched_fixture("ports-omitted-no-probes.review.json");
+    let agent = agent_json(&doc);
+    assert_eq!(env_json(&agent, "TESTCAR_TARGET"), None);
+    assert!(
+        warnings[0].contains("falls back to http://127.0.0.1:8080"),
+        "{warnings:?}"
+    );
+}
+
+#[test]
+fn restricted_pod_stays_restricted_after_injection() {
+    let (doc, _) = patched_fixture("restricted-security-context.review.json");
+    for c in ["testcar", "testcar-copy-tests", "ledger"] {
+        let bad = restricted_violations(&doc, c);
+        assert!(bad.is_empty(), "{c}: {bad:?}");
+    }
+    let copy = doc["spec"]["initContainers"][0].clone();
+    assert_eq!(copy["name"], "testcar-copy-tests");
+    // the copy reads the app image's files as the app's user
+    assert_eq!(copy["securityContext"]["runAsUser"], 10001);
+    assert_eq!(doc["spec"]["automountServiceAccountToken"], false);
+    assert_eq!(doc["spec"]["securityContext"]["fsGroup"], 2000);
+}
+
+#[test]
+fn large_pod_is_answered_and_kept_whole() {
+    let case = cases()
+        .into_iter()
+        .find(|c| c.name == "large-pod.review.json")
+        .unwrap();
+    assert!(case.text.len() > 60_000, "{}", case.text.len());
+    let (doc, _) = patched_fixture("large-pod.review.json");
+    assert_eq!(
+        doc["spec"]["containers"][0]["env"]
+            .as_array()
+            .unwrap()
+            .len(),
+        540
+    );
+    assert_eq!(
+        env_json(&agent_json(&doc), "TESTCAR_TIMEOUT").as_deref(),
+        Some("20m")
+    );
 }
 
 #[test]
@@ -472,4 +973,17 @@ sys.exit(1 if bad else 0)
             "kubernetes-validate accepted a broken pod"
         );
     }
+}
+
+#[test]
+fn pod_level_resources_leave_the_agent_inside_the_pod_budget() {
+    let (doc, warnings) = patched_fixture("pod-level-resources.review.json");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let agent = agent_json(&doc);
+    assert!(agent.get("resources").is_none(), "{agent}");
+    let copy = &doc["spec"]["initContainers"][0];
+    assert_eq!(copy["name"], "testcar-copy-tests");
+    assert_eq!(copy["image"], "ghcr.io/acme/pricing:1.12.0");
+    assert!(copy.get("resources").is_none(), "{copy}");
+    assert_eq!(doc["spec"]["resources"]["limits"]["cpu"], "2");
 }

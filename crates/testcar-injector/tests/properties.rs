@@ -54,6 +54,8 @@ fn port() -> impl Strategy<Value = Value> {
     prop_oneof![
         5 => (1u16..=65535).prop_map(|p| json!({"containerPort": p, "name": "http"})),
         1 => Just(json!({"containerPort": 9464})),
+        1 => Just(json!({"containerPort": 9465, "protocol": "TCP"})),
+        1 => Just(json!({"containerPort": 9464, "protocol": "UDP", "name": "udp"})),
     ]
 }
 
@@ -75,7 +77,11 @@ fn maybe_array(items: impl Strategy<Value = Vec<Value>>) -> impl Strategy<Value 
 
 fn container(prefix: &'static str) -> impl Strategy<Value = Value> {
     (
-        prop_oneof![4 => Just(prefix.to_string()), 1 => Just("testcar".to_string())],
+        prop_oneof![
+            4 => Just(prefix.to_string()),
+            1 => Just("testcar".to_string()),
+            1 => Just("istio-proxy".to_string()),
+        ],
         maybe_array(proptest::collection::vec(port(), 0..3)),
         maybe_array(
             proptest::collection::vec(mount_path(), 0..3).prop_map(|paths| {
@@ -91,6 +97,9 @@ fn container(prefix: &'static str) -> impl Strategy<Value = Value> {
             Just(json!({"httpGet": {"port": "http"}})),
             Just(json!({"httpGet": {"port": "nope", "scheme": "HTTPS"}})),
             Just(json!({"tcpSocket": {"port": 80}})),
+            Just(json!({"tcpSocket": {"port": 9464}})),
+            Just(json!({"grpc": {"port": 9090}})),
+            Just(json!({"exec": {"command": ["true"]}})),
         ]),
         proptest::option::of(Just("Always")),
     )
@@ -139,48 +148,66 @@ fn pod() -> impl Strategy<Value = Value> {
                     .collect()
             }),
         ),
+        proptest::option::of(proptest::sample::select(vec![
+            "Always",
+            "Never",
+            "OnFailure",
+        ])),
+        prop_oneof![4 => Just(false), 1 => Just(true)],
+        prop_oneof![8 => Just(None), 1 => Just(Some("windows")), 1 => Just(Some("linux"))],
     )
-        .prop_map(|(annotations, opt_in, containers, inits, volumes)| {
-            let mut annotations = annotations;
-            if opt_in {
-                annotations
-                    .get_or_insert_with(Default::default)
-                    .insert(keys::INJECT.to_string(), "true".to_string());
-            }
-            // container names are unique in a valid pod
-            let mut seen = HashSet::new();
-            let mut uniq = |list: Vec<Value>| -> Vec<Value> {
-                list.into_iter()
-                    .enumerate()
-                    .map(|(i, mut c)| {
-                        let name = c["name"].as_str().unwrap().to_string();
-                        if !seen.insert(name.clone()) {
-                            let renamed = format!("{name}-{i}");
-                            seen.insert(renamed.clone());
-                            c["name"] = json!(renamed);
-                        }
-                        c
-                    })
-                    .collect()
-            };
-            let containers = uniq(containers);
-            let inits = inits.map(|v| match v {
-                Value::Array(a) => Value::Array(uniq(a)),
-                other => other,
-            });
-            let mut meta = json!({"generateName": "p-"});
-            if let Some(a) = annotations {
-                meta["annotations"] = json!(a);
-            }
-            let mut spec = json!({"containers": containers});
-            if let Some(i) = inits {
-                spec["initContainers"] = i;
-            }
-            if let Some(v) = volumes {
-                spec["volumes"] = v;
-            }
-            json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec})
-        })
+        .prop_map(
+            |(annotations, opt_in, containers, inits, volumes, restart, host_network, os)| {
+                let mut annotations = annotations;
+                if opt_in {
+                    annotations
+                        .get_or_insert_with(Default::default)
+                        .insert(keys::INJECT.to_string(), "true".to_string());
+                }
+                // container names are unique in a valid pod
+                let mut seen = HashSet::new();
+                let mut uniq = |list: Vec<Value>| -> Vec<Value> {
+                    list.into_iter()
+                        .enumerate()
+                        .map(|(i, mut c)| {
+                            let name = c["name"].as_str().unwrap().to_string();
+                            if !seen.insert(name.clone()) {
+                                let renamed = format!("{name}-{i}");
+                                seen.insert(renamed.clone());
+                                c["name"] = json!(renamed);
+                            }
+                            c
+                        })
+                        .collect()
+                };
+                let containers = uniq(containers);
+                let inits = inits.map(|v| match v {
+                    Value::Array(a) => Value::Array(uniq(a)),
+                    other => other,
+                });
+                let mut meta = json!({"generateName": "p-"});
+                if let Some(a) = annotations {
+                    meta["annotations"] = json!(a);
+                }
+                let mut spec = json!({"containers": containers});
+                if let Some(i) = inits {
+                    spec["initContainers"] = i;
+                }
+                if let Some(v) = volumes {
+                    spec["volumes"] = v;
+                }
+                if let Some(r) = restart {
+                    spec["restartPolicy"] = json!(r);
+                }
+                if host_network {
+                    spec["hostNetwork"] = json!(true);
+                }
+                if let Some(os) = os {
+                    spec["os"] = json!({"name": os});
+                }
+                json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec})
+            },
+        )
 }
 
 fn mk_review(object: &Value, namespace: &str, operation: &str) -> Value {
@@ -217,6 +244,73 @@ fn assert_unique(list: &[String], what: &str) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Where the agent went and which port it took: a native sidecar for pods that complete,
+/// no Windows pod injected, a port nothing long-running declares, none declared on the
+/// host network.
+fn check_agent_placement(doc: &Value) -> Result<(), TestCaseError> {
+    let spec = &doc["spec"];
+    prop_assert!(
+        spec["os"]["name"] != "windows",
+        "a Windows pod was injected"
+    );
+    let empty = Vec::new();
+    let containers = spec["containers"].as_array().unwrap_or(&empty);
+    let inits = spec["initContainers"].as_array().unwrap_or(&empty);
+    let agent = containers
+        .iter()
+        .chain(inits)
+        .find(|c| c["name"] == "testcar")
+        .unwrap();
+    if spec["restartPolicy"] == "Never" || spec["restartPolicy"] == "OnFailure" {
+        prop_assert!(
+            !containers.iter().any(|c| c["name"] == "testcar"),
+            "agent in containers of a pod that completes"
+        );
+        prop_assert_eq!(&agent["restartPolicy"], &json!("Always"));
+    }
+    let listen = agent["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "TESTCAR_LISTEN")
+        .unwrap()["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let port: i64 = listen.rsplit(':').next().unwrap().parse().unwrap();
+    for c in containers
+        .iter()
+        .chain(inits.iter().filter(|c| c["restartPolicy"] == "Always"))
+    {
+        if c["name"] == "testcar" {
+            continue;
+        }
+        for p in c["ports"].as_array().into_iter().flatten() {
+            let tcp = p["protocol"].as_str().unwrap_or("TCP") == "TCP";
+            prop_assert!(
+                !(tcp && p["containerPort"] == port),
+                "agent port {} taken by {}",
+                port,
+                c["name"]
+            );
+        }
+        for probe in ["readinessProbe", "livenessProbe", "startupProbe"] {
+            prop_assert!(
+                c[probe]["tcpSocket"]["port"] != port,
+                "agent port {} probed in {}",
+                port,
+                c["name"]
+            );
+        }
+    }
+    if spec["hostNetwork"] == true {
+        prop_assert!(agent.get("ports").is_none());
+    } else {
+        prop_assert_eq!(&agent["ports"][0]["containerPort"], &json!(port));
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
 
@@ -232,6 +326,9 @@ proptest! {
         let resp: Value = serde_json::from_slice(&r.body).unwrap();
         prop_assert_eq!(&resp["response"]["uid"], &request["request"]["uid"]);
         prop_assert_eq!(&resp["response"]["allowed"], &json!(true));
+        for w in &r.warnings {
+            prop_assert!(w.chars().count() <= testcar_injector::mutate::MAX_WARNING_CHARS, "too long: {}", w);
+        }
         let Some(patch) = common::patch_of(&resp) else {
             prop_assert!(r.decision != Decision::Injected);
             return Ok(());
@@ -261,6 +358,8 @@ proptest! {
                 }
             }
         }
+
+        check_agent_placement(&doc)?;
 
         let again = review(&inj, &serde_json::to_vec(&common::with_object(&request, &doc)).unwrap());
         prop_assert_eq!(again.patch_ops, 0, "second pass patched: {:?}", again.reason);
