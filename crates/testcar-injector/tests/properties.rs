@@ -172,8 +172,15 @@ fn pod() -> impl Strategy<Value = Value> {
                         .map(|(i, mut c)| {
                             let name = c["name"].as_str().unwrap().to_string();
                             if !seen.insert(name.clone()) {
-                                let renamed = format!("{name}-{i}");
-                                seen.insert(renamed.clone());
+                                // the generated names may already hold `{name}-{i}` too
+                                let mut n = i;
+                                let renamed = loop {
+                                    let candidate = format!("{name}-{n}");
+                                    if seen.insert(candidate.clone()) {
+                                        break candidate;
+                                    }
+                                    n += 1;
+                                };
                                 c["name"] = json!(renamed);
                             }
                             c
