@@ -7,6 +7,9 @@ pub const TESTS_DIR: &str = "/etc/testcar/tests";
 pub const RESULTS_DIR: &str = "/etc/testcar/results";
 /// Where the auth Secret (`testcar.io/auth-secret`) is mounted, read-only.
 pub const AUTH_DIR: &str = "/etc/testcar/auth";
+/// The agent's scratch space: its root filesystem is read-only, yet the Kerberos credential
+/// cache and most test frameworks run by `exec` suites write to `/tmp`.
+pub const TMP_DIR: &str = "/tmp";
 
 /// Name of the injected agent container.
 pub const CONTAINER_NAME: &str = "testcar";
@@ -18,6 +21,8 @@ pub const TESTS_VOLUME: &str = "testcar-tests";
 pub const RESULTS_VOLUME: &str = "testcar-results";
 /// Volume holding the auth Secret.
 pub const AUTH_VOLUME: &str = "testcar-auth";
+/// The agent's scratch volume (an emptyDir at [`TMP_DIR`]).
+pub const TMP_VOLUME: &str = "testcar-tmp";
 
 /// The suite manifest's file name inside the tests folder.
 pub const MANIFEST_FILE: &str = "testcar.yaml";

@@ -276,6 +276,7 @@ fn collisions(spec: &PodSpec) -> Vec<String> {
         paths::TESTS_VOLUME,
         paths::RESULTS_VOLUME,
         paths::AUTH_VOLUME,
+        paths::TMP_VOLUME,
     ];
     let our_paths = [paths::TESTS_DIR, paths::RESULTS_DIR, paths::AUTH_DIR];
     let inits = spec.init_containers.as_deref().unwrap_or_default();
@@ -498,6 +499,11 @@ impl Plan<'_> {
                 ..Default::default()
             });
         }
+        volumes.push(Volume {
+            name: paths::TMP_VOLUME.into(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..Default::default()
+        });
         append(
             &mut ops,
             &["spec", "volumes"],
@@ -900,6 +906,12 @@ impl Plan<'_> {
                 mount_path: paths::RESULTS_DIR.into(),
                 ..Default::default()
             },
+            // The root filesystem is read-only.
+            VolumeMount {
+                name: paths::TMP_VOLUME.into(),
+                mount_path: paths::TMP_DIR.into(),
+                ..Default::default()
+            },
         ];
         if self.annotations.auth_secret.is_some() {
             mounts.push(VolumeMount {
@@ -1178,7 +1190,20 @@ mod tests {
             .iter()
             .map(|v| v.name.as_str())
             .collect();
-        assert_eq!(vols, ["testcar-tests", "testcar-results"]);
+        assert_eq!(vols, ["testcar-tests", "testcar-results", "testcar-tmp"]);
+        // a read-only root filesystem, and a writable /tmp of its own
+        let agent = agent_of(&patched);
+        let sc = agent.security_context.as_ref().unwrap();
+        assert_eq!(sc.read_only_root_filesystem, Some(true));
+        let tmp = agent
+            .volume_mounts
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|m| m.mount_path == "/tmp")
+            .expect("the agent mounts /tmp");
+        assert_eq!(tmp.name, "testcar-tmp");
+        assert_ne!(tmp.read_only, Some(true));
         // second pass: nothing to do
         let again = mk_injector().mutate(&patched, "shop");
         assert_eq!(again.reason, Reason::AlreadyInjected);
@@ -1238,7 +1263,7 @@ mod tests {
         );
         let patched = apply(&pod, &out);
         assert_eq!(env_of(&agent_of(&patched), env::TARGET), None);
-        assert_eq!(patched.spec.unwrap().volumes.unwrap().len(), 3);
+        assert_eq!(patched.spec.unwrap().volumes.unwrap().len(), 4);
     }
 
     #[test]
