@@ -2,12 +2,13 @@
 //! log after a restart, then the agent's `/result` through the API server's pod proxy.
 //! Anything short of a result says why, so a timeout can name what is missing.
 
-use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
+use k8s_openapi::api::core::v1::{Container, ContainerStatus, Pod};
 use kube::api::LogParams;
 use kube::{Api, Client, ResourceExt};
 use serde::Serialize;
+use testcar_contract::env::LISTEN;
 use testcar_contract::line::find_last_result;
-use testcar_contract::paths::{AGENT_PORT, CONTAINER_NAME};
+use testcar_contract::paths::{AGENT_PORT, AGENT_PORT_NAME, CONTAINER_NAME};
 use testcar_contract::{Run, SCHEMA_ID};
 
 use crate::api_error;
@@ -90,17 +91,42 @@ pub enum ProbeError {
     },
 }
 
+/// The agent's container, regular or native (init) sidecar.
+fn sidecar(pod: &Pod) -> Option<&Container> {
+    let spec = pod.spec.as_ref()?;
+    spec.containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten())
+        .find(|c| c.name == CONTAINER_NAME)
+}
+
 /// Whether the pod carries the agent, as a regular or a native (init) sidecar.
 pub fn has_sidecar(pod: &Pod) -> bool {
-    let Some(spec) = pod.spec.as_ref() else {
-        return false;
+    sidecar(pod).is_some()
+}
+
+/// The port the agent serves `/result` on: the injector moves it off 9464 when the app
+/// already uses that port, and says so in the agent's listen address and its named port.
+fn agent_port(pod: &Pod) -> u16 {
+    let Some(c) = sidecar(pod) else {
+        return AGENT_PORT;
     };
-    spec.containers.iter().any(|c| c.name == CONTAINER_NAME)
-        || spec
-            .init_containers
+    let from_env = c
+        .env
+        .iter()
+        .flatten()
+        .find(|e| e.name == LISTEN)
+        .and_then(|e| e.value.as_deref())
+        .and_then(|v| v.rsplit_once(':'))
+        .and_then(|(_, port)| port.parse().ok());
+    let named = || {
+        c.ports
             .iter()
             .flatten()
-            .any(|c| c.name == CONTAINER_NAME)
+            .find(|p| p.name.as_deref() == Some(AGENT_PORT_NAME))
+            .and_then(|p| u16::try_from(p.container_port).ok())
+    };
+    from_env.or_else(named).unwrap_or(AGENT_PORT)
 }
 
 fn sidecar_status(pod: &Pod) -> Option<&ContainerStatus> {
@@ -282,12 +308,13 @@ async fn read_log(
     }
 }
 
-/// `GET /api/v1/namespaces/NS/pods/NAME:9464/proxy/result`.
+/// `GET /api/v1/namespaces/NS/pods/NAME:PORT/proxy/result` (PORT usually 9464).
 async fn read_proxy_result(client: &Client, pod: &Pod) -> Result<Run, String> {
     let ns = pod.namespace().unwrap_or_default();
     let path = format!(
-        "/api/v1/namespaces/{ns}/pods/{}:{AGENT_PORT}/proxy/result",
-        pod.name_any()
+        "/api/v1/namespaces/{ns}/pods/{}:{}/proxy/result",
+        pod.name_any(),
+        agent_port(pod)
     );
     let request = http::Request::get(&path)
         .header(http::header::ACCEPT, "application/json")
@@ -338,6 +365,33 @@ mod tests {
         assert!(has_sidecar(&regular));
         assert!(has_sidecar(&native));
         assert!(!has_sidecar(&none));
+    }
+
+    #[test]
+    fn agent_port_follows_a_moved_agent() {
+        let with = |agent: serde_json::Value| {
+            agent_port(&mk_pod(serde_json::json!({
+                "metadata": {"name": "a"},
+                "spec": {"containers": [{"name": "app", "ports": [{"containerPort": 9464}]}, agent]}
+            })))
+        };
+        // the listen address wins: on the host network no port is declared
+        assert_eq!(
+            with(serde_json::json!({"name": "testcar",
+                "env": [{"name": "TESTCAR_LISTEN", "value": "127.0.0.1:9465"}]})),
+            9465
+        );
+        assert_eq!(
+            with(serde_json::json!({"name": "testcar",
+                "ports": [{"name": "testcar", "containerPort": 9466}]})),
+            9466
+        );
+        assert_eq!(
+            with(serde_json::json!({"name": "testcar",
+                "env": [{"name": "TESTCAR_LISTEN", "value": "not-an-address"}],
+                "ports": [{"name": "metrics", "containerPort": 1}]})),
+            AGENT_PORT
+        );
     }
 
     #[test]
