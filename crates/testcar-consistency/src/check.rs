@@ -396,16 +396,8 @@ mod tests {
         }
     }
 
-    fn mk_history(mut ops: Vec<Op>) -> History {
-        ops.sort_by_key(|o| o.call);
-        for (i, o) in ops.iter_mut().enumerate() {
-            o.id = i;
-        }
-        History {
-            ops,
-            timed: true,
-            initial: None,
-        }
+    fn mk_history(ops: Vec<Op>) -> History {
+        History::in_call_order(ops, true, None)
     }
 
     fn read(v: &str) -> Outcome {

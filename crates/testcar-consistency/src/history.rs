@@ -166,6 +166,24 @@ pub struct History {
 }
 
 impl History {
+    /// A history of `ops` in call order, each `id` its position (what the checker and the
+    /// views index by).
+    pub fn in_call_order(
+        mut ops: Vec<Op>,
+        timed: bool,
+        initial: Option<BTreeMap<String, i64>>,
+    ) -> History {
+        ops.sort_by_key(|o| o.call);
+        for (i, op) in ops.iter_mut().enumerate() {
+            op.id = i;
+        }
+        History {
+            ops,
+            timed,
+            initial,
+        }
+    }
+
     /// The end of the history: the latest time any operation was called or returned.
     pub fn end(&self) -> u64 {
         self.ops

@@ -167,15 +167,11 @@ pub async fn run_suite(suite: ConsistencySuite, opts: SuiteOptions) -> Suite {
     let elapsed = shared.start.elapsed();
     result.metrics = Some(metrics(&recorded, elapsed));
     let suite = &shared.suite;
-    recorded.sort_by_key(|r| r.op.call);
-    let mut history = History {
-        ops: recorded.into_iter().map(|r| r.op).collect(),
-        timed: true,
-        initial: suite.initial.clone(),
-    };
-    for (i, op) in history.ops.iter_mut().enumerate() {
-        op.id = i;
-    }
+    let history = History::in_call_order(
+        recorded.into_iter().map(|r| r.op).collect(),
+        true,
+        suite.initial.clone(),
+    );
     let completed = history
         .ops
         .iter()

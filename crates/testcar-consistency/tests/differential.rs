@@ -373,15 +373,7 @@ fn build(model: ModelKind, raws: &[Raw], keyed: bool, perturb: Option<&Perturb>)
             (_, o) => o.clone(),
         };
     }
-    ops.sort_by_key(|o| o.call);
-    for (i, o) in ops.iter_mut().enumerate() {
-        o.id = i;
-    }
-    History {
-        ops,
-        timed: true,
-        initial,
-    }
+    History::in_call_order(ops, true, initial)
 }
 
 /// What a read of `key` returns in `state`.

@@ -250,11 +250,11 @@ pub fn parse(text: &str, file: &str, model: ModelKind) -> Result<History, ParseE
         events.initial = history.initial;
         return Ok(events);
     }
-    history.ops.sort_by_key(|o| o.call);
-    for (i, op) in history.ops.iter_mut().enumerate() {
-        op.id = i;
-    }
-    Ok(history)
+    Ok(History::in_call_order(
+        history.ops,
+        history.timed,
+        history.initial,
+    ))
 }
 
 /// A JSON Jepsen event as the EDN it stands for: at the top level, keys are keywords and
