@@ -60,6 +60,17 @@ fn json_response(status: u16, v: serde_json::Value) -> Response<Full<Bytes>> {
     respond(status, "application/json; charset=utf-8", v.to_string())
 }
 
+fn json_type(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "boolean",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::Object(_) => "object",
+    }
+}
+
 fn query_param(req: &Request<Incoming>, name: &str) -> Option<String> {
     url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
         .find(|(k, _)| k == name)
@@ -146,6 +157,26 @@ async fn handle(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infalli
                 .map(serde_json::Value::from)
                 .unwrap_or_else(|_| json!(id));
             json_response(200, json!({"id": id_json, "path": p}))
+        }
+        ("POST", "/login") => json_response(200, json!({"token": "fresh", "expires": 3600})),
+        ("POST", "/types") => {
+            // The JSON type of each top-level field posted, so a script can check that a
+            // placeholder kept its type.
+            let body = req
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            let types: serde_json::Map<String, serde_json::Value> =
+                match serde_json::from_slice::<serde_json::Value>(&body) {
+                    Ok(serde_json::Value::Object(m)) => m
+                        .into_iter()
+                        .map(|(k, v)| (k, json!(json_type(&v))))
+                        .collect(),
+                    _ => serde_json::Map::new(),
+                };
+            json_response(200, serde_json::Value::Object(types))
         }
         (m, "/echo") => {
             let query = req.uri().query().unwrap_or("").to_string();

@@ -344,7 +344,8 @@ pub struct Request {
     pub auth: Option<(Template, Template)>,
     /// `followRedirect` (default true).
     pub follow_redirect: bool,
-    /// `gzip`: ask for and decode compressed responses.
+    /// `gzip`: ask for and decode compressed responses (got's `decompress`, default true;
+    /// `gzip: false` neither asks for nor decodes them).
     pub gzip: bool,
     /// `capture`.
     pub captures: Vec<Capture>,
@@ -917,6 +918,15 @@ impl Cx {
             ));
         }
         if !target_later
+            && url::Url::parse(&config.target).is_ok_and(|u| matches!(u.scheme(), "ws" | "wss"))
+        {
+            return Err(self.unsupported(
+                target_pos,
+                "config.target",
+                "WebSocket targets (the `ws` engine) are",
+            ));
+        }
+        if !target_later
             && url::Url::parse(&config.target)
                 .map(|u| !matches!(u.scheme(), "http" | "https"))
                 .unwrap_or(true)
@@ -1316,6 +1326,14 @@ impl Cx {
             if k == "engine" && v.as_str() == Some("http") {
                 continue;
             }
+            if k == "engine" {
+                let engine = v.scalar_text();
+                return Err(self.unsupported(
+                    kpos,
+                    &join(&key, &k),
+                    &format!("the `{engine}` engine is"),
+                ));
+            }
             self.check_key(&k, kpos, &key, &["name", "weight", "flow"], &rejected)?;
             let kk = join(&key, &k);
             match k.as_str() {
@@ -1451,7 +1469,7 @@ impl Cx {
             body: Body::None,
             auth: None,
             follow_redirect: true,
-            gzip: false,
+            gzip: true,
             captures: Vec::new(),
             expects: Vec::new(),
             if_true: None,

@@ -416,7 +416,7 @@ impl<'s> Vu<'s> {
                     return Err(VuFailure::new(code));
                 }
             };
-            self.record_response(&received, intended, endpoint);
+            self.record_response(&received, intended);
             self.store_cookies(&received.parts.headers);
             let status = received.parts.status.as_u16();
             if status == 401 && !retried_auth {
@@ -455,6 +455,21 @@ impl<'s> Vu<'s> {
             }
             break (received, url);
         };
+        // metrics-by-endpoint counts the response that ends a redirect chain, once.
+        if let Some(ep) = endpoint {
+            self.record_endpoint(&received, ep);
+        }
+        let mut received = received;
+        if r.gzip {
+            match crate::client::decode(&received.parts.headers, received.body.clone()) {
+                Ok(body) => received.body = body,
+                Err(RequestError { code, detail }) => {
+                    tracing::debug!(%code, %detail, url = %final_url, "cannot decode the body");
+                    self.count_error(&code, endpoint);
+                    return Err(VuFailure::new(code));
+                }
+            }
+        }
         self.after_response(r, &received, &final_url)
     }
 
@@ -492,6 +507,9 @@ impl<'s> Vu<'s> {
         };
         if !r.qs.is_empty() {
             if let Ok(mut u) = url::Url::parse(&url) {
+                // got's `searchParams` (what Artillery turns `qs` into) replaces a query
+                // already in the URL rather than adding to it.
+                u.set_query(None);
                 {
                     let mut q = u.query_pairs_mut();
                     for (k, v) in &r.qs {
@@ -560,6 +578,8 @@ impl<'s> Vu<'s> {
             ));
             set(&mut headers, "authorization", format!("Basic {token}"));
         }
+        // got asks for compressed bodies unless `gzip: false` (brotli is left out: the
+        // engine cannot decode it, and a server may not send what was not asked for).
         if r.gzip && !has(&headers, "accept-encoding") {
             headers.push(("accept-encoding".into(), "gzip, deflate".into()));
         }
@@ -577,8 +597,21 @@ impl<'s> Vu<'s> {
         }
     }
 
-    fn record_response(&mut self, rcv: &Received, intended: Instant, endpoint: Option<&Endpoint>) {
+    fn record_endpoint(&mut self, rcv: &Received, ep: &Endpoint) {
         use std::fmt::Write;
+        let rt = rcv.first_byte_at.saturating_duration_since(rcv.sent_at);
+        let mut by_code = std::mem::take(&mut self.name_buf);
+        by_code.clear();
+        by_code.push_str(&ep.codes);
+        let _ = write!(by_code, "{}", rcv.parts.status.as_u16());
+        self.record(&[
+            Record::Counter(&by_code, 1),
+            Record::Histogram(&ep.response_time, rt),
+        ]);
+        self.name_buf = by_code;
+    }
+
+    fn record_response(&mut self, rcv: &Received, intended: Instant) {
         let status = rcv.parts.status.as_u16();
         let rt = rcv.first_byte_at.saturating_duration_since(rcv.sent_at);
         let rt_intended = rcv.first_byte_at.saturating_duration_since(intended);
@@ -597,15 +630,12 @@ impl<'s> Vu<'s> {
             500..=599 => Some("http.response_time.5xx"),
             _ => None,
         };
-        let mut by_code = std::mem::take(&mut self.name_buf);
-        let mut records: [Record<'_>; 8] = [
+        let mut records: [Record<'_>; 6] = [
             Record::Counter(code, 1),
             Record::Counter("http.responses", 1),
             Record::Counter("http.downloaded_bytes", rcv.wire_bytes),
             Record::Histogram("http.response_time", rt),
             Record::Histogram(INTENDED_RESPONSE_TIME, rt_intended),
-            Record::Counter("", 0),
-            Record::Counter("", 0),
             Record::Counter("", 0),
         ];
         let mut n = 5;
@@ -613,18 +643,9 @@ impl<'s> Vu<'s> {
             records[n] = Record::Histogram(class, rt);
             n += 1;
         }
-        if let Some(ep) = endpoint {
-            by_code.clear();
-            by_code.push_str(&ep.codes);
-            let _ = write!(by_code, "{status}");
-            records[n] = Record::Counter(&by_code, 1);
-            records[n + 1] = Record::Histogram(&ep.response_time, rt);
-            n += 2;
-        }
         if !self.quiet {
             self.sh.metrics.record(&records[..n]);
         }
-        self.name_buf = by_code;
     }
 
     fn store_cookies(&mut self, headers: &http::HeaderMap) {
