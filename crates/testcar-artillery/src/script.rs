@@ -172,6 +172,9 @@ pub struct ExpectOptions {
     pub failures_as_errors: bool,
     /// `outputFormat`/`formatter` (`pretty`, `json`, `prettyError`, `silent`).
     pub format: String,
+    /// `useOnlyRequestNames`: a failure reported as an error names the request by its
+    /// `name` rather than its URL.
+    pub use_only_names: bool,
 }
 
 /// `plugins.metrics-by-endpoint` options.
@@ -185,6 +188,10 @@ pub struct ByEndpointOptions {
     pub ignore_unnamed: bool,
     /// `metricsNamespace`.
     pub prefix: String,
+    /// Listed before `expect` in `config.plugins`: its response hook then runs before the
+    /// expect plugin's, so a failure reported as an error does not keep the response out of
+    /// the per-endpoint counters (Artillery stops a request's hooks at the first error).
+    pub before_expect: bool,
 }
 
 impl Default for ByEndpointOptions {
@@ -195,6 +202,7 @@ impl Default for ByEndpointOptions {
             strip_query: true,
             ignore_unnamed: false,
             prefix: "plugins.metrics-by-endpoint".into(),
+            before_expect: false,
         }
     }
 }
@@ -887,7 +895,8 @@ impl Cx {
                             "expect" => config.expect = Some(self.expect_options(pv, &kk)?),
                             "ensure" => ensure_nodes.push((pv, kk)),
                             "metrics-by-endpoint" => {
-                                config.by_endpoint = self.by_endpoint(pv, &kk)?
+                                config.by_endpoint = self.by_endpoint(pv, &kk)?;
+                                config.by_endpoint.before_expect = config.expect.is_none();
                             }
                             other => {
                                 return Err(self.unsupported(
@@ -1151,9 +1160,7 @@ impl Cx {
                 "outputFormat" | "formatter" => o.format = self.string(v, &kk)?,
                 "expectDefault200" => o.default_200 = self.bool(v, &kk)?,
                 "reportFailuresAsErrors" => o.failures_as_errors = self.bool(v, &kk)?,
-                _ => {
-                    self.bool(v, &kk)?;
-                }
+                _ => o.use_only_names = self.bool(v, &kk)?,
             }
         }
         Ok(o)

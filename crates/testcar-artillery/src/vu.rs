@@ -455,10 +455,6 @@ impl<'s> Vu<'s> {
             }
             break (received, url);
         };
-        // metrics-by-endpoint counts the response that ends a redirect chain, once.
-        if let Some(ep) = endpoint {
-            self.record_endpoint(&received, ep);
-        }
         let mut received = received;
         if r.gzip {
             match crate::client::decode(&received.parts.headers, received.body.clone()) {
@@ -470,7 +466,7 @@ impl<'s> Vu<'s> {
                 }
             }
         }
-        self.after_response(r, &received, &final_url)
+        self.after_response(r, &received, &final_url, endpoint)
     }
 
     /// The parsed URL and origin of `url`, from the cache when it is the last one sent.
@@ -660,7 +656,15 @@ impl<'s> Vu<'s> {
         }
     }
 
-    fn after_response(&mut self, r: &Request, rcv: &Received, url: &str) -> Result<(), VuFailure> {
+    /// Captures, expectations and the per-endpoint counters of the response that ended the
+    /// request (the last of a redirect chain), in the order Artillery's response hooks run.
+    fn after_response(
+        &mut self,
+        r: &Request,
+        rcv: &Received,
+        url: &str,
+        endpoint: Option<&Endpoint>,
+    ) -> Result<(), VuFailure> {
         let sh = self.sh;
         let ct = rcv
             .parts
@@ -677,6 +681,9 @@ impl<'s> Vu<'s> {
                 .as_ref()
                 .is_some_and(|e| e.default_200);
         if !needs_body {
+            if let Some(ep) = endpoint {
+                self.record_endpoint(rcv, ep);
+            }
             return Ok(());
         }
         let text = String::from_utf8_lossy(&rcv.body);
@@ -765,10 +772,29 @@ impl<'s> Vu<'s> {
                 }
             }
             if expect_failed && opts.failures_as_errors {
-                let code = format!("Failed expectations for request {url}");
+                if let (Some(ep), true) = (endpoint, sh.script.config.by_endpoint.before_expect) {
+                    self.record_endpoint(rcv, ep);
+                }
+                // Named like the plugin does: the request's name, or its URL as requested
+                // (before redirects and without `qs`).
+                let what = match (&r.name, opts.use_only_names) {
+                    (Some(name), true) => name.clone(),
+                    _ => {
+                        let rendered = r.url.render(&self.scope());
+                        if rendered.starts_with('/') {
+                            format!("{}{rendered}", sh.globals.target)
+                        } else {
+                            rendered.into_owned()
+                        }
+                    }
+                };
+                let code = format!("Failed expectations for request {what}");
                 self.count_error(&code, None);
                 return Err(VuFailure::new(code));
             }
+        }
+        if let Some(ep) = endpoint {
+            self.record_endpoint(rcv, ep);
         }
         if capture_failed {
             let code = "Failed capture or match";
