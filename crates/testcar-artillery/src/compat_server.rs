@@ -105,6 +105,12 @@ async fn handle(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infalli
             .header("location", "/json")
             .body(Full::new(Bytes::new()))
             .expect("valid"),
+        // Redirects of any method to /echo, which shows the method and body that arrived.
+        (_, "/redirect/302" | "/redirect/303" | "/redirect/307") => Response::builder()
+            .status(path["/redirect/".len()..].parse::<u16>().unwrap_or(302))
+            .header("location", "/echo")
+            .body(Full::new(Bytes::new()))
+            .expect("valid"),
         ("GET", "/cookie/set") => Response::builder()
             .status(200)
             .header("set-cookie", "sid=abc; Path=/")

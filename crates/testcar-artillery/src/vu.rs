@@ -437,11 +437,9 @@ impl<'s> Vu<'s> {
             if r.follow_redirect && matches!(status, 301 | 302 | 303 | 307 | 308) && hops < 10 {
                 if let Some(next) = location.and_then(|l| parsed.join(l).ok()) {
                     hops += 1;
-                    if status == 303
-                        || (matches!(status, 301 | 302)
-                            && method != Method::Get
-                            && method != Method::Head)
-                    {
+                    // got (under Artillery) rewrites the method to GET on a 303 only; a
+                    // 301/302 repeats the method and body, as RFC 9110 allows.
+                    if status == 303 && method != Method::Get && method != Method::Head {
                         method = Method::Get;
                         body = Bytes::new();
                         headers.retain(|(k, _)| {
