@@ -116,6 +116,21 @@ async fn handle(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infalli
             .header("set-cookie", "sid=abc; Path=/")
             .body(Full::new(Bytes::from_static(b"set")))
             .expect("valid"),
+        // A cookie only for paths under /cookie/private, and one that ends the session.
+        ("GET", "/cookie/set-private") => Response::builder()
+            .status(200)
+            .header("set-cookie", "private=yes; Path=/cookie/private")
+            .body(Full::new(Bytes::from_static(b"set")))
+            .expect("valid"),
+        ("GET", "/cookie/clear") => Response::builder()
+            .status(200)
+            .header("set-cookie", "sid=; Path=/; Max-Age=0")
+            .body(Full::new(Bytes::from_static(b"cleared")))
+            .expect("valid"),
+        ("GET", p) if p.starts_with("/cookie/private") => {
+            let cookie = header("cookie").unwrap_or_default();
+            json_response(200, json!({"cookie": cookie}))
+        }
         ("GET", "/cookie/check") => {
             let ok = header("cookie").is_some_and(|c| c.contains("sid=abc"));
             respond(

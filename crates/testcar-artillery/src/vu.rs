@@ -142,7 +142,7 @@ pub struct Vu<'s> {
     sh: &'s Shared,
     vars: Vars,
     conns: VuConnections,
-    cookies: Vec<(String, String)>,
+    cookies: crate::cookies::CookieJar,
     intended: Option<Instant>,
     /// `before`/`after` flows: Artillery keeps their requests out of the run's metrics.
     quiet: bool,
@@ -179,7 +179,7 @@ impl<'s> Vu<'s> {
             sh,
             vars,
             conns: VuConnections::default(),
-            cookies: Vec::new(),
+            cookies: Default::default(),
             intended: Some(intended),
             quiet: false,
             last_url: None,
@@ -366,13 +366,9 @@ impl<'s> Vu<'s> {
             let (parsed, origin) = &*target;
             let mut extra: Vec<(String, String)> = Vec::new();
             if !self.cookies.is_empty() {
-                let cookie = self
-                    .cookies
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                extra.push(("cookie".into(), cookie));
+                if let Some(cookie) = self.cookies.header_for(parsed) {
+                    extra.push(("cookie".into(), cookie));
+                }
             }
             if let Some(auth) = &sh.auth {
                 let parts = testcar_auth::RequestParts {
@@ -417,7 +413,11 @@ impl<'s> Vu<'s> {
                 }
             };
             self.record_response(&received, intended);
-            self.store_cookies(&received.parts.headers);
+            for v in received.parts.headers.get_all(http::header::SET_COOKIE) {
+                if let Ok(text) = v.to_str() {
+                    self.cookies.store(parsed, text);
+                }
+            }
             let status = received.parts.status.as_u16();
             if status == 401 && !retried_auth {
                 if let Some(auth) = &sh.auth {
@@ -639,18 +639,6 @@ impl<'s> Vu<'s> {
         }
         if !self.quiet {
             self.sh.metrics.record(&records[..n]);
-        }
-    }
-
-    fn store_cookies(&mut self, headers: &http::HeaderMap) {
-        for v in headers.get_all(http::header::SET_COOKIE) {
-            let Ok(text) = v.to_str() else { continue };
-            let pair = text.split(';').next().unwrap_or("");
-            if let Some((k, v)) = pair.split_once('=') {
-                let (k, v) = (k.trim().to_string(), v.trim().to_string());
-                self.cookies.retain(|(ek, _)| *ek != k);
-                self.cookies.push((k, v));
-            }
         }
     }
 
