@@ -75,8 +75,13 @@ pub fn capture(c: &Capture, res: &Response<'_>, scope: &Scope<'_>) -> Captured {
             }
         }
         CaptureSource::Header(name) => {
-            let name = name.render(scope).to_ascii_lowercase();
-            match res.headers.get(name.as_str()).and_then(|v| v.to_str().ok()) {
+            // Artillery looks the name up as written among Node's lower-cased header names,
+            // so `header: X-Request-Id` finds nothing; `http` would match it regardless.
+            let name = name.render(scope);
+            if name.bytes().any(|b| b.is_ascii_uppercase()) {
+                return Captured::Missing;
+            }
+            match res.headers.get(&*name).and_then(|v| v.to_str().ok()) {
                 Some(v) => Json::String(v.to_string()),
                 None => return Captured::Missing,
             }
@@ -147,11 +152,14 @@ mod tests {
         assert_eq!(capture(&c, &res, &scope), Captured::Value(Json::from(5)));
         let c = mk_capture(CaptureSource::Json(Template::parse("$.nope").unwrap()));
         assert_eq!(capture(&c, &res, &scope), Captured::Missing);
-        let c = mk_capture(CaptureSource::Header(Template::parse("X-Token").unwrap()));
+        let c = mk_capture(CaptureSource::Header(Template::parse("x-token").unwrap()));
         assert_eq!(
             capture(&c, &res, &scope),
             Captured::Value(Json::from("abc"))
         );
+        // As in Artillery: the name must be written in lower case.
+        let c = mk_capture(CaptureSource::Header(Template::parse("X-Token").unwrap()));
+        assert_eq!(capture(&c, &res, &scope), Captured::Missing);
         let c = mk_capture(CaptureSource::Regexp {
             pattern: Template::parse(r#""NAME":"(?<n>\w+)""#).unwrap(),
             group: Some("n".into()),

@@ -158,7 +158,7 @@ pub struct VuConnections {
 pub struct Received {
     /// Status and headers.
     pub parts: http::response::Parts,
-    /// The body (decoded when compressed).
+    /// The body as received (see [`decode`] for compressed bodies).
     pub body: Bytes,
     /// Bytes received on the wire for the body.
     pub wire_bytes: u64,
@@ -245,7 +245,6 @@ impl VuConnections {
         if keep && open.task.is_some() {
             self.conns.push(open);
         }
-        let body = decode(&parts.headers, body)?;
         Ok(Received {
             parts,
             body,
@@ -360,8 +359,9 @@ fn map_hyper(e: hyper::Error) -> RequestError {
     source.unwrap_or_else(|| RequestError::new("ECONNRESET", e))
 }
 
-/// Decode `content-encoding: gzip|deflate` bodies (got does this by default).
-fn decode(headers: &http::HeaderMap, body: Bytes) -> Result<Bytes, RequestError> {
+/// Decode `content-encoding: gzip|deflate` bodies: got (under Artillery) does this unless a
+/// request says `gzip: false`, so the caller decides.
+pub fn decode(headers: &http::HeaderMap, body: Bytes) -> Result<Bytes, RequestError> {
     use std::io::Read;
     let Some(enc) = headers.get(http::header::CONTENT_ENCODING) else {
         return Ok(body);

@@ -60,6 +60,17 @@ fn json_response(status: u16, v: serde_json::Value) -> Response<Full<Bytes>> {
     respond(status, "application/json; charset=utf-8", v.to_string())
 }
 
+fn json_type(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "boolean",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::Object(_) => "object",
+    }
+}
+
 fn query_param(req: &Request<Incoming>, name: &str) -> Option<String> {
     url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
         .find(|(k, _)| k == name)
@@ -94,11 +105,32 @@ async fn handle(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infalli
             .header("location", "/json")
             .body(Full::new(Bytes::new()))
             .expect("valid"),
+        // Redirects of any method to /echo, which shows the method and body that arrived.
+        (_, "/redirect/302" | "/redirect/303" | "/redirect/307") => Response::builder()
+            .status(path["/redirect/".len()..].parse::<u16>().unwrap_or(302))
+            .header("location", "/echo")
+            .body(Full::new(Bytes::new()))
+            .expect("valid"),
         ("GET", "/cookie/set") => Response::builder()
             .status(200)
             .header("set-cookie", "sid=abc; Path=/")
             .body(Full::new(Bytes::from_static(b"set")))
             .expect("valid"),
+        // A cookie only for paths under /cookie/private, and one that ends the session.
+        ("GET", "/cookie/set-private") => Response::builder()
+            .status(200)
+            .header("set-cookie", "private=yes; Path=/cookie/private")
+            .body(Full::new(Bytes::from_static(b"set")))
+            .expect("valid"),
+        ("GET", "/cookie/clear") => Response::builder()
+            .status(200)
+            .header("set-cookie", "sid=; Path=/; Max-Age=0")
+            .body(Full::new(Bytes::from_static(b"cleared")))
+            .expect("valid"),
+        ("GET", p) if p.starts_with("/cookie/private") => {
+            let cookie = header("cookie").unwrap_or_default();
+            json_response(200, json!({"cookie": cookie}))
+        }
         ("GET", "/cookie/check") => {
             let ok = header("cookie").is_some_and(|c| c.contains("sid=abc"));
             respond(
@@ -146,6 +178,26 @@ async fn handle(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infalli
                 .map(serde_json::Value::from)
                 .unwrap_or_else(|_| json!(id));
             json_response(200, json!({"id": id_json, "path": p}))
+        }
+        ("POST", "/login") => json_response(200, json!({"token": "fresh", "expires": 3600})),
+        ("POST", "/types") => {
+            // The JSON type of each top-level field posted, so a script can check that a
+            // placeholder kept its type.
+            let body = req
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            let types: serde_json::Map<String, serde_json::Value> =
+                match serde_json::from_slice::<serde_json::Value>(&body) {
+                    Ok(serde_json::Value::Object(m)) => m
+                        .into_iter()
+                        .map(|(k, v)| (k, json!(json_type(&v))))
+                        .collect(),
+                    _ => serde_json::Map::new(),
+                };
+            json_response(200, serde_json::Value::Object(types))
         }
         (m, "/echo") => {
             let query = req.uri().query().unwrap_or("").to_string();

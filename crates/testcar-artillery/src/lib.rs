@@ -6,6 +6,7 @@ pub mod arrivals;
 pub mod capture;
 pub mod client;
 pub mod compat_server;
+pub mod cookies;
 pub mod engine;
 pub mod expect;
 pub mod expr;

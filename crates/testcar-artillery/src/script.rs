@@ -172,6 +172,9 @@ pub struct ExpectOptions {
     pub failures_as_errors: bool,
     /// `outputFormat`/`formatter` (`pretty`, `json`, `prettyError`, `silent`).
     pub format: String,
+    /// `useOnlyRequestNames`: a failure reported as an error names the request by its
+    /// `name` rather than its URL.
+    pub use_only_names: bool,
 }
 
 /// `plugins.metrics-by-endpoint` options.
@@ -185,6 +188,10 @@ pub struct ByEndpointOptions {
     pub ignore_unnamed: bool,
     /// `metricsNamespace`.
     pub prefix: String,
+    /// Listed before `expect` in `config.plugins`: its response hook then runs before the
+    /// expect plugin's, so a failure reported as an error does not keep the response out of
+    /// the per-endpoint counters (Artillery stops a request's hooks at the first error).
+    pub before_expect: bool,
 }
 
 impl Default for ByEndpointOptions {
@@ -195,6 +202,7 @@ impl Default for ByEndpointOptions {
             strip_query: true,
             ignore_unnamed: false,
             prefix: "plugins.metrics-by-endpoint".into(),
+            before_expect: false,
         }
     }
 }
@@ -344,7 +352,8 @@ pub struct Request {
     pub auth: Option<(Template, Template)>,
     /// `followRedirect` (default true).
     pub follow_redirect: bool,
-    /// `gzip`: ask for and decode compressed responses.
+    /// `gzip`: ask for and decode compressed responses (got's `decompress`, default true;
+    /// `gzip: false` neither asks for nor decodes them).
     pub gzip: bool,
     /// `capture`.
     pub captures: Vec<Capture>,
@@ -886,7 +895,8 @@ impl Cx {
                             "expect" => config.expect = Some(self.expect_options(pv, &kk)?),
                             "ensure" => ensure_nodes.push((pv, kk)),
                             "metrics-by-endpoint" => {
-                                config.by_endpoint = self.by_endpoint(pv, &kk)?
+                                config.by_endpoint = self.by_endpoint(pv, &kk)?;
+                                config.by_endpoint.before_expect = config.expect.is_none();
                             }
                             other => {
                                 return Err(self.unsupported(
@@ -914,6 +924,15 @@ impl Cx {
                 target_pos,
                 "config.target",
                 "missing; set it in the script, in the chosen environment, or pass --target",
+            ));
+        }
+        if !target_later
+            && url::Url::parse(&config.target).is_ok_and(|u| matches!(u.scheme(), "ws" | "wss"))
+        {
+            return Err(self.unsupported(
+                target_pos,
+                "config.target",
+                "WebSocket targets (the `ws` engine) are",
             ));
         }
         if !target_later
@@ -1141,9 +1160,7 @@ impl Cx {
                 "outputFormat" | "formatter" => o.format = self.string(v, &kk)?,
                 "expectDefault200" => o.default_200 = self.bool(v, &kk)?,
                 "reportFailuresAsErrors" => o.failures_as_errors = self.bool(v, &kk)?,
-                _ => {
-                    self.bool(v, &kk)?;
-                }
+                _ => o.use_only_names = self.bool(v, &kk)?,
             }
         }
         Ok(o)
@@ -1316,6 +1333,14 @@ impl Cx {
             if k == "engine" && v.as_str() == Some("http") {
                 continue;
             }
+            if k == "engine" {
+                let engine = v.scalar_text();
+                return Err(self.unsupported(
+                    kpos,
+                    &join(&key, &k),
+                    &format!("the `{engine}` engine is"),
+                ));
+            }
             self.check_key(&k, kpos, &key, &["name", "weight", "flow"], &rejected)?;
             let kk = join(&key, &k);
             match k.as_str() {
@@ -1451,7 +1476,7 @@ impl Cx {
             body: Body::None,
             auth: None,
             follow_redirect: true,
-            gzip: false,
+            gzip: true,
             captures: Vec::new(),
             expects: Vec::new(),
             if_true: None,

@@ -142,7 +142,7 @@ pub struct Vu<'s> {
     sh: &'s Shared,
     vars: Vars,
     conns: VuConnections,
-    cookies: Vec<(String, String)>,
+    cookies: crate::cookies::CookieJar,
     intended: Option<Instant>,
     /// `before`/`after` flows: Artillery keeps their requests out of the run's metrics.
     quiet: bool,
@@ -179,7 +179,7 @@ impl<'s> Vu<'s> {
             sh,
             vars,
             conns: VuConnections::default(),
-            cookies: Vec::new(),
+            cookies: Default::default(),
             intended: Some(intended),
             quiet: false,
             last_url: None,
@@ -366,13 +366,9 @@ impl<'s> Vu<'s> {
             let (parsed, origin) = &*target;
             let mut extra: Vec<(String, String)> = Vec::new();
             if !self.cookies.is_empty() {
-                let cookie = self
-                    .cookies
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                extra.push(("cookie".into(), cookie));
+                if let Some(cookie) = self.cookies.header_for(parsed) {
+                    extra.push(("cookie".into(), cookie));
+                }
             }
             if let Some(auth) = &sh.auth {
                 let parts = testcar_auth::RequestParts {
@@ -416,8 +412,12 @@ impl<'s> Vu<'s> {
                     return Err(VuFailure::new(code));
                 }
             };
-            self.record_response(&received, intended, endpoint);
-            self.store_cookies(&received.parts.headers);
+            self.record_response(&received, intended);
+            for v in received.parts.headers.get_all(http::header::SET_COOKIE) {
+                if let Ok(text) = v.to_str() {
+                    self.cookies.store(parsed, text);
+                }
+            }
             let status = received.parts.status.as_u16();
             if status == 401 && !retried_auth {
                 if let Some(auth) = &sh.auth {
@@ -437,11 +437,9 @@ impl<'s> Vu<'s> {
             if r.follow_redirect && matches!(status, 301 | 302 | 303 | 307 | 308) && hops < 10 {
                 if let Some(next) = location.and_then(|l| parsed.join(l).ok()) {
                     hops += 1;
-                    if status == 303
-                        || (matches!(status, 301 | 302)
-                            && method != Method::Get
-                            && method != Method::Head)
-                    {
+                    // got (under Artillery) rewrites the method to GET on a 303 only; a
+                    // 301/302 repeats the method and body, as RFC 9110 allows.
+                    if status == 303 && method != Method::Get && method != Method::Head {
                         method = Method::Get;
                         body = Bytes::new();
                         headers.retain(|(k, _)| {
@@ -455,7 +453,18 @@ impl<'s> Vu<'s> {
             }
             break (received, url);
         };
-        self.after_response(r, &received, &final_url)
+        let mut received = received;
+        if r.gzip {
+            match crate::client::decode(&received.parts.headers, received.body.clone()) {
+                Ok(body) => received.body = body,
+                Err(RequestError { code, detail }) => {
+                    tracing::debug!(%code, %detail, url = %final_url, "cannot decode the body");
+                    self.count_error(&code, endpoint);
+                    return Err(VuFailure::new(code));
+                }
+            }
+        }
+        self.after_response(r, &received, &final_url, endpoint)
     }
 
     /// The parsed URL and origin of `url`, from the cache when it is the last one sent.
@@ -492,6 +501,9 @@ impl<'s> Vu<'s> {
         };
         if !r.qs.is_empty() {
             if let Ok(mut u) = url::Url::parse(&url) {
+                // got's `searchParams` (what Artillery turns `qs` into) replaces a query
+                // already in the URL rather than adding to it.
+                u.set_query(None);
                 {
                     let mut q = u.query_pairs_mut();
                     for (k, v) in &r.qs {
@@ -560,6 +572,8 @@ impl<'s> Vu<'s> {
             ));
             set(&mut headers, "authorization", format!("Basic {token}"));
         }
+        // got asks for compressed bodies unless `gzip: false` (brotli is left out: the
+        // engine cannot decode it, and a server may not send what was not asked for).
         if r.gzip && !has(&headers, "accept-encoding") {
             headers.push(("accept-encoding".into(), "gzip, deflate".into()));
         }
@@ -577,8 +591,21 @@ impl<'s> Vu<'s> {
         }
     }
 
-    fn record_response(&mut self, rcv: &Received, intended: Instant, endpoint: Option<&Endpoint>) {
+    fn record_endpoint(&mut self, rcv: &Received, ep: &Endpoint) {
         use std::fmt::Write;
+        let rt = rcv.first_byte_at.saturating_duration_since(rcv.sent_at);
+        let mut by_code = std::mem::take(&mut self.name_buf);
+        by_code.clear();
+        by_code.push_str(&ep.codes);
+        let _ = write!(by_code, "{}", rcv.parts.status.as_u16());
+        self.record(&[
+            Record::Counter(&by_code, 1),
+            Record::Histogram(&ep.response_time, rt),
+        ]);
+        self.name_buf = by_code;
+    }
+
+    fn record_response(&mut self, rcv: &Received, intended: Instant) {
         let status = rcv.parts.status.as_u16();
         let rt = rcv.first_byte_at.saturating_duration_since(rcv.sent_at);
         let rt_intended = rcv.first_byte_at.saturating_duration_since(intended);
@@ -597,15 +624,12 @@ impl<'s> Vu<'s> {
             500..=599 => Some("http.response_time.5xx"),
             _ => None,
         };
-        let mut by_code = std::mem::take(&mut self.name_buf);
-        let mut records: [Record<'_>; 8] = [
+        let mut records: [Record<'_>; 6] = [
             Record::Counter(code, 1),
             Record::Counter("http.responses", 1),
             Record::Counter("http.downloaded_bytes", rcv.wire_bytes),
             Record::Histogram("http.response_time", rt),
             Record::Histogram(INTENDED_RESPONSE_TIME, rt_intended),
-            Record::Counter("", 0),
-            Record::Counter("", 0),
             Record::Counter("", 0),
         ];
         let mut n = 5;
@@ -613,33 +637,20 @@ impl<'s> Vu<'s> {
             records[n] = Record::Histogram(class, rt);
             n += 1;
         }
-        if let Some(ep) = endpoint {
-            by_code.clear();
-            by_code.push_str(&ep.codes);
-            let _ = write!(by_code, "{status}");
-            records[n] = Record::Counter(&by_code, 1);
-            records[n + 1] = Record::Histogram(&ep.response_time, rt);
-            n += 2;
-        }
         if !self.quiet {
             self.sh.metrics.record(&records[..n]);
         }
-        self.name_buf = by_code;
     }
 
-    fn store_cookies(&mut self, headers: &http::HeaderMap) {
-        for v in headers.get_all(http::header::SET_COOKIE) {
-            let Ok(text) = v.to_str() else { continue };
-            let pair = text.split(';').next().unwrap_or("");
-            if let Some((k, v)) = pair.split_once('=') {
-                let (k, v) = (k.trim().to_string(), v.trim().to_string());
-                self.cookies.retain(|(ek, _)| *ek != k);
-                self.cookies.push((k, v));
-            }
-        }
-    }
-
-    fn after_response(&mut self, r: &Request, rcv: &Received, url: &str) -> Result<(), VuFailure> {
+    /// Captures, expectations and the per-endpoint counters of the response that ended the
+    /// request (the last of a redirect chain), in the order Artillery's response hooks run.
+    fn after_response(
+        &mut self,
+        r: &Request,
+        rcv: &Received,
+        url: &str,
+        endpoint: Option<&Endpoint>,
+    ) -> Result<(), VuFailure> {
         let sh = self.sh;
         let ct = rcv
             .parts
@@ -656,6 +667,9 @@ impl<'s> Vu<'s> {
                 .as_ref()
                 .is_some_and(|e| e.default_200);
         if !needs_body {
+            if let Some(ep) = endpoint {
+                self.record_endpoint(rcv, ep);
+            }
             return Ok(());
         }
         let text = String::from_utf8_lossy(&rcv.body);
@@ -744,10 +758,29 @@ impl<'s> Vu<'s> {
                 }
             }
             if expect_failed && opts.failures_as_errors {
-                let code = format!("Failed expectations for request {url}");
+                if let (Some(ep), true) = (endpoint, sh.script.config.by_endpoint.before_expect) {
+                    self.record_endpoint(rcv, ep);
+                }
+                // Named like the plugin does: the request's name, or its URL as requested
+                // (before redirects and without `qs`).
+                let what = match (&r.name, opts.use_only_names) {
+                    (Some(name), true) => name.clone(),
+                    _ => {
+                        let rendered = r.url.render(&self.scope());
+                        if rendered.starts_with('/') {
+                            format!("{}{rendered}", sh.globals.target)
+                        } else {
+                            rendered.into_owned()
+                        }
+                    }
+                };
+                let code = format!("Failed expectations for request {what}");
                 self.count_error(&code, None);
                 return Err(VuFailure::new(code));
             }
+        }
+        if let Some(ep) = endpoint {
+            self.record_endpoint(rcv, ep);
         }
         if capture_failed {
             let code = "Failed capture or match";

@@ -1,8 +1,13 @@
 //! Runs every script of the compatibility corpus (`tests/artillery-compat/corpus`) against
 //! the in-process deterministic server and asserts the counters and verdicts that real
-//! Artillery 2.x produces for them (checked by `make compat`).
+//! Artillery 2.x produced for them: `compat.sh` records those in `expected.json` and checks
+//! on every run that the record still matches real Artillery. A few scripts also get
+//! hand-written assertions on what the record cannot show (checks, messages, summaries).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+use futures::StreamExt;
 
 use testcar_artillery::{LoadOptions, RunOptions, compat_server, load_script, run_script};
 use testcar_contract::Status;
@@ -18,6 +23,15 @@ async fn run(
     name: &str,
     environment: Option<&str>,
 ) -> (Status, serde_json::Value, testcar_contract::Suite) {
+    let (status, counters, suite, _) = run_with_port(name, environment).await;
+    (status, counters, suite)
+}
+
+/// Like [`run`], also giving the server's port.
+async fn run_with_port(
+    name: &str,
+    environment: Option<&str>,
+) -> (Status, serde_json::Value, testcar_contract::Suite, u16) {
     let stop = CancellationToken::new();
     let addr = compat_server::spawn(stop.clone()).await.unwrap();
     let opts = LoadOptions {
@@ -32,6 +46,7 @@ async fn run(
         out.suite.status,
         out.report["aggregate"]["counters"].clone(),
         out.suite,
+        addr.port(),
     )
 }
 
@@ -196,4 +211,159 @@ async fn environments() {
         &c,
         &[("vusers.created", 2), ("plugins.expect.ok.equals", 2)],
     );
+}
+
+/// What `compat.sh` recorded from real Artillery for one script.
+#[derive(Debug, serde::Deserialize)]
+struct Recorded {
+    /// `exact`, `verdict` (counters depend on timing) or `counters` (a known difference in
+    /// the verdict, see docs/artillery-compatibility.md).
+    mode: String,
+    verdict: String,
+    counters: BTreeMap<String, u64>,
+}
+
+/// The counters `compat.sh` compares (the same filter), with the server's port written
+/// `PORT` in names that hold a URL, as `compat.sh` records them.
+fn compared_counters(counters: &serde_json::Value, port: u16) -> BTreeMap<String, u64> {
+    let server = format!("127.0.0.1:{port}");
+    const KEEP: [&str; 7] = [
+        "http.requests",
+        "http.responses",
+        "http.codes.",
+        "vusers.",
+        "errors.",
+        "plugins.expect.",
+        "plugins.metrics-by-endpoint.",
+    ];
+    counters
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| {
+            KEEP.iter().any(|p| k.starts_with(p))
+                && !k.contains(".response_time.")
+                && *k != "vusers.session_length"
+        })
+        .filter_map(|(k, v)| Some((k.replace(&server, "127.0.0.1:PORT"), v.as_u64()?)))
+        .collect()
+}
+
+/// `-e NAME` from a script's `# args:` line.
+fn environment_arg(text: &str) -> Option<String> {
+    let args = text.lines().find_map(|l| l.strip_prefix("# args: "))?;
+    let mut words = args.split_whitespace();
+    while let Some(w) = words.next() {
+        if w == "-e" || w == "--environment" {
+            return words.next().map(str::to_string);
+        }
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_script_agrees_with_what_artillery_recorded() {
+    let recorded: BTreeMap<String, Recorded> = serde_json::from_str(include_str!(
+        "../../../tests/artillery-compat/expected.json"
+    ))
+    .expect("expected.json parses");
+    let mut names: Vec<String> = std::fs::read_dir(corpus(""))
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().to_string_lossy().into_owned();
+            name.strip_suffix(".yml").map(str::to_string)
+        })
+        .collect();
+    names.sort();
+    assert!(names.len() >= 56, "corpus shrank: {names:?}");
+    for n in &names {
+        assert!(
+            recorded.contains_key(n),
+            "{n}.yml has no record from real Artillery; run COMPAT_RECORD=1 tests/artillery-compat/compat.sh {n}"
+        );
+    }
+    // A few at a time: each run has its own server and engine thread.
+    let outcomes: Vec<(String, Status, serde_json::Value, u16)> =
+        futures::stream::iter(names.iter().cloned())
+            .map(|name| async move {
+                let text = std::fs::read_to_string(corpus(&format!("{name}.yml"))).unwrap();
+                let env = environment_arg(&text);
+                let (status, counters, _, port) =
+                    run_with_port(&format!("{name}.yml"), env.as_deref()).await;
+                (name, status, counters, port)
+            })
+            .buffer_unordered(4)
+            .collect()
+            .await;
+    let mut problems = Vec::new();
+    for (name, status, counters, port) in outcomes {
+        let want = &recorded[&name];
+        let verdict = match status {
+            Status::Passed => "passed",
+            Status::Failed => "failed",
+            _ => "error",
+        };
+        if want.mode != "counters" && verdict != want.verdict {
+            problems.push(format!(
+                "{name}: verdict {verdict}, Artillery {}",
+                want.verdict
+            ));
+        }
+        if want.mode != "verdict" {
+            let got = compared_counters(&counters, port);
+            for k in got.keys().chain(want.counters.keys()) {
+                if got.get(k) != want.counters.get(k) {
+                    problems.push(format!(
+                        "{name}: {k}: testcar {:?}, Artillery {:?}",
+                        got.get(k),
+                        want.counters.get(k)
+                    ));
+                }
+            }
+        }
+    }
+    problems.dedup();
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[tokio::test]
+async fn ensure_without_the_plugin_is_enforced_unlike_artillery() {
+    // Artillery 2 skips `config.ensure` unless `plugins.ensure` is set; a gate must not.
+    let (status, _, suite) = run("ensure-without-plugin.yml", None).await;
+    assert_eq!(status, Status::Failed);
+    let check = suite
+        .checks
+        .iter()
+        .find(|c| c.name == "http.codes.404 < 1")
+        .unwrap();
+    assert_eq!(check.observed, Some(serde_json::json!(2.0)));
+}
+
+#[tokio::test]
+async fn before_flow_token_reaches_every_vu_and_stays_out_of_the_metrics() {
+    let (status, c, _) = run("before-after.yml", None).await;
+    assert_eq!(status, Status::Passed);
+    // 3 VUs x 2 requests; neither the before login nor the after request is counted.
+    assert_counters(
+        &c,
+        &[("http.requests", 6), ("plugins.expect.ok.statusCode", 6)],
+    );
+    assert!(c.get("plugins.expect.failed").is_none(), "{c:#}");
+}
+
+#[tokio::test]
+async fn timeouts_and_refused_connections_count_artillerys_error_codes() {
+    let (status, c, _) = run("http-timeout.yml", None).await;
+    assert_eq!(status, Status::Passed);
+    assert_counters(
+        &c,
+        &[
+            ("errors.ETIMEDOUT", 2),
+            ("vusers.failed", 2),
+            ("http.requests", 4),
+            ("http.responses", 2),
+        ],
+    );
+    let (_, c, _) = run("conn-refused.yml", None).await;
+    assert_counters(&c, &[("errors.ECONNREFUSED", 2), ("vusers.failed", 2)]);
 }

@@ -1,4 +1,5 @@
-//! Engine behaviour beyond the corpus: rejected scripts name file:line:column and the key,
+//! Engine behaviour beyond the corpus: rejected scripts (real-world shapes needing JavaScript,
+//! other engines or plugins) name file:line:column, the key and the `exec` fallback,
 //! cancellation keeps a partial report, an unreachable target is an error, credentials are
 //! applied and refreshed once on 401, maxVusers skips arrivals, the report file is written,
 //! a VU keeps one connection alive while each VU opens its own, and an idle connection the
@@ -70,6 +71,65 @@ fn unsupported_features_are_rejected_with_position_key_and_advice() {
         assert!(err.starts_with(prefix), "expected {prefix:?}, got {err:?}");
         assert!(err.contains("exec"), "{err}");
     }
+}
+
+/// Real-world shapes of scripts that need real Artillery: each is rejected at the key that
+/// needs it, with its position and the advice to run real Artillery in an `exec` suite.
+#[test]
+fn real_world_scripts_needing_javascript_or_other_engines_are_rejected() {
+    let cases = [
+        (
+            include_str!("../test_data/rejected-function.yml"),
+            "bad.yml:9:9: scenarios[0].flow[0].function: `function` steps",
+        ),
+        (
+            include_str!("../test_data/rejected-before-request.yml"),
+            "bad.yml:8:5: scenarios[0].beforeRequest: `beforeRequest`",
+        ),
+        (
+            include_str!("../test_data/rejected-after-response.yml"),
+            "bad.yml:11:11: scenarios[0].flow[0].get.afterResponse: `afterResponse`",
+        ),
+        (
+            include_str!("../test_data/rejected-while-true.yml"),
+            "bad.yml:13:9: scenarios[0].flow[0].whileTrue: `whileTrue`",
+        ),
+        (
+            include_str!("../test_data/rejected-ws.yml"),
+            "bad.yml:2:11: config.target: WebSocket targets",
+        ),
+        (
+            include_str!("../test_data/rejected-socketio.yml"),
+            "bad.yml:8:5: scenarios[0].engine: the `socketio` engine",
+        ),
+        (
+            include_str!("../test_data/rejected-playwright.yml"),
+            "bad.yml:6:3: config.engines: other engines",
+        ),
+        (
+            include_str!("../test_data/rejected-plugin.yml"),
+            "bad.yml:8:5: config.plugins.publish-metrics: plugin `publish-metrics`",
+        ),
+        (
+            include_str!("../test_data/rejected-xpath.yml"),
+            "bad.yml:8:15: scenarios[0].flow[0].get.capture[0].xpath: xpath captures",
+        ),
+        (
+            include_str!("../test_data/rejected-selector.yml"),
+            "bad.yml:8:15: scenarios[0].flow[0].get.capture[0].selector: selector (HTML) captures",
+        ),
+    ];
+    for (yaml, prefix) in cases {
+        let err = load_err(yaml);
+        assert!(err.starts_with(prefix), "expected {prefix:?}, got {err:?}");
+        assert!(
+            err.ends_with(testcar_artillery::script::FALLBACK_ADVICE),
+            "no fallback advice in {err:?}"
+        );
+    }
+    // A scenario that is plain HTTP after all is not rejected for saying so.
+    let ok = "config:\n  target: http://x\nscenarios:\n  - engine: http\n    flow:\n      - get: {url: /}\n";
+    parse(ok, Path::new("ok.yml"), &LoadOptions::default()).unwrap();
 }
 
 #[test]
