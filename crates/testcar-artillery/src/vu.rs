@@ -238,6 +238,19 @@ impl<'s> Vu<'s> {
                     }
                     None => false,
                 };
+                if !again {
+                    // Artillery leaves `$loopCount` one past the last iteration (and
+                    // `$loopElement` undefined after `over`) once a loop ends.
+                    if let Some(rep) = &top.repeat {
+                        let (i, over) = (rep.i, rep.items.is_some());
+                        if let Some(v) = self.vars.get_mut("$loopCount") {
+                            *v = Json::from(i);
+                        }
+                        if over {
+                            self.vars.remove("$loopElement");
+                        }
+                    }
+                }
                 if again {
                     top.next = 0;
                     let rep = top.repeat.as_ref().expect("checked above");
@@ -689,19 +702,29 @@ impl<'s> Vu<'s> {
         let mut capture_failed = false;
         for c in &r.captures {
             match capture::capture(c, &res, &self.scope()) {
-                Captured::Value(v) => captured.push((c.var.clone(), v)),
+                Captured::Value(v) => captured.push((c.var.clone(), Some(v))),
                 Captured::Missing => {
                     if c.strict.unwrap_or(sh.script.config.strict_capture) {
                         capture_failed = true;
+                    } else if matches!(c.source, crate::script::CaptureSource::Json(_)) {
+                        // Artillery stores `undefined` for a JSONPath that matched nothing
+                        // (rendered "undefined" in text), and "" for a header or regexp.
+                        captured.push((c.var.clone(), None));
                     } else {
-                        captured.push((c.var.clone(), Json::String(String::new())));
+                        captured.push((c.var.clone(), Some(Json::String(String::new()))));
                     }
                 }
             }
         }
         if !capture_failed {
             for (k, v) in captured {
-                set_path(&mut self.vars, &k, v);
+                match v {
+                    Some(v) => set_path(&mut self.vars, &k, v),
+                    None if !k.contains(['.', '[']) => {
+                        self.vars.remove(&k);
+                    }
+                    None => set_path(&mut self.vars, &k, Json::Null),
+                }
             }
         }
         let mut expect_failed = false;
