@@ -28,6 +28,10 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Longest admission warning, in characters: kube-apiserver may truncate longer ones.
 pub const MAX_WARNING_CHARS: usize = 256;
 
+/// Most characters of warnings for one pod. kube-apiserver keeps 4,096 in total for a request,
+/// shared with every other webhook, so Testcar takes half and says when it left some out.
+pub const MAX_WARNINGS_TOTAL_CHARS: usize = 2048;
+
 /// UID and GID the agent runs as (the distroless `nonroot` user): a numeric user lets the
 /// kubelet enforce `runAsNonRoot` whatever `USER` the image declares.
 pub const AGENT_UID: i64 = 65532;
@@ -169,6 +173,14 @@ impl Injector {
             if w.chars().count() > MAX_WARNING_CHARS {
                 *w = short(w, MAX_WARNING_CHARS - 1);
             }
+        }
+        for warning in cap_total(&mut out.warnings) {
+            let pod = pod
+                .metadata
+                .name
+                .as_deref()
+                .or(pod.metadata.generate_name.as_deref());
+            tracing::warn!(%namespace, pod = pod.unwrap_or(""), %warning, "admission warning left out of the response");
         }
         out
     }
@@ -419,6 +431,34 @@ fn annotation_error_text(e: &AnnotationError) -> String {
         short(&e.value, 80),
         e.expected
     )
+}
+
+/// Keeps the first warnings within [`MAX_WARNINGS_TOTAL_CHARS`] and replaces the rest by one
+/// that counts them, so the total never exceeds the budget and nothing is dropped silently.
+/// Returns the warnings left out, for the log.
+fn cap_total(warnings: &mut Vec<String>) -> Vec<String> {
+    // Room for the closing "N more" warning, which is always shorter than 64 characters.
+    const TAIL: usize = 64;
+    let total: usize = warnings.iter().map(|w| w.chars().count()).sum();
+    if total <= MAX_WARNINGS_TOTAL_CHARS {
+        return Vec::new();
+    }
+    let mut used = 0;
+    let mut keep = 0;
+    for w in warnings.iter() {
+        let n = w.chars().count();
+        if used + n > MAX_WARNINGS_TOTAL_CHARS - TAIL {
+            break;
+        }
+        used += n;
+        keep += 1;
+    }
+    let dropped = warnings.split_off(keep);
+    warnings.push(format!(
+        "testcar: {} more warning(s) left out; see the injector's log",
+        dropped.len()
+    ));
+    dropped
 }
 
 /// `s` cut to at most `max` characters, marked when cut (warnings must stay short).
@@ -1390,6 +1430,33 @@ mod tests {
         let agent = agent_of(&apply(&pod, &out));
         assert_eq!(env_of(&agent, env::TIMEOUT).as_deref(), Some("10m"));
         assert_eq!(agent.resources.unwrap().requests.unwrap()["cpu"].0, "50m");
+    }
+
+    #[test]
+    fn many_warnings_stay_within_the_api_servers_budget() {
+        let keys: Vec<String> = (0..80)
+            .map(|i| format!("testcar.io/unknown-setting-number-{i:02}"))
+            .collect();
+        let mut annotations: Vec<(&str, &str)> = vec![("testcar.io/inject", "true")];
+        annotations.extend(keys.iter().map(|k| (k.as_str(), "x")));
+        let pod = mk_pod(&annotations, vec![mk_container("app", Some(8080))]);
+        let out = mk_injector().mutate(&pod, "shop");
+        assert_eq!(out.decision, Decision::Injected);
+        let total: usize = out.warnings.iter().map(|w| w.chars().count()).sum();
+        assert!(total <= MAX_WARNINGS_TOTAL_CHARS, "{total} chars");
+        let last = out.warnings.last().unwrap();
+        let kept = out.warnings.len() - 1;
+        assert!(kept > 5, "{:?}", out.warnings);
+        assert!(
+            last.contains(&format!("{} more warning(s) left out", 80 - kept)),
+            "{last}"
+        );
+        // The first warnings are kept whole, in order.
+        assert!(
+            out.warnings[0].contains("unknown-setting-number-00"),
+            "{:?}",
+            out.warnings[0]
+        );
     }
 
     #[test]
