@@ -452,7 +452,8 @@ fn run_rust_checks() -> Vec<Patched> {
             "{label}"
         );
         check_pod_shape(&label, &doc);
-        let problems = restricted_violations(&doc, "testcar");
+        let mut problems = restricted_violations(&doc, "testcar");
+        problems.extend(restricted_volume_violations(&doc));
         assert!(
             problems.is_empty(),
             "{label}: the agent breaks Pod Security restricted: {problems:?}"
@@ -581,6 +582,35 @@ fn restricted_violations(pod: &Value, container: &str) -> Vec<String> {
     bad
 }
 
+/// The volumes the injector added (named `testcar…`) whose type Pod Security "restricted"
+/// refuses. `image` is allowed since Kubernetes 1.33 (kubernetes/kubernetes#130394).
+fn restricted_volume_violations(pod: &Value) -> Vec<String> {
+    const ALLOWED: &[&str] = &[
+        "configMap",
+        "csi",
+        "downwardAPI",
+        "emptyDir",
+        "ephemeral",
+        "image",
+        "persistentVolumeClaim",
+        "projected",
+        "secret",
+    ];
+    let mut bad = Vec::new();
+    for v in pod["spec"]["volumes"].as_array().into_iter().flatten() {
+        let name = v["name"].as_str().unwrap_or_default();
+        if !name.starts_with("testcar") {
+            continue;
+        }
+        for key in v.as_object().into_iter().flatten().map(|(k, _)| k) {
+            if key != "name" && !ALLOWED.contains(&key.as_str()) {
+                bad.push(format!("volume {name} is a {key} volume"));
+            }
+        }
+    }
+    bad
+}
+
 #[test]
 fn every_fixture_gives_a_valid_answer_and_a_patch_that_applies() {
     let patched = run_rust_checks();
@@ -603,6 +633,18 @@ fn the_restricted_check_can_fail() {
     pod["spec"]["securityContext"] =
         json!({"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}});
     assert_eq!(restricted_violations(&pod, "testcar").len(), 2);
+    // only the injector's own volumes are judged, and a hostPath among them fails
+    pod["spec"]["volumes"] = json!([
+        {"name": "testcar-results", "emptyDir": {}},
+        {"name": "testcar-tests", "image": {"reference": "registry.example/tests:1"}},
+        {"name": "app-logs", "hostPath": {"path": "/var/log"}}
+    ]);
+    assert!(restricted_volume_violations(&pod).is_empty());
+    pod["spec"]["volumes"][0] = json!({"name": "testcar-results", "hostPath": {"path": "/tmp"}});
+    assert_eq!(
+        restricted_volume_violations(&pod),
+        ["volume testcar-results is a hostPath volume"]
+    );
 }
 
 /// Apply the review's patch to its object; the patched pod and the warnings.
