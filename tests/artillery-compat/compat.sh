@@ -97,7 +97,7 @@ def counters(path):
     except Exception as e:
         problems.append(f"no report at {path}: {e}")
         return {}
-    keep = ("http.requests", "http.responses", "http.codes.", "vusers.", "errors.",
+    keep = ("apdex.", "http.requests", "http.responses", "http.codes.", "vusers.", "errors.",
             "plugins.expect.", "plugins.metrics-by-endpoint.")
     # Per-endpoint histograms are summaries, not counters; Artillery lists none here.
     # The server's port changes per run: names holding a URL record it as PORT.

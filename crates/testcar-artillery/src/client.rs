@@ -104,9 +104,22 @@ pub struct Origin {
 /// wake-up per socket event, and an idle connection costs nothing between requests.
 type ConnTask = Pin<Box<dyn Future<Output = hyper::Result<()>> + Send>>;
 
+/// How long setting up a connection took, phase by phase (Artillery's extended metrics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnectTimes {
+    /// Resolving the host name (near zero for an address).
+    pub dns: Duration,
+    /// The TCP handshake.
+    pub tcp: Duration,
+    /// The TLS handshake, for `https`.
+    pub tls: Option<Duration>,
+}
+
 /// An open HTTP/1.1 connection of a VU.
 struct Open {
     origin: Origin,
+    /// Set up for this request: the times are reported once, with its response.
+    fresh: Option<ConnectTimes>,
     sender: http1::SendRequest<Full<Bytes>>,
     /// `None` once the connection has ended.
     task: Option<ConnTask>,
@@ -166,6 +179,13 @@ pub struct Received {
     pub sent_at: Instant,
     /// When the response head arrived.
     pub first_byte_at: Instant,
+    /// When the exchange began, before any connection set-up.
+    pub started_at: Instant,
+    /// When the whole body had arrived.
+    pub done_at: Instant,
+    /// The connection's set-up times when it was opened for this request; `None` when a
+    /// kept-alive connection was reused.
+    pub connected: Option<ConnectTimes>,
 }
 
 impl VuConnections {
@@ -202,6 +222,7 @@ impl VuConnections {
         req: http::Request<Full<Bytes>>,
         remake: impl Fn() -> Result<http::Request<Full<Bytes>>, RequestError>,
     ) -> Result<Received, RequestError> {
+        let started_at = Instant::now();
         let reused = self.ready_conn(origin).await;
         let (mut open, was_reused) = match reused {
             Some(c) => (c, true),
@@ -217,11 +238,11 @@ impl VuConnections {
                 let sent_at = Instant::now();
                 let fut = open.sender.send_request(remake()?);
                 let res = drive(&mut open.task, fut).await.map_err(map_hyper)?;
-                return self.finish(open, res, sent_at).await;
+                return self.finish(open, res, sent_at, started_at).await;
             }
             Err(e) => return Err(map_hyper(e)),
         };
-        self.finish(open, res, sent_at).await
+        self.finish(open, res, sent_at, started_at).await
     }
 
     async fn finish(
@@ -229,6 +250,7 @@ impl VuConnections {
         mut open: Open,
         res: http::Response<hyper::body::Incoming>,
         sent_at: Instant,
+        started_at: Instant,
     ) -> Result<Received, RequestError> {
         let first_byte_at = Instant::now();
         let (parts, body) = res.into_parts();
@@ -236,6 +258,8 @@ impl VuConnections {
             .await
             .map_err(map_hyper)?
             .to_bytes();
+        let done_at = Instant::now();
+        let connected = open.fresh.take();
         let wire_bytes = body.len() as u64;
         let keep = !parts
             .headers
@@ -251,6 +275,9 @@ impl VuConnections {
             wire_bytes,
             sent_at,
             first_byte_at,
+            started_at,
+            done_at,
+            connected,
         })
     }
 
@@ -267,26 +294,63 @@ impl VuConnections {
 }
 
 async fn connect(connector: &Connector, origin: &Origin) -> Result<Open, RequestError> {
-    let addr = (origin.host.as_str(), origin.port);
-    let tcp = TcpStream::connect(addr).await.map_err(map_io)?;
+    let t0 = Instant::now();
+    let tcp = connect_tcp(origin).await?;
+    let resolved = tcp.1;
+    let tcp = tcp.0;
+    let t_tcp = Instant::now();
     // Requests are written in one piece; no reason to wait for ACKs of small segments.
     let _ = tcp.set_nodelay(true);
-    let (sender, task) = if origin.tls {
+    let (sender, task, tls) = if origin.tls {
         let name = ServerName::try_from(origin.host.clone())
             .map_err(|e| RequestError::new("ERR_INVALID_URL", e))?;
         let tls = tokio_rustls::TlsConnector::from(connector.tls.clone())
             .connect(name, tcp)
             .await
             .map_err(map_tls)?;
-        handshake(TokioIo::new(tls)).await?
+        let tls_time = t_tcp.elapsed();
+        let (sender, task) = handshake(TokioIo::new(tls)).await?;
+        (sender, task, Some(tls_time))
     } else {
-        handshake(TokioIo::new(tcp)).await?
+        let (sender, task) = handshake(TokioIo::new(tcp)).await?;
+        (sender, task, None)
     };
     Ok(Open {
         origin: origin.clone(),
+        fresh: Some(ConnectTimes {
+            dns: resolved.saturating_duration_since(t0),
+            tcp: t_tcp.saturating_duration_since(resolved),
+            tls,
+        }),
         sender,
         task: Some(task),
     })
+}
+
+/// Resolve the host, then connect to its addresses in turn (as `TcpStream::connect` does),
+/// returning the stream and when resolution finished.
+async fn connect_tcp(origin: &Origin) -> Result<(TcpStream, Instant), RequestError> {
+    let addrs: Vec<std::net::SocketAddr> = match origin.host.parse::<std::net::IpAddr>() {
+        Ok(ip) => vec![std::net::SocketAddr::new(ip, origin.port)],
+        Err(_) => tokio::net::lookup_host((origin.host.as_str(), origin.port))
+            .await
+            .map_err(map_io)?
+            .collect(),
+    };
+    let resolved = Instant::now();
+    let mut last = None;
+    for addr in addrs {
+        match TcpStream::connect(addr).await {
+            Ok(tcp) => return Ok((tcp, resolved)),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(map_io(last.unwrap_or_else(|| {
+        std::io::Error::other(format!(
+            "failed to lookup address information: no address for {}",
+            origin.host
+        ))
+    })))
 }
 
 async fn handshake<T>(io: T) -> Result<(http1::SendRequest<Full<Bytes>>, ConnTask), RequestError>

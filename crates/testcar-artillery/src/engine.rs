@@ -297,6 +297,7 @@ fn visit_requests<'s>(script: &'s Script, f: &mut dyn FnMut(&'s Request)) {
             match s {
                 Step::Request(r) => f(r),
                 Step::Loop(l) => walk(&l.steps, f),
+                Step::Parallel(steps) => walk(steps, f),
                 Step::Think(_) | Step::Log(_) => {}
             }
         }

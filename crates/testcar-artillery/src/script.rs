@@ -109,6 +109,10 @@ pub struct Config {
     pub expect: Option<ExpectOptions>,
     /// `plugins.metrics-by-endpoint` (Artillery enables it by default).
     pub by_endpoint: ByEndpointOptions,
+    /// `plugins.apdex`, when enabled.
+    pub apdex: Option<ApdexOptions>,
+    /// `http.extendedMetrics`: also report `http.dns`, `http.tcp`, `http.tls`, `http.total`.
+    pub extended_metrics: bool,
     /// The selected environment name.
     pub environment: Option<String>,
     /// `defaults.strictCapture` / `http.defaults.strictCapture` (default true).
@@ -175,6 +179,18 @@ pub struct ExpectOptions {
     /// `useOnlyRequestNames`: a failure reported as an error names the request by its
     /// `name` rather than its URL.
     pub use_only_names: bool,
+}
+
+/// `plugins.apdex` options: each response's total time (connection set-up to the end of the
+/// body) counts as satisfied up to the threshold, tolerated up to four times it, else
+/// frustrated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApdexOptions {
+    /// `threshold` in ms (`config.apdex.threshold` wins, as in the plugin; default 500).
+    pub threshold_ms: f64,
+    /// Listed before `expect` in `config.plugins`: its response hook runs before the expect
+    /// plugin's, so a failure reported as an error still counts the response.
+    pub before_expect: bool,
 }
 
 /// `plugins.metrics-by-endpoint` options.
@@ -249,6 +265,9 @@ pub enum Step {
     Think(Template),
     /// `loop`.
     Loop(Box<LoopStep>),
+    /// `parallel`: Artillery gives a VU one socket (without `http.pool`), so these requests
+    /// queue on it and go out one after another in the listed order.
+    Parallel(Vec<Step>),
     /// `log`: print a line.
     Log(Template),
 }
@@ -773,6 +792,7 @@ impl Cx {
             "environments",
             "ensure",
             "plugins",
+            "apdex",
         ];
         let mut config = Config {
             target: String::new(),
@@ -786,6 +806,8 @@ impl Cx {
             ensure: Vec::new(),
             expect: None,
             by_endpoint: ByEndpointOptions::default(),
+            apdex: None,
+            extended_metrics: false,
             environment: None,
             strict_capture: true,
             default_user_agent: true,
@@ -794,6 +816,7 @@ impl Cx {
         let mut ensure_nodes = Vec::new();
         let mut http_headers = false;
         let mut has_defaults = false;
+        let mut apdex_threshold = None;
         for (name, v, pos) in self.entries(node, key, &allowed, &rejected)? {
             let k = join(key, name);
             match name {
@@ -865,15 +888,7 @@ impl Cx {
                                 }
                                 self.defaults(hv, &kk, &mut config)?
                             }
-                            _ => {
-                                if self.bool(hv, &kk)? {
-                                    return Err(self.unsupported(
-                                        hv.pos,
-                                        &kk,
-                                        "extended HTTP metrics are",
-                                    ));
-                                }
-                            }
+                            _ => config.extended_metrics = self.bool(hv, &kk)?,
                         }
                     }
                 }
@@ -883,6 +898,11 @@ impl Cx {
                     }
                 }
                 "environments" => {}
+                "apdex" => {
+                    for (ak, av, _) in self.entries(v, &k, &["threshold"], &[])? {
+                        apdex_threshold = Some(self.apdex_threshold(av, &join(&k, ak))?);
+                    }
+                }
                 "ensure" => ensure_nodes.push((v, k)),
                 "plugins" => {
                     for (pk, pv, ppos) in self
@@ -897,6 +917,18 @@ impl Cx {
                             "metrics-by-endpoint" => {
                                 config.by_endpoint = self.by_endpoint(pv, &kk)?;
                                 config.by_endpoint.before_expect = config.expect.is_none();
+                            }
+                            "apdex" => {
+                                let mut threshold_ms = 500.0;
+                                if !matches!(pv.value, Value::Null) {
+                                    for (ak, av, _) in self.entries(pv, &kk, &["threshold"], &[])? {
+                                        threshold_ms = self.apdex_threshold(av, &join(&kk, ak))?;
+                                    }
+                                }
+                                config.apdex = Some(ApdexOptions {
+                                    threshold_ms,
+                                    before_expect: config.expect.is_none(),
+                                });
                             }
                             other => {
                                 return Err(self.unsupported(
@@ -913,6 +945,9 @@ impl Cx {
         }
         for (v, k) in ensure_nodes {
             self.ensure(v, &k, &mut config.ensure)?;
+        }
+        if let (Some(a), Some(t)) = (config.apdex.as_mut(), apdex_threshold) {
+            a.threshold_ms = t;
         }
         config.default_user_agent = !http_headers && !has_defaults;
         if let Some(t) = opts.target.as_deref() {
@@ -1164,6 +1199,15 @@ impl Cx {
             }
         }
         Ok(o)
+    }
+
+    fn apdex_threshold(&self, node: &Node, key: &str) -> R<f64> {
+        let t = self.number(node, key)?;
+        if t.is_finite() && t > 0.0 {
+            Ok(t)
+        } else {
+            Err(self.err(node.pos, key, "expected a positive number of milliseconds"))
+        }
     }
 
     fn by_endpoint(&self, node: &Node, key: &str) -> R<ByEndpointOptions> {
@@ -1433,11 +1477,18 @@ impl Cx {
                 Ok(Step::Loop(Box::new(LoopStep { steps, count, over })))
             }
             "function" => Err(self.unsupported(kpos, &kk, "`function` steps (custom JavaScript) are")),
-            "parallel" => Err(self.unsupported(kpos, &kk, "`parallel` steps are")),
+            "parallel" => {
+                let steps = self.flow(&first.1, &kk)?;
+                // Artillery's validation refuses any key beside `parallel` (`limit` included).
+                if let Some((k, _)) = entries.get(1) {
+                    return Err(self.err(k.pos, &join(key, &k.scalar_text()), "unexpected key next to parallel; a parallel step has that one key"));
+                }
+                Ok(Step::Parallel(steps))
+            }
             "emit" | "send" | "connect" | "context" | "wait" | "reply" => {
                 Err(self.unsupported(kpos, &kk, &format!("`{kind}` steps (WebSocket/Socket.IO engines) are")))
             }
-            _ => Err(self.err(kpos, &kk, "unknown step; expected get, post, put, patch, delete, head, options, think, loop or log")),
+            _ => Err(self.err(kpos, &kk, "unknown step; expected get, post, put, patch, delete, head, options, think, loop, parallel or log")),
         }
     }
 
@@ -1702,6 +1753,7 @@ fn first_expect(steps: &[Step]) -> Option<Pos> {
     steps.iter().find_map(|s| match s {
         Step::Request(r) if !r.expects.is_empty() => Some(r.pos),
         Step::Loop(l) => first_expect(&l.steps),
+        Step::Parallel(steps) => first_expect(steps),
         _ => None,
     })
 }

@@ -279,6 +279,11 @@ impl<'s> Vu<'s> {
                     let line = t.render(&self.scope()).into_owned();
                     tracing::info!(target: "artillery::log", "{line}");
                 }
+                Step::Parallel(steps) => stack.push(Frame {
+                    steps,
+                    next: 0,
+                    repeat: None,
+                }),
                 Step::Loop(l) => {
                     let items: Option<Vec<Json>> = match &l.over {
                         Some(LoopOver::List(items)) => {
@@ -653,6 +658,49 @@ impl<'s> Vu<'s> {
         if !self.quiet {
             self.sh.metrics.record(&records[..n]);
         }
+        if self.sh.script.config.extended_metrics {
+            // A reused connection had no set-up: zero DNS and TCP time, no TLS handshake.
+            let c = rcv.connected.unwrap_or_default();
+            let total = rcv.done_at.saturating_duration_since(rcv.started_at);
+            let mut ext = [
+                Record::Histogram("http.dns", c.dns),
+                Record::Histogram("http.tcp", c.tcp),
+                Record::Histogram("http.total", total),
+                Record::Counter("", 0),
+            ];
+            let mut n = 3;
+            if let Some(tls) = c.tls {
+                ext[n] = Record::Histogram("http.tls", tls);
+                n += 1;
+            }
+            self.record(&ext[..n]);
+        }
+    }
+
+    /// The apdex plugin's counters for the response that ended a request, judged on its total
+    /// time. The plugin sets all three counters on every response, so each appears (as 0)
+    /// from the first one.
+    fn record_apdex(&self, rcv: &Received) {
+        let Some(a) = &self.sh.script.config.apdex else {
+            return;
+        };
+        let total_ms = rcv
+            .done_at
+            .saturating_duration_since(rcv.started_at)
+            .as_secs_f64()
+            * 1e3;
+        let (s, t, f) = if total_ms <= a.threshold_ms {
+            (1, 0, 0)
+        } else if total_ms <= 4.0 * a.threshold_ms {
+            (0, 1, 0)
+        } else {
+            (0, 0, 1)
+        };
+        self.record(&[
+            Record::Counter("apdex.satisfied", s),
+            Record::Counter("apdex.tolerated", t),
+            Record::Counter("apdex.frustrated", f),
+        ]);
     }
 
     /// Captures, expectations and the per-endpoint counters of the response that ended the
@@ -683,6 +731,7 @@ impl<'s> Vu<'s> {
             if let Some(ep) = endpoint {
                 self.record_endpoint(rcv, ep);
             }
+            self.record_apdex(rcv);
             return Ok(());
         }
         let text = String::from_utf8_lossy(&rcv.body);
@@ -784,6 +833,15 @@ impl<'s> Vu<'s> {
                 if let (Some(ep), true) = (endpoint, sh.script.config.by_endpoint.before_expect) {
                     self.record_endpoint(rcv, ep);
                 }
+                if sh
+                    .script
+                    .config
+                    .apdex
+                    .as_ref()
+                    .is_some_and(|a| a.before_expect)
+                {
+                    self.record_apdex(rcv);
+                }
                 // Named like the plugin does: the request's name, or its URL as requested
                 // (before redirects and without `qs`).
                 let what = match (&r.name, opts.use_only_names) {
@@ -805,6 +863,7 @@ impl<'s> Vu<'s> {
         if let Some(ep) = endpoint {
             self.record_endpoint(rcv, ep);
         }
+        self.record_apdex(rcv);
         if capture_failed {
             let code = "Failed capture or match";
             self.count_error(code, None);

@@ -163,6 +163,28 @@ fn typos_and_bad_values_name_the_key_and_what_was_expected() {
         err.starts_with("bad.yml:5:21: config.ensure.conditions[0].expression:"),
         "{err}"
     );
+    // Artillery's own validation refuses a key beside `parallel`.
+    let err = load_err(
+        "config:\n  target: http://x\nscenarios:\n  - flow:\n      - parallel:\n          - get: {url: /a}\n        limit: 2\n",
+    );
+    assert!(
+        err.starts_with("bad.yml:7:9: scenarios[0].flow[0].limit: unexpected key next to parallel"),
+        "{err}"
+    );
+    let err = load_err(
+        "config:\n  target: http://x\n  plugins:\n    apdex:\n      threshold: 0\nscenarios:\n  - flow: []\n",
+    );
+    assert!(
+        err.starts_with("bad.yml:5:18: config.plugins.apdex.threshold: expected a positive number"),
+        "{err}"
+    );
+    let err = load_err(
+        "config:\n  target: http://x\n  plugins:\n    apdex:\n      treshold: 200\nscenarios:\n  - flow: []\n",
+    );
+    assert!(
+        err.starts_with("bad.yml:5:7: config.plugins.apdex.treshold: unknown key"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -337,7 +359,15 @@ async fn redirects_are_followed_unless_disabled() {
 /// A raw HTTP/1.1 server that counts connections; with `idle_close` it closes a connection
 /// that stays idle for 100 ms after a response, like servers with short keep-alive timeouts.
 async fn spawn_counting_server(idle_close: bool) -> (std::net::SocketAddr, Arc<AtomicUsize>) {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    spawn_server(idle_close, None).await
+}
+
+/// A server answering every GET with `200 ok` over kept-alive connections (over TLS when an
+/// acceptor is given), counting the connections it accepted.
+async fn spawn_server(
+    idle_close: bool,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> (std::net::SocketAddr, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let accepted = Arc::new(AtomicUsize::new(0));
@@ -348,41 +378,125 @@ async fn spawn_counting_server(idle_close: bool) -> (std::net::SocketAddr, Arc<A
                 return;
             };
             count.fetch_add(1, Ordering::SeqCst);
+            let tls = tls.clone();
             tokio::spawn(async move {
-                let mut stream = BufReader::new(stream);
-                let mut first = true;
-                loop {
-                    // Read one request head (the tests send GETs without a body).
-                    let mut line = String::new();
-                    let read = stream.read_line(&mut line);
-                    let n = if idle_close && !first {
-                        match tokio::time::timeout(Duration::from_millis(100), read).await {
-                            Ok(r) => r,
-                            Err(_) => return,
-                        }
-                    } else {
-                        read.await
-                    };
-                    if !matches!(n, Ok(n) if n > 0) {
-                        return;
-                    }
-                    loop {
-                        line.clear();
-                        match stream.read_line(&mut line).await {
-                            Ok(n) if n > 0 && line != "\r\n" => {}
-                            _ => break,
+                match tls {
+                    Some(acceptor) => {
+                        if let Ok(s) = acceptor.accept(stream).await {
+                            answer_ok(s, idle_close).await
                         }
                     }
-                    first = false;
-                    let res = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-type: text/plain\r\n\r\nok";
-                    if stream.get_mut().write_all(res).await.is_err() {
-                        return;
-                    }
+                    None => answer_ok(stream, idle_close).await,
                 }
             });
         }
     });
     (addr, accepted)
+}
+
+async fn answer_ok<S>(stream: S, idle_close: bool)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let mut stream = BufReader::new(stream);
+    let mut first = true;
+    loop {
+        // Read one request head (the tests send GETs without a body).
+        let mut line = String::new();
+        let read = stream.read_line(&mut line);
+        let n = if idle_close && !first {
+            match tokio::time::timeout(Duration::from_millis(100), read).await {
+                Ok(r) => r,
+                Err(_) => return,
+            }
+        } else {
+            read.await
+        };
+        if !matches!(n, Ok(n) if n > 0) {
+            return;
+        }
+        loop {
+            line.clear();
+            match stream.read_line(&mut line).await {
+                Ok(n) if n > 0 && line != "\r\n" => {}
+                _ => break,
+            }
+        }
+        first = false;
+        let res = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-type: text/plain\r\n\r\nok";
+        if stream.get_mut().write_all(res).await.is_err() {
+            return;
+        }
+        let _ = stream.get_mut().flush().await;
+    }
+}
+
+/// A TLS acceptor with a fresh self-signed certificate for 127.0.0.1.
+fn mk_tls_acceptor() -> tokio_rustls::TlsAcceptor {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.subject_alt_names = vec![rcgen::SanType::IpAddress("127.0.0.1".parse().unwrap())];
+    let cert = params.self_signed(&key).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .unwrap();
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
+
+fn summary_count(report: &serde_json::Value, name: &str) -> Option<u64> {
+    report["aggregate"]["summaries"][name]["count"].as_u64()
+}
+
+#[tokio::test]
+async fn extended_metrics_time_each_connection_phase_and_the_whole_exchange() {
+    // Two VUs over HTTPS, three requests each: one connection (DNS, TCP, TLS) per VU, then
+    // two reuses with no set-up.
+    let (addr, accepted) = spawn_server(false, Some(mk_tls_acceptor())).await;
+    let script = mk_script(
+        "config:\n  target: http://x\n  tls:\n    rejectUnauthorized: false\n  http:\n    extendedMetrics: true\n  phases:\n    - duration: 1\n      arrivalCount: 2\nscenarios:\n  - flow:\n      - loop:\n          - get: {url: /}\n        count: 3\n",
+        &format!("https://{addr}"),
+    );
+    let out = run_script(script, RunOptions::default()).await;
+    assert_eq!(out.suite.status, Status::Passed);
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    let r = &out.report;
+    assert_eq!(r["aggregate"]["counters"]["http.codes.200"], 6, "{r}");
+    for name in ["http.dns", "http.tcp", "http.total"] {
+        assert_eq!(summary_count(r, name), Some(6), "{name}: {r}");
+    }
+    assert_eq!(
+        summary_count(r, "http.tls"),
+        Some(2),
+        "one handshake per VU: {r}"
+    );
+    let s = &r["aggregate"]["summaries"];
+    assert!(s["http.tls"]["max"].as_f64().unwrap() > 0.0, "{s}");
+    // The whole exchange is never shorter than the time to first byte.
+    assert!(
+        s["http.total"]["max"].as_f64().unwrap()
+            >= s["http.response_time"]["max"].as_f64().unwrap(),
+        "{s}"
+    );
+
+    // Without the option none of them is reported.
+    let (addr, _) = spawn_server(false, Some(mk_tls_acceptor())).await;
+    let script = mk_script(
+        "config:\n  target: http://x\n  tls:\n    rejectUnauthorized: false\nscenarios:\n  - flow:\n      - get: {url: /}\n",
+        &format!("https://{addr}"),
+    );
+    let out = run_script(script, RunOptions::default()).await;
+    assert_eq!(out.report["aggregate"]["counters"]["http.codes.200"], 1);
+    for name in ["http.dns", "http.tcp", "http.tls", "http.total"] {
+        assert_eq!(summary_count(&out.report, name), None, "{name}");
+    }
 }
 
 #[tokio::test]
