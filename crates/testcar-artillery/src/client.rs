@@ -45,6 +45,38 @@ pub struct TlsSetupError(#[source] pub rustls::Error);
 #[derive(Debug, Clone)]
 pub struct Connector {
     tls: Arc<rustls::ClientConfig>,
+    /// `http.pool`: connections shared by all VUs instead of each VU's own.
+    pool: Option<Arc<SharedPool>>,
+}
+
+/// `http.pool`: at most `size` connections per origin, shared by every VU; a request waits
+/// for a free one (Node's agent with `maxSockets`), and an idle one is reused by any VU.
+#[derive(Debug)]
+struct SharedPool {
+    size: usize,
+    origins: std::sync::Mutex<Vec<(Origin, Arc<PoolSlot>)>>,
+}
+
+/// One origin's share of the pool.
+#[derive(Debug)]
+struct PoolSlot {
+    permits: Arc<tokio::sync::Semaphore>,
+    idle: std::sync::Mutex<Vec<Open>>,
+}
+
+impl SharedPool {
+    fn slot(&self, origin: &Origin) -> Arc<PoolSlot> {
+        let mut origins = self.origins.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, slot)) = origins.iter().find(|(o, _)| o == origin) {
+            return slot.clone();
+        }
+        let slot = Arc::new(PoolSlot {
+            permits: Arc::new(tokio::sync::Semaphore::new(self.size)),
+            idle: Default::default(),
+        });
+        origins.push((origin.clone(), slot.clone()));
+        slot
+    }
 }
 
 impl Connector {
@@ -84,7 +116,17 @@ impl Connector {
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Connector {
             tls: Arc::new(config),
+            pool: None,
         })
+    }
+
+    /// Share at most `size` connections per origin among all VUs (`http.pool`).
+    pub fn with_pool(mut self, size: usize) -> Connector {
+        self.pool = Some(Arc::new(SharedPool {
+            size: size.max(1),
+            origins: Default::default(),
+        }));
+        self
     }
 }
 
@@ -204,93 +246,125 @@ impl VuConnections {
     where
         F: Fn() -> Result<http::Request<Full<Bytes>>, RequestError>,
     {
-        let exchange = self.send_inner(connector, origin, req, remake);
-        match tokio::time::timeout(timeout, exchange).await {
-            Ok(r) => r,
-            Err(_) => {
-                // The connection may be mid-response: never reuse it.
-                self.conns.retain(|c| c.origin != *origin);
-                Err(RequestError::new("ETIMEDOUT", "request timed out"))
-            }
-        }
-    }
-
-    async fn send_inner(
-        &mut self,
-        connector: &Connector,
-        origin: &Origin,
-        req: http::Request<Full<Bytes>>,
-        remake: impl Fn() -> Result<http::Request<Full<Bytes>>, RequestError>,
-    ) -> Result<Received, RequestError> {
         let started_at = Instant::now();
-        let reused = self.ready_conn(origin).await;
-        let (mut open, was_reused) = match reused {
-            Some(c) => (c, true),
-            None => (connect(connector, origin).await?, false),
-        };
-        let sent_at = Instant::now();
-        let fut = open.sender.send_request(req);
-        let res = match drive(&mut open.task, fut).await {
-            Ok(res) => res,
-            Err(e) if was_reused && (e.is_canceled() || e.is_incomplete_message()) => {
-                // The server closed an idle keep-alive connection: one fresh attempt.
-                open = connect(connector, origin).await?;
-                let sent_at = Instant::now();
-                let fut = open.sender.send_request(remake()?);
-                let res = drive(&mut open.task, fut).await.map_err(map_hyper)?;
-                return self.finish(open, res, sent_at, started_at).await;
-            }
-            Err(e) => return Err(map_hyper(e)),
-        };
-        self.finish(open, res, sent_at, started_at).await
-    }
-
-    async fn finish(
-        &mut self,
-        mut open: Open,
-        res: http::Response<hyper::body::Incoming>,
-        sent_at: Instant,
-        started_at: Instant,
-    ) -> Result<Received, RequestError> {
-        let first_byte_at = Instant::now();
-        let (parts, body) = res.into_parts();
-        let body = drive(&mut open.task, body.collect())
-            .await
-            .map_err(map_hyper)?
-            .to_bytes();
-        let done_at = Instant::now();
-        let connected = open.fresh.take();
-        let wire_bytes = body.len() as u64;
-        let keep = !parts
-            .headers
-            .get(http::header::CONNECTION)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
-        self.conns.retain(|c| c.origin != open.origin);
-        if keep && open.task.is_some() {
-            self.conns.push(open);
+        if let Some(pool) = &connector.pool {
+            // The permit is held for the whole exchange: a connection is busy until then.
+            let slot = pool.slot(origin);
+            let work = async {
+                let _permit = slot.permits.clone().acquire_owned().await;
+                let idle = slot.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+                let reused = match idle {
+                    Some(open) => ready(open).await,
+                    None => None,
+                };
+                let (rcv, keep) =
+                    exchange(connector, origin, reused, req, remake, started_at).await?;
+                if let Some(open) = keep {
+                    slot.idle
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(open);
+                }
+                Ok(rcv)
+            };
+            // A timed-out exchange drops its connection with it.
+            return tokio::time::timeout(timeout, work)
+                .await
+                .unwrap_or_else(|_| Err(RequestError::new("ETIMEDOUT", "request timed out")));
         }
-        Ok(Received {
-            parts,
-            body,
-            wire_bytes,
-            sent_at,
-            first_byte_at,
-            started_at,
-            done_at,
-            connected,
-        })
+        let work = async {
+            let reused = self.ready_conn(origin).await;
+            let (rcv, keep) = exchange(connector, origin, reused, req, remake, started_at).await?;
+            if let Some(open) = keep {
+                self.conns.push(open);
+            }
+            Ok(rcv)
+        };
+        // A timed-out exchange drops its connection with it: it may be mid-response.
+        tokio::time::timeout(timeout, work)
+            .await
+            .unwrap_or_else(|_| Err(RequestError::new("ETIMEDOUT", "request timed out")))
     }
 
     async fn ready_conn(&mut self, origin: &Origin) -> Option<Open> {
         let i = self.conns.iter().position(|c| c.origin == *origin)?;
-        let mut open = self.conns.swap_remove(i);
-        if open.sender.is_closed() || open.task.is_none() {
-            return None;
-        }
-        let Open { sender, task, .. } = &mut open;
-        drive(task, sender.ready()).await.ok()?;
-        Some(open)
+        let open = self.conns.swap_remove(i);
+        ready(open).await
     }
+}
+
+/// `open` once it can take a request, or `None` when it has closed.
+async fn ready(mut open: Open) -> Option<Open> {
+    if open.sender.is_closed() || open.task.is_none() {
+        return None;
+    }
+    let Open { sender, task, .. } = &mut open;
+    drive(task, sender.ready()).await.ok()?;
+    Some(open)
+}
+
+/// One request on `reused`, or on a new connection; the response and the connection when it
+/// can be kept alive.
+async fn exchange(
+    connector: &Connector,
+    origin: &Origin,
+    reused: Option<Open>,
+    req: http::Request<Full<Bytes>>,
+    remake: impl Fn() -> Result<http::Request<Full<Bytes>>, RequestError>,
+    started_at: Instant,
+) -> Result<(Received, Option<Open>), RequestError> {
+    let (mut open, was_reused) = match reused {
+        Some(c) => (c, true),
+        None => (connect(connector, origin).await?, false),
+    };
+    let sent_at = Instant::now();
+    let fut = open.sender.send_request(req);
+    let res = match drive(&mut open.task, fut).await {
+        Ok(res) => res,
+        Err(e) if was_reused && (e.is_canceled() || e.is_incomplete_message()) => {
+            // The server closed an idle keep-alive connection: one fresh attempt.
+            open = connect(connector, origin).await?;
+            let sent_at = Instant::now();
+            let fut = open.sender.send_request(remake()?);
+            let res = drive(&mut open.task, fut).await.map_err(map_hyper)?;
+            return finish(open, res, sent_at, started_at).await;
+        }
+        Err(e) => return Err(map_hyper(e)),
+    };
+    finish(open, res, sent_at, started_at).await
+}
+
+async fn finish(
+    mut open: Open,
+    res: http::Response<hyper::body::Incoming>,
+    sent_at: Instant,
+    started_at: Instant,
+) -> Result<(Received, Option<Open>), RequestError> {
+    let first_byte_at = Instant::now();
+    let (parts, body) = res.into_parts();
+    let body = drive(&mut open.task, body.collect())
+        .await
+        .map_err(map_hyper)?
+        .to_bytes();
+    let done_at = Instant::now();
+    let connected = open.fresh.take();
+    let wire_bytes = body.len() as u64;
+    let keep = !parts
+        .headers
+        .get(http::header::CONNECTION)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+    let keep = keep && open.task.is_some();
+    let rcv = Received {
+        parts,
+        body,
+        wire_bytes,
+        sent_at,
+        first_byte_at,
+        started_at,
+        done_at,
+        connected,
+    };
+    Ok((rcv, keep.then_some(open)))
 }
 
 async fn connect(connector: &Connector, origin: &Origin) -> Result<Open, RequestError> {

@@ -80,7 +80,10 @@ async fn run_inner(script: Script, opts: RunOptions, started: Instant) -> Outcom
         script.config.reject_unauthorized,
         opts.auth.as_ref().and_then(|a| a.client_tls()),
     ) {
-        Ok(c) => c,
+        Ok(c) => match script.config.pool {
+            Some(n) => c.with_pool(n as usize),
+            None => c,
+        },
         Err(e) => {
             suite.status = Status::Error;
             suite.error = Some(e.to_string());

@@ -101,6 +101,8 @@ pub struct Config {
     pub timeout: Duration,
     /// `http.maxSockets` (connections per VU; VUs send one request at a time).
     pub max_sockets: Option<u32>,
+    /// `http.pool`: this many connections per origin, shared by all VUs.
+    pub pool: Option<u32>,
     /// `tls.rejectUnauthorized` (default true).
     pub reject_unauthorized: bool,
     /// `ensure` checks (from `config.ensure` or `config.plugins.ensure`).
@@ -802,6 +804,7 @@ impl Cx {
             headers: Vec::new(),
             timeout: Duration::from_secs(10),
             max_sockets: None,
+            pool: None,
             reject_unauthorized: true,
             ensure: Vec::new(),
             expect: None,
@@ -868,9 +871,14 @@ impl Cx {
                     has_defaults |= v.get("headers").is_some();
                 }
                 "http" => {
-                    let allowed = ["timeout", "maxSockets", "defaults", "extendedMetrics"];
-                    let rejected = [("pool", "`http.pool` (a shared connection pool) is")];
-                    for (hk, hv, _) in self.entries(v, &k, &allowed, &rejected)? {
+                    let allowed = [
+                        "timeout",
+                        "maxSockets",
+                        "defaults",
+                        "extendedMetrics",
+                        "pool",
+                    ];
+                    for (hk, hv, _) in self.entries(v, &k, &allowed, &[])? {
                         let kk = join(&k, hk);
                         match hk {
                             "timeout" => {
@@ -878,6 +886,17 @@ impl Cx {
                             }
                             "maxSockets" => {
                                 config.max_sockets = Some(self.number(hv, &kk)?.max(1.0) as u32)
+                            }
+                            "pool" => {
+                                let n = self.number(hv, &kk)?;
+                                if n < 1.0 || n.fract() != 0.0 {
+                                    return Err(self.err(
+                                        hv.pos,
+                                        &kk,
+                                        "expected a whole number of connections, at least 1",
+                                    ));
+                                }
+                                config.pool = Some(n as u32);
                             }
                             "defaults" => {
                                 // Artillery uses http.defaults.headers instead of (not on top

@@ -171,6 +171,12 @@ fn typos_and_bad_values_name_the_key_and_what_was_expected() {
         err.starts_with("bad.yml:7:9: scenarios[0].flow[0].limit: unexpected key next to parallel"),
         "{err}"
     );
+    let err =
+        load_err("config:\n  target: http://x\n  http:\n    pool: 0\nscenarios:\n  - flow: []\n");
+    assert!(
+        err.starts_with("bad.yml:4:11: config.http.pool: expected a whole number of connections"),
+        "{err}"
+    );
     let err = load_err(
         "config:\n  target: http://x\n  plugins:\n    apdex:\n      threshold: 0\nscenarios:\n  - flow: []\n",
     );
@@ -510,6 +516,22 @@ async fn a_vu_keeps_its_connection_alive_and_each_vu_opens_its_own() {
     let c = &out.report["aggregate"]["counters"];
     assert_eq!(c["http.codes.200"], 12, "{c}");
     assert_eq!(accepted.load(Ordering::SeqCst), 3);
+    assert_eq!(out.suite.status, Status::Passed);
+}
+
+#[tokio::test]
+async fn http_pool_shares_its_connections_among_all_vus() {
+    let (addr, accepted) = spawn_counting_server(false).await;
+    let script = mk_script(
+        "config:\n  target: http://x\n  http:\n    pool: 2\n  phases:\n    - duration: 1\n      arrivalCount: 8\nscenarios:\n  - flow:\n      - loop:\n          - get: {url: /}\n        count: 5\n",
+        &format!("http://{addr}"),
+    );
+    let out = run_script(script, RunOptions::default()).await;
+    let c = &out.report["aggregate"]["counters"];
+    assert_eq!(c["http.codes.200"], 40, "{c}");
+    assert_eq!(c["vusers.completed"], 8, "{c}");
+    let n = accepted.load(Ordering::SeqCst);
+    assert!((1..=2).contains(&n), "{n} connections for a pool of 2");
     assert_eq!(out.suite.status, Status::Passed);
 }
 
