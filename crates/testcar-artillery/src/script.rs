@@ -97,6 +97,11 @@ pub struct Config {
     pub payloads: Vec<Payload>,
     /// Headers added to every request (`defaults.headers`, `http.defaults.headers`).
     pub headers: Vec<(String, Template)>,
+    /// Cookies put in the VU's jar before every request (`http.defaults.cookie`, else
+    /// `defaults.cookie`).
+    pub default_cookies: Vec<(String, Template)>,
+    /// `default_cookies` came from `http.defaults.cookie`, which wins over `defaults.cookie`.
+    pub default_cookies_from_http: bool,
     /// `http.timeout` (default 10 s).
     pub timeout: Duration,
     /// `http.maxSockets` (connections per VU; VUs send one request at a time).
@@ -371,6 +376,9 @@ pub struct Request {
     pub body: Body,
     /// `auth: {user, pass}` (basic).
     pub auth: Option<(Template, Template)>,
+    /// `cookie`: name → value put in the VU's jar for this URL before sending (on top of
+    /// the default cookies), where later requests find them too.
+    pub cookies: Vec<(String, Template)>,
     /// `followRedirect` (default true).
     pub follow_redirect: bool,
     /// `gzip`: ask for and decode compressed responses (got's `decompress`, default true;
@@ -738,7 +746,8 @@ impl Cx {
         if let Some(envs) = envs {
             for (k, v) in self.map(envs, "config.environments")? {
                 let name = k.scalar_text();
-                let merged = merge(node, v);
+                let mut merged = merge(node, v);
+                self.resolve_load_templates(&mut merged, "config", opts, false)?;
                 self.config_body(&merged, &format!("config.environments.{name}"), opts)?;
             }
         }
@@ -769,9 +778,87 @@ impl Cx {
                 }
             }
         }
+        self.resolve_load_templates(&mut effective, "config", opts, true)?;
         let mut config = self.config_body(&effective, "config", opts)?;
         config.environment = opts.environment.clone();
         Ok(config)
+    }
+
+    /// Artillery renders the whole `config` once at load with the process environment and
+    /// `$environment`: a phase's `arrivalRate: "{{ $env.RATE }}"` is a number by the time
+    /// the phase is read. Strings whose placeholders are all such load-time values are
+    /// rendered here; the rest (VU variables, functions) stay templates for the run.
+    /// `selected` is false while validating an environment that was not chosen: a phase
+    /// value from an unset variable is then left unchecked rather than refused.
+    fn resolve_load_templates(
+        &self,
+        node: &mut Node,
+        key: &str,
+        opts: &LoadOptions,
+        selected: bool,
+    ) -> R<()> {
+        const LOAD_TIME: [&str; 3] = ["$env", "$processEnvironment", "$environment"];
+        match &mut node.value {
+            Value::Str(text) if text.contains("{{") => {
+                let Ok(t) = crate::template::Template::parse(text) else {
+                    return Ok(());
+                };
+                let Some(roots) = t.var_roots() else {
+                    return Ok(());
+                };
+                if roots.is_empty() || !roots.iter().all(|r| LOAD_TIME.contains(r)) {
+                    return Ok(());
+                }
+                let unset: Vec<&str> = t
+                    .env_names()
+                    .into_iter()
+                    .filter(|n| std::env::var_os(n).is_none())
+                    .collect();
+                // A phase built from an unset variable would silently run no load.
+                if !unset.is_empty() && key.starts_with("config.phases") {
+                    if !selected {
+                        *text = "0".into();
+                        return Ok(());
+                    }
+                    return Err(self.err(
+                        node.pos,
+                        key,
+                        format!(
+                            "{text:?} needs the environment variable {}, which is not set",
+                            unset.join(", ")
+                        ),
+                    ));
+                }
+                let vars = Default::default();
+                let globals = crate::template::Globals {
+                    environment: opts.environment.clone(),
+                    ..Default::default()
+                };
+                let scope = crate::template::Scope {
+                    vars: &vars,
+                    globals: &globals,
+                };
+                *text = t.render(&scope).into_owned();
+            }
+            Value::Map(entries) => {
+                for (k, v) in entries {
+                    let name = k.scalar_text();
+                    // Environments are merged in before this; the unselected ones stay as
+                    // written.
+                    if key == "config" && name == "environments" {
+                        continue;
+                    }
+                    self.resolve_load_templates(v, &join(key, &name), opts, selected)?;
+                }
+            }
+            Value::Seq(items) => {
+                for (i, v) in items.iter_mut().enumerate() {
+                    self.resolve_load_templates(v, &format!("{key}[{i}]"), opts, selected)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     fn config_body(&self, node: &Node, key: &str, opts: &LoadOptions) -> R<Config> {
@@ -802,6 +889,8 @@ impl Cx {
             variables: Vec::new(),
             payloads: Vec::new(),
             headers: Vec::new(),
+            default_cookies: Vec::new(),
+            default_cookies_from_http: false,
             timeout: Duration::from_secs(10),
             max_sockets: None,
             pool: None,
@@ -865,6 +954,7 @@ impl Cx {
                         let mut ignored = config.clone();
                         self.defaults(v, &k, &mut ignored)?;
                         config.strict_capture = ignored.strict_capture;
+                        config.default_cookies = ignored.default_cookies;
                     } else {
                         self.defaults(v, &k, &mut config)?;
                     }
@@ -1015,10 +1105,12 @@ impl Cx {
     }
 
     fn defaults(&self, node: &Node, key: &str, config: &mut Config) -> R<()> {
-        let rejected = [("cookie", "default cookies are")];
-        for (dk, dv, _) in
-            self.entries(node, key, &["headers", "strictCapture", "think"], &rejected)?
-        {
+        for (dk, dv, _) in self.entries(
+            node,
+            key,
+            &["headers", "strictCapture", "think", "cookie"],
+            &[],
+        )? {
             let k = join(key, dk);
             match dk {
                 "headers" => {
@@ -1032,12 +1124,33 @@ impl Cx {
                     }
                 }
                 "strictCapture" => config.strict_capture = self.bool(dv, &k)?,
+                "cookie" => {
+                    let cookies = self.cookies(dv, &k)?;
+                    let from_http = key.ends_with("http.defaults");
+                    if from_http || !config.default_cookies_from_http {
+                        config.default_cookies = cookies;
+                        config.default_cookies_from_http = from_http;
+                    }
+                }
                 _ => {
                     return Err(self.unsupported(dv.pos, &k, "`defaults.think` (jitter) is"));
                 }
             }
         }
         Ok(())
+    }
+
+    /// A `cookie` mapping: names to (templated) values.
+    fn cookies(&self, node: &Node, key: &str) -> R<Vec<(String, Template)>> {
+        let mut out = Vec::new();
+        for (ck, cv) in self.map(node, key)? {
+            let name = ck.scalar_text();
+            if name.is_empty() || name.contains(['=', ';', ' ']) {
+                return Err(self.err(ck.pos, &join(key, &name), "not a valid cookie name"));
+            }
+            out.push((name.clone(), self.template(cv, &join(key, &name))?));
+        }
+        Ok(out)
     }
 
     fn phase(&self, node: &Node, key: &str) -> R<Phase> {
@@ -1527,6 +1640,7 @@ impl Cx {
             "capture",
             "expect",
             "ifTrue",
+            "cookie",
         ];
         let rejected = [
             ("beforeRequest", "`beforeRequest` (custom JavaScript) is"),
@@ -1534,7 +1648,6 @@ impl Cx {
             ("function", "`function` (custom JavaScript) is"),
             ("formData", "multipart `formData` is"),
             ("match", "`match` (deprecated) is"),
-            ("cookie", "per-request cookies are"),
             ("probability", "`probability` is"),
         ];
         let mut r = Request {
@@ -1545,6 +1658,7 @@ impl Cx {
             qs: Vec::new(),
             body: Body::None,
             auth: None,
+            cookies: Vec::new(),
             follow_redirect: true,
             gzip: true,
             captures: Vec::new(),
@@ -1606,6 +1720,7 @@ impl Cx {
                         user.ok_or_else(|| self.err(v.pos, &join(&kk, "user"), "missing"))?;
                     r.auth = Some((user, pass));
                 }
+                "cookie" => r.cookies = self.cookies(v, &kk)?,
                 "followRedirect" => r.follow_redirect = self.bool(v, &kk)?,
                 "gzip" => r.gzip = self.bool(v, &kk)?,
                 "capture" => {

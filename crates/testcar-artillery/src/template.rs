@@ -121,6 +121,41 @@ impl Template {
         &self.raw
     }
 
+    /// The variable placeholders' first path segments (`$env` for `{{ $env.X }}`), or `None`
+    /// when the template calls a function.
+    pub fn var_roots(&self) -> Option<Vec<&str>> {
+        let mut roots = Vec::new();
+        for p in &self.parts {
+            match p {
+                Part::Lit(_) => {}
+                Part::Var(path) => match path.first() {
+                    Some(Seg::Key(k)) => roots.push(k.as_str()),
+                    _ => return None,
+                },
+                Part::Func(_) => return None,
+            }
+        }
+        Some(roots)
+    }
+
+    /// The environment variables named by `{{ $env.X }}` or `{{ $processEnvironment.X }}`.
+    pub fn env_names(&self) -> Vec<&str> {
+        self.parts
+            .iter()
+            .filter_map(|p| match p {
+                Part::Var(path) => match path.as_slice() {
+                    [Seg::Key(root), Seg::Key(name)]
+                        if root == "$env" || root == "$processEnvironment" =>
+                    {
+                        Some(name.as_str())
+                    }
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Whether rendering can differ from the raw text.
     pub fn is_dynamic(&self) -> bool {
         self.parts.iter().any(|p| !matches!(p, Part::Lit(_)))

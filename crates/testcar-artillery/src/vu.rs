@@ -143,6 +143,9 @@ pub struct Vu<'s> {
     vars: Vars,
     conns: VuConnections,
     cookies: crate::cookies::CookieJar,
+    /// Artillery sends the jar with every request only once a response has set a cookie or
+    /// when default cookies are configured; a request's own `cookie` uses it just for itself.
+    jar_in_use: bool,
     intended: Option<Instant>,
     /// `before`/`after` flows: Artillery keeps their requests out of the run's metrics.
     quiet: bool,
@@ -180,6 +183,7 @@ impl<'s> Vu<'s> {
             vars,
             conns: VuConnections::default(),
             cookies: Default::default(),
+            jar_in_use: !sh.script.config.default_cookies.is_empty(),
             intended: Some(intended),
             quiet: false,
             last_url: None,
@@ -364,6 +368,24 @@ impl<'s> Vu<'s> {
         let ready_at = Instant::now();
         let intended = self.intended.take().unwrap_or(ready_at).min(ready_at);
         let (url, mut headers, body) = self.build(r)?;
+        let defaults = &sh.script.config.default_cookies;
+        if !r.cookies.is_empty() || !defaults.is_empty() {
+            // As Artillery does: set in the jar for the URL as requested, request values
+            // overriding the defaults, so they are sent now and to later matching requests.
+            if let Some(target) = self.parse_url(&url) {
+                let mut set: Vec<(&str, String)> = Vec::new();
+                for (name, value) in defaults.iter().chain(&r.cookies) {
+                    let value = value.render(&self.scope()).into_owned();
+                    match set.iter_mut().find(|(n, _)| *n == name.as_str()) {
+                        Some(slot) => slot.1 = value,
+                        None => set.push((name, value)),
+                    }
+                }
+                for (name, value) in set {
+                    self.cookies.store(&target.0, &format!("{name}={value}"));
+                }
+            }
+        }
         let endpoint = sh
             .endpoints
             .get(&(r as *const Request as usize))
@@ -383,7 +405,7 @@ impl<'s> Vu<'s> {
             };
             let (parsed, origin) = &*target;
             let mut extra: Vec<(String, String)> = Vec::new();
-            if !self.cookies.is_empty() {
+            if !self.cookies.is_empty() && (self.jar_in_use || !r.cookies.is_empty()) {
                 if let Some(cookie) = self.cookies.header_for(parsed) {
                     extra.push(("cookie".into(), cookie));
                 }
@@ -434,6 +456,7 @@ impl<'s> Vu<'s> {
             for v in received.parts.headers.get_all(http::header::SET_COOKIE) {
                 if let Ok(text) = v.to_str() {
                     self.cookies.store(parsed, text);
+                    self.jar_in_use = true;
                 }
             }
             let status = received.parts.status.as_u16();

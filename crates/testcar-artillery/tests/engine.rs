@@ -520,6 +520,28 @@ async fn a_vu_keeps_its_connection_alive_and_each_vu_opens_its_own() {
 }
 
 #[tokio::test]
+async fn config_templates_from_the_environment_are_rendered_at_load() {
+    // Cargo sets CARGO_PKG_* for the test process as well as at compile time.
+    let vus: u64 = env!("CARGO_PKG_VERSION_MINOR").parse().unwrap();
+    let (addr, _) = spawn_counting_server(false).await;
+    let script = mk_script(
+        "config:\n  target: http://x\n  phases:\n    - duration: \"{{ $env.CARGO_PKG_VERSION_MAJOR }}1\"\n      arrivalCount: \"{{ $env.CARGO_PKG_VERSION_MINOR }}\"\nscenarios:\n  - flow:\n      - get: {url: /}\n",
+        &format!("http://{addr}"),
+    );
+    let out = run_script(script, RunOptions::default()).await;
+    let c = &out.report["aggregate"]["counters"];
+    assert_eq!(c["vusers.created"].as_u64().unwrap_or(0), vus, "{c}");
+
+    let err = load_err(
+        "config:\n  target: http://x\n  phases:\n    - duration: 1\n      arrivalRate: \"{{ $env.TESTCAR_TEST_UNSET_RATE }}\"\nscenarios:\n  - flow: []\n",
+    );
+    assert_eq!(
+        err,
+        "bad.yml:5:20: config.phases[0].arrivalRate: \"{{ $env.TESTCAR_TEST_UNSET_RATE }}\" needs the environment variable TESTCAR_TEST_UNSET_RATE, which is not set"
+    );
+}
+
+#[tokio::test]
 async fn http_pool_shares_its_connections_among_all_vus() {
     let (addr, accepted) = spawn_counting_server(false).await;
     let script = mk_script(
