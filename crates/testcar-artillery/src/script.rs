@@ -122,6 +122,8 @@ pub struct Config {
     pub extended_metrics: bool,
     /// The selected environment name.
     pub environment: Option<String>,
+    /// The environments that enable the expect plugin when this configuration does not.
+    pub expect_environments: Vec<String>,
     /// `defaults.strictCapture` / `http.defaults.strictCapture` (default true).
     pub strict_capture: bool,
     /// No default headers are configured: send Artillery's user agent.
@@ -708,13 +710,26 @@ impl Cx {
         }
         if config.expect.is_none() {
             for s in &list {
-                if let Some(pos) = first_expect(&s.flow) {
-                    return Err(self.err(
-                        pos,
-                        "expect",
-                        "expectations need the expect plugin; add `plugins: {expect: {}}` to config (Artillery would silently ignore them)",
-                    ));
+                let Some(pos) = first_expect(&s.flow) else {
+                    continue;
+                };
+                if !config.expect_environments.is_empty() {
+                    // A script that enables the plugin only in some environments (a
+                    // "functional" one beside a "load" one) means the expectations to be
+                    // skipped elsewhere, as Artillery does; say so rather than refuse it.
+                    tracing::warn!(
+                        script = %path.display(),
+                        line = pos.line,
+                        environments = %config.expect_environments.join(", "),
+                        "expectations are not checked: the expect plugin is enabled only in these environments"
+                    );
+                    break;
                 }
+                return Err(self.err(
+                    pos,
+                    "expect",
+                    "expectations need the expect plugin; add `plugins: {expect: {}}` to config (Artillery would silently ignore them)",
+                ));
             }
         }
         Ok(Script {
@@ -743,12 +758,16 @@ impl Cx {
     fn config(&self, node: &Node, opts: &LoadOptions) -> R<Config> {
         // Environments are validated whether selected or not, so a typo never hides.
         let envs = node.get("environments");
+        let mut expect_environments = Vec::new();
         if let Some(envs) = envs {
             for (k, v) in self.map(envs, "config.environments")? {
                 let name = k.scalar_text();
                 let mut merged = merge(node, v);
                 self.resolve_load_templates(&mut merged, "config", opts, false)?;
-                self.config_body(&merged, &format!("config.environments.{name}"), opts)?;
+                let c = self.config_body(&merged, &format!("config.environments.{name}"), opts)?;
+                if c.expect.is_some() {
+                    expect_environments.push(name);
+                }
             }
         }
         let mut effective = node.clone();
@@ -781,6 +800,9 @@ impl Cx {
         self.resolve_load_templates(&mut effective, "config", opts, true)?;
         let mut config = self.config_body(&effective, "config", opts)?;
         config.environment = opts.environment.clone();
+        if config.expect.is_none() {
+            config.expect_environments = expect_environments;
+        }
         Ok(config)
     }
 
@@ -901,6 +923,7 @@ impl Cx {
             apdex: None,
             extended_metrics: false,
             environment: None,
+            expect_environments: Vec::new(),
             strict_capture: true,
             default_user_agent: true,
         };

@@ -542,6 +542,37 @@ async fn config_templates_from_the_environment_are_rendered_at_load() {
 }
 
 #[tokio::test]
+async fn expectations_enabled_in_one_environment_are_checked_only_there() {
+    let yaml =
+        include_str!("../../../tests/artillery-compat/corpus/expect-only-in-environment.yml");
+    let stop = CancellationToken::new();
+    let addr = compat_server::spawn(stop.clone()).await.unwrap();
+    let mut statuses = Vec::new();
+    for environment in [None, Some("functional")] {
+        let opts = LoadOptions {
+            target: Some(format!("http://{addr}")),
+            environment: environment.map(str::to_string),
+            ..Default::default()
+        };
+        let script = parse(yaml, Path::new("env.yml"), &opts).unwrap();
+        let out = run_script(script, RunOptions::default()).await;
+        let c = &out.report["aggregate"]["counters"];
+        assert_eq!(c["http.codes.200"], 2, "{c}");
+        statuses.push((out.suite.status, c.get("plugins.expect.failed").cloned()));
+    }
+    stop.cancel();
+    assert_eq!(statuses[0], (Status::Passed, None));
+    assert_eq!(statuses[1], (Status::Failed, Some(serde_json::json!(2))));
+    // With no environment enabling the plugin, the expectations are a mistake to report.
+    let err = load_err(
+        &yaml
+            .replace("      plugins:\n        expect: {}\n", "      phases: []\n")
+            .replace("{{ $env.COMPAT_PORT }}", "8080"),
+    );
+    assert!(err.contains("expectations need the expect plugin"), "{err}");
+}
+
+#[tokio::test]
 async fn http_pool_shares_its_connections_among_all_vus() {
     let (addr, accepted) = spawn_counting_server(false).await;
     let script = mk_script(
