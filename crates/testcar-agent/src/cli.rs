@@ -54,6 +54,8 @@ pub enum Command {
         /// Scripts, manifests or folders.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        #[command(flatten)]
+        artillery: ArtilleryFlags,
     },
 }
 
@@ -156,4 +158,57 @@ pub struct RunArgs {
     /// Credential chain configuration (`auth.yaml`).
     #[arg(long)]
     pub auth: Option<PathBuf>,
+    #[command(flatten)]
+    pub artillery: ArtilleryFlags,
+}
+
+/// The flags of `artillery run` that reshape Artillery scripts, for every Artillery suite of
+/// the run (a manifest suite's own settings win).
+#[derive(Debug, Clone, Default, Args)]
+pub struct ArtilleryFlags {
+    /// Artillery: read more configuration from this file, merged over each script's.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Artillery: a JSON object merged over each script (a list replaces the script's).
+    #[arg(long, value_name = "JSON", value_parser = json_object)]
+    pub overrides: Option<serde_json::Value>,
+    /// Artillery: a JSON object of variables, each replacing `config.variables.<name>`.
+    #[arg(long, short = 'v', value_name = "JSON", value_parser = json_object)]
+    pub variables: Option<serde_json::Value>,
+    /// Artillery: accept any TLS certificate from the service.
+    #[arg(long, short = 'k')]
+    pub insecure: bool,
+    /// Artillery: run one virtual user whatever the phases say.
+    #[arg(long, short = 's')]
+    pub solo: bool,
+    /// Artillery: run only the scenario of this name.
+    #[arg(long, value_name = "NAME")]
+    pub scenario_name: Option<String>,
+}
+
+impl ArtilleryFlags {
+    /// The flags as the engine takes them.
+    pub fn overlay(&self) -> testcar_artillery::Overlay {
+        testcar_artillery::Overlay {
+            config_file: self.config.clone(),
+            overrides: self.overrides.clone(),
+            variables: match &self.variables {
+                Some(serde_json::Value::Object(m)) => m.clone(),
+                _ => Default::default(),
+            },
+            insecure: self.insecure,
+            solo: self.solo,
+            scenario_name: self.scenario_name.clone(),
+        }
+    }
+}
+
+fn json_object(text: &str) -> Result<serde_json::Value, String> {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(v @ serde_json::Value::Object(_)) => Ok(v),
+        Ok(_) => {
+            Err("expected a JSON object, e.g. '{\"config\": {\"target\": \"http://x\"}}'".into())
+        }
+        Err(e) => Err(format!("not valid JSON: {e}")),
+    }
 }

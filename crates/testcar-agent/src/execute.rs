@@ -170,6 +170,8 @@ pub struct Session {
     pub auth_file: Option<PathBuf>,
     /// Artillery environment (`-e`).
     pub environment: Option<String>,
+    /// `artillery run` flags for every Artillery suite.
+    pub overlay: testcar_artillery::Overlay,
     /// Whole-run limit from the command line or environment (a manifest's `timeout` also
     /// applies: whichever comes first stops the run).
     pub timeout: Option<Duration>,
@@ -231,6 +233,7 @@ pub async fn run_plan(
         auth: creds.auth,
         exec_env: creds.exec_env,
         environment: session.environment.clone(),
+        overlay: session.overlay.clone(),
         cancel: stop.token().clone(),
         progress: None,
     };
@@ -261,6 +264,7 @@ mod tests {
             auth: None,
             exec_env: Vec::new(),
             environment: None,
+            overlay: Default::default(),
             cancel: CancellationToken::new(),
             progress: None,
         }

@@ -35,7 +35,9 @@ fn main() -> ExitCode {
                 ExitClass::Error
             }
         },
-        Command::Validate { paths } => testcar_agent::validate::run(&paths),
+        Command::Validate { paths, artillery } => {
+            testcar_agent::validate::run(&paths, &artillery.overlay())
+        }
         Command::Run(args) => match runtime() {
             Ok(rt) => rt.block_on(testcar_agent::oneshot::run(&args)),
             Err(e) => fail(e),

@@ -91,6 +91,9 @@ pub struct SuiteDef {
     pub environment: Option<String>,
     /// Keep going with the next suites when this one does not pass.
     pub continue_on_failure: bool,
+    /// Artillery suites: `artillery run` flags (`config`, `overrides`, `variables`,
+    /// `insecure`, `scenarioName`), the config file resolved against `base_dir`.
+    pub overlay: testcar_artillery::Overlay,
 }
 
 impl SuiteDef {
@@ -105,6 +108,7 @@ impl SuiteDef {
             env: BTreeMap::new(),
             environment: None,
             continue_on_failure: false,
+            overlay: Default::default(),
         }
     }
 
@@ -147,6 +151,21 @@ struct RawSuite {
     environment: Option<String>,
     #[serde(default)]
     continue_on_failure: bool,
+    /// Artillery `--config`: a file merged over the script.
+    #[serde(default)]
+    config: Option<PathBuf>,
+    /// Artillery `--overrides`, as a mapping.
+    #[serde(default)]
+    overrides: Option<serde_yaml::Mapping>,
+    /// Artillery `--variables`, as a mapping.
+    #[serde(default)]
+    variables: Option<serde_yaml::Mapping>,
+    /// Artillery `--insecure`.
+    #[serde(default)]
+    insecure: bool,
+    /// Artillery `--scenario-name`.
+    #[serde(default)]
+    scenario_name: Option<String>,
 }
 
 fn de_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -249,6 +268,38 @@ pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
                 ));
             }
         };
+        let artillery_only = [
+            ("config", s.config.is_some()),
+            ("overrides", s.overrides.is_some()),
+            ("variables", s.variables.is_some()),
+            ("insecure", s.insecure),
+            ("scenarioName", s.scenario_name.is_some()),
+        ];
+        if !matches!(kind, SuiteKind::Artillery(_)) {
+            if let Some((key, _)) = artillery_only.iter().find(|(_, set)| *set) {
+                return Err(at(format!("{key}: only Artillery suites take this key")));
+            }
+        }
+        let as_json = |key: &str,
+                       m: Option<serde_yaml::Mapping>|
+         -> Result<Option<serde_json::Value>, ManifestError> {
+            m.map(|m| {
+                serde_json::to_value(serde_yaml::Value::Mapping(m))
+                    .map_err(|e| at(format!("{key}: cannot be read as JSON: {e}")))
+            })
+            .transpose()
+        };
+        let overlay = testcar_artillery::Overlay {
+            config_file: s.config.map(|p| base_dir.join(p)),
+            overrides: as_json("overrides", s.overrides)?,
+            variables: match as_json("variables", s.variables)? {
+                Some(serde_json::Value::Object(m)) => m,
+                _ => Default::default(),
+            },
+            insecure: s.insecure,
+            solo: false,
+            scenario_name: s.scenario_name,
+        };
         suites.push(SuiteDef {
             name: s.name,
             kind,
@@ -258,6 +309,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
             env: s.env,
             environment: s.environment.or_else(|| raw.environment.clone()),
             continue_on_failure: s.continue_on_failure,
+            overlay,
         });
     }
     Ok(Manifest {
@@ -396,5 +448,29 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("expected a command"), "{e}");
+    }
+    #[test]
+    fn artillery_suites_take_the_artillery_run_flags_and_others_refuse_them() {
+        let m = parse_str(
+            "suites:\n  - name: load\n    artillery: load.yml\n    config: common.yml\n    insecure: true\n    scenarioName: browse\n    variables:\n      user: ann\n    overrides:\n      config:\n        phases: []\n",
+        )
+        .unwrap();
+        let o = &m.suites[0].overlay;
+        assert!(o.config_file.as_ref().unwrap().ends_with("common.yml"));
+        assert!(o.insecure);
+        assert_eq!(o.scenario_name.as_deref(), Some("browse"));
+        assert_eq!(o.variables["user"], "ann");
+        assert_eq!(
+            o.overrides.as_ref().unwrap()["config"]["phases"],
+            serde_json::json!([])
+        );
+        let err =
+            parse_str("suites:\n  - name: unit\n    exec: [make, test]\n    config: common.yml\n")
+                .unwrap_err()
+                .to_string();
+        assert!(
+            err.contains("suites[0] (unit): config: only Artillery suites take this key"),
+            "{err}"
+        );
     }
 }

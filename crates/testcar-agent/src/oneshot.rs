@@ -32,6 +32,7 @@ pub async fn run(args: &RunArgs) -> ExitClass {
         ready_timeout: args.ready_timeout,
         auth_file: args.auth.clone(),
         environment: args.environment.clone(),
+        overlay: args.artillery.overlay(),
         timeout: args.timeout,
         results_dir: results_dir.clone(),
     };

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use testcar_artillery::Overlay;
 use testcar_contract::ExitClass;
 
 use crate::discover;
@@ -10,7 +11,7 @@ use crate::manifest::SuiteKind;
 use crate::runners;
 
 /// Problems found, one line each; empty when everything is valid.
-pub fn check(paths: &[PathBuf]) -> Result<Vec<String>, Vec<String>> {
+pub fn check(paths: &[PathBuf], overlay: &Overlay) -> Result<Vec<String>, Vec<String>> {
     let plan = discover::discover(paths).map_err(|e| vec![e.to_string()])?;
     let mut problems = Vec::new();
     let mut notes = Vec::new();
@@ -18,7 +19,9 @@ pub fn check(paths: &[PathBuf]) -> Result<Vec<String>, Vec<String>> {
         match &suite.kind {
             SuiteKind::Artillery(_) => {
                 let file = suite.file().expect("artillery suites have a file");
-                if let Err(e) = runners::artillery::validate(&file) {
+                if let Err(e) =
+                    runners::artillery::validate(&file, &suite.overlay.clone().or(overlay))
+                {
                     problems.push(e);
                 }
             }
@@ -73,8 +76,8 @@ fn program_exists(program: &str, base: &Path) -> bool {
 }
 
 /// Print the outcome: notes on stdout, problems on stderr; 0 valid, 2 invalid.
-pub fn run(paths: &[PathBuf]) -> ExitClass {
-    match check(paths) {
+pub fn run(paths: &[PathBuf], overlay: &Overlay) -> ExitClass {
+    match check(paths, overlay) {
         Ok(lines) => {
             for l in lines {
                 println!("{l}");

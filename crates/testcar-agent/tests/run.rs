@@ -305,6 +305,80 @@ fn artillery_scripts_run_natively_with_expectations_and_reports() {
 }
 
 #[test]
+fn artillery_run_flags_reshape_scripts_from_the_command_line_and_the_manifest() {
+    let addr = start_service(true);
+    let scenarios = "scenarios:\n  - name: health\n    flow:\n      - get:\n          url: \"{{ path }}\"\n          expect:\n            - statusCode: 200\n  - name: admin\n    flow:\n      - get:\n          url: /admin\n";
+    let common = "config:\n  phases:\n    - duration: 1\n      arrivalCount: 3\n  variables:\n    path: /nowhere\n  plugins:\n    expect: {}\n";
+    let tests = mk_tests(&[
+        ("scenarios.yml", scenarios),
+        ("common.yml", common),
+        (
+            "testcar.yaml",
+            "suites:\n  - name: from-manifest\n    artillery: scenarios.yml\n    config: common.yml\n    scenarioName: health\n    variables:\n      path: /healthz\n    overrides:\n      config:\n        phases:\n          - duration: 1\n            arrivalCount: 2\n",
+        ),
+    ]);
+    let dir = tests.path();
+    // The flags of `artillery run`, for a script given on the command line.
+    let (out, doc) = run_agent(&[
+        dir.join("scenarios.yml").to_str().unwrap(),
+        "--target",
+        &format!("http://{addr}"),
+        "-c",
+        dir.join("common.yml").to_str().unwrap(),
+        "--scenario-name",
+        "health",
+        "-v",
+        r#"{"path": "/healthz"}"#,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{doc}");
+    assert_eq!(doc["suites"][0]["metrics"]["vusers"]["created"], 3, "{doc}");
+    assert_eq!(doc["suites"][0]["metrics"]["codes"]["200"], 3, "{doc}");
+    // The same from a manifest suite: its overrides replace the phases.
+    let (out, doc) = run_agent(&[dir.to_str().unwrap(), "--target", &format!("http://{addr}")]);
+    assert_eq!(out.status.code(), Some(0), "{doc}");
+    assert_eq!(doc["suites"][0]["name"], "from-manifest");
+    assert_eq!(doc["suites"][0]["metrics"]["codes"]["200"], 2, "{doc}");
+    // validate takes the flags too; without the config file the script has no phases or
+    // expect plugin, so its expectations are refused.
+    let ok = agent()
+        .args([
+            "validate",
+            dir.join("scenarios.yml").to_str().unwrap(),
+            "--config",
+        ])
+        .arg(dir.join("common.yml"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let bad = agent()
+        .args(["validate", dir.join("scenarios.yml").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    // A value that is not a JSON object is refused before anything runs.
+    let out = agent()
+        .args([
+            "run",
+            dir.join("scenarios.yml").to_str().unwrap(),
+            "--overrides",
+            "[1]",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--overrides") && err.contains("expected a JSON object"),
+        "{err}"
+    );
+}
+
+#[test]
 fn unsupported_artillery_key_is_an_error_naming_file_line_and_key() {
     let addr = start_service(true);
     let tests = mk_tests(&[(

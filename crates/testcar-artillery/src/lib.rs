@@ -11,6 +11,7 @@ pub mod engine;
 pub mod expect;
 pub mod expr;
 pub mod metrics;
+pub mod overlay;
 pub mod payload;
 pub mod script;
 pub mod template;
@@ -21,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use overlay::Overlay;
 pub use script::{LoadOptions, Script, ScriptError};
 
 /// How to run a script.

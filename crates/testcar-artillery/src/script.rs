@@ -65,6 +65,8 @@ pub struct LoadOptions {
     /// The runner supplies the target when it runs the script (the agent always has one),
     /// so a script without `config.target` is valid; `validate` loads scripts this way.
     pub target_from_runner: bool,
+    /// `artillery run` flags that reshape the script (`--config`, `--overrides`, …).
+    pub overlay: crate::overlay::Overlay,
 }
 
 /// A loaded, validated Artillery script.
@@ -480,32 +482,89 @@ impl Expectation {
 
 /// Load and validate a script.
 pub fn load(path: &Path, opts: &LoadOptions) -> Result<Script, ScriptError> {
-    let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| ScriptError::Read {
-        file: file.clone(),
-        source,
-    })?;
+    let text = read(path)?;
     parse(&text, path, opts)
 }
 
-/// Parse a script from text; `path` names it in errors and anchors payload paths.
-pub fn parse(text: &str, path: &Path, opts: &LoadOptions) -> Result<Script, ScriptError> {
-    let file = path.display().to_string();
-    let root = yaml::parse(text).map_err(|e| ScriptError::Yaml {
-        file: file.clone(),
+fn read(path: &Path) -> Result<String, ScriptError> {
+    std::fs::read_to_string(path).map_err(|source| ScriptError::Read {
+        file: path.display().to_string(),
+        source,
+    })
+}
+
+fn parse_yaml(text: &str, file: &str) -> Result<Node, ScriptError> {
+    yaml::parse(text).map_err(|e| ScriptError::Yaml {
+        file: file.to_string(),
         line: e.line,
         col: e.col,
         message: e.message,
-    })?;
+    })
+}
+
+/// Parse a script from text; `path` names it in errors and anchors payload paths. The
+/// overlay's config file is read from disk.
+pub fn parse(text: &str, path: &Path, opts: &LoadOptions) -> Result<Script, ScriptError> {
+    use crate::overlay::{self, Lists};
+    let file = path.display().to_string();
+    let mut root = parse_yaml(text, &file)?;
+    let mut files = vec![file];
+    let o = &opts.overlay;
+    let config_file = o
+        .config_file
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    files.push(config_file.clone());
+    files.push("--overrides".into());
+    files.push("--variables".into());
+    if let Some(cfg) = &o.config_file {
+        let mut node = parse_yaml(&read(cfg)?, &config_file)?;
+        node.set_source(overlay::SRC_CONFIG_FILE);
+        root = overlay::merge(&root, &node, Lists::ByIndex);
+    }
+    overlay::apply_to_tree(&mut root, o);
     let cx = Cx {
-        file,
+        files,
         dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
     };
-    cx.script(&root, path, opts)
+    let mut script = cx.script(&root, path, opts)?;
+    if o.insecure {
+        script.config.reject_unauthorized = false;
+    }
+    if o.solo {
+        script.config.phases = vec![Phase {
+            name: None,
+            kind: PhaseKind::Count {
+                duration: Duration::from_secs(1),
+                count: 1,
+            },
+            max_vusers: None,
+        }];
+    }
+    if let Some(name) = &o.scenario_name {
+        let known: Vec<&str> = script.scenarios.iter().map(|s| s.name.as_str()).collect();
+        if !known.contains(&name.as_str()) {
+            return Err(ScriptError::Invalid {
+                file: cx.files[0].clone(),
+                line: 1,
+                col: 1,
+                key: "--scenario-name".into(),
+                message: format!(
+                    "no scenario named {name:?}; the script has: {}",
+                    known.join(", ")
+                ),
+            });
+        }
+        script.scenarios.retain(|s| &s.name == name);
+    }
+    Ok(script)
 }
 
 struct Cx {
-    file: String,
+    /// The sources, by [`Pos::src`]: the script, the config file, the overrides, the
+    /// variables.
+    files: Vec<String>,
     dir: PathBuf,
 }
 
@@ -514,7 +573,11 @@ type R<T> = Result<T, ScriptError>;
 impl Cx {
     fn err(&self, pos: Pos, key: &str, message: impl Into<String>) -> ScriptError {
         ScriptError::Invalid {
-            file: self.file.clone(),
+            file: self
+                .files
+                .get(pos.src as usize)
+                .unwrap_or(&self.files[0])
+                .clone(),
             line: pos.line,
             col: pos.col,
             key: key.to_string(),
@@ -679,7 +742,11 @@ impl Cx {
                 _ => after = Some(self.hook(node, "after")?),
             }
         }
-        let root_pos = Pos { line: 1, col: 1 };
+        let root_pos = Pos {
+            line: 1,
+            col: 1,
+            src: 0,
+        };
         let config = match config_node {
             Some(node) => self.config(node, opts)?,
             None => {
@@ -762,7 +829,7 @@ impl Cx {
         if let Some(envs) = envs {
             for (k, v) in self.map(envs, "config.environments")? {
                 let name = k.scalar_text();
-                let mut merged = merge(node, v);
+                let mut merged = crate::overlay::merge(node, v, crate::overlay::Lists::ByIndex);
                 self.resolve_load_templates(&mut merged, "config", opts, false)?;
                 let c = self.config_body(&merged, &format!("config.environments.{name}"), opts)?;
                 if c.expect.is_some() {
@@ -774,7 +841,9 @@ impl Cx {
         if let Some(env) = &opts.environment {
             let chosen = envs.and_then(|e| e.get(env));
             match chosen {
-                Some(v) => effective = merge(node, v),
+                Some(v) => {
+                    effective = crate::overlay::merge(node, v, crate::overlay::Lists::ByIndex)
+                }
                 None => {
                     let known: Vec<String> = envs
                         .and_then(|e| match &e.value {
@@ -1928,39 +1997,5 @@ fn fmt_num(v: f64) -> String {
         format!("{}", v as i64)
     } else {
         v.to_string()
-    }
-}
-
-/// lodash `_.merge`: mappings merge recursively, lists merge index by index, scalars replace.
-fn merge(base: &Node, over: &Node) -> Node {
-    match (&base.value, &over.value) {
-        (Value::Map(b), Value::Map(o)) => {
-            let mut out = b.clone();
-            for (k, v) in o {
-                match out.iter_mut().find(|(bk, _)| bk.value == k.value) {
-                    Some((_, bv)) => *bv = merge(bv, v),
-                    None => out.push((k.clone(), v.clone())),
-                }
-            }
-            Node {
-                value: Value::Map(out),
-                pos: base.pos,
-            }
-        }
-        (Value::Seq(b), Value::Seq(o)) => {
-            let mut out = b.clone();
-            for (i, v) in o.iter().enumerate() {
-                if i < out.len() {
-                    out[i] = merge(&out[i], v);
-                } else {
-                    out.push(v.clone());
-                }
-            }
-            Node {
-                value: Value::Seq(out),
-                pos: base.pos,
-            }
-        }
-        _ => over.clone(),
     }
 }

@@ -6,13 +6,16 @@ use std::collections::HashMap;
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
-/// Where a node starts (1-based line and column).
+/// Where a node starts (1-based line and column) and in which of the loaded sources.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Pos {
     /// Line, from 1.
     pub line: usize,
     /// Column, from 1.
     pub col: usize,
+    /// Which source: 0 is the script; a config file or a command-line overlay merged into
+    /// it get their own number, so errors name the right file.
+    pub src: u8,
 }
 
 /// A YAML value and its position.
@@ -56,6 +59,48 @@ pub struct YamlError {
 }
 
 impl Node {
+    /// Mark this node and everything under it as coming from source `src`.
+    pub fn set_source(&mut self, src: u8) {
+        self.pos.src = src;
+        match &mut self.value {
+            Value::Seq(items) => items.iter_mut().for_each(|n| n.set_source(src)),
+            Value::Map(entries) => entries.iter_mut().for_each(|(k, v)| {
+                k.set_source(src);
+                v.set_source(src);
+            }),
+            _ => {}
+        }
+    }
+
+    /// A tree from JSON (command-line overlays), every node at `pos`.
+    pub fn from_json(v: &serde_json::Value, pos: Pos) -> Node {
+        use serde_json::Value as J;
+        let value = match v {
+            J::Null => Value::Null,
+            J::Bool(b) => Value::Bool(*b),
+            J::Number(n) => match n.as_i64() {
+                Some(i) => Value::Int(i),
+                None => Value::Float(n.as_f64().unwrap_or(0.0)),
+            },
+            J::String(s) => Value::Str(s.clone()),
+            J::Array(items) => Value::Seq(items.iter().map(|i| Node::from_json(i, pos)).collect()),
+            J::Object(m) => Value::Map(
+                m.iter()
+                    .map(|(k, v)| {
+                        (
+                            Node {
+                                value: Value::Str(k.clone()),
+                                pos,
+                            },
+                            Node::from_json(v, pos),
+                        )
+                    })
+                    .collect(),
+            ),
+        };
+        Node { value, pos }
+    }
+
     /// A key of a mapping, by name.
     pub fn get(&self, key: &str) -> Option<&Node> {
         match &self.value {
@@ -137,7 +182,11 @@ pub fn parse(text: &str) -> Result<Node, YamlError> {
     }
     Ok(builder.root.unwrap_or(Node {
         value: Value::Null,
-        pos: Pos { line: 1, col: 1 },
+        pos: Pos {
+            line: 1,
+            col: 1,
+            src: 0,
+        },
     }))
 }
 
@@ -191,6 +240,7 @@ impl MarkedEventReceiver for Builder {
         let pos = Pos {
             line: mark.line(),
             col: mark.col() + 1,
+            src: 0,
         };
         match ev {
             Event::Scalar(text, style, anchor, tag) => {
@@ -282,8 +332,22 @@ mod tests {
         let Value::Map(entries) = &config.value else {
             panic!("mapping expected")
         };
-        assert_eq!(entries[0].0.pos, Pos { line: 2, col: 3 });
-        assert_eq!(entries[1].0.pos, Pos { line: 3, col: 3 });
+        assert_eq!(
+            entries[0].0.pos,
+            Pos {
+                line: 2,
+                col: 3,
+                src: 0
+            }
+        );
+        assert_eq!(
+            entries[1].0.pos,
+            Pos {
+                line: 3,
+                col: 3,
+                src: 0
+            }
+        );
         let phases = config.get("phases").unwrap();
         let Value::Seq(items) = &phases.value else {
             panic!("list expected")

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use testcar_artillery::{LoadOptions, RunOptions};
+use testcar_artillery::{LoadOptions, Overlay, RunOptions};
 use testcar_contract::Suite;
 
 use super::{RunContext, error_suite, slug};
@@ -19,6 +19,7 @@ pub async fn run(def: &SuiteDef, ctx: &RunContext) -> Suite {
     let load = LoadOptions {
         environment: environment.clone(),
         target: ctx.target.clone(),
+        overlay: def.overlay.clone().or(&ctx.overlay),
         ..LoadOptions::default()
     };
     let script = match testcar_artillery::load_script(&path, &load) {
@@ -50,9 +51,10 @@ pub async fn run(def: &SuiteDef, ctx: &RunContext) -> Suite {
 /// Check a script without running it: everything the engine checks when loading. A script
 /// without `config.target` is valid here: in a pod (and with `run --target`) the agent
 /// supplies the target.
-pub fn validate(path: &Path) -> Result<(), String> {
+pub fn validate(path: &Path, overlay: &Overlay) -> Result<(), String> {
     let opts = LoadOptions {
         target_from_runner: true,
+        overlay: overlay.clone(),
         ..LoadOptions::default()
     };
     testcar_artillery::load_script(path, &opts)

@@ -203,6 +203,7 @@ mod tests {
             auth: None,
             exec_env: Vec::new(),
             environment: None,
+            overlay: Default::default(),
             cancel: CancellationToken::new(),
             progress: None,
         }

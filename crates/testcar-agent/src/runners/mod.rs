@@ -34,6 +34,8 @@ pub struct RunContext {
     pub exec_env: Vec<(String, String)>,
     /// Artillery environment when the suite names none (`-e`).
     pub environment: Option<String>,
+    /// `artillery run` flags for every Artillery suite (a suite's own settings win).
+    pub overlay: testcar_artillery::Overlay,
     /// Cancelled on SIGTERM or when the run's time is up: stop, keep what was measured.
     pub cancel: CancellationToken,
     /// Where runners publish live figures.
@@ -142,6 +144,7 @@ mod tests {
             auth: None,
             exec_env: vec![("TESTCAR_BEARER_TOKEN_FILE".into(), "/r/.auth/token".into())],
             environment: None,
+            overlay: Default::default(),
             cancel: CancellationToken::new(),
             progress: None,
         };
