@@ -104,6 +104,11 @@ pub struct Config {
     pub default_cookies: Vec<(String, Template)>,
     /// `default_cookies` came from `http.defaults.cookie`, which wins over `defaults.cookie`.
     pub default_cookies_from_http: bool,
+    /// `defaults.think.jitter` (`http.defaults.think` wins): every think time is drawn
+    /// uniformly within this much of its value.
+    pub think_jitter: Option<Jitter>,
+    /// `think_jitter` came from `http.defaults.think`.
+    pub think_jitter_from_http: bool,
     /// `http.timeout` (default 10 s).
     pub timeout: Duration,
     /// `http.maxSockets` (connections per VU; VUs send one request at a time).
@@ -190,6 +195,28 @@ pub struct ExpectOptions {
     /// `useOnlyRequestNames`: a failure reported as an error names the request by its
     /// `name` rather than its URL.
     pub use_only_names: bool,
+}
+
+/// How much a think time may vary (Artillery's `jitter`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Jitter {
+    /// Plus or minus this many milliseconds.
+    Millis(f64),
+    /// Plus or minus this percentage of the think time.
+    Percent(f64),
+}
+
+impl Jitter {
+    /// `think` varied: uniform within the jitter around it, never negative (Artillery works
+    /// in whole milliseconds).
+    pub fn apply(self, think: Duration, unit: f64) -> Duration {
+        let ms = think.as_millis() as f64;
+        let approx = match self {
+            Jitter::Millis(n) => n,
+            Jitter::Percent(p) => ms * p / 100.0,
+        };
+        Duration::from_secs_f64((ms - approx + unit * 2.0 * approx).max(0.0) / 1000.0)
+    }
 }
 
 /// `plugins.apdex` options: each response's total time (connection set-up to the end of the
@@ -982,6 +1009,8 @@ impl Cx {
             headers: Vec::new(),
             default_cookies: Vec::new(),
             default_cookies_from_http: false,
+            think_jitter: None,
+            think_jitter_from_http: false,
             timeout: Duration::from_secs(10),
             max_sockets: None,
             pool: None,
@@ -1225,11 +1254,45 @@ impl Cx {
                     }
                 }
                 _ => {
-                    return Err(self.unsupported(dv.pos, &k, "`defaults.think` (jitter) is"));
+                    let mut jitter = None;
+                    for (tk, tv, _) in self.entries(dv, &k, &["jitter"], &[])? {
+                        jitter = Some(self.jitter(tv, &join(&k, tk))?);
+                    }
+                    let from_http = key.ends_with("http.defaults");
+                    if from_http || !config.think_jitter_from_http {
+                        config.think_jitter = jitter;
+                        config.think_jitter_from_http = from_http;
+                    }
                 }
             }
         }
         Ok(())
+    }
+
+    /// `jitter`: milliseconds (`500`) or a percentage of the think time (`"10%"`).
+    fn jitter(&self, node: &Node, key: &str) -> R<Jitter> {
+        let bad = || {
+            self.err(
+                node.pos,
+                key,
+                "expected milliseconds (e.g. 500) or a percentage (e.g. \"10%\")",
+            )
+        };
+        match &node.value {
+            Value::Int(_) | Value::Float(_) => Ok(Jitter::Millis(self.number(node, key)?.trunc())),
+            Value::Str(s) => {
+                // Artillery reads the leading integer (parseInt), a `%` making it relative.
+                let t = s.trim();
+                let digits: String = t.chars().take_while(|c| c.is_ascii_digit()).collect();
+                let n: f64 = digits.parse().map_err(|_| bad())?;
+                Ok(if t.contains('%') {
+                    Jitter::Percent(n)
+                } else {
+                    Jitter::Millis(n)
+                })
+            }
+            _ => Err(bad()),
+        }
     }
 
     /// A `cookie` mapping: names to (templated) values.
@@ -1662,7 +1725,7 @@ impl Cx {
         match kind.as_str() {
             "think" => {
                 if let Some((k, _)) = entries.get(1) {
-                    return Err(self.err(k.pos, &join(key, &k.scalar_text()), "unknown key next to think (jitter is not supported)"));
+                    return Err(self.err(k.pos, &join(key, &k.scalar_text()), "unexpected key next to think (Artillery refuses it too); for jitter use config.defaults.think.jitter"));
                 }
                 let t = self.template(&first.1, &kk)?;
                 if !t.is_dynamic() {

@@ -273,6 +273,10 @@ impl<'s> Vu<'s> {
                         let text = t.render(&self.scope()).into_owned();
                         crate::script::think_duration(&text).map_err(VuFailure::new)?
                     };
+                    let d = match self.sh.script.config.think_jitter {
+                        Some(j) => j.apply(d, rand::rng().random::<f64>()),
+                        None => d,
+                    };
                     tokio::select! {
                         _ = tokio::time::sleep(d) => {}
                         _ = self.sh.cancel.cancelled() => return Err(VuFailure::new("ECANCELED")),

@@ -572,6 +572,42 @@ async fn expectations_enabled_in_one_environment_are_checked_only_there() {
     assert!(err.contains("expectations need the expect plugin"), "{err}");
 }
 
+#[test]
+fn think_jitter_from_the_defaults_varies_think_times_like_artillery() {
+    use testcar_artillery::script::Jitter;
+    let base = "config:\n  target: http://x\n  defaults:\n    think:\n      jitter: \"10%\"\nscenarios:\n  - flow:\n      - think: 2\n";
+    assert_eq!(
+        mk_script(base, "http://x").config.think_jitter,
+        Some(Jitter::Percent(10.0))
+    );
+    // http.defaults.think replaces defaults.think whole, as in Artillery.
+    let both = base.replace(
+        "scenarios:",
+        "  http:\n    defaults:\n      think:\n        jitter: 500\nscenarios:",
+    );
+    assert_eq!(
+        mk_script(&both, "http://x").config.think_jitter,
+        Some(Jitter::Millis(500.0))
+    );
+    let err = load_err(&base.replace("\"10%\"", "lots"));
+    assert!(
+        err.starts_with("bad.yml:5:15: config.defaults.think.jitter: expected milliseconds"),
+        "{err}"
+    );
+    // Uniform within the jitter, never below zero.
+    let two = Duration::from_secs(2);
+    assert_eq!(
+        Jitter::Percent(10.0).apply(two, 0.0),
+        Duration::from_millis(1800)
+    );
+    assert_eq!(
+        Jitter::Percent(10.0).apply(two, 1.0),
+        Duration::from_millis(2200)
+    );
+    assert_eq!(Jitter::Millis(500.0).apply(two, 0.5), two);
+    assert_eq!(Jitter::Millis(5000.0).apply(two, 0.0), Duration::ZERO);
+}
+
 #[tokio::test]
 async fn http_pool_shares_its_connections_among_all_vus() {
     let (addr, accepted) = spawn_counting_server(false).await;
