@@ -25,6 +25,11 @@ fn mk_script(yaml: &str, target: &str) -> testcar_artillery::Script {
     parse(yaml, Path::new("inline.yml"), &opts).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Load `yaml` against `target` and run it to the end.
+async fn run_yaml(yaml: &str, target: &str) -> testcar_artillery::Outcome {
+    run_script(mk_script(yaml, target), RunOptions::default()).await
+}
+
 fn load_err(yaml: &str) -> String {
     parse(yaml, Path::new("bad.yml"), &LoadOptions::default())
         .unwrap_err()
@@ -198,11 +203,10 @@ async fn unreachable_target_is_an_error_with_the_error_codes() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
-    let script = mk_script(
+    let out = run_yaml(
         "config:\n  target: http://x\n  phases:\n    - duration: 1\n      arrivalCount: 2\nscenarios:\n  - flow:\n      - get: {url: /}\n",
         &format!("http://{addr}"),
-    );
-    let out = run_script(script, RunOptions::default()).await;
+    ).await;
     assert_eq!(out.suite.status, Status::Error);
     assert!(
         out.suite.error.as_deref().unwrap().contains("ECONNREFUSED"),
@@ -264,11 +268,10 @@ async fn cancel_keeps_a_partial_report_and_is_an_error() {
 async fn max_vusers_skips_arrivals() {
     let stop = CancellationToken::new();
     let addr = compat_server::spawn(stop.clone()).await.unwrap();
-    let script = mk_script(
+    let out = run_yaml(
         "config:\n  target: http://x\n  phases:\n    - duration: 1\n      arrivalRate: 10\n      maxVusers: 2\nscenarios:\n  - flow:\n      - get: {url: \"/slow?ms=700\"}\n",
         &format!("http://{addr}"),
-    );
-    let out = run_script(script, RunOptions::default()).await;
+    ).await;
     let m = out.suite.metrics.unwrap();
     assert_eq!(m.vusers.created + m.vusers.skipped, 10);
     assert!(m.vusers.skipped >= 6, "{:?}", m.vusers);
@@ -351,11 +354,10 @@ async fn credentials_are_applied_and_refreshed_once_on_401() {
 async fn redirects_are_followed_unless_disabled() {
     let stop = CancellationToken::new();
     let addr = compat_server::spawn(stop.clone()).await.unwrap();
-    let script = mk_script(
+    let out = run_yaml(
         "config:\n  target: http://x\nscenarios:\n  - flow:\n      - get: {url: /redirect}\n      - get: {url: /redirect, followRedirect: false}\n",
         &format!("http://{addr}"),
-    );
-    let out = run_script(script, RunOptions::default()).await;
+    ).await;
     let c = &out.report["aggregate"]["counters"];
     assert_eq!(c["http.codes.302"], 2);
     assert_eq!(c["http.codes.200"], 1);
@@ -466,11 +468,10 @@ async fn extended_metrics_time_each_connection_phase_and_the_whole_exchange() {
     // Two VUs over HTTPS, three requests each: one connection (DNS, TCP, TLS) per VU, then
     // two reuses with no set-up.
     let (addr, accepted) = spawn_server(false, Some(mk_tls_acceptor())).await;
-    let script = mk_script(
+    let out = run_yaml(
         "config:\n  target: http://x\n  tls:\n    rejectUnauthorized: false\n  http:\n    extendedMetrics: true\n  phases:\n    - duration: 1\n      arrivalCount: 2\nscenarios:\n  - flow:\n      - loop:\n          - get: {url: /}\n        count: 3\n",
         &format!("https://{addr}"),
-    );
-    let out = run_script(script, RunOptions::default()).await;
+    ).await;
     assert_eq!(out.suite.status, Status::Passed);
     assert_eq!(accepted.load(Ordering::SeqCst), 2);
     let r = &out.report;
@@ -494,11 +495,10 @@ async fn extended_metrics_time_each_connection_phase_and_the_whole_exchange() {
 
     // Without the option none of them is reported.
     let (addr, _) = spawn_server(false, Some(mk_tls_acceptor())).await;
-    let script = mk_script(
+    let out = run_yaml(
         "config:\n  target: http://x\n  tls:\n    rejectUnauthorized: false\nscenarios:\n  - flow:\n      - get: {url: /}\n",
         &format!("https://{addr}"),
-    );
-    let out = run_script(script, RunOptions::default()).await;
+    ).await;
     assert_eq!(out.report["aggregate"]["counters"]["http.codes.200"], 1);
     for name in ["http.dns", "http.tcp", "http.tls", "http.total"] {
         assert_eq!(summary_count(&out.report, name), None, "{name}");
@@ -508,11 +508,10 @@ async fn extended_metrics_time_each_connection_phase_and_the_whole_exchange() {
 #[tokio::test]
 async fn a_vu_keeps_its_connection_alive_and_each_vu_opens_its_own() {
     let (addr, accepted) = spawn_counting_server(false).await;
-    let script = mk_script(
+    let out = run_yaml(
         "config:\n  target: http://x\n  phases:\n    - duration: 1\n      arrivalCount: 3\nscenarios:\n  - flow:\n      - loop:\n          - get: {url: /}\n        count: 4\n",
         &format!("http://{addr}"),
-    );
-    let out = run_script(script, RunOptions::default()).await;
+    ).await;
     let c = &out.report["aggregate"]["counters"];
     assert_eq!(c["http.codes.200"], 12, "{c}");
     assert_eq!(accepted.load(Ordering::SeqCst), 3);
@@ -524,11 +523,10 @@ async fn config_templates_from_the_environment_are_rendered_at_load() {
     // Cargo sets CARGO_PKG_* for the test process as well as at compile time.
     let vus: u64 = env!("CARGO_PKG_VERSION_MINOR").parse().unwrap();
     let (addr, _) = spawn_counting_server(false).await;
-    let script = mk_script(
+    let out = run_yaml(
         "config:\n  target: http://x\n  phases:\n    - duration: \"{{ $env.CARGO_PKG_VERSION_MAJOR }}1\"\n      arrivalCount: \"{{ $env.CARGO_PKG_VERSION_MINOR }}\"\nscenarios:\n  - flow:\n      - get: {url: /}\n",
         &format!("http://{addr}"),
-    );
-    let out = run_script(script, RunOptions::default()).await;
+    ).await;
     let c = &out.report["aggregate"]["counters"];
     assert_eq!(c["vusers.created"].as_u64().unwrap_or(0), vus, "{c}");
 
@@ -611,11 +609,10 @@ fn think_jitter_from_the_defaults_varies_think_times_like_artillery() {
 #[tokio::test]
 async fn http_pool_shares_its_connections_among_all_vus() {
     let (addr, accepted) = spawn_counting_server(false).await;
-    let script = mk_script(
+    let out = run_yaml(
         "config:\n  target: http://x\n  http:\n    pool: 2\n  phases:\n    - duration: 1\n      arrivalCount: 8\nscenarios:\n  - flow:\n      - loop:\n          - get: {url: /}\n        count: 5\n",
         &format!("http://{addr}"),
-    );
-    let out = run_script(script, RunOptions::default()).await;
+    ).await;
     let c = &out.report["aggregate"]["counters"];
     assert_eq!(c["http.codes.200"], 40, "{c}");
     assert_eq!(c["vusers.completed"], 8, "{c}");
@@ -627,11 +624,10 @@ async fn http_pool_shares_its_connections_among_all_vus() {
 #[tokio::test]
 async fn a_kept_alive_connection_closed_by_the_server_is_reopened() {
     let (addr, accepted) = spawn_counting_server(true).await;
-    let script = mk_script(
+    let out = run_yaml(
         "config:\n  target: http://x\nscenarios:\n  - flow:\n      - get: {url: /a}\n      - think: 0.3\n      - get: {url: /b}\n",
         &format!("http://{addr}"),
-    );
-    let out = run_script(script, RunOptions::default()).await;
+    ).await;
     let c = &out.report["aggregate"]["counters"];
     assert_eq!(c["http.requests"], 2, "{c}");
     assert_eq!(c["http.codes.200"], 2, "{c}");
