@@ -184,6 +184,9 @@ pub struct ArtilleryFlags {
     /// Artillery: run only the scenario of this name.
     #[arg(long, value_name = "NAME")]
     pub scenario_name: Option<String>,
+    /// Artillery: `KEY=VALUE` lines that `{{ $env.KEY }}` sees when the environment lacks KEY.
+    #[arg(long, value_name = "FILE")]
+    pub dotenv: Option<PathBuf>,
 }
 
 impl ArtilleryFlags {
@@ -199,6 +202,7 @@ impl ArtilleryFlags {
             insecure: self.insecure,
             solo: self.solo,
             scenario_name: self.scenario_name.clone(),
+            dotenv: self.dotenv.clone(),
         }
     }
 }

@@ -166,6 +166,9 @@ struct RawSuite {
     /// Artillery `--scenario-name`.
     #[serde(default)]
     scenario_name: Option<String>,
+    /// Artillery `--dotenv`.
+    #[serde(default)]
+    dotenv: Option<PathBuf>,
 }
 
 fn de_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -274,6 +277,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
             ("variables", s.variables.is_some()),
             ("insecure", s.insecure),
             ("scenarioName", s.scenario_name.is_some()),
+            ("dotenv", s.dotenv.is_some()),
         ];
         if !matches!(kind, SuiteKind::Artillery(_)) {
             if let Some((key, _)) = artillery_only.iter().find(|(_, set)| *set) {
@@ -299,6 +303,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
             insecure: s.insecure,
             solo: false,
             scenario_name: s.scenario_name,
+            dotenv: s.dotenv.map(|p| base_dir.join(p)),
         };
         suites.push(SuiteDef {
             name: s.name,

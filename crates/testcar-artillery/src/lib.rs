@@ -7,6 +7,7 @@ pub mod capture;
 pub mod client;
 pub mod compat_server;
 pub mod cookies;
+pub mod dotenv;
 pub mod engine;
 pub mod expect;
 pub mod expr;

@@ -31,6 +31,8 @@ pub struct Overlay {
     pub solo: bool,
     /// `--scenario-name NAME`: run only that scenario.
     pub scenario_name: Option<String>,
+    /// `--dotenv FILE`: variables `$env` sees when the process environment lacks them.
+    pub dotenv: Option<PathBuf>,
 }
 
 impl Overlay {
@@ -49,6 +51,9 @@ impl Overlay {
         self.solo |= defaults.solo;
         if self.scenario_name.is_none() {
             self.scenario_name = defaults.scenario_name.clone();
+        }
+        if self.dotenv.is_none() {
+            self.dotenv = defaults.dotenv.clone();
         }
         self
     }

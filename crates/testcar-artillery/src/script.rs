@@ -109,6 +109,8 @@ pub struct Config {
     pub think_jitter: Option<Jitter>,
     /// `think_jitter` came from `http.defaults.think`.
     pub think_jitter_from_http: bool,
+    /// Variables from `--dotenv`, for `$env` when the process environment lacks them.
+    pub dotenv: std::collections::BTreeMap<String, String>,
     /// `http.timeout` (default 10 s).
     pub timeout: Duration,
     /// `http.maxSockets` (connections per VU; VUs send one request at a time).
@@ -551,11 +553,17 @@ pub fn parse(text: &str, path: &Path, opts: &LoadOptions) -> Result<Script, Scri
         root = overlay::merge(&root, &node, Lists::ByIndex);
     }
     overlay::apply_to_tree(&mut root, o);
+    let dotenv = match &o.dotenv {
+        Some(p) => crate::dotenv::read(p)?,
+        None => Default::default(),
+    };
     let cx = Cx {
         files,
         dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        dotenv: std::sync::Arc::new(dotenv),
     };
     let mut script = cx.script(&root, path, opts)?;
+    script.config.dotenv = (*cx.dotenv).clone();
     if o.insecure {
         script.config.reject_unauthorized = false;
     }
@@ -593,6 +601,8 @@ struct Cx {
     /// variables.
     files: Vec<String>,
     dir: PathBuf,
+    /// `--dotenv` values, for templates rendered at load.
+    dotenv: std::sync::Arc<std::collections::BTreeMap<String, String>>,
 }
 
 type R<T> = Result<T, ScriptError>;
@@ -930,7 +940,7 @@ impl Cx {
                 let unset: Vec<&str> = t
                     .env_names()
                     .into_iter()
-                    .filter(|n| std::env::var_os(n).is_none())
+                    .filter(|n| std::env::var_os(n).is_none() && !self.dotenv.contains_key(*n))
                     .collect();
                 // A phase built from an unset variable would silently run no load.
                 if !unset.is_empty() && key.starts_with("config.phases") {
@@ -950,6 +960,7 @@ impl Cx {
                 let vars = Default::default();
                 let globals = crate::template::Globals {
                     environment: opts.environment.clone(),
+                    dotenv: self.dotenv.clone(),
                     ..Default::default()
                 };
                 let scope = crate::template::Scope {
@@ -1011,6 +1022,7 @@ impl Cx {
             default_cookies_from_http: false,
             think_jitter: None,
             think_jitter_from_http: false,
+            dotenv: Default::default(),
             timeout: Duration::from_secs(10),
             max_sockets: None,
             pool: None,

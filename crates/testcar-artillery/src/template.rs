@@ -20,6 +20,17 @@ pub struct Globals {
     pub environment: Option<String>,
     /// `$testId`: the run's id.
     pub test_id: String,
+    /// Values from `--dotenv`, seen by `$env` when the process environment lacks the name.
+    pub dotenv: std::sync::Arc<std::collections::BTreeMap<String, String>>,
+}
+
+impl Globals {
+    /// `$env.<name>`: the process environment, else the dotenv file.
+    pub fn env_var(&self, name: &str) -> Option<String> {
+        std::env::var(name)
+            .ok()
+            .or_else(|| self.dotenv.get(name).cloned())
+    }
 }
 
 /// Where a template looks values up.
@@ -292,12 +303,17 @@ pub fn lookup(scope: &Scope<'_>, path: &[Seg]) -> Option<Json> {
     match head.as_str() {
         "$env" | "$processEnvironment" => {
             return match path {
-                [_] => Some(Json::Object(
-                    std::env::vars()
-                        .map(|(k, v)| (k, Json::String(v)))
-                        .collect(),
-                )),
-                [_, Seg::Key(name)] => std::env::var(name).ok().map(Json::String),
+                [_] => {
+                    let mut all: serde_json::Map<String, Json> = scope
+                        .globals
+                        .dotenv
+                        .iter()
+                        .map(|(k, v)| (k.clone(), Json::String(v.clone())))
+                        .collect();
+                    all.extend(std::env::vars().map(|(k, v)| (k, Json::String(v))));
+                    Some(Json::Object(all))
+                }
+                [_, Seg::Key(name)] => scope.globals.env_var(name).map(Json::String),
                 _ => None,
             };
         }

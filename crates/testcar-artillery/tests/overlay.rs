@@ -194,3 +194,64 @@ fn a_suites_own_settings_win_over_the_runs() {
     assert_eq!(merged.scenario_name.as_deref(), Some("s"));
     assert!(Overlay::default().is_empty() && !merged.is_empty());
 }
+
+#[tokio::test]
+async fn a_dotenv_file_feeds_env_templates_without_overriding_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = write(
+        dir.path(),
+        "s.yml",
+        "config:\n  target: http://x\n  phases:\n    - duration: 1\n      arrivalCount: \"{{ $env.TESTCAR_TEST_VUS }}\"\n  plugins:\n    expect: {}\nscenarios:\n  - flow:\n      - get:\n          url: \"/users/{{ $env.CARGO_PKG_NAME }}\"\n          capture:\n            - json: $.path\n              as: path\n          expect:\n            - equals:\n                - \"{{ path }}\"\n                - \"/users/testcar-artillery\"\n",
+    );
+    // CARGO_PKG_NAME is set for the test process: the file must not override it.
+    let env = write(
+        dir.path(),
+        "ci.env",
+        "TESTCAR_TEST_VUS=3\nCARGO_PKG_NAME=from-the-file\n",
+    );
+    let stop = CancellationToken::new();
+    let addr = compat_server::spawn(stop.clone()).await.unwrap();
+    let overlay = Overlay {
+        dotenv: Some(env.clone()),
+        ..Default::default()
+    };
+    let opts = LoadOptions {
+        target: Some(format!("http://{addr}")),
+        overlay,
+        ..Default::default()
+    };
+    let loaded = load_script(&script, &opts).unwrap_or_else(|e| panic!("{e}"));
+    let out = run_script(loaded, RunOptions::default()).await;
+    stop.cancel();
+    let c = &out.report["aggregate"]["counters"];
+    assert_eq!(c["vusers.created"], 3, "{c}");
+    // The process's CARGO_PKG_NAME, not the file's, reached the URL.
+    assert_eq!(c["plugins.expect.ok.equals"], 3, "{c}");
+    assert_eq!(out.suite.status, Status::Passed);
+
+    // Without the file the phase names an unset variable: refused, with file and line.
+    let err = load_script(&script, &LoadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("s.yml:5:21:") && err.contains("TESTCAR_TEST_VUS"),
+        "{err}"
+    );
+    // A missing dotenv file is named.
+    let err = load_script(
+        &script,
+        &LoadOptions {
+            overlay: Overlay {
+                dotenv: Some(dir.path().join("nope.env")),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("nope.env") && err.contains("cannot read"),
+        "{err}"
+    );
+}
