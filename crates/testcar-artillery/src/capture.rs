@@ -125,6 +125,7 @@ mod tests {
             source,
             var: "v".into(),
             strict: None,
+            value: None,
         }
     }
 

@@ -419,6 +419,8 @@ pub struct Request {
     pub gzip: bool,
     /// `capture`.
     pub captures: Vec<Capture>,
+    /// `match`: extractions that must equal a value (`as` not needed).
+    pub matches: Vec<Capture>,
     /// `expect`.
     pub expects: Vec<Expectation>,
     /// `ifTrue`.
@@ -447,8 +449,11 @@ pub struct Capture {
     pub source: CaptureSource,
     /// `as`: the variable set.
     pub var: String,
-    /// `strict` (default from `defaults.strictCapture`, itself default true).
+    /// `strict` (default from `defaults.strictCapture`, itself default true; a `match` is
+    /// strict unless it says `strict: false`).
     pub strict: Option<bool>,
+    /// `match` only: the value the extracted one must equal.
+    pub value: Option<crate::template::JsonTemplate>,
 }
 
 /// Where a capture reads from.
@@ -1808,13 +1813,13 @@ impl Cx {
             "expect",
             "ifTrue",
             "cookie",
+            "match",
         ];
         let rejected = [
             ("beforeRequest", "`beforeRequest` (custom JavaScript) is"),
             ("afterResponse", "`afterResponse` (custom JavaScript) is"),
             ("function", "`function` (custom JavaScript) is"),
             ("formData", "multipart `formData` is"),
-            ("match", "`match` (deprecated) is"),
             ("probability", "`probability` is"),
         ];
         let mut r = Request {
@@ -1829,6 +1834,7 @@ impl Cx {
             follow_redirect: true,
             gzip: true,
             captures: Vec::new(),
+            matches: Vec::new(),
             expects: Vec::new(),
             if_true: None,
             pos,
@@ -1896,7 +1902,18 @@ impl Cx {
                         _ => vec![v],
                     };
                     for (i, c) in items.into_iter().enumerate() {
-                        r.captures.push(self.capture(c, &format!("{kk}[{i}]"))?);
+                        r.captures
+                            .push(self.capture(c, &format!("{kk}[{i}]"), false)?);
+                    }
+                }
+                "match" => {
+                    let items: Vec<&Node> = match &v.value {
+                        Value::Seq(items) => items.iter().collect(),
+                        _ => vec![v],
+                    };
+                    for (i, c) in items.into_iter().enumerate() {
+                        r.matches
+                            .push(self.capture(c, &format!("{kk}[{i}]"), true)?);
                     }
                 }
                 "expect" => match &v.value {
@@ -1933,8 +1950,16 @@ impl Cx {
         Ok(r)
     }
 
-    fn capture(&self, node: &Node, key: &str) -> R<Capture> {
-        let allowed = ["json", "header", "regexp", "as", "strict", "group", "flags"];
+    /// A `capture` entry, or with `is_match` a `match` entry (`value` instead of `as`).
+    fn capture(&self, node: &Node, key: &str, is_match: bool) -> R<Capture> {
+        let allowed: &[&str] = if is_match {
+            &[
+                "json", "header", "regexp", "value", "strict", "group", "flags",
+            ]
+        } else {
+            &["json", "header", "regexp", "as", "strict", "group", "flags"]
+        };
+        let mut value = None;
         let rejected = [
             ("xpath", "xpath captures are"),
             ("selector", "selector (HTML) captures are"),
@@ -1946,9 +1971,10 @@ impl Cx {
         let mut group = None;
         let mut flags = String::new();
         let mut regexp_pos = node.pos;
-        for (k, v, _) in self.entries(node, key, &allowed, &rejected)? {
+        for (k, v, _) in self.entries(node, key, allowed, &rejected)? {
             let kk = join(key, k);
             match k {
+                "value" => value = Some(self.json_template(v, &kk)?),
                 "json" => {
                     let t = self.template(v, &kk)?;
                     if !t.is_dynamic() {
@@ -1987,6 +2013,21 @@ impl Cx {
         }
         let source =
             source.ok_or_else(|| self.err(node.pos, key, "expected json, header or regexp"))?;
+        if is_match {
+            let value = value.ok_or_else(|| {
+                self.err(
+                    node.pos,
+                    &join(key, "value"),
+                    "missing; the value the response must hold",
+                )
+            })?;
+            return Ok(Capture {
+                source,
+                var: String::new(),
+                strict,
+                value: Some(value),
+            });
+        }
         let var = var.ok_or_else(|| {
             self.err(
                 node.pos,
@@ -1998,6 +2039,7 @@ impl Cx {
             source,
             var,
             strict,
+            value: None,
         })
     }
 

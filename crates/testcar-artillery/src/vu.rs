@@ -747,6 +747,7 @@ impl<'s> Vu<'s> {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         let needs_body = !r.captures.is_empty()
+            || !r.matches.is_empty()
             || !r.expects.is_empty()
             || sh
                 .script
@@ -790,6 +791,21 @@ impl<'s> Vu<'s> {
                         captured.push((c.var.clone(), Some(Json::String(String::new()))));
                     }
                 }
+            }
+        }
+        for m in &r.matches {
+            // Artillery compares with `!==`: same type and value, never equal for objects.
+            let expected = m.value.as_ref().map(|v| v.render(&self.scope()));
+            let same = match (capture::capture(m, &res, &self.scope()), expected) {
+                (Captured::Value(got), Some(want)) => match (&got, &want) {
+                    (Json::Number(a), Json::Number(b)) => a.as_f64() == b.as_f64(),
+                    (Json::Array(_) | Json::Object(_), _) => false,
+                    _ => got == want,
+                },
+                _ => false,
+            };
+            if !same && m.strict != Some(false) {
+                capture_failed = true;
             }
         }
         if !capture_failed {

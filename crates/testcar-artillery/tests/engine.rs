@@ -168,6 +168,13 @@ fn typos_and_bad_values_name_the_key_and_what_was_expected() {
         err.starts_with("bad.yml:5:21: config.ensure.conditions[0].expression:"),
         "{err}"
     );
+    let err = load_err(
+        "config:\n  target: http://x\nscenarios:\n  - flow:\n      - get:\n          url: /\n          match:\n            json: $.id\n",
+    );
+    assert!(
+        err.starts_with("bad.yml:8:17: scenarios[0].flow[0].get.match[0].value: missing"),
+        "{err}"
+    );
     // Artillery's own validation refuses a key beside `parallel`.
     let err = load_err(
         "config:\n  target: http://x\nscenarios:\n  - flow:\n      - parallel:\n          - get: {url: /a}\n        limit: 2\n",
