@@ -440,6 +440,29 @@ pub enum Body {
     Raw(Template),
     /// `form`: urlencoded.
     Form(Vec<(String, Template)>),
+    /// `formData`: multipart/form-data, parts in the order written.
+    Multipart(Vec<(String, FormPart)>),
+}
+
+/// One part of a `formData` body.
+#[derive(Debug, Clone)]
+pub enum FormPart {
+    /// A plain value, or `{value, contentType}`.
+    Text {
+        /// The value.
+        value: Template,
+        /// `contentType`, if given.
+        content_type: Option<Template>,
+    },
+    /// `{fromFile, contentType}`: a file next to the script, sent with its name.
+    File {
+        /// The file's name as sent (`filename=`).
+        name: String,
+        /// Its bytes, read at load.
+        bytes: bytes::Bytes,
+        /// `contentType`, else guessed from the extension.
+        content_type: Option<Template>,
+    },
 }
 
 /// A `capture` entry.
@@ -1312,6 +1335,55 @@ impl Cx {
         }
     }
 
+    /// A `formData` field: a scalar, `{value, contentType}` or `{fromFile, contentType}`.
+    fn form_part(&self, node: &Node, key: &str) -> R<FormPart> {
+        if !matches!(node.value, Value::Map(_)) {
+            return Ok(FormPart::Text {
+                value: self.template(node, key)?,
+                content_type: None,
+            });
+        }
+        let (mut value, mut file, mut content_type) = (None, None, None);
+        for (k, v, _) in self.entries(node, key, &["value", "fromFile", "contentType"], &[])? {
+            let kk = join(key, k);
+            match k {
+                "value" => value = Some(self.template(v, &kk)?),
+                "fromFile" => file = Some((self.string(v, &kk)?, v.pos, kk)),
+                _ => content_type = Some(self.template(v, &kk)?),
+            }
+        }
+        match (value, file) {
+            (_, Some((path, pos, kk))) => {
+                if path.contains("{{") {
+                    return Err(self.err(
+                        pos,
+                        &kk,
+                        "a templated file path is not supported; name the file",
+                    ));
+                }
+                // Relative to the script, as Artillery resolves it.
+                let full = self.dir.join(&path);
+                let bytes = std::fs::read(&full).map_err(|e| {
+                    self.err(pos, &kk, format!("cannot read {}: {e}", full.display()))
+                })?;
+                let name = Path::new(&path)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or(path);
+                Ok(FormPart::File {
+                    name,
+                    bytes: bytes.into(),
+                    content_type,
+                })
+            }
+            (Some(value), None) => Ok(FormPart::Text {
+                value,
+                content_type,
+            }),
+            (None, None) => Err(self.err(node.pos, key, "expected value or fromFile")),
+        }
+    }
+
     /// A `cookie` mapping: names to (templated) values.
     fn cookies(&self, node: &Node, key: &str) -> R<Vec<(String, Template)>> {
         let mut out = Vec::new();
@@ -1814,12 +1886,12 @@ impl Cx {
             "ifTrue",
             "cookie",
             "match",
+            "formData",
         ];
         let rejected = [
             ("beforeRequest", "`beforeRequest` (custom JavaScript) is"),
             ("afterResponse", "`afterResponse` (custom JavaScript) is"),
             ("function", "`function` (custom JavaScript) is"),
-            ("formData", "multipart `formData` is"),
             ("probability", "`probability` is"),
         ];
         let mut r = Request {
@@ -1877,6 +1949,14 @@ impl Cx {
                         fields.push((name.clone(), self.template(fv, &join(&kk, &name))?));
                     }
                     set_body(&mut r, Body::Form(fields))?
+                }
+                "formData" => {
+                    let mut parts = Vec::new();
+                    for (fk, fv) in self.map(v, &kk)? {
+                        let name = fk.scalar_text();
+                        parts.push((name.clone(), self.form_part(fv, &join(&kk, &name))?));
+                    }
+                    set_body(&mut r, Body::Multipart(parts))?
                 }
                 "auth" => {
                     let mut user = None;

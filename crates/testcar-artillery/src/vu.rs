@@ -607,6 +607,16 @@ impl<'s> Vu<'s> {
                 }
                 Bytes::from(ser.finish())
             }
+            Body::Multipart(parts) => {
+                let boundary = multipart_boundary();
+                if !has(&headers, "content-type") {
+                    headers.push((
+                        "content-type".into(),
+                        format!("multipart/form-data; boundary={boundary}"),
+                    ));
+                }
+                multipart_body(parts, &boundary, &scope)
+            }
         };
         if let Some((user, pass)) = &r.auth {
             use base64::Engine;
@@ -913,6 +923,95 @@ impl<'s> Vu<'s> {
             return Err(VuFailure::new(code));
         }
         Ok(())
+    }
+}
+
+/// A boundary shaped like the form-data package's: 26 dashes and 24 hex digits.
+fn multipart_boundary() -> String {
+    let n: u128 = rand::random();
+    format!("--------------------------{:024x}", n & ((1u128 << 96) - 1))
+}
+
+/// A multipart/form-data body laid out as the form-data package writes it.
+fn multipart_body(
+    parts: &[(String, crate::script::FormPart)],
+    boundary: &str,
+    scope: &Scope<'_>,
+) -> Bytes {
+    use crate::script::FormPart;
+    let mut out: Vec<u8> = Vec::new();
+    let quote = |s: &str| s.replace('"', "%22").replace(['\r', '\n'], " ");
+    for (name, part) in parts {
+        out.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        match part {
+            FormPart::Text {
+                value,
+                content_type,
+            } => {
+                out.extend_from_slice(
+                    format!(
+                        "Content-Disposition: form-data; name=\"{}\"\r\n",
+                        quote(name)
+                    )
+                    .as_bytes(),
+                );
+                if let Some(ct) = content_type {
+                    out.extend_from_slice(
+                        format!("Content-Type: {}\r\n", ct.render(scope)).as_bytes(),
+                    );
+                }
+                out.extend_from_slice(b"\r\n");
+                out.extend_from_slice(value.render(scope).as_bytes());
+            }
+            FormPart::File {
+                name: file,
+                bytes,
+                content_type,
+            } => {
+                let ct = match content_type {
+                    Some(ct) => ct.render(scope).into_owned(),
+                    None => mime_of(file).to_string(),
+                };
+                out.extend_from_slice(
+                    format!(
+                        "Content-Disposition: form-data; name=\"{}\"; filename=\"{}\"\r\nContent-Type: {ct}\r\n\r\n",
+                        quote(name),
+                        quote(file)
+                    )
+                    .as_bytes(),
+                );
+                out.extend_from_slice(bytes);
+            }
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    Bytes::from(out)
+}
+
+/// The media type of a file by its extension (the common ones; else octet-stream).
+fn mime_of(file: &str) -> &'static str {
+    let ext = file
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    match ext.as_str() {
+        "txt" => "text/plain",
+        "csv" => "text/csv",
+        "html" | "htm" => "text/html",
+        "json" => "application/json",
+        "xml" => "application/xml",
+        "pdf" => "application/pdf",
+        "zip" => "application/zip",
+        "gz" => "application/gzip",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "svg" => "image/svg+xml",
+        "mp4" => "video/mp4",
+        "mp3" => "audio/mpeg",
+        _ => "application/octet-stream",
     }
 }
 

@@ -175,6 +175,15 @@ fn typos_and_bad_values_name_the_key_and_what_was_expected() {
         err.starts_with("bad.yml:8:17: scenarios[0].flow[0].get.match[0].value: missing"),
         "{err}"
     );
+    let err = load_err(
+        "config:\n  target: http://x\nscenarios:\n  - flow:\n      - post:\n          url: /\n          formData:\n            doc:\n              fromFile: no-such-file.pdf\n",
+    );
+    assert!(
+        err.starts_with(
+            "bad.yml:9:25: scenarios[0].flow[0].post.formData.doc.fromFile: cannot read"
+        ),
+        "{err}"
+    );
     // Artillery's own validation refuses a key beside `parallel`.
     let err = load_err(
         "config:\n  target: http://x\nscenarios:\n  - flow:\n      - parallel:\n          - get: {url: /a}\n        limit: 2\n",
