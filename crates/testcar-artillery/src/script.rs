@@ -1200,6 +1200,16 @@ impl Cx {
                                     before_expect: config.expect.is_none(),
                                 });
                             }
+                            // Plugins that only send results elsewhere change nothing a run
+                            // measures or decides: the run goes on, and the log says so.
+                            "publish-metrics" | "slack" | "memory-inspector" => {
+                                tracing::warn!(
+                                    file = %self.files[ppos.src as usize],
+                                    line = ppos.line,
+                                    plugin = %pk,
+                                    "plugin not run: it only reports elsewhere; Testcar's results and /metrics carry the figures"
+                                );
+                            }
                             other => {
                                 return Err(self.unsupported(
                                     ppos,

@@ -59,8 +59,8 @@ fn unsupported_features_are_rejected_with_position_key_and_advice() {
             "bad.yml:7:9: scenarios[0].flow[0].whileTrue:",
         ),
         (
-            "config:\n  target: http://x\n  plugins:\n    publish-metrics: {}\nscenarios:\n  - flow: []\n",
-            "bad.yml:4:5: config.plugins.publish-metrics:",
+            "config:\n  target: http://x\n  plugins:\n    fuzzer: {}\nscenarios:\n  - flow: []\n",
+            "bad.yml:4:5: config.plugins.fuzzer:",
         ),
         (
             "config:\n  target: http://x\nscenarios:\n  - engine: ws\n    flow: []\n",
@@ -113,7 +113,7 @@ fn real_world_scripts_needing_javascript_or_other_engines_are_rejected() {
         ),
         (
             include_str!("../test_data/rejected-plugin.yml"),
-            "bad.yml:8:5: config.plugins.publish-metrics: plugin `publish-metrics`",
+            "bad.yml:8:5: config.plugins.fake-data: plugin `fake-data`",
         ),
         (
             include_str!("../test_data/rejected-xpath.yml"),
@@ -183,6 +183,11 @@ fn typos_and_bad_values_name_the_key_and_what_was_expected() {
             "bad.yml:9:25: scenarios[0].flow[0].post.formData.doc.fromFile: cannot read"
         ),
         "{err}"
+    );
+    // Plugins that only report elsewhere are not run, and do not stop the script.
+    mk_script(
+        "config:\n  target: http://x\n  plugins:\n    publish-metrics:\n      - type: datadog\n        apiKey: \"{{ $env.DD_API_KEY }}\"\n    slack:\n      webhook: https://hooks.example/x\nscenarios:\n  - flow: []\n",
+        "http://x",
     );
     // Artillery's own validation refuses a key beside `parallel`.
     let err = load_err(
