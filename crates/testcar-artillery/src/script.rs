@@ -102,13 +102,9 @@ pub struct Config {
     /// Cookies put in the VU's jar before every request (`http.defaults.cookie`, else
     /// `defaults.cookie`).
     pub default_cookies: Vec<(String, Template)>,
-    /// `default_cookies` came from `http.defaults.cookie`, which wins over `defaults.cookie`.
-    pub default_cookies_from_http: bool,
     /// `defaults.think.jitter` (`http.defaults.think` wins): every think time is drawn
     /// uniformly within this much of its value.
     pub think_jitter: Option<Jitter>,
-    /// `think_jitter` came from `http.defaults.think`.
-    pub think_jitter_from_http: bool,
     /// Variables from `--dotenv`, for `$env` when the process environment lacks them.
     pub dotenv: std::collections::BTreeMap<String, String>,
     /// `http.timeout` (default 10 s).
@@ -1047,9 +1043,7 @@ impl Cx {
             payloads: Vec::new(),
             headers: Vec::new(),
             default_cookies: Vec::new(),
-            default_cookies_from_http: false,
             think_jitter: None,
-            think_jitter_from_http: false,
             dotenv: Default::default(),
             timeout: Duration::from_secs(10),
             max_sockets: None,
@@ -1067,7 +1061,14 @@ impl Cx {
         };
         let mut target_pos = node.pos;
         let mut ensure_nodes = Vec::new();
-        let mut http_headers = false;
+        // Artillery reads `http.defaults.X || defaults.X`: what `http.defaults` sets, the
+        // top-level `defaults` only has checked, whichever of the two comes first.
+        let http_defaults = node.get("http").and_then(|h| h.get("defaults"));
+        let overridden: Vec<&str> = ["headers", "cookie", "think"]
+            .into_iter()
+            .filter(|k| http_defaults.and_then(|d| d.get(k)).is_some())
+            .collect();
+        let http_headers = overridden.contains(&"headers");
         let mut has_defaults = false;
         let mut apdex_threshold = None;
         for (name, v, pos) in self.entries(node, key, &allowed, &rejected)? {
@@ -1111,14 +1112,7 @@ impl Cx {
                     _ => config.payloads.push(self.payload(v, &k)?),
                 },
                 "defaults" => {
-                    if http_headers {
-                        let mut ignored = config.clone();
-                        self.defaults(v, &k, &mut ignored)?;
-                        config.strict_capture = ignored.strict_capture;
-                        config.default_cookies = ignored.default_cookies;
-                    } else {
-                        self.defaults(v, &k, &mut config)?;
-                    }
+                    self.defaults(v, &k, &mut config, &overridden)?;
                     has_defaults |= v.get("headers").is_some();
                 }
                 "http" => {
@@ -1149,15 +1143,7 @@ impl Cx {
                                 }
                                 config.pool = Some(n as u32);
                             }
-                            "defaults" => {
-                                // Artillery uses http.defaults.headers instead of (not on top
-                                // of) defaults.headers.
-                                if hv.get("headers").is_some() {
-                                    config.headers.clear();
-                                    http_headers = true;
-                                }
-                                self.defaults(hv, &kk, &mut config)?
-                            }
+                            "defaults" => self.defaults(hv, &kk, &mut config, &[])?,
                             _ => config.extended_metrics = self.bool(hv, &kk)?,
                         }
                     }
@@ -1275,7 +1261,8 @@ impl Cx {
         Ok(config)
     }
 
-    fn defaults(&self, node: &Node, key: &str, config: &mut Config) -> R<()> {
+    /// `defaults` or `http.defaults`; the keys in `overridden` are checked but not applied.
+    fn defaults(&self, node: &Node, key: &str, config: &mut Config, overridden: &[&str]) -> R<()> {
         for (dk, dv, _) in self.entries(
             node,
             key,
@@ -1283,24 +1270,25 @@ impl Cx {
             &[],
         )? {
             let k = join(key, dk);
+            let apply = !overridden.contains(&dk);
             match dk {
                 "headers" => {
+                    let mut headers: Vec<(String, Template)> = Vec::new();
                     for (hk, hv) in self.map(dv, &k)? {
                         let name = hk.scalar_text();
                         let t = self.template(hv, &join(&k, &name))?;
-                        config
-                            .headers
-                            .retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
-                        config.headers.push((name, t));
+                        headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
+                        headers.push((name, t));
+                    }
+                    if apply {
+                        config.headers = headers;
                     }
                 }
                 "strictCapture" => config.strict_capture = self.bool(dv, &k)?,
                 "cookie" => {
                     let cookies = self.cookies(dv, &k)?;
-                    let from_http = key.ends_with("http.defaults");
-                    if from_http || !config.default_cookies_from_http {
+                    if apply {
                         config.default_cookies = cookies;
-                        config.default_cookies_from_http = from_http;
                     }
                 }
                 _ => {
@@ -1308,10 +1296,8 @@ impl Cx {
                     for (tk, tv, _) in self.entries(dv, &k, &["jitter"], &[])? {
                         jitter = Some(self.jitter(tv, &join(&k, tk))?);
                     }
-                    let from_http = key.ends_with("http.defaults");
-                    if from_http || !config.think_jitter_from_http {
+                    if apply {
                         config.think_jitter = jitter;
-                        config.think_jitter_from_http = from_http;
                     }
                 }
             }

@@ -608,6 +608,17 @@ fn think_jitter_from_the_defaults_varies_think_times_like_artillery() {
         mk_script(&both, "http://x").config.think_jitter,
         Some(Jitter::Millis(500.0))
     );
+    // Whichever block comes first: http.defaults.headers replaces defaults.headers only,
+    // and defaults.think still applies.
+    let http_first = "config:\n  target: http://x\n  http:\n    defaults:\n      headers:\n        x-from: http\n  defaults:\n    headers:\n      x-from: top\n      x-top: only\n    think:\n      jitter: 250\nscenarios:\n  - flow:\n      - think: 2\n";
+    let c = mk_script(http_first, "http://x").config;
+    assert_eq!(c.think_jitter, Some(Jitter::Millis(250.0)));
+    let headers: Vec<(&str, &str)> = c
+        .headers
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.raw()))
+        .collect();
+    assert_eq!(headers, [("x-from", "http")]);
     let err = load_err(&base.replace("\"10%\"", "lots"));
     assert!(
         err.starts_with("bad.yml:5:15: config.defaults.think.jitter: expected milliseconds"),
