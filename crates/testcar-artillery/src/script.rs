@@ -1154,11 +1154,7 @@ impl Cx {
                     }
                 }
                 "environments" => {}
-                "apdex" => {
-                    for (ak, av, _) in self.entries(v, &k, &["threshold"], &[])? {
-                        apdex_threshold = Some(self.apdex_threshold(av, &join(&k, ak))?);
-                    }
-                }
+                "apdex" => apdex_threshold = self.apdex_threshold(v, &k)?,
                 "ensure" => ensure_nodes.push((v, k)),
                 "plugins" => {
                     for (pk, pv, ppos) in self
@@ -1175,14 +1171,13 @@ impl Cx {
                                 config.by_endpoint.before_expect = config.expect.is_none();
                             }
                             "apdex" => {
-                                let mut threshold_ms = 500.0;
-                                if !matches!(pv.value, Value::Null) {
-                                    for (ak, av, _) in self.entries(pv, &kk, &["threshold"], &[])? {
-                                        threshold_ms = self.apdex_threshold(av, &join(&kk, ak))?;
-                                    }
-                                }
+                                // `apdex:` with nothing after it enables the plugin as is.
+                                let threshold = match pv.value {
+                                    Value::Null => None,
+                                    _ => self.apdex_threshold(pv, &kk)?,
+                                };
                                 config.apdex = Some(ApdexOptions {
-                                    threshold_ms,
+                                    threshold_ms: threshold.unwrap_or(500.0),
                                     before_expect: config.expect.is_none(),
                                 });
                             }
@@ -1573,13 +1568,18 @@ impl Cx {
         Ok(o)
     }
 
-    fn apdex_threshold(&self, node: &Node, key: &str) -> R<f64> {
-        let t = self.number(node, key)?;
-        if t.is_finite() && t > 0.0 {
-            Ok(t)
-        } else {
-            Err(self.err(node.pos, key, "expected a positive number of milliseconds"))
+    /// The `threshold` (ms) of an apdex mapping (`config.apdex` or `plugins.apdex`), if set.
+    fn apdex_threshold(&self, node: &Node, key: &str) -> R<Option<f64>> {
+        let mut threshold = None;
+        for (ak, av, _) in self.entries(node, key, &["threshold"], &[])? {
+            let kk = join(key, ak);
+            let t = self.number(av, &kk)?;
+            if !(t.is_finite() && t > 0.0) {
+                return Err(self.err(av.pos, &kk, "expected a positive number of milliseconds"));
+            }
+            threshold = Some(t);
         }
+        Ok(threshold)
     }
 
     fn by_endpoint(&self, node: &Node, key: &str) -> R<ByEndpointOptions> {
@@ -1972,24 +1972,19 @@ impl Cx {
                 "cookie" => r.cookies = self.cookies(v, &kk)?,
                 "followRedirect" => r.follow_redirect = self.bool(v, &kk)?,
                 "gzip" => r.gzip = self.bool(v, &kk)?,
-                "capture" => {
+                "capture" | "match" => {
+                    let is_match = k == "match";
                     let items: Vec<&Node> = match &v.value {
                         Value::Seq(items) => items.iter().collect(),
                         _ => vec![v],
                     };
                     for (i, c) in items.into_iter().enumerate() {
-                        r.captures
-                            .push(self.capture(c, &format!("{kk}[{i}]"), false)?);
-                    }
-                }
-                "match" => {
-                    let items: Vec<&Node> = match &v.value {
-                        Value::Seq(items) => items.iter().collect(),
-                        _ => vec![v],
-                    };
-                    for (i, c) in items.into_iter().enumerate() {
-                        r.matches
-                            .push(self.capture(c, &format!("{kk}[{i}]"), true)?);
+                        let c = self.capture(c, &format!("{kk}[{i}]"), is_match)?;
+                        if is_match {
+                            r.matches.push(c)
+                        } else {
+                            r.captures.push(c)
+                        }
                     }
                 }
                 "expect" => match &v.value {
