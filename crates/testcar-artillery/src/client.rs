@@ -230,6 +230,13 @@ pub struct Received {
     pub connected: Option<ConnectTimes>,
 }
 
+impl Received {
+    /// The whole exchange: connection set-up (if any) to the end of the body.
+    pub fn total(&self) -> Duration {
+        self.done_at.saturating_duration_since(self.started_at)
+    }
+}
+
 impl VuConnections {
     /// Send `req`, opening (or reopening) the connection to `origin` as needed. The whole
     /// exchange, connection included, is bounded by `timeout`. `remake` builds the request

@@ -106,7 +106,7 @@ async fn run_inner(script: Script, opts: RunOptions, started: Instant) -> Outcom
             target,
             environment: script.config.environment.clone(),
             test_id: uuid::Uuid::new_v4().simple().to_string(),
-            dotenv: std::sync::Arc::new(script.config.dotenv.clone()),
+            dotenv: script.config.dotenv.clone(),
         },
         script,
         metrics: Metrics::new(),

@@ -106,7 +106,7 @@ pub struct Config {
     /// uniformly within this much of its value.
     pub think_jitter: Option<Jitter>,
     /// Variables from `--dotenv`, for `$env` when the process environment lacks them.
-    pub dotenv: std::collections::BTreeMap<String, String>,
+    pub dotenv: std::sync::Arc<std::collections::BTreeMap<String, String>>,
     /// `http.timeout` (default 10 s).
     pub timeout: Duration,
     /// `http.maxSockets` (connections per VU; VUs send one request at a time).
@@ -587,7 +587,7 @@ pub fn parse(text: &str, path: &Path, opts: &LoadOptions) -> Result<Script, Scri
         dotenv: std::sync::Arc::new(dotenv),
     };
     let mut script = cx.script(&root, path, opts)?;
-    script.config.dotenv = (*cx.dotenv).clone();
+    script.config.dotenv = cx.dotenv.clone();
     if o.insecure {
         script.config.reject_unauthorized = false;
     }

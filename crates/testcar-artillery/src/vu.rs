@@ -698,11 +698,10 @@ impl<'s> Vu<'s> {
         if self.sh.script.config.extended_metrics {
             // A reused connection had no set-up: zero DNS and TCP time, no TLS handshake.
             let c = rcv.connected.unwrap_or_default();
-            let total = rcv.done_at.saturating_duration_since(rcv.started_at);
             let mut ext = [
                 Record::Histogram("http.dns", c.dns),
                 Record::Histogram("http.tcp", c.tcp),
-                Record::Histogram("http.total", total),
+                Record::Histogram("http.total", rcv.total()),
                 Record::Counter("", 0),
             ];
             let mut n = 3;
@@ -714,21 +713,30 @@ impl<'s> Vu<'s> {
         }
     }
 
-    /// The apdex plugin's counters for the response that ended a request, judged on its total
-    /// time. The plugin sets all three counters on every response, so each appears (as 0)
-    /// from the first one.
-    fn record_apdex(&self, rcv: &Received) {
-        let Some(a) = &self.sh.script.config.apdex else {
-            return;
-        };
-        let total_ms = rcv
-            .done_at
-            .saturating_duration_since(rcv.started_at)
-            .as_secs_f64()
-            * 1e3;
-        let (s, t, f) = if total_ms <= a.threshold_ms {
+    /// The response hooks of metrics-by-endpoint and apdex for the response that ended a
+    /// request. A failed expectation the expect plugin reports as an error stops the hooks
+    /// of the plugins listed after it (`failed_expect`).
+    fn plugin_hooks(&mut self, rcv: &Received, endpoint: Option<&Endpoint>, failed_expect: bool) {
+        let config = &self.sh.script.config;
+        if let Some(ep) = endpoint {
+            if !failed_expect || config.by_endpoint.before_expect {
+                self.record_endpoint(rcv, ep);
+            }
+        }
+        if let Some(a) = &config.apdex {
+            if !failed_expect || a.before_expect {
+                self.record_apdex(rcv, a.threshold_ms);
+            }
+        }
+    }
+
+    /// The apdex plugin's counters, judged on the response's total time. The plugin sets all
+    /// three counters on every response, so each appears (as 0) from the first one.
+    fn record_apdex(&self, rcv: &Received, threshold_ms: f64) {
+        let total_ms = rcv.total().as_secs_f64() * 1e3;
+        let (s, t, f) = if total_ms <= threshold_ms {
             (1, 0, 0)
-        } else if total_ms <= 4.0 * a.threshold_ms {
+        } else if total_ms <= 4.0 * threshold_ms {
             (0, 1, 0)
         } else {
             (0, 0, 1)
@@ -766,10 +774,7 @@ impl<'s> Vu<'s> {
                 .as_ref()
                 .is_some_and(|e| e.default_200);
         if !needs_body {
-            if let Some(ep) = endpoint {
-                self.record_endpoint(rcv, ep);
-            }
-            self.record_apdex(rcv);
+            self.plugin_hooks(rcv, endpoint, false);
             return Ok(());
         }
         let text = String::from_utf8_lossy(&rcv.body);
@@ -883,18 +888,7 @@ impl<'s> Vu<'s> {
                 }
             }
             if expect_failed && opts.failures_as_errors {
-                if let (Some(ep), true) = (endpoint, sh.script.config.by_endpoint.before_expect) {
-                    self.record_endpoint(rcv, ep);
-                }
-                if sh
-                    .script
-                    .config
-                    .apdex
-                    .as_ref()
-                    .is_some_and(|a| a.before_expect)
-                {
-                    self.record_apdex(rcv);
-                }
+                self.plugin_hooks(rcv, endpoint, true);
                 // Named like the plugin does: the request's name, or its URL as requested
                 // (before redirects and without `qs`).
                 let what = match (&r.name, opts.use_only_names) {
@@ -913,10 +907,7 @@ impl<'s> Vu<'s> {
                 return Err(VuFailure::new(code));
             }
         }
-        if let Some(ep) = endpoint {
-            self.record_endpoint(rcv, ep);
-        }
-        self.record_apdex(rcv);
+        self.plugin_hooks(rcv, endpoint, false);
         if capture_failed {
             let code = "Failed capture or match";
             self.count_error(code, None);
