@@ -1,13 +1,10 @@
 #!/usr/bin/env bash
 # Linearizability checker: all Jepsen etcd histories together and porcupine's kv histories,
-# against porcupine's reference times from the test data README (Go is not installed here).
+# against porcupine's reference times in tests/data/linearizability/README.md (no Go here).
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 cd "$ROOT"
-DATA=""
-for d in "$ROOT/../shared/testdata/linearizability" "$ROOT/../../shared/testdata/linearizability"; do
-  [ -f "$d/README.md" ] && DATA="$d" && break
-done
-[ -n "$DATA" ] || { echo "consistency bench: test data ../shared/testdata/linearizability not found" >&2; exit 2; }
+DATA="$ROOT/tests/data/linearizability"
+[ -f "$DATA/README.md" ] || { echo "consistency bench: test data $DATA not found" >&2; exit 2; }
 log "building the checker benchmark (release)"
 cargo build -q --release -p testcar-consistency --example consistency-bench
 BIN="$ROOT/target/release/examples/consistency-bench"

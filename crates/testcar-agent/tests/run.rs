@@ -602,10 +602,10 @@ fn credential_chain_feeds_exec_suites_and_never_leaks() {
 #[test]
 fn check_history_exit_codes_follow_the_verdict() {
     let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/testdata/linearizability/jepsen");
+        .join("../../tests/data/linearizability/jepsen");
     assert!(
         data.is_dir(),
-        "{} is missing: the shared test data sits beside the repository",
+        "{} is missing: the histories are part of the repository (tests/data/linearizability)",
         data.display()
     );
     let check = |file: &std::path::Path| {

@@ -1,5 +1,5 @@
-//! The oracle: every recorded history in ../shared/testdata/linearizability (Jepsen etcd logs
-//! and porcupine's kv histories) gets the verdict its README gives.
+//! The oracle: every recorded history in tests/data/linearizability (Jepsen etcd logs and
+//! porcupine's kv histories) gets the verdict its README gives.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -11,27 +11,19 @@ const ETCD_LINEARIZABLE: &[u32] = &[
     2, 5, 7, 18, 25, 31, 38, 45, 48, 49, 51, 53, 56, 67, 75, 76, 80, 87, 92, 98, 100, 101, 102,
 ];
 
-/// `../shared/testdata/linearizability` beside the repository root; from a git worktree the
-/// repository sits one level deeper, so look in every ancestor of the crate.
+/// `tests/data/linearizability` of this repository (see its README for origin and licence).
+/// Missing data is a failure, never a skip.
 fn testdata() -> PathBuf {
-    let primary = Path::new(concat!(
+    let dir = Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/testdata/linearizability"
+        "/../../tests/data/linearizability"
     ));
-    let found = std::iter::once(primary.to_path_buf())
-        .chain(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .ancestors()
-                .map(|a| a.join("shared/testdata/linearizability")),
-        )
-        .find(|d| d.join("README.md").is_file());
-    match found {
-        Some(d) => d,
-        None => panic!(
-            "oracle histories missing: expected {} (the shared test data beside the repository root)",
-            primary.display()
-        ),
-    }
+    assert!(
+        dir.join("README.md").is_file(),
+        "oracle histories missing: expected {} (tests/data/linearizability of the repository)",
+        dir.display()
+    );
+    dir.to_path_buf()
 }
 
 fn verdict_of(
