@@ -7,7 +7,7 @@ CARGO ?= cargo
 export TESTCAR_TOOLS := $(CURDIR)/.tools
 export PATH := $(CURDIR)/.tools/bin:$(CURDIR)/.tools/node_modules/.bin:$(PATH)
 
-.PHONY: all build demo test setup lint fmt clippy test-rust test-tools bench compat schema clean
+.PHONY: all build demo cluster-demo cluster-up cluster-down test setup lint fmt clippy test-rust test-tools bench compat schema clean
 
 all: build
 
@@ -17,6 +17,19 @@ build:
 ## demo: run the main job end-to-end on this machine (no cluster needed)
 demo:
 	bash scripts/demo.sh
+
+## cluster-demo: the same on a real single-node Kubernetes built on this machine (root; docs/local-cluster.md)
+cluster-demo: setup
+	bash scripts/cluster/demo.sh
+
+## cluster-up / cluster-down: a local cluster with Testcar's images to try things by hand
+cluster-up: setup
+	cargo build -q --workspace --all-features --bins --examples
+	bash scripts/cluster/up.sh
+	@echo "export KUBECONFIG=$(CURDIR)/target/cluster/kubeconfig"
+
+cluster-down:
+	bash scripts/cluster/down.sh
 
 ## test: lint + every test; installs missing tools first
 test: setup lint test-rust test-tools

@@ -241,9 +241,18 @@ async fn main() -> anyhow::Result<()> {
     println!("listening on http://{addr}");
     tracing::info!(%addr, "sample service listening");
     axum::serve(listener, router(app))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .with_graceful_shutdown(shutdown_signal())
         .await?;
     Ok(())
+}
+
+/// Ctrl-C on a terminal, SIGTERM in a container: as PID 1 the process gets no default action
+/// for SIGTERM, so without this a pod would wait out its whole grace period.
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
 }

@@ -1,0 +1,3 @@
+module testcar.local/pause
+
+go 1.25.0

@@ -1,0 +1,298 @@
+#!/usr/bin/env bash
+# A platform team's first hour, on a real single-node Kubernetes built on this machine
+# (scripts/cluster/up.sh): helm install the chart as users get it, kubectl apply annotated
+# Deployments, let the real API server call the webhook, run the gate — then the failure
+# cases: a restarted sidecar, the injector scaled to zero, a re-applied injected pod, a rotated
+# serving certificate. Every step asserts. The cluster is torn down at the end, also when a
+# step fails or the run is interrupted; a failure prints the components' log tails.
+source "$(dirname "$0")/../../scripts/cluster/cluster-lib.sh"
+cd "$ROOT"
+
+SYS=testcar-system
+NS=demo
+INJECTOR=testcar-injector
+GATE="$ROOT/target/debug/testcar-gate"
+W="$DIR/e2e"
+started=$SECONDS
+checks=0
+
+ok() { checks=$((checks + 1)); printf 'ok   %s (%ss)\n' "$1" "$((SECONDS - started))"; }
+fail() { printf 'FAIL %s\n' "$1" >&2; [ -z "${2:-}" ] || printf '%s\n' "$2" | sed 's/^/     /' >&2; exit 1; }
+
+diagnostics() {
+  echo "----- cluster state -----" >&2
+  kubectl get nodes -o wide >&2 2>&1 || true
+  kubectl get pods -A -o wide >&2 2>&1 || true
+  kubectl get events -A --sort-by=.lastTimestamp 2>&1 | tail -n 40 >&2 || true
+  for p in $(kubectl -n "$SYS" get pods -o name 2>/dev/null); do
+    echo "----- $p -----" >&2; kubectl -n "$SYS" logs "$p" --tail=30 >&2 2>&1 || true
+  done
+  for p in $(kubectl -n "$NS" get pods -o name 2>/dev/null); do
+    echo "----- $p -c testcar -----" >&2; kubectl -n "$NS" logs "$p" -c testcar --tail=15 >&2 2>&1 || true
+  done
+  log_tails 30
+}
+finish() {
+  local rc=$?
+  trap - EXIT INT TERM
+  [ "$rc" = 0 ] || diagnostics
+  if [ -n "${TESTCAR_KEEP_CLUSTER:-}" ]; then
+    log "TESTCAR_KEEP_CLUSTER is set: the cluster stays up ($DIR); scripts/cluster/down.sh removes it"
+  else
+    bash "$HERE/down.sh" || rc=1
+  fi
+  log "e2e: $checks checks in $((SECONDS - started)) s, exit $rc"
+  exit "$rc"
+}
+trap finish EXIT
+trap 'exit 130' INT TERM
+
+bash "$HERE/up.sh"
+# shellcheck disable=SC1091
+source "$DIR/env"
+mkdir -p "$W"
+ok "cluster up: node $NODE Ready, $(kubectl version -o json | jq -r .serverVersion.gitVersion)"
+
+# verdict_of POD: the verdict line of the pod's sidecar log (empty while there is none).
+verdict_of() { kubectl -n "$NS" logs "$1" -c testcar 2>/dev/null | grep -F '"testcar.io/result/v1"' | tail -n 1 || true; }
+# pod_of DEPLOYMENT: the name of the newest pod of the Deployment's current ReplicaSet.
+pod_of() {
+  kubectl -n "$NS" get pods -l "app.kubernetes.io/name=$1" -o json | jq -r '[.items[]
+    | select(.metadata.deletionTimestamp == null)] | sort_by(.metadata.creationTimestamp) | last | .metadata.name // empty'
+}
+# testcar_containers JSON: how many containers (regular or init) named testcar a pod has.
+testcar_containers() { jq '[(.spec.containers + (.spec.initContainers // []))[] | select(.name == "testcar")] | length'; }
+# until_true SECONDS WHAT CMD...: poll CMD once a second; fail with WHAT after SECONDS.
+until_true() {
+  local secs="$1" what="$2"; shift 2
+  local deadline=$((SECONDS + secs))
+  until "$@"; do
+    [ $SECONDS -lt $deadline ] || fail "timed out after ${secs}s: $what"
+    sleep 1
+  done
+}
+# dry_run_pod NAME: a server-side dry-run create of a minimal opted-in pod: the API server calls
+# the webhook (sideEffects None) and validates the patched pod; prints the resulting pod JSON.
+dry_run_pod() {
+  kubectl -n "$NS" create --dry-run=server -o json -f - <<EOF
+apiVersion: v1
+kind: Pod
+metadata:
+  name: $1
+  annotations: {testcar.io/inject: "true", testcar.io/tests: "configmap:sample-configmap-tests", testcar.io/target: "http://127.0.0.1:8080"}
+spec:
+  securityContext: {runAsNonRoot: true, runAsUser: 65532, seccompProfile: {type: RuntimeDefault}}
+  containers:
+    - name: app
+      image: $IMAGE_PREFIX/sample-service:$IMAGE_TAG
+      imagePullPolicy: Never
+      securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}
+EOF
+}
+
+# webhook_injects NAME: the dry-run pod NAME comes back with one testcar container.
+webhook_injects() { [ "$(dry_run_pod "$1" 2>/dev/null | testcar_containers)" = 1 ]; }
+
+# ---------------------------------------------------------------------------------------------
+# 2. helm install, values only for the local images and their pull policy.
+helm_install_local --wait --timeout 5m > "$W/helm-install.txt" 2>&1 || fail "helm install" "$(tail -n 20 "$W/helm-install.txt")"
+ok "helm install testcar charts/testcar"
+
+ready="$(kubectl -n "$SYS" get deploy "$INJECTOR" -o jsonpath='{.status.readyReplicas}')"
+want="$(kubectl -n "$SYS" get deploy "$INJECTOR" -o jsonpath='{.spec.replicas}')"
+[ "$ready" = "$want" ] && [ "$ready" -ge 1 ] || fail "injector pods Ready: $ready of $want"
+ok "injector pods Ready ($ready of $want)"
+
+kubectl -n "$SYS" get secret "$INJECTOR-tls" -o json > "$W/tls.json"
+jq -r '.data["ca.crt"]' "$W/tls.json" | base64 -d > "$W/ca.crt"
+jq -r '.data["tls.crt"]' "$W/tls.json" | base64 -d > "$W/tls.crt"
+bundle="$(kubectl get mutatingwebhookconfiguration "$INJECTOR" -o jsonpath='{.webhooks[0].clientConfig.caBundle}' | base64 -d)"
+[ "$bundle" = "$(cat "$W/ca.crt")" ] || fail "the webhook's caBundle is the CA in the serving Secret"
+openssl verify -CAfile "$W/ca.crt" "$W/tls.crt" >/dev/null 2>&1 || fail "the serving certificate is signed by the caBundle's CA"
+openssl x509 -in "$W/tls.crt" -noout -ext subjectAltName | grep -q "DNS:$INJECTOR.$SYS.svc" \
+  || fail "the serving certificate names $INJECTOR.$SYS.svc" "$(openssl x509 -in "$W/tls.crt" -noout -ext subjectAltName)"
+ok "caBundle is the CA that signed the serving certificate for $INJECTOR.$SYS.svc"
+
+# ---------------------------------------------------------------------------------------------
+# 3. and 4. kubectl apply the samples into a namespace that enforces Pod Security restricted.
+kubectl create namespace "$NS" >/dev/null
+kubectl label namespace "$NS" pod-security.kubernetes.io/enforce=restricted \
+  pod-security.kubernetes.io/enforce-version=latest >/dev/null
+samples=(shared configmap copy failing)
+for s in "${samples[@]}"; do
+  kubectl -n "$NS" apply -f "examples/local-cluster/$s.yaml" > "$W/apply-$s.txt" 2>&1 \
+    || fail "kubectl apply -f examples/local-cluster/$s.yaml" "$(cat "$W/apply-$s.txt")"
+done
+ok "kubectl apply of ${#samples[@]} samples (shared, configmap:, copy:, and a failing one)"
+
+for s in "${samples[@]}"; do
+  d="sample-$s"
+  kubectl -n "$NS" rollout status "deploy/$d" --timeout=240s > "$W/rollout-$s.txt" 2>&1 \
+    || fail "rollout of $d" "$(cat "$W/rollout-$s.txt")"
+  pod="$(pod_of "$d")"
+  kubectl -n "$NS" get pod "$pod" -o json > "$W/pod-$s.json"
+  jq -e '.metadata.ownerReferences[0].kind == "ReplicaSet"' "$W/pod-$s.json" >/dev/null \
+    || fail "$pod was created by its ReplicaSet"
+  jq -e '.metadata.annotations["testcar.io/status"] == "injected"' "$W/pod-$s.json" >/dev/null \
+    || fail "$pod is marked testcar.io/status: injected" "$(jq .metadata.annotations "$W/pod-$s.json")"
+  [ "$(testcar_containers < "$W/pod-$s.json")" = 1 ] || fail "$pod has one testcar container"
+  jq -e '.spec.nodeName != null and .status.phase == "Running"' "$W/pod-$s.json" >/dev/null \
+    || fail "$pod is scheduled and running"
+  until_true 240 "a verdict in the log of $pod" bash -c "[ -n \"\$(kubectl -n $NS logs $pod -c testcar 2>/dev/null | grep -F testcar.io/result/v1)\" ]"
+  verdict="$(verdict_of "$pod")"
+  want=passed; [ "$s" = failing ] && want=failed
+  status="$(jq -r .status <<<"$verdict")"
+  [ "$status" = "$want" ] || fail "$pod's verdict is $want, not $status" "$verdict"
+  last="$(kubectl -n "$NS" logs "$pod" -c testcar --tail=1 | jq -r .status 2>/dev/null || true)"
+  [ "$last" = "$want" ] || fail "the verdict is the last line of $pod's testcar log (kubectl logs --tail=1)" \
+    "$(kubectl -n "$NS" logs "$pod" -c testcar --tail=3)"
+  ok "$d: admitted by the webhook and Pod Security restricted, ran, verdict $status (last log line)"
+done
+
+for s in "${samples[@]}"; do
+  want=0; [ "$s" = failing ] && want=1
+  code=0
+  "$GATE" -n "$NS" --deployment "sample-$s" --timeout 3m --interval 1s --junit "$W/gate-$s.xml" \
+    --log-format text > "$W/gate-$s.txt" 2>&1 || code=$?
+  [ "$code" = "$want" ] || fail "testcar-gate --deployment sample-$s exits $want, not $code" "$(tail -n 20 "$W/gate-$s.txt")"
+  grep -q "<testsuite" "$W/gate-$s.xml" || fail "the gate wrote JUnit XML for sample-$s"
+  ok "testcar-gate --deployment sample-$s: exit $code, JUnit written"
+done
+
+# The samples users copy (examples/k8s, podinfo-based): each pod template, as a server-side
+# dry-run, is patched by the real webhook and admitted under Pod Security restricted.
+python3 - "$W/templates" examples/k8s/*.yaml <<'EOF'
+import json, os, sys, yaml
+out = sys.argv[1]; os.makedirs(out, exist_ok=True)
+for path in sys.argv[2:]:
+    for doc in yaml.safe_load_all(open(path)):
+        if not doc or doc.get("kind") not in ("Deployment", "StatefulSet", "DaemonSet", "Job"):
+            continue
+        tpl = doc["spec"]["template"]
+        name = os.path.basename(path)[:-5] + "-" + doc["metadata"]["name"]
+        pod = {"apiVersion": "v1", "kind": "Pod",
+               "metadata": dict(tpl["metadata"], name=name[:63]), "spec": tpl["spec"]}
+        json.dump(pod, open(os.path.join(out, name + ".json"), "w"))
+EOF
+for f in "$W"/templates/*.json; do
+  name="$(basename "$f" .json)"
+  if kubectl -n "$NS" create --dry-run=server -o json -f "$f" > "$W/dry-$name.json" 2> "$W/dry-$name.err"; then
+    [ "$(testcar_containers < "$W/dry-$name.json")" = 1 ] || fail "examples/k8s $name: injected by the webhook" "$(cat "$W/dry-$name.err")"
+    ok "examples/k8s $name: the real API server admits the injected pod (restricted, dry run)"
+  elif grep -q "image" "$W/dry-$name.err" && [[ "$name" == image-* ]]; then
+    # image volumes need the ImageVolume feature (and containerd 2.x to run); report, do not hide.
+    ok "examples/k8s $name: refused by this cluster as expected without image volumes: $(head -c 200 "$W/dry-$name.err")"
+  else
+    fail "examples/k8s $name: admitted by the API server" "$(cat "$W/dry-$name.err")"
+  fi
+done
+
+# ---------------------------------------------------------------------------------------------
+# 5. The sidecar's process is killed: the container restarts, the stored verdict is printed
+#    again, the tests are not run again (same run id).
+pod="$(pod_of sample-configmap)"
+before="$(verdict_of "$pod")"
+cid="$(kubectl -n "$NS" get pod "$pod" -o json \
+  | jq -r '[(.status.containerStatuses + (.status.initContainerStatuses // []))[] | select(.name == "testcar")][0].containerID' \
+  | sed 's|^containerd://||')"
+pid="$(ctr --address "$SOCK" -n k8s.io tasks ls | awk -v id="$cid" '$1 == id {print $2}')"
+[ -n "$pid" ] && [ "$pid" -gt 0 ] || fail "the testcar container's task is found in containerd ($cid)"
+kill -9 "$pid"
+restarted() {
+  kubectl -n "$NS" get pod "$pod" -o json | jq -e '[(.status.containerStatuses + (.status.initContainerStatuses // []))[]
+    | select(.name == "testcar")][0] | .restartCount >= 1 and .state.running != null' >/dev/null
+}
+until_true 120 "the testcar container of $pod restarted" restarted
+until_true 120 "a verdict in the restarted container's log" bash -c "[ -n \"\$(kubectl -n $NS logs $pod -c testcar 2>/dev/null | grep -F testcar.io/result/v1)\" ]"
+after="$(verdict_of "$pod")"
+[ "$(jq -r .runId <<<"$after")" = "$(jq -r .runId <<<"$before")" ] && [ "$(jq -r .runId <<<"$after")" != null ] \
+  || fail "the restarted sidecar re-reads its stored verdict (same run id)" "before: $before
+after:  $after"
+ok "sidecar killed and restarted: the stored verdict (run $(jq -r .runId <<<"$after")) is printed again, tests not rerun"
+
+# ---------------------------------------------------------------------------------------------
+# 6. A re-applied injected pod spec is not injected twice.
+kubectl -n "$NS" get pod "$pod" -o json | jq '{apiVersion, kind, metadata: {name: "reapplied", labels: {}, annotations: .metadata.annotations},
+  spec: (.spec | del(.nodeName))}' > "$W/reapply.json"
+kubectl -n "$NS" apply --dry-run=server -o json -f "$W/reapply.json" > "$W/reapplied.json" 2> "$W/reapply.err" \
+  || fail "server-side apply of an injected pod spec" "$(cat "$W/reapply.err")"
+[ "$(testcar_containers < "$W/reapplied.json")" = 1 ] || fail "an injected pod spec applied again keeps one testcar container"
+[ "$(jq '[.spec.volumes[] | .name] | length' "$W/reapplied.json")" = "$(jq '[.spec.volumes[] | .name] | unique | length' "$W/reapplied.json")" ] \
+  || fail "an injected pod spec applied again has no duplicate volumes"
+ok "an already-injected pod spec applied again is not injected twice"
+
+#    The injector scaled to zero: pods are still created (failurePolicy Ignore), not injected;
+#    the gate exits 2 with its hint. Scaled back, a new rollout is injected again.
+kubectl -n "$SYS" scale deploy "$INJECTOR" --replicas=0 >/dev/null
+kubectl -n "$SYS" wait --for=delete pod -l app.kubernetes.io/component=injector --timeout=120s >/dev/null 2>&1 || true
+until_true 60 "no injector pod left" bash -c "[ -z \"\$(kubectl -n $SYS get pods -o name)\" ]"
+kubectl -n "$NS" rollout restart deploy/sample-configmap >/dev/null
+kubectl -n "$NS" rollout status deploy/sample-configmap --timeout=240s > "$W/rollout-down.txt" 2>&1 \
+  || fail "a rollout with the injector down completes" "$(cat "$W/rollout-down.txt")"
+pod="$(pod_of sample-configmap)"
+[ "$(kubectl -n "$NS" get pod "$pod" -o json | testcar_containers)" = 0 ] || fail "with the injector down, $pod is not injected"
+code=0
+"$GATE" -n "$NS" --deployment sample-configmap --timeout 20s --interval 1s --log-format text > "$W/gate-down.txt" 2>&1 || code=$?
+[ "$code" = 2 ] || fail "the gate exits 2 for a rollout the injector missed, not $code" "$(cat "$W/gate-down.txt")"
+grep -q "not injected" "$W/gate-down.txt" || fail "the gate's hint says the pod was not injected" "$(cat "$W/gate-down.txt")"
+ok "injector at zero: pods created without the sidecar, gate exit 2 with the hint"
+
+kubectl -n "$SYS" scale deploy "$INJECTOR" --replicas=2 >/dev/null
+kubectl -n "$SYS" rollout status deploy/"$INJECTOR" --timeout=180s >/dev/null || fail "the injector scales back up"
+until_true 60 "the webhook answers again" webhook_injects back-up
+kubectl -n "$NS" rollout restart deploy/sample-configmap >/dev/null
+kubectl -n "$NS" rollout status deploy/sample-configmap --timeout=240s >/dev/null || fail "a rollout after the injector is back"
+pod="$(pod_of sample-configmap)"
+[ "$(kubectl -n "$NS" get pod "$pod" -o json | testcar_containers)" = 1 ] || fail "with the injector back, $pod is injected"
+"$GATE" -n "$NS" --deployment sample-configmap --timeout 3m --interval 1s --log-format text > "$W/gate-back.txt" 2>&1 \
+  || fail "the gate passes the rollout after the injector is back" "$(tail -n 20 "$W/gate-back.txt")"
+ok "injector scaled back: the next rollout is injected and passes the gate"
+
+# ---------------------------------------------------------------------------------------------
+# 7. A rotated serving certificate (new Secret data, same CA) is picked up with no failed
+#    admission. The operator's own CA: tls.mode=secret.
+R="$W/rotate"; mkdir -p "$R"
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=operator-ca" -keyout "$R/ca.key" -out "$R/ca.crt" 2>/dev/null
+issue() {
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=$INJECTOR.$SYS.svc" -keyout "$R/$1.key" -out "$R/$1.csr" 2>/dev/null
+  printf 'subjectAltName=DNS:%s,DNS:%s.%s,DNS:%s.%s.svc\n' "$INJECTOR" "$INJECTOR" "$SYS" "$INJECTOR" "$SYS" > "$R/$1.ext"
+  openssl x509 -req -in "$R/$1.csr" -CA "$R/ca.crt" -CAkey "$R/ca.key" -CAcreateserial -days 1 \
+    -extfile "$R/$1.ext" -out "$R/$1.crt" 2>/dev/null
+  openssl x509 -in "$R/$1.crt" -noout -serial | cut -d= -f2
+}
+serial1="$(issue one)"
+kubectl -n "$SYS" create secret tls operator-tls --cert "$R/one.crt" --key "$R/one.key" >/dev/null
+helm upgrade testcar charts/testcar -n "$SYS" --reuse-values --set tls.mode=secret \
+  --set tls.secret.name=operator-tls --set tls.secret.caBundle="$(base64 -w0 "$R/ca.crt")" \
+  --wait --timeout 5m > "$W/helm-upgrade.txt" 2>&1 || fail "helm upgrade to tls.mode=secret" "$(tail -n 20 "$W/helm-upgrade.txt")"
+# served_serials: the serial of the certificate each injector pod serves right now.
+served_serials() {
+  local ip
+  for ip in $(kubectl -n "$SYS" get pods -l app.kubernetes.io/component=injector \
+      -o jsonpath='{range .items[?(@.status.podIP)]}{.status.podIP}{"\n"}{end}'); do
+    openssl s_client -connect "$ip:8443" -servername "$INJECTOR.$SYS.svc" </dev/null 2>/dev/null \
+      | openssl x509 -noout -serial 2>/dev/null | cut -d= -f2
+  done
+}
+all_serve() { local s; s="$(served_serials)"; [ -n "$s" ] && [ -z "$(grep -vx "$1" <<<"$s")" ]; }
+until_true 120 "every injector pod serves the operator's certificate" all_serve "$serial1"
+webhook_injects after-upgrade || fail "injection works with the operator's certificate"
+ok "helm upgrade to tls.mode=secret: the injector serves the operator's certificate"
+
+serial2="$(issue two)"
+kubectl -n "$SYS" create secret tls operator-tls --cert "$R/two.crt" --key "$R/two.key" --dry-run=client -o yaml \
+  | kubectl apply -f - >/dev/null
+admissions=0 missed=0
+deadline=$((SECONDS + 240))
+until all_serve "$serial2"; do
+  [ $SECONDS -lt $deadline ] || fail "the rotated certificate is served within 240 s" "served: $(served_serials | tr '\n' ' ')"
+  admissions=$((admissions + 1))
+  webhook_injects "rotating-$admissions" || missed=$((missed + 1))
+  sleep 1
+done
+for i in 1 2 3; do
+  admissions=$((admissions + 1))
+  webhook_injects "rotated-$i" || missed=$((missed + 1))
+done
+[ "$missed" = 0 ] || fail "no admission fails while the certificate rotates ($missed of $admissions were not injected)"
+ok "rotated certificate picked up without a restart; $admissions admissions during the rotation, none failed"
