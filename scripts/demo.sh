@@ -3,11 +3,26 @@
 # run the agent one-shot on examples/tests (passed) and examples/tests-failing (failed,
 # exit code 1), then run it as a sidecar would in a pod and read /result and /metrics, and
 # finally post a real-shaped AdmissionReview to the injector over TLS and show the patched pod.
+# Exits non-zero if any step does not do what it shows. TESTCAR_DEMO_BUILD=0 skips the build
+# (tests/tools.d/55-demo.sh runs the demo on the test build's binaries).
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
-log "build"
-cargo build -q -p testcar-agent -p sample-service -p testcar-injector
+# No pipe into a reader that stops early (see lib.sh): outputs go to files under target/demo
+# and are cut from there. Every wait is a bounded poll, generous for a loaded machine.
+fail() { echo "demo: $*" >&2; exit 1; }
+
+# show FILE [BYTES]: the first BYTES (300) of FILE on one line, then " ...".
+show() {
+  local text
+  text="$(<"$1")"
+  printf '%s ...\n' "${text:0:${2:-300}}"
+}
+
+if [ "${TESTCAR_DEMO_BUILD:-1}" = 1 ]; then
+  log "build"
+  cargo build -q -p testcar-agent -p sample-service -p testcar-injector
+fi
 AGENT="$ROOT/target/debug/testcar-agent"
 OUT="$ROOT/target/demo"
 rm -rf "$OUT" && mkdir -p "$OUT"
@@ -19,24 +34,28 @@ cleanup() {
 }
 trap cleanup EXIT
 
-PORT=$(free_port)
-TARGET="http://127.0.0.1:$PORT"
-log "start examples/sample-service on $TARGET (ready after 1s)"
-"$ROOT/target/debug/sample-service" --listen "127.0.0.1:$PORT" --ready-after 1s --log-format text \
+log "start examples/sample-service on a free port (ready after 1s)"
+"$ROOT/target/debug/sample-service" --listen 127.0.0.1:0 --ready-after 1s --log-format text \
   >"$OUT/service.log" 2>&1 &
 PIDS+=($!)
+wait_until 60 "the sample service to listen" grep -q '^listening on http://' "$OUT/service.log" ||
+  fail "the sample service did not start; its log: $(<"$OUT/service.log")"
+TARGET="$(sed -n 's|^listening on \(http://[0-9.:]*\).*|\1|p' "$OUT/service.log")"
+log "sample service on $TARGET"
 
 log "testcar-agent run examples/tests --target $TARGET --readiness-url /readyz"
 code=0
 "$AGENT" run examples/tests --target "$TARGET" --readiness-url /readyz \
   --results-dir "$OUT/passing" --junit "$OUT/passing.junit.xml" --log-format text --log warn || code=$?
 log "exit code $code (0 = passed); results in target/demo/passing/"
+[ "$code" = 0 ] || fail "examples/tests should pass (exit 0), got exit $code"
 
 log "testcar-agent run examples/tests-failing --target $TARGET"
 code=0
 "$AGENT" run examples/tests-failing --target "$TARGET" \
   --results-dir "$OUT/failing" --log-format text --log warn || code=$?
 log "exit code $code (1 = failed)"
+[ "$code" = 1 ] || fail "examples/tests-failing should fail (exit 1), got exit $code"
 
 APORT=$(free_port)
 log "sidecar mode: the pod's environment, endpoints on 127.0.0.1:$APORT"
@@ -47,20 +66,26 @@ TESTCAR_POD_NAME=sample-6d5f7c9b8-demo1 TESTCAR_POD_NAMESPACE=demo TESTCAR_LOG=w
   "$AGENT" sidecar >"$OUT/sidecar.stdout" 2>"$OUT/sidecar.stderr" &
 SIDECAR=$!
 PIDS+=($SIDECAR)
-for _ in $(seq 300); do
-  state=$(curl -fsS "127.0.0.1:$APORT/result" 2>/dev/null || true)
-  case "$state" in *'"schema"'*) break ;; esac
-  sleep 0.2
-done
+# the verdict reaches the log (stdout) when the run is over; the run alone takes ~15 s
+wait_until 300 "the sidecar's result line" grep -q '"schema"' "$OUT/sidecar.stdout" ||
+  fail "no result line from the sidecar; its log: $(<"$OUT/sidecar.stderr")"
+wait_until 60 "GET /result" curl -fsS --max-time 10 -o "$OUT/sidecar.result.json" \
+  "127.0.0.1:$APORT/result" 2>/dev/null
 log "GET /result (first 300 bytes)"
-curl -fsS "127.0.0.1:$APORT/result" | head -c 300; echo " ..."
+show "$OUT/sidecar.result.json"
 log "GET /metrics (run and suite status)"
-curl -fsS "127.0.0.1:$APORT/metrics" | grep -E '^testcar_(run_status|suite_status|checks)' | grep -v ' 0$'
+curl -fsS --max-time 10 -o "$OUT/sidecar.metrics.txt" "127.0.0.1:$APORT/metrics"
+awk '/^testcar_(run_status|suite_status|checks)/ && $NF != "0"' "$OUT/sidecar.metrics.txt"
 log "the sidecar's last stdout line (what the gate reads from the pod log)"
-tail -n 1 "$OUT/sidecar.stdout" | head -c 300; echo " ..."
-if kill -0 "$SIDECAR" 2>/dev/null; then log "the sidecar stays alive and idle; SIGTERM ends it"; fi
+last="$(tail -n 1 "$OUT/sidecar.stdout")"
+printf '%s ...\n' "${last:0:300}"
+kill -0 "$SIDECAR" 2>/dev/null || fail "the sidecar should stay alive and idle after its run"
+log "the sidecar stays alive and idle; SIGTERM ends it"
 kill -TERM "$SIDECAR"
-wait "$SIDECAR" && log "sidecar exited 0 on SIGTERM"
+code=0
+wait "$SIDECAR" || code=$?
+[ "$code" = 0 ] || fail "the idle sidecar should exit 0 on SIGTERM, got exit $code"
+log "sidecar exited 0 on SIGTERM"
 
 log "injector: a throw-away CA and serving certificate for 127.0.0.1"
 TLS="$OUT/tls"
@@ -70,11 +95,11 @@ IPORT=$(free_port); MPORT=$(free_port)
   --tls-cert "$TLS/tls.crt" --tls-key "$TLS/tls.key" --namespace testcar-system --log-format text \
   >"$OUT/injector.log" 2>&1 &
 PIDS+=($!)
-wait_http "127.0.0.1:$MPORT/readyz"
+wait_http "127.0.0.1:$MPORT/readyz" || fail "the injector never became ready; its log: $(<"$OUT/injector.log")"
 REVIEW="$ROOT/crates/testcar-injector/test_data/deployment-pod.review.json"
 log "POST https://127.0.0.1:$IPORT/mutate  (a pod a Deployment created, annotated testcar.io/inject: \"true\")"
-curl -fsS --cacert "$TLS/ca.crt" -H 'Content-Type: application/json' \
-  --data-binary "@$REVIEW" "https://127.0.0.1:$IPORT/mutate" > "$OUT/review-response.json"
+curl -fsS --max-time 30 --cacert "$TLS/ca.crt" -H 'Content-Type: application/json' \
+  --data-binary "@$REVIEW" "https://127.0.0.1:$IPORT/mutate" -o "$OUT/review-response.json"
 python3 - "$REVIEW" "$OUT/review-response.json" <<'PY'
 import base64, copy, json, sys
 review = json.load(open(sys.argv[1]))
@@ -112,5 +137,6 @@ if sidecars:
         print(f"    env {e['name']}=" + (e.get("value") or json.dumps(e.get("valueFrom"))))
 PY
 log "injector /metrics"
-curl -fsS "127.0.0.1:$MPORT/metrics" | grep -E '^testcar_injector_admissions_total'
+curl -fsS --max-time 10 -o "$OUT/injector.metrics.txt" "127.0.0.1:$MPORT/metrics"
+grep -E '^testcar_injector_admissions_total' "$OUT/injector.metrics.txt"
 log "done: results under target/demo/ (result.json, junit.xml, report.html per run)"

@@ -1,5 +1,8 @@
 # Shared shell helpers for setup, tests and benches. Source it; do not run it.
 set -euo pipefail
+# PIPES: never pipe into a reader that stops early (head, grep -q, sed q) under pipefail: the
+# writer gets SIGPIPE (curl: exit 23) when the reader exits first, and the script dies at
+# random. Write to a file or a variable, then cut it (${text:0:300}, grep -q FILE).
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS="${TESTCAR_TOOLS:-$ROOT/.tools}"
@@ -15,7 +18,8 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 apt_install() {
   local missing=()
   for p in "$@"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" == *"install ok installed"* ]] ||
+      missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
   log "apt-get install ${missing[*]}"
@@ -77,13 +81,30 @@ mk_tls() {
     -days 1 -extfile "$dir/san.ext" -out "$dir/tls.crt" 2>/dev/null
 }
 
-# wait_http URL [TRIES]: poll URL (0.1 s apart) until it answers 2xx; fail after TRIES.
+# wait_http URL [TRIES]: poll URL (0.1 s apart) until it answers 2xx; fail after TRIES
+# (default 600: at least a minute, for a loaded machine).
 wait_http() {
-  local url="$1" tries="${2:-100}"
+  local url="$1" tries="${2:-600}"
   for _ in $(seq "$tries"); do
-    curl -fsS "$url" >/dev/null 2>&1 && return 0
+    curl -fsS --max-time 5 "$url" >/dev/null 2>&1 && return 0
     sleep 0.1
   done
   echo "no answer from $url" >&2
   return 1
 }
+
+# wait_until SECONDS WHAT COMMAND...: run COMMAND every 0.2 s until it succeeds; fail, naming
+# WHAT, once SECONDS have passed.
+wait_until() {
+  local limit="$1" what="$2" deadline
+  shift 2
+  deadline=$((SECONDS + limit))
+  until "$@"; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      echo "timed out after ${limit}s waiting for $what" >&2
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+

@@ -18,10 +18,11 @@ if [ ! -x "$TOOLS/bin/helm" ] || [ ! -x "$TOOLS/bin/kubectl" ]; then
   unzip -q -o "$zip" -d "$tmp"
   for bin in helm kubectl; do
     [ -x "$TOOLS/bin/$bin" ] && continue
-    found="$(find "$tmp" -type f -name "$bin" | head -n 1)"
+    found="$(find "$tmp" -type f -name "$bin" -print -quit)"
     [ -n "$found" ] || { echo "30-helm: no $bin inside $zip" >&2; exit 1; }
     install -m 0755 "$found" "$TOOLS/bin/$bin"
-    log "installed $bin: $("$TOOLS/bin/$bin" version --client 2>/dev/null | head -n 1 || true)"
+    version="$("$TOOLS/bin/$bin" version --client 2>/dev/null || true)"
+    log "installed $bin: ${version%%$'\n'*}"
   done
 fi
 

@@ -49,7 +49,7 @@ fi
 run_pair() {
   local script="$1" name args rc
   name="$(basename "$script" .yml)"
-  args="$(sed -n 's/^# args: //p' "$script" | head -1)"
+  args="$(sed -n '/^# args: /{s///p;q;}' "$script")"
   rc=0
   # shellcheck disable=SC2086
   (cd "$WORK" && "$ART" run --output "$WORK/$name.artillery.json" $args "$script" >"$WORK/$name.artillery.log" 2>&1) || rc=$?
