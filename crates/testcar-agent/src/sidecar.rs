@@ -1,7 +1,8 @@
 //! `testcar-agent sidecar`: the agent's life in a pod. Serve the endpoints, run once
 //! (a restarted container finds its stored result and does not run again), find the tests,
 //! wait for the service, run, report, then stay idle until SIGTERM so that the container
-//! is not restarted and its log, which holds the verdict, survives.
+//! is not restarted and its log, which holds the verdict, survives. The verdict is the last
+//! line of that log: nothing is written to stdout or stderr after it.
 
 use std::sync::Arc;
 
@@ -42,10 +43,14 @@ pub async fn run(args: &SidecarArgs) -> ExitClass {
     let stop = Stop::new();
     let terminated = CancellationToken::new();
     {
-        let (stop, terminated) = (stop.clone(), terminated.clone());
+        let (stop, terminated, state) = (stop.clone(), terminated.clone(), state.clone());
         tokio::spawn(async move {
             let name = wait_for_signal().await;
-            tracing::info!(signal = name, "terminating");
+            // Once the run is over the verdict is (about to be) the log's last line: end
+            // quietly. Mid-run, say why the result will be partial.
+            if state.result().is_none() {
+                tracing::info!(signal = name, "terminating");
+            }
             stop.stop(format!("interrupted by {name}"));
             terminated.cancel();
         });
@@ -59,28 +64,37 @@ pub async fn run(args: &SidecarArgs) -> ExitClass {
             .unwrap_or_else(|| "default".into()),
     });
 
-    let class = if let Some(stored) = results::stored_for(&args.results_dir, pod.as_ref()) {
+    let (run, class) = if let Some(stored) = results::stored_for(&args.results_dir, pod.as_ref()) {
         tracing::info!(run_id = %stored.run_id, status = %stored.status, "this pod already has a result; not running again");
-        state.done(&stored);
-        print_result(&stored);
-        None
+        (stored, None)
     } else {
         let run = run_once(args, pod, &state, &stop).await;
-        state.done(&run);
         if let Err(error) = results::write(&args.results_dir, &run) {
             tracing::error!(%error, "cannot store the result");
         }
-        print_result(&run);
-        stop.token()
+        let class = stop
+            .token()
             .is_cancelled()
-            .then(|| ExitClass::from(run.status))
+            .then(|| ExitClass::from(run.status));
+        (run, class)
     };
+    // Stopped mid-run by a signal: the pod is going away; the partial result is saved and
+    // printed, then the process exits with its class. Otherwise the agent idles.
+    let exit_now = class.filter(|_| terminated.is_cancelled());
+    if exit_now.is_none() {
+        tracing::info!(
+            "idle after the run: the result follows as the last log line and stays at /result until SIGTERM"
+        );
+    }
+    // The verdict is the last line of the container's log (stdout and stderr merged):
+    // nothing is logged after it, neither by the endpoints nor on SIGTERM. /result shows the
+    // document only once the verdict is in the log.
+    testcar_telemetry::print_last(|| print_result(&run));
+    state.done(&run);
 
-    let class = match class {
-        // Stopped mid-run: the pod is going away; the partial result is saved and printed.
-        Some(class) if terminated.is_cancelled() => class,
-        _ => {
-            tracing::info!("idle: the result stays at /result until the pod ends");
+    let class = match exit_now {
+        Some(class) => class,
+        None => {
             terminated.cancelled().await;
             ExitClass::Passed
         }

@@ -1,11 +1,57 @@
 //! Logging flags shared by every Testcar binary (`--log-format`, `--log`) and the one
 //! place the tracing subscriber is installed. Logs always go to stderr so that stdout
 //! stays the result channel.
+//!
+//! A process whose last output line is a contract (the sidecar's verdict, read with
+//! `kubectl logs --tail=1`, which merges stdout and stderr) prints it with [`print_last`]:
+//! no log record can be written after it.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
+use std::sync::{Mutex, PoisonError};
 
 use clap::{Args, ValueEnum};
+use tracing::level_filters::LevelFilter;
 use tracing_subscriber::EnvFilter;
+
+/// Guards every log write; `true` once [`print_last`] has sealed the log.
+static SEALED: Mutex<bool> = Mutex::new(false);
+
+/// The log's writer: stderr, one record per write, nothing once the log is sealed.
+struct LogWriter;
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let sealed = SEALED.lock().unwrap_or_else(PoisonError::into_inner);
+        if !*sealed {
+            std::io::stderr().write_all(buf)?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+/// Run `print` (which writes the process's final stdout lines) so that no log record is
+/// written during it or after it: a record being written finishes first, later ones are
+/// dropped. `print` must not log (the log waits for it). With debug logging enabled (`--log debug`, or `debug` or
+/// `trace` for any target) the log stays open after `print`: the operator asked to see
+/// everything, at the price of the final line no longer being last.
+pub fn print_last(print: impl FnOnce()) {
+    let mut sealed = SEALED.lock().unwrap_or_else(PoisonError::into_inner);
+    print();
+    let _ = std::io::stdout().flush();
+    if !debug_enabled() {
+        *sealed = true;
+    }
+}
+
+/// Whether any target logs at debug or trace.
+fn debug_enabled() -> bool {
+    let max = LevelFilter::current();
+    max == LevelFilter::DEBUG || max == LevelFilter::TRACE
+}
 
 /// How log records are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -49,7 +95,7 @@ impl LogArgs {
         };
         let builder = tracing_subscriber::fmt()
             .with_env_filter(filter)
-            .with_writer(std::io::stderr)
+            .with_writer(|| LogWriter)
             .with_target(false);
         let result = if json {
             builder
