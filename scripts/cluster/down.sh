@@ -76,7 +76,7 @@ done
 # 7. What is left over is reported, not hidden.
 left=""
 [ -z "$(pids_of_dir)" ] || left="$left processes:$(pids_of_dir | tr '\n' ' ')"
-awk -v d="$DIR/" 'index($2, d) == 1' /proc/self/mounts | grep -q . && left="$left mounts"
+[ -z "$(awk -v d="$DIR/" 'index($2, d) == 1' /proc/self/mounts)" ] || left="$left mounts"
 ip link show "$BRIDGE" >/dev/null 2>&1 && left="$left bridge"
 if $keep_logs; then
   find "$DIR" -mindepth 1 -maxdepth 1 ! -name logs -exec rm -rf {} + 2>/dev/null || true

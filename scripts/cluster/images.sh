@@ -55,6 +55,6 @@ for tar in "$OUT"/*.tar; do
   ctr --address "$SOCK" -n k8s.io images import "$tar" >/dev/null \
     || die "ctr images import $tar failed"
 done
-ctr --address "$SOCK" -n k8s.io images ls -q | grep -q "^$PAUSE_IMAGE\$" \
+grep -qx "$PAUSE_IMAGE" <<<"$(ctr --address "$SOCK" -n k8s.io images ls -q)" \
   || die "the pause image $PAUSE_IMAGE is not in containerd after the import"
 log "images imported: $(ctr --address "$SOCK" -n k8s.io images ls -q | grep -c "^$IMAGE_PREFIX/")"

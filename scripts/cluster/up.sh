@@ -209,8 +209,11 @@ EOF
 start kubelet "$BIN/kubelet" --config "$DIR/kubelet/config.yaml" --kubeconfig "$DIR/kubelet.kubeconfig" \
   --root-dir "$DIR/kubelet/root" --cert-dir "$DIR/kubelet/pki" \
   --hostname-override "$NODE" --node-ip "$NODE_IP" --v=1
-wait_for "node $NODE Ready" 180 bash -c \
-  "kubectl --kubeconfig '$DIR/kubeconfig' get node '$NODE' -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}' 2>/dev/null | grep -qx True"
+node_ready() {
+  [ "$(kubectl --kubeconfig "$DIR/kubeconfig" get node "$NODE" \
+    -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]
+}
+wait_for "node $NODE Ready" 180 node_ready
 wait_for "service account default/default" 60 kubectl --kubeconfig "$DIR/kubeconfig" -n default get serviceaccount default
 trap - ERR
 log "cluster up: export KUBECONFIG=$DIR/kubeconfig"

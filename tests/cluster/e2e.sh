@@ -109,13 +109,18 @@ jq -r '.data["tls.crt"]' "$W/tls.json" | base64 -d > "$W/tls.crt"
 bundle="$(kubectl get mutatingwebhookconfiguration "$INJECTOR" -o jsonpath='{.webhooks[0].clientConfig.caBundle}' | base64 -d)"
 [ "$bundle" = "$(cat "$W/ca.crt")" ] || fail "the webhook's caBundle is the CA in the serving Secret"
 openssl verify -CAfile "$W/ca.crt" "$W/tls.crt" >/dev/null 2>&1 || fail "the serving certificate is signed by the caBundle's CA"
-openssl x509 -in "$W/tls.crt" -noout -ext subjectAltName | grep -q "DNS:$INJECTOR.$SYS.svc" \
+grep -q "DNS:$INJECTOR.$SYS.svc" <<<"$(openssl x509 -in "$W/tls.crt" -noout -ext subjectAltName)" \
   || fail "the serving certificate names $INJECTOR.$SYS.svc" "$(openssl x509 -in "$W/tls.crt" -noout -ext subjectAltName)"
 ok "caBundle is the CA that signed the serving certificate for $INJECTOR.$SYS.svc"
 
+# Ready pods reach the API server's endpoint cache a moment later; until then a pod would be
+# let through uninjected (failurePolicy Ignore), so the samples wait for a first injection.
+kubectl create namespace "$NS" >/dev/null
+until_true 60 "the API server reaches the webhook through its Service" webhook_injects first-call
+ok "the API server calls the webhook through its Service (dry-run pod injected)"
+
 # ---------------------------------------------------------------------------------------------
 # 3. and 4. kubectl apply the samples into a namespace that enforces Pod Security restricted.
-kubectl create namespace "$NS" >/dev/null
 kubectl label namespace "$NS" pod-security.kubernetes.io/enforce=restricted \
   pod-security.kubernetes.io/enforce-version=latest >/dev/null
 samples=(shared configmap copy failing)
