@@ -215,6 +215,25 @@ fn cases_of(suite: &Suite) -> Vec<Case> {
             details: message,
             time_s: suite_time,
         });
+    } else if suite.status == Status::Failed
+        && !cases.is_empty()
+        && cases.iter().all(|c| c.status == CheckStatus::Passed)
+    {
+        // The result says the suite failed though every check in it passed (a hand-edited
+        // or older result can say that): the suite's verdict must still show as a failure,
+        // or a CI that reads only JUnit would pass what the gate fails.
+        let message = suite
+            .error
+            .clone()
+            .unwrap_or_else(|| "suite failed although every check in it passed".to_string());
+        cases.push(Case {
+            name: format!("{} (suite)", suite.name),
+            status: CheckStatus::Failed,
+            kind: "suite".into(),
+            message: message.clone(),
+            details: format!("suite: {}\nstatus: {}\n{message}", suite.name, suite.status),
+            time_s: suite_time,
+        });
     } else if cases.is_empty() {
         // A suite with no checks still shows up as one test case with its status.
         let status = match suite.status {
@@ -368,6 +387,68 @@ mod tests {
                 .iter()
                 .any(|c| matches!(&c.2, Some((e, m)) if e == "error" && m.contains(run.error.as_deref().unwrap())))
         );
+    }
+
+    /// Every suite whose status is failed or error has a `<failure>` or `<error>` in its
+    /// `testsuite`, whatever its checks say.
+    #[test]
+    fn failed_suite_whose_checks_all_passed_still_fails() {
+        let run: Run =
+            serde_json::from_str(include_str!("../testdata/suite-failed-checks-passed.json"))
+                .unwrap();
+        assert!(run.suites.iter().all(|s| s.status == Status::Failed
+            && s.checks.iter().all(|c| c.status == CheckStatus::Passed)));
+        let xml = render_junit(&run);
+        let cases = parse_cases(&xml);
+        for suite in &run.suites {
+            let failures: Vec<&ParsedCase> = cases
+                .iter()
+                .filter(|c| c.0 == suite.name && matches!(&c.2, Some((e, _)) if e == "failure"))
+                .collect();
+            assert_eq!(failures.len(), 1, "suite {}: {xml}", suite.name);
+            // The checks themselves are still reported as passed.
+            for check in &suite.checks {
+                assert!(
+                    cases
+                        .iter()
+                        .any(|c| c.0 == suite.name && c.1 == check.name && c.2.is_none())
+                );
+            }
+        }
+        // The suite's own error text is the failure's message when it has one.
+        assert!(cases.iter().any(|c| matches!(&c.2,
+            Some((_, m)) if m == "history check timed out")));
+        assert!(
+            xml.contains("<testsuites name=\"testcar\" tests=\"5\" failures=\"2\""),
+            "{xml}"
+        );
+    }
+
+    /// The same for every status a suite can have on top of the checked-in examples: a
+    /// failed or error suite always carries a failure or error element.
+    #[test]
+    fn every_failed_or_error_suite_has_a_failure_or_error() {
+        for text in [
+            include_str!("../../../docs/examples/passed.json"),
+            include_str!("../../../docs/examples/failed.json"),
+            include_str!("../../../docs/examples/error.json"),
+            include_str!("../testdata/suite-failed-checks-passed.json"),
+        ] {
+            let base: Run = serde_json::from_str(text).unwrap();
+            for status in [Status::Passed, Status::Failed, Status::Error] {
+                let mut run = base.clone();
+                for suite in &mut run.suites {
+                    suite.status = status;
+                }
+                let cases = parse_cases(&render_junit(&run));
+                for suite in &run.suites {
+                    let bad = cases.iter().any(|c| c.0 == suite.name && c.2.is_some());
+                    if status != Status::Passed {
+                        assert!(bad, "suite {} ({status}) has no failure/error", suite.name);
+                    }
+                }
+            }
+        }
     }
 
     #[test]
