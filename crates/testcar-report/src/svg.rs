@@ -123,18 +123,20 @@ pub fn line_chart(chart: &LineChart<'_>) -> String {
         escape(chart.unit)
     );
     // X ticks.
-    let mut x = 0.0;
+    let (mut i, mut x) = (0u32, 0.0);
     while x <= x_top + x_step / 2.0 {
         let xx = px(x);
         let _ = write!(
             s,
-            r##"<line x1="{xx:.1}" x2="{xx:.1}" y1="{:.1}" y2="{:.1}" stroke="#999"/><text x="{xx:.1}" y="{:.1}" text-anchor="middle" fill="#555">{}</text>"##,
+            r##"<line x1="{xx:.1}" x2="{xx:.1}" y1="{:.1}" y2="{:.1}" stroke="#999"/><text class="x-tick" x="{xx:.1}" y="{:.1}" text-anchor="middle" fill="#555">{}</text>"##,
             TOP + plot_h,
             TOP + plot_h + 4.0,
             TOP + plot_h + 16.0,
-            elapsed(x)
+            elapsed_at(x, x_step)
         );
-        x += x_step;
+        // Ticks are multiples of the step, not a running sum: no drift in 0.1 + 0.2.
+        i += 1;
+        x = i as f64 * x_step;
     }
     let _ = write!(
         s,
@@ -193,7 +195,7 @@ pub fn line_chart(chart: &LineChart<'_>) -> String {
                     px(x),
                     py(y),
                     series.color,
-                    elapsed(x),
+                    elapsed_at(x, x_step),
                     num(y),
                     escape(chart.unit)
                 );
@@ -247,6 +249,24 @@ pub fn bar_chart(title: &str, unit: &str, bars: &[Bar]) -> String {
     }
     s.push_str("</svg>");
     s
+}
+
+/// An axis label for `seconds` on an axis whose ticks are `step` apart: whole seconds
+/// ([`elapsed`]) when the step is whole, else seconds with as many decimals as the step needs
+/// (`0.2 s`, `0.25 s`, `1.5 s`), so that neighbouring ticks never share a label.
+fn elapsed_at(seconds: f64, step: f64) -> String {
+    let decimals = (0..=3)
+        .find(|&d| {
+            let scaled = step * 10f64.powi(d);
+            (scaled - scaled.round()).abs() < 1e-6 * scaled.max(1.0)
+        })
+        .unwrap_or(3);
+    if decimals == 0 || !step.is_finite() || step <= 0.0 {
+        return elapsed(seconds);
+    }
+    let text = format!("{seconds:.*}", decimals as usize);
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    format!("{text} s")
 }
 
 /// `75 s`, `2 min`, `1 min 30 s` for axis labels.
@@ -366,6 +386,88 @@ mod tests {
         );
         assert!(svg.contains(r#"width="420.0""#), "{svg}");
         assert!(svg.contains(r#"width="7.1""#), "{svg}");
+    }
+
+    /// The `x-tick` labels of a rendered chart, left to right.
+    fn x_ticks(svg: &str) -> Vec<String> {
+        svg.split(r#"<text class="x-tick""#)
+            .skip(1)
+            .map(|t| {
+                t.split('>')
+                    .nth(1)
+                    .unwrap()
+                    .split('<')
+                    .next()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    }
+
+    fn assert_distinct(ticks: &[String], what: &str) {
+        let mut seen = std::collections::BTreeSet::new();
+        for t in ticks {
+            assert!(
+                seen.insert(t),
+                "{what}: tick label {t:?} repeats in {ticks:?}"
+            );
+        }
+    }
+
+    /// A short suite (one Artillery period, or a couple of seconds of samples) used to label
+    /// its time axis `0 s 0 s 0 s 1 s 1 s 1 s`; every tick label is distinct now.
+    #[test]
+    fn short_suites_get_distinct_sub_second_tick_labels() {
+        // One period: every point at 0 s.
+        let one = [mk_series("p95", &[(0.0, Some(5.0))])];
+        let svg = line_chart(&LineChart {
+            title: "Latency",
+            unit: "ms",
+            series: &one,
+        });
+        let ticks = x_ticks(&svg);
+        assert_eq!(ticks, ["0 s", "0.2 s", "0.4 s", "0.6 s", "0.8 s", "1 s"]);
+        // Spans of a fraction of a second to a few minutes: distinct labels, first `0 s`.
+        for span in [
+            0.3, 0.9, 1.0, 1.7, 2.5, 3.0, 4.2, 7.0, 9.9, 12.0, 15.0, 25.0, 61.0, 119.0, 150.0,
+            600.0, 3700.0,
+        ] {
+            let points: Vec<(f64, Option<f64>)> = (0..=10)
+                .map(|i| (span * i as f64 / 10.0, Some(i as f64)))
+                .collect();
+            let series = [mk_series("p95", &points)];
+            let svg = line_chart(&LineChart {
+                title: "Latency",
+                unit: "ms",
+                series: &series,
+            });
+            let ticks = x_ticks(&svg);
+            assert!(ticks.len() >= 3, "span {span}: {ticks:?}");
+            assert_eq!(ticks[0], "0 s", "span {span}");
+            assert_distinct(&ticks, &format!("span {span}"));
+        }
+        // Three seconds: half-second ticks.
+        let points = [(0.0, Some(1.0)), (3.0, Some(2.0))];
+        let svg = line_chart(&LineChart {
+            title: "Latency",
+            unit: "ms",
+            series: &[mk_series("p95", &points)],
+        });
+        assert_eq!(
+            x_ticks(&svg),
+            ["0 s", "0.5 s", "1 s", "1.5 s", "2 s", "2.5 s", "3 s"]
+        );
+    }
+
+    #[test]
+    fn tick_labels_follow_the_step() {
+        assert_eq!(elapsed_at(0.4, 0.2), "0.4 s");
+        assert_eq!(elapsed_at(0.75, 0.25), "0.75 s");
+        assert_eq!(elapsed_at(1.0, 0.5), "1 s");
+        assert_eq!(elapsed_at(7.5, 2.5), "7.5 s");
+        assert_eq!(elapsed_at(0.6000000000000001, 0.2), "0.6 s");
+        assert_eq!(elapsed_at(20.0, 10.0), "20 s");
+        assert_eq!(elapsed_at(150.0, 25.0), "2 min 30 s");
     }
 
     #[test]

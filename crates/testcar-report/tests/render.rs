@@ -264,3 +264,42 @@ fn two_reports_for_one_suite_use_the_first_and_say_so() {
         2
     );
 }
+
+/// A short suite (one 10 s Artillery period, so every point sits at 0 s) gets a time axis of
+/// distinct sub-second tick labels, not `0 s 0 s 0 s 1 s 1 s 1 s`.
+#[test]
+fn short_suite_time_axis_has_distinct_tick_labels() {
+    let mut report = mk_report(LOAD_REPORT);
+    let intermediate = report["intermediate"].as_array_mut().unwrap();
+    intermediate.truncate(1);
+    let mut run = mk_run(FAILED);
+    run.suites[0].duration_ms = 3000;
+    let html = render_html(&run, &[("load".to_string(), report)]);
+    let charts: Vec<&str> = svgs(&html)
+        .into_iter()
+        .filter(|s| s.contains("line-chart"))
+        .collect();
+    assert_eq!(charts.len(), 2);
+    for chart in charts {
+        assert_well_formed_xml(chart);
+        let ticks: Vec<&str> = chart
+            .split(r#"<text class="x-tick""#)
+            .skip(1)
+            .map(|t| t.split('>').nth(1).unwrap().split('<').next().unwrap())
+            .collect();
+        assert!(ticks.len() >= 3, "{ticks:?}");
+        let mut distinct = ticks.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(
+            distinct.len(),
+            ticks.len(),
+            "repeated tick labels: {ticks:?}"
+        );
+        assert_eq!(ticks[0], "0 s");
+        assert!(
+            ticks.contains(&"0.2 s") && ticks.contains(&"1 s"),
+            "{ticks:?}"
+        );
+    }
+}
