@@ -38,9 +38,11 @@ test: setup lint test-rust test-tools
 setup:
 	bash scripts/setup.sh
 
+## lint: rustfmt, clippy and cargo deny (deny.toml; advisories only when their database can be fetched)
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --all-features -- -D warnings
+	bash scripts/deny.sh
 
 fmt:
 	$(CARGO) fmt --all
