@@ -370,8 +370,12 @@ def check_deployment(f: Failures, docs: list[dict], v: dict, svc_name: str) -> N
     f.check(ports.get("https") == 8443, "no https container port 8443")
     f.check(ports.get("metrics") == v["metrics"]["port"], "metrics container port does not follow metrics.port")
     f.check(c.get("livenessProbe", {}).get("httpGet") == {"path": "/healthz", "port": "metrics"}, "liveness probe is not /healthz on metrics")
-    f.check(c.get("readinessProbe", {}).get("httpGet") == {"path": "/readyz", "port": "metrics"}, "readiness probe is not /readyz on metrics")
+    f.check(c.get("readinessProbe", {}).get("httpGet") == {"path": "/readyz", "port": "https", "scheme": "HTTPS"}, "readiness probe is not /readyz on the webhook's TLS port")
     args = dict(a.lstrip("-").split("=", 1) for a in c.get("args", []))
+    f.check(args.get("drain-delay") == f"{v['drainDelaySeconds']}s", "--drain-delay does not follow drainDelaySeconds")
+    f.check(args.get("shutdown-grace") == f"{v['shutdownGraceSeconds']}s", "--shutdown-grace does not follow shutdownGraceSeconds")
+    f.check(pod.get("terminationGracePeriodSeconds", 30) > v["drainDelaySeconds"] + v["shutdownGraceSeconds"],
+            "terminationGracePeriodSeconds does not cover the drain delay and the shutdown grace")
     f.check(args.get("listen") == "0.0.0.0:8443", "--listen is not 0.0.0.0:8443")
     f.check(args.get("metrics-listen") == f"0.0.0.0:{v['metrics']['port']}", "--metrics-listen does not follow metrics.port")
     mounts = {m["name"]: m["mountPath"] for m in c.get("volumeMounts", [])}

@@ -101,6 +101,8 @@ SCHEMA = {
             "tolerations": ARRAY_OF_OBJECTS,
             "topologySpreadConstraints": ARRAY_OF_OBJECTS,
             "priorityClassName": STR,
+            "drainDelaySeconds": {"type": "integer", "minimum": 0, "maximum": 60},
+            "shutdownGraceSeconds": {"type": "integer", "minimum": 1, "maximum": 60},
             "podAnnotations": STRING_MAP,
             "podLabels": STRING_MAP,
             "resources": RESOURCES,

@@ -253,6 +253,29 @@ pod="$(pod_of sample-configmap)"
   || fail "the gate passes the rollout after the injector is back" "$(tail -n 20 "$W/gate-back.txt")"
 ok "injector scaled back: the next rollout is injected and passes the gate"
 
+#    A rolling restart of the injector under a steady stream of pod creations: the old pods
+#    drain (not ready, still answering) before their port closes, so no pod slips through.
+kubectl -n "$SYS" rollout restart deploy/"$INJECTOR" >/dev/null
+# restart_over: the new pods serve and the old ones are gone (not only scaled away: a
+# terminating pod still drains, and its drain is what is under test).
+restart_over() {
+  kubectl -n "$SYS" rollout status deploy/"$INJECTOR" --timeout=1s >/dev/null 2>&1 &&
+    [ "$(kubectl -n "$SYS" get pods -l app.kubernetes.io/component=injector -o json \
+      | jq '[.items[] | select(.metadata.deletionTimestamp != null)] | length')" = 0 ]
+}
+admissions=0 missed=0 after_done=0
+deadline=$((SECONDS + 300))
+while [ "$after_done" -lt 5 ]; do
+  [ $SECONDS -lt $deadline ] || fail "the injector's rolling restart completes within 300 s"
+  admissions=$((admissions + 1))
+  webhook_injects "restart-$admissions" || missed=$((missed + 1))
+  if [ "$after_done" -gt 0 ] || restart_over; then
+    after_done=$((after_done + 1))
+  fi
+done
+[ "$missed" = 0 ] || fail "no admission fails during the injector's rolling restart ($missed of $admissions were not injected)"
+ok "injector rolling restart under a stream of $admissions pod creations: none created without the sidecar"
+
 # ---------------------------------------------------------------------------------------------
 # 7. A rotated serving certificate (new Secret data, same CA) is picked up with no failed
 #    admission. The operator's own CA: tls.mode=secret.
@@ -270,11 +293,12 @@ kubectl -n "$SYS" create secret tls operator-tls --cert "$R/one.crt" --key "$R/o
 helm upgrade testcar charts/testcar -n "$SYS" --reuse-values --set tls.mode=secret \
   --set tls.secret.name=operator-tls --set tls.secret.caBundle="$(base64 -w0 "$R/ca.crt")" \
   --wait --timeout 5m > "$W/helm-upgrade.txt" 2>&1 || fail "helm upgrade to tls.mode=secret" "$(tail -n 20 "$W/helm-upgrade.txt")"
-# served_serials: the serial of the certificate each injector pod serves right now.
+log "helm upgrade done at $((SECONDS - started)) s"
+# served_serials: the serial of the certificate each live injector pod serves right now.
 served_serials() {
   local ip
-  for ip in $(kubectl -n "$SYS" get pods -l app.kubernetes.io/component=injector \
-      -o jsonpath='{range .items[?(@.status.podIP)]}{.status.podIP}{"\n"}{end}'); do
+  for ip in $(kubectl -n "$SYS" get pods -l app.kubernetes.io/component=injector -o json \
+      | jq -r '.items[] | select(.metadata.deletionTimestamp == null and .status.podIP != null) | .status.podIP'); do
     openssl s_client -connect "$ip:8443" -servername "$INJECTOR.$SYS.svc" </dev/null 2>/dev/null \
       | openssl x509 -noout -serial 2>/dev/null | cut -d= -f2
   done

@@ -42,7 +42,12 @@ pub struct Cli {
     /// The injector's own namespace, never injected (set from the downward API).
     #[arg(long, env = "POD_NAMESPACE")]
     pub namespace: Option<String>,
-    /// How long in-flight requests may take to finish after SIGTERM.
+    /// After SIGTERM, keep accepting reviews this long while `/readyz` answers 503: the API
+    /// server learns that the pod is leaving from endpoint updates that arrive with a lag, and a
+    /// review sent to a closed port lets the pod through without the sidecar.
+    #[arg(long, env = "TESTCAR_INJECTOR_DRAIN_DELAY", default_value = "5s", value_parser = parse_grace)]
+    pub drain_delay: std::time::Duration,
+    /// How long in-flight requests may take to finish after the drain delay.
     #[arg(long, env = "TESTCAR_INJECTOR_SHUTDOWN_GRACE", default_value = "20s", value_parser = parse_grace)]
     pub shutdown_grace: std::time::Duration,
     #[command(flatten)]

@@ -133,20 +133,29 @@ pub async fn serve(cli: Cli, shutdown: CancellationToken) -> Result<(), RunError
         version = mutate::VERSION,
         "testcar-injector serving"
     );
-    // Readiness drops the moment shutdown begins, while in-flight requests still finish.
+    // Readiness drops the moment shutdown begins; the listener stays open for the drain delay
+    // so that reviews routed here before the API server noticed still get an answer.
+    let stop_accepting = CancellationToken::new();
     tokio::spawn({
         let state = state.clone();
         let shutdown = shutdown.clone();
+        let stop_accepting = stop_accepting.clone();
+        let drain = cli.drain_delay;
         async move {
             shutdown.cancelled().await;
             state.ready.store(false, Ordering::Relaxed);
+            if !drain.is_zero() {
+                tracing::info!(drain = ?drain, "draining: /readyz answers 503, reviews are still served");
+                tokio::time::sleep(drain).await;
+            }
+            stop_accepting.cancel();
         }
     });
     server::serve_tls(
         tls_listener,
         acceptor,
         server::webhook_router(state.clone()),
-        shutdown.clone(),
+        stop_accepting,
         cli.shutdown_grace,
     )
     .await;

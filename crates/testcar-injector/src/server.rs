@@ -50,6 +50,9 @@ pub struct AppState {
 pub fn webhook_router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/mutate", post(mutate))
+        // Readiness on the webhook's own TLS port too: a pod whose certificate or listener is
+        // broken must not look ready to the Service the API server calls.
+        .route("/readyz", get(readyz))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }

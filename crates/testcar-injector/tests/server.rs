@@ -489,7 +489,13 @@ async fn sigterm_finishes_the_request_in_flight() {
     let ca = Ca::new("testcar test CA");
     let (cert, key) = ca.issue("injector");
     let secret = SecretDir::new(tmp.path(), &cert, &key);
-    let mut inj = Injector::start(&secret.cert(), &secret.key(), tmp.path(), &[]);
+    // No drain: the listener closes at SIGTERM (the drain has its own test below).
+    let mut inj = Injector::start(
+        &secret.cert(),
+        &secret.key(),
+        tmp.path(),
+        &["--drain-delay", "0s"],
+    );
     inj.wait_ready().await;
 
     let connector = tokio_rustls::TlsConnector::from(Arc::new(client_config(&ca.pem)));
@@ -539,6 +545,67 @@ async fn sigterm_finishes_the_request_in_flight() {
 
     let status = inj.wait_exit(Duration::from_secs(10));
     assert_eq!(status.code(), Some(0), "{}", inj.logs());
+}
+
+/// After SIGTERM the pod reports not-ready on both ports at once but keeps answering new
+/// reviews for the drain delay: the API server may still route to it until endpoint updates
+/// reach it, and a closed port there means a pod created without the sidecar.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_keeps_answering_reviews_while_draining_then_exits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = Ca::new("testcar test CA");
+    let (cert, key) = ca.issue("injector");
+    let secret = SecretDir::new(tmp.path(), &cert, &key);
+
+    // A long drain, so that the checks below run inside it however loaded the machine is.
+    let mut inj = Injector::start(
+        &secret.cert(),
+        &secret.key(),
+        tmp.path(),
+        &["--drain-delay", "60s"],
+    );
+    inj.wait_ready().await;
+    let tls_client = client(&ca.pem, false);
+    let tls_readyz = format!("https://localhost:{}/readyz", inj.tls_port);
+    assert_eq!(
+        tls_client.get(&tls_readyz).send().await.unwrap().status(),
+        200
+    );
+    inj.terminate();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while reqwest::get(inj.ops_url("/readyz")).await.unwrap().status() != 503 {
+        assert!(Instant::now() < deadline, "readyz still 200 after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        tls_client.get(&tls_readyz).send().await.unwrap().status(),
+        503,
+        "the TLS port's /readyz is not 503 while draining"
+    );
+    for _ in 0..3 {
+        admit(&tls_client, &inj.url())
+            .await
+            .expect("a new review while draining is answered");
+    }
+    assert!(inj.logs().contains("draining"), "{}", inj.logs());
+    assert!(
+        inj.child.try_wait().unwrap().is_none(),
+        "exited during the drain"
+    );
+    drop(inj);
+
+    // A short drain ends with the listener closed and exit 0.
+    let mut inj = Injector::start(
+        &secret.cert(),
+        &secret.key(),
+        tmp.path(),
+        &["--drain-delay", "1s"],
+    );
+    inj.wait_ready().await;
+    inj.terminate();
+    let status = inj.wait_exit(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(0), "{}", inj.logs());
+    assert!(admit(&tls_client, &inj.url()).await.is_err());
 }
 
 #[test]
