@@ -6,7 +6,12 @@ use testcar_contract::ExitClass;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    cli.log.init();
+    // The sidecar's container log is its result channel: logs and verdict on one stream, so
+    // that the runtime keeps their order and the verdict stays the last line.
+    match cli.command {
+        Command::Sidecar(_) => cli.log.init_on(testcar_telemetry::Stream::Stdout),
+        _ => cli.log.init(),
+    }
     let class = match cli.command {
         Command::Render { result, junit } => {
             match testcar_agent::render::run(&result, junit.as_deref()) {

@@ -1,6 +1,6 @@
 //! Logging flags shared by every Testcar binary (`--log-format`, `--log`) and the one
-//! place the tracing subscriber is installed. Logs always go to stderr so that stdout
-//! stays the result channel.
+//! place the tracing subscriber is installed. Logs go to stderr so that stdout stays the
+//! result channel, except in a container whose log is the channel ([`Stream::Stdout`]).
 //!
 //! A process whose last output line is a contract (the sidecar's verdict, read with
 //! `kubectl logs --tail=1`, which merges stdout and stderr) prints it with [`print_last`]:
@@ -16,20 +16,44 @@ use tracing_subscriber::EnvFilter;
 /// Guards every log write; `true` once [`print_last`] has sealed the log.
 static SEALED: Mutex<bool> = Mutex::new(false);
 
-/// The log's writer: stderr, one record per write, nothing once the log is sealed.
-struct LogWriter;
+/// Where log records go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    /// Standard error: stdout stays free for results (a terminal, a pipeline).
+    Stderr,
+    /// Standard output, the same stream as the results. For a container: the runtime reads
+    /// stdout and stderr with separate readers and timestamps each line as it reads it, so a
+    /// log line written to stderr *before* the verdict can land *after* it in `kubectl logs`.
+    /// Only one stream keeps the order.
+    Stdout,
+}
+
+/// The log's writer: one record per write, nothing once the log is sealed.
+struct LogWriter(Stream);
 
 impl Write for LogWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let sealed = SEALED.lock().unwrap_or_else(PoisonError::into_inner);
         if !*sealed {
-            std::io::stderr().write_all(buf)?;
+            match self.0 {
+                Stream::Stderr => std::io::stderr().write_all(buf)?,
+                // stdout is line-buffered behind a lock: flush so the record is out before
+                // the lock (and the order with the result lines) is released.
+                Stream::Stdout => {
+                    let mut out = std::io::stdout().lock();
+                    out.write_all(buf)?;
+                    out.flush()?;
+                }
+            }
         }
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        std::io::stderr().flush()
+        match self.0 {
+            Stream::Stderr => std::io::stderr().flush(),
+            Stream::Stdout => std::io::stdout().flush(),
+        }
     }
 }
 
@@ -81,9 +105,14 @@ pub struct LogArgs {
 }
 
 impl LogArgs {
-    /// Install the global subscriber (call once, from `main`). A bad filter falls back to
-    /// `info` and says so rather than failing the process.
+    /// Install the global subscriber on stderr (call once, from `main`). A bad filter falls
+    /// back to `info` and says so rather than failing the process.
     pub fn init(&self) {
+        self.init_on(Stream::Stderr)
+    }
+
+    /// Install the global subscriber writing to `stream` (call once, from `main`).
+    pub fn init_on(&self, stream: Stream) {
         let (filter, bad) = match EnvFilter::try_new(&self.log_filter) {
             Ok(f) => (f, None),
             Err(e) => (EnvFilter::new("info"), Some(e.to_string())),
@@ -91,11 +120,11 @@ impl LogArgs {
         let json = match self.log_format {
             LogFormat::Json => true,
             LogFormat::Text => false,
-            LogFormat::Auto => !std::io::stderr().is_terminal(),
+            LogFormat::Auto => !is_terminal(stream),
         };
         let builder = tracing_subscriber::fmt()
             .with_env_filter(filter)
-            .with_writer(|| LogWriter)
+            .with_writer(move || LogWriter(stream))
             .with_target(false);
         let result = if json {
             builder
@@ -104,14 +133,19 @@ impl LogArgs {
                 .with_current_span(true)
                 .try_init()
         } else {
-            builder
-                .with_ansi(std::io::stderr().is_terminal())
-                .try_init()
+            builder.with_ansi(is_terminal(stream)).try_init()
         };
         if result.is_ok() {
             if let Some(e) = bad {
                 tracing::warn!(filter = %self.log_filter, error = %e, "invalid log filter, using info");
             }
         }
+    }
+}
+
+fn is_terminal(stream: Stream) -> bool {
+    match stream {
+        Stream::Stderr => std::io::stderr().is_terminal(),
+        Stream::Stdout => std::io::stdout().is_terminal(),
     }
 }
