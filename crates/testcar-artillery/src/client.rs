@@ -60,7 +60,7 @@ struct SharedPool {
 /// One origin's share of the pool.
 #[derive(Debug)]
 struct PoolSlot {
-    permits: Arc<tokio::sync::Semaphore>,
+    permits: tokio::sync::Semaphore,
     idle: std::sync::Mutex<Vec<Open>>,
 }
 
@@ -71,7 +71,7 @@ impl SharedPool {
             return slot.clone();
         }
         let slot = Arc::new(PoolSlot {
-            permits: Arc::new(tokio::sync::Semaphore::new(self.size)),
+            permits: tokio::sync::Semaphore::new(self.size),
             idle: Default::default(),
         });
         origins.push((origin.clone(), slot.clone()));
@@ -254,38 +254,37 @@ impl VuConnections {
         F: Fn() -> Result<http::Request<Full<Bytes>>, RequestError>,
     {
         let started_at = Instant::now();
-        if let Some(pool) = &connector.pool {
-            // The permit is held for the whole exchange: a connection is busy until then.
-            let slot = pool.slot(origin);
-            let work = async {
-                let _permit = slot.permits.clone().acquire_owned().await;
-                let idle = slot.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-                let reused = match idle {
-                    Some(open) => ready(open).await,
-                    None => None,
-                };
-                let (rcv, keep) =
-                    exchange(connector, origin, reused, req, remake, started_at).await?;
-                if let Some(open) = keep {
-                    slot.idle
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push(open);
-                }
-                Ok(rcv)
-            };
-            // A timed-out exchange drops its connection with it.
-            return tokio::time::timeout(timeout, work)
-                .await
-                .unwrap_or_else(|_| Err(RequestError::new("ETIMEDOUT", "request timed out")));
-        }
         let work = async {
-            let reused = self.ready_conn(origin).await;
-            let (rcv, keep) = exchange(connector, origin, reused, req, remake, started_at).await?;
-            if let Some(open) = keep {
-                self.conns.push(open);
+            match &connector.pool {
+                Some(pool) => {
+                    // The permit is held for the whole exchange: a connection is busy until then.
+                    let slot = pool.slot(origin);
+                    let _permit = slot.permits.acquire().await;
+                    let idle = slot.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+                    let reused = match idle {
+                        Some(open) => ready(open).await,
+                        None => None,
+                    };
+                    let (rcv, keep) =
+                        exchange(connector, origin, reused, req, remake, started_at).await?;
+                    if let Some(open) = keep {
+                        slot.idle
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push(open);
+                    }
+                    Ok(rcv)
+                }
+                None => {
+                    let reused = self.ready_conn(origin).await;
+                    let (rcv, keep) =
+                        exchange(connector, origin, reused, req, remake, started_at).await?;
+                    if let Some(open) = keep {
+                        self.conns.push(open);
+                    }
+                    Ok(rcv)
+                }
             }
-            Ok(rcv)
         };
         // A timed-out exchange drops its connection with it: it may be mid-response.
         tokio::time::timeout(timeout, work)
@@ -376,9 +375,7 @@ async fn finish(
 
 async fn connect(connector: &Connector, origin: &Origin) -> Result<Open, RequestError> {
     let t0 = Instant::now();
-    let tcp = connect_tcp(origin).await?;
-    let resolved = tcp.1;
-    let tcp = tcp.0;
+    let (tcp, resolved) = connect_tcp(origin).await?;
     let t_tcp = Instant::now();
     // Requests are written in one piece; no reason to wait for ACKs of small segments.
     let _ = tcp.set_nodelay(true);
