@@ -282,6 +282,12 @@ def check_webhook(f: Failures, docs: list[dict], v: dict, ns: str, svc_name: str
     f.check(w.get("failurePolicy") == wv["failurePolicy"], f"failurePolicy {w.get('failurePolicy')} != {wv['failurePolicy']}")
     f.check(w.get("timeoutSeconds") == wv["timeoutSeconds"], f"timeoutSeconds {w.get('timeoutSeconds')} != {wv['timeoutSeconds']}")
     f.check(w.get("reinvocationPolicy") == wv["reinvocationPolicy"], "reinvocationPolicy does not follow the values")
+    conditions = {c["name"]: c["expression"] for c in w.get("matchConditions", [])}
+    if wv["onlyTestcarPods"]:
+        f.check("testcar.io/" in conditions.get("testcar-annotation-or-label", ""), "matchConditions do not limit the calls to pods with a testcar.io/ annotation or label")
+        f.check("kubernetes.io/config.mirror" in conditions.get("not-a-mirror-pod", ""), "matchConditions do not skip mirror pods")
+    else:
+        f.check(not conditions, "matchConditions rendered although webhook.onlyTestcarPods is false")
     f.check(w.get("matchPolicy") == wv["matchPolicy"], "matchPolicy does not follow the values")
     svc = w.get("clientConfig", {}).get("service", {})
     f.check(svc == {"name": svc_name, "namespace": ns, "path": "/mutate", "port": port}, f"clientConfig.service is {svc}")

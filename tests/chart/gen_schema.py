@@ -131,9 +131,11 @@ SCHEMA = {
                 }
             ),
             "serviceAccount": obj({"create": BOOL, "name": {"anyOf": [{"const": ""}, DNS_SUBDOMAIN]}, "annotations": STRING_MAP}),
-            "webhook": obj(
+            "webhook": {
+                **obj(
                 {
                     "failurePolicy": {"type": "string", "enum": ["Ignore", "Fail"]},
+                    "onlyTestcarPods": BOOL,
                     "timeoutSeconds": {"type": "integer", "minimum": 1, "maximum": 30},
                     "reinvocationPolicy": {"type": "string", "enum": ["IfNeeded", "Never"]},
                     "matchPolicy": {"type": "string", "enum": ["Equivalent", "Exact"]},
@@ -141,7 +143,18 @@ SCHEMA = {
                     "objectSelector": LABEL_SELECTOR,
                     "annotations": STRING_MAP,
                 }
-            ),
+                ),
+                # With Fail, every pod in scope depends on the injector: a cluster-wide scope
+                # would make CNI or cert-manager pods wait on it (and it on them).
+                "if": {"properties": {"failurePolicy": {"const": "Fail"}}, "required": ["failurePolicy"]},
+                "then": {
+                    "description": "failurePolicy Fail needs webhook.namespaceOptIn.enabled or a webhook.objectSelector",
+                    "anyOf": [
+                        {"properties": {"namespaceOptIn": {"properties": {"enabled": {"const": True}}, "required": ["enabled"]}}, "required": ["namespaceOptIn"]},
+                        {"properties": {"objectSelector": {"minProperties": 1}}, "required": ["objectSelector"]},
+                    ],
+                },
+            },
             "tls": {
                 **obj(
                     {

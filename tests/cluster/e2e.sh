@@ -92,6 +92,20 @@ EOF
 
 # webhook_injects NAME: the dry-run pod NAME comes back with one testcar container.
 webhook_injects() { [ "$(dry_run_pod "$1" 2>/dev/null | testcar_containers)" = 1 ]; }
+# injector_ips: the pod IPs of the live (not terminating) injector pods.
+injector_ips() {
+  kubectl -n "$SYS" get pods -l app.kubernetes.io/component=injector -o json \
+    | jq -r '.items[] | select(.metadata.deletionTimestamp == null and .status.podIP != null) | .status.podIP'
+}
+# admissions_seen: reviews the injectors have answered, summed over their /metrics.
+admissions_seen() {
+  local ip total=0 n
+  for ip in $(injector_ips); do
+    n="$(curl -fsS "http://$ip:9090/metrics" | awk '/^testcar_injector_admissions_total/ {s += $2} END {print s + 0}')"
+    total=$((total + n))
+  done
+  echo "$total"
+}
 
 # ---------------------------------------------------------------------------------------------
 # 2. helm install, values only for the local images and their pull policy.
@@ -118,6 +132,19 @@ ok "caBundle is the CA that signed the serving certificate for $INJECTOR.$SYS.sv
 kubectl create namespace "$NS" >/dev/null
 until_true 60 "the API server reaches the webhook through its Service" webhook_injects first-call
 ok "the API server calls the webhook through its Service (dry-run pod injected)"
+
+# matchConditions: a pod that says nothing to Testcar is never sent to the injector.
+before="$(admissions_seen)"
+kubectl -n "$NS" create --dry-run=server -o json -f - > /dev/null <<EOF || fail "a plain pod is admitted"
+apiVersion: v1
+kind: Pod
+metadata: {name: plain, annotations: {example.com/owner: someone}}
+spec: {containers: [{name: app, image: $IMAGE_PREFIX/sample-service:$IMAGE_TAG}]}
+EOF
+[ "$(admissions_seen)" = "$before" ] || fail "a pod without testcar.io/ annotations is not sent to the injector ($before → $(admissions_seen))"
+webhook_injects counted
+[ "$(admissions_seen)" -gt "$before" ] || fail "an opted-in pod is counted by the injector's metrics"
+ok "matchConditions: pods without a testcar.io/ annotation never reach the injector (admissions $before → $(admissions_seen) only for the opted-in one)"
 
 # ---------------------------------------------------------------------------------------------
 # 3. and 4. kubectl apply the samples into a namespace that enforces Pod Security restricted.
@@ -297,8 +324,7 @@ log "helm upgrade done at $((SECONDS - started)) s"
 # served_serials: the serial of the certificate each live injector pod serves right now.
 served_serials() {
   local ip
-  for ip in $(kubectl -n "$SYS" get pods -l app.kubernetes.io/component=injector -o json \
-      | jq -r '.items[] | select(.metadata.deletionTimestamp == null and .status.podIP != null) | .status.podIP'); do
+  for ip in $(injector_ips); do
     openssl s_client -connect "$ip:8443" -servername "$INJECTOR.$SYS.svc" </dev/null 2>/dev/null \
       | openssl x509 -noout -serial 2>/dev/null | cut -d= -f2
   done

@@ -115,6 +115,7 @@ while IFS='|' read -r flag want; do
   fi
 done <<'EOF'
 --set webhook.failurePolicy=Maybe|/webhook/failurePolicy
+--set webhook.failurePolicy=Fail|/webhook/namespaceOptIn/enabled
 --set webhook.timeoutSeconds=31|/webhook/timeoutSeconds
 --set webhook.reinvocationPolicy=Always|/webhook/reinvocationPolicy
 --set webhook.sideEffects=Some|'sideEffects' not allowed
