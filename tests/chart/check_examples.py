@@ -8,6 +8,9 @@
   auth.yaml with steps and only placeholder secret values (REPLACE-ME);
 - the target's port is one the app container listens on, the app has a readinessProbe
   (the agent waits on it), and the Service selects the pods;
+- a pod that sets `runAsNonRoot` has a numeric, non-zero `runAsUser` on the pod or on every
+  container it applies to (else the kubelet refuses an image with a named user: "image has
+  non-numeric user, cannot verify user is non-root");
 - together the samples cover every tests source (shared, configmap, image, copy) and auth.
 
 usage: check_examples.py FILE...
@@ -62,6 +65,24 @@ def check_value(key: str, value: str) -> str | None:
     if short == "containers":
         return None if all(DNS_SUBDOMAIN.match(c.strip()) for c in value.split(",")) else "container names"
     return None
+
+
+def non_root_problems(pod_spec: dict) -> list[str]:
+    """Containers whose effective runAsNonRoot is true without an effective numeric runAsUser."""
+    pod_sc = pod_spec.get("securityContext") or {}
+    out = []
+    for c in pod_spec.get("initContainers", []) + pod_spec.get("containers", []):
+        sc = c.get("securityContext") or {}
+        non_root = sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot", False))
+        user = sc.get("runAsUser", pod_sc.get("runAsUser"))
+        if non_root is not True:
+            continue
+        if isinstance(user, bool) or not isinstance(user, int):
+            out.append(f"container {c.get('name')}: runAsNonRoot without a numeric runAsUser (pod or container); "
+                       "the kubelet refuses an image whose USER is a name")
+        elif user == 0:
+            out.append(f"container {c.get('name')}: runAsNonRoot with runAsUser: 0")
+    return out
 
 
 def main() -> int:
@@ -123,6 +144,7 @@ def main() -> int:
                             problems.append(f"{where}: Secret {secret_name} key {k} is not an obvious placeholder (REPLACE-ME)")
                     if "data" in secret:
                         problems.append(f"{where}: Secret {secret_name} uses data: placeholders must be readable (stringData)")
+            problems.extend(f"{where}: {p}" for p in non_root_problems(tmpl["spec"]))
             containers = tmpl["spec"]["containers"]
             ports = {p["containerPort"] for c in containers for p in c.get("ports", [])}
             target = urlparse(ann.get("testcar.io/target", ""))

@@ -174,6 +174,15 @@ if [ ${#examples[@]} -ge 6 ]; then
     "${CHECK[@]}" validate --k8s-version "$K8S_LATEST" "${examples[@]}"
   run "examples opt in with valid testcar.io annotations, one per tests source" \
     python3 tests/chart/check_examples.py "${examples[@]}"
+  # ...and is a real check: runAsNonRoot without a numeric runAsUser is refused.
+  sed '/runAsUser:/d' examples/k8s/shared.yaml >"$work/nonroot.yaml"
+  if python3 tests/chart/check_examples.py "$work/nonroot.yaml" >"$work/out" 2>&1; then
+    fail "a sample with runAsNonRoot but no numeric runAsUser is refused (it passed)"
+  elif grep -q 'runAsNonRoot without a numeric runAsUser' "$work/out"; then
+    ok "a sample with runAsNonRoot but no numeric runAsUser is refused"
+  else
+    fail "a sample with runAsNonRoot but no numeric runAsUser is refused, naming it"; sed 's/^/     /' "$work/out"
+  fi
 else
   fail "examples/k8s holds the samples (found ${#examples[@]})"
 fi
