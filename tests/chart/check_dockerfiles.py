@@ -3,7 +3,7 @@
 Docker engine runs here to build them: the builder is the official Rust image, the runtime
 stage runs as non-root with OCI labels fed by the VERSION build-arg, `cargo build` names a
 real package, binary and features of this workspace, a kerberos build carries MIT Kerberos'
-runtime (libgssapi-krb5-2 and kinit), the ENTRYPOINT is the binary copied out
+runtime (libgssapi-krb5-2 and kinit), the agent carries curl for exec suites, the ENTRYPOINT is the binary copied out
 of the builder, and every COPY source exists and is not excluded by .dockerignore.
 
 usage: check_dockerfiles.py Dockerfile.injector Dockerfile.agent
@@ -122,6 +122,11 @@ def check(path: Path, problems: list[str]) -> None:
             for need, why in (("libgssapi-krb5-2", "the GSSAPI library"), ("krb5-user", "kinit")):
                 if not re.search(rf"(?<![\w-]){re.escape(need)}(?![\w-])", installs):
                     bad(runtime[0][0], f"built with kerberos but the runtime does not install {need} ({why})")
+    if pkg == "testcar-agent":
+        # Exec suites (and examples/tests/*.sh) call curl; docs/agent.md promises it.
+        installs = " ".join(i[2] for i in runtime if i[1] == "RUN")
+        if not re.search(r"(?<![\w-])curl(?![\w-])", installs):
+            bad(runtime[0][0], "the agent runtime does not install curl (exec suites and the examples use it; docs/agent.md lists it)")
     copies = [i for i in runtime if i[1] == "COPY" and "--from=builder" in i[2]]
     entry = [i for i in runtime if i[1] == "ENTRYPOINT"]
     if not entry:

@@ -202,6 +202,16 @@ else
   fail "an agent image without krb5-user (kinit) is refused, naming it"; sed 's/^/     /' "$work/out"
 fi
 
+# ...and an agent image without curl (exec suites, examples/tests/*.sh) is refused.
+sed 's/ curl / /' Dockerfile.agent >"$work/Dockerfile.agent"
+if python3 tests/chart/check_dockerfiles.py "$work/Dockerfile.agent" >"$work/out" 2>&1; then
+  fail "an agent image without curl is refused"; sed 's/^/     /' "$work/out"
+elif grep -q 'curl' "$work/out"; then
+  ok "an agent image without curl is refused"
+else
+  fail "an agent image without curl is refused, naming it"; sed 's/^/     /' "$work/out"
+fi
+
 echo "chart: $passed passed, $failed failed"
 if [ "$failed" -gt 0 ]; then
   printf '  failed: %s\n' "${failures[@]}" >&2
