@@ -130,15 +130,19 @@ pub struct RunArgs {
     /// Scripts, manifests or folders.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
-    /// Base URL of the service under test.
-    #[arg(long, env = env::TARGET)]
+    /// Base URL of the service under test (Artillery's `-t`: overrides `config.target`).
+    #[arg(long, short = 't', env = env::TARGET)]
     pub target: Option<String>,
     /// Artillery environment.
     #[arg(long, short = 'e')]
     pub environment: Option<String>,
-    /// Also write the result document (JSON) here.
-    #[arg(long, short = 'o')]
+    /// Artillery's JSON report (`aggregate` + `intermediate`, as `artillery run -o` writes it)
+    /// of the run's one Artillery suite.
+    #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Also write Testcar's result document (result v1, JSON) here.
+    #[arg(long, value_name = "FILE")]
+    pub result: Option<PathBuf>,
     /// Also write JUnit XML here.
     #[arg(long)]
     pub junit: Option<PathBuf>,

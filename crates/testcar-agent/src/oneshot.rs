@@ -12,6 +12,7 @@ use testcar_contract::{ExitClass, Run, junit, line, summary};
 use crate::cli::RunArgs;
 use crate::discover;
 use crate::execute::{RunMeta, Session, Stop, run_plan};
+use crate::manifest::SuiteKind;
 use crate::results;
 use crate::state::AgentState;
 
@@ -36,10 +37,16 @@ pub async fn run(args: &RunArgs) -> ExitClass {
         timeout: args.timeout,
         results_dir: results_dir.clone(),
     };
+    let plan = discover::discover(&args.paths);
+    if let (Some(output), Ok(plan)) = (&args.output, &plan) {
+        if let Err(e) = one_artillery_suite(plan, output) {
+            eprintln!("testcar-agent: {e}");
+            return ExitClass::Error;
+        }
+    }
     let progress = std::io::stderr()
         .is_terminal()
         .then(|| spawn_progress_line(state.clone()));
-    let plan = discover::discover(&args.paths);
     let run = run_plan(&session, plan, &meta, &state, &stop).await;
     if let Some(task) = progress {
         task.abort();
@@ -53,8 +60,15 @@ pub async fn run(args: &RunArgs) -> ExitClass {
             results::write(&results_dir, &run).map_err(|e| e.to_string()),
         ),
         (
+            "result",
+            write_optional(args.result.as_deref(), || pretty(&run)),
+        ),
+        (
             "output",
-            write_optional(args.output.as_deref(), || pretty(&run)),
+            match &args.output {
+                Some(output) => copy_artillery_report(&run, &results_dir, output),
+                None => Ok(()),
+            },
         ),
         (
             "junit",
@@ -68,6 +82,52 @@ pub async fn run(args: &RunArgs) -> ExitClass {
     }
     print_result(&run);
     class
+}
+
+/// `-o` writes one Artillery report, as `artillery run -o` does for its one script: the run
+/// must have exactly one Artillery suite.
+fn one_artillery_suite(plan: &discover::Plan, output: &Path) -> Result<(), String> {
+    let names: Vec<&str> = plan
+        .suites
+        .iter()
+        .filter(|s| matches!(s.kind, SuiteKind::Artillery(_)))
+        .map(|s| s.name.as_str())
+        .collect();
+    match names.len() {
+        1 => Ok(()),
+        0 => Err(format!(
+            "-o/--output {}: writes the Artillery report of the run's Artillery suite, but this run has none; use --result FILE for Testcar's result document",
+            output.display()
+        )),
+        n => Err(format!(
+            "-o/--output {}: writes one Artillery report, as `artillery run -o` does, but this run has {n} Artillery suites ({}); run one script, or use --results-dir DIR (each suite's report is DIR/<suite>/report.json) and --result FILE",
+            output.display(),
+            names.join(", ")
+        )),
+    }
+}
+
+/// Copy the report the Artillery suite recorded (kind `artillery-report`) to `output`.
+fn copy_artillery_report(run: &Run, results_dir: &Path, output: &Path) -> Result<(), String> {
+    let report = run.suites.iter().find_map(|s| {
+        s.reports
+            .iter()
+            .find(|r| r.kind == testcar_report::ARTILLERY_REPORT)
+            .map(|r| results_dir.join(&r.path))
+    });
+    match report {
+        Some(from) => std::fs::copy(&from, output).map(|_| ()).map_err(|e| {
+            format!(
+                "cannot copy the Artillery report {} to {}: {e}",
+                from.display(),
+                output.display()
+            )
+        }),
+        None => Err(format!(
+            "cannot write {}: the Artillery suite recorded no report (see the run's error)",
+            output.display()
+        )),
+    }
 }
 
 fn pretty(run: &Run) -> String {

@@ -46,7 +46,7 @@ fn passed_with_real_http() {
         "/readyz",
         "--results-dir",
         results.path().to_str().unwrap(),
-        "--output",
+        "--result",
         report.to_str().unwrap(),
         "--junit",
         junit.to_str().unwrap(),
