@@ -431,7 +431,7 @@ def check_gate_rbac(f: Failures, docs: list[dict], v: dict, ns: str) -> None:
     want_ns = g["rbac"]["namespaces"] or [ns]
     f.check(sorted(r["metadata"]["namespace"] for r in roles) == sorted(want_ns), "gate Roles are not one per gate.rbac.namespaces")
     want_rules = {
-        ("", "pods"): {"get", "list", "watch"},
+        ("", "pods"): {"get", "list"},  # the gate polls; it never watches
         ("", "pods/log"): {"get"},
         ("", "pods/proxy"): {"get"},
         ("apps", "replicasets"): {"get", "list"},
@@ -516,7 +516,7 @@ def injector_config(docs: list[dict]) -> tuple[str, dict] | None:
 CONFIG_KEYS = {
     "agent": {
         "image", "imagePullPolicy", "allowImageOverride", "allowedRegistries", "resources",
-        "nativeSidecar", "port", "timeout", "readyTimeout", "testsTimeout", "logFormat",
+        "nativeSidecar", "holdReadiness", "port", "timeout", "readyTimeout", "testsTimeout", "logFormat",
     },
     "excludeNamespaces": None,
 }
@@ -535,7 +535,7 @@ def check_config(f: Failures, docs: list[dict], v: dict, app_version: str) -> No
     img = a["image"]
     want_image = f"{img['repository']}@{img['digest']}" if img["digest"] else f"{img['repository']}:{img['tag'] or app_version}"
     f.check(agent.get("image") == want_image, f"agent.image {agent.get('image')} != {want_image}")
-    for key in ("imagePullPolicy", "allowImageOverride", "allowedRegistries", "resources", "nativeSidecar", "port", "timeout", "readyTimeout", "testsTimeout", "logFormat"):
+    for key in ("imagePullPolicy", "allowImageOverride", "allowedRegistries", "resources", "nativeSidecar", "holdReadiness", "port", "timeout", "readyTimeout", "testsTimeout", "logFormat"):
         f.check(agent.get(key) == a[key], f"agent.{key} {agent.get(key)!r} != values {a[key]!r}")
     f.check(cfg.get("excludeNamespaces") == v["excludeNamespaces"], "excludeNamespaces does not follow the values")
     deps = find(docs, "Deployment")

@@ -200,6 +200,7 @@ SCHEMA = {
                     "allowedRegistries": {"type": "array", "items": {"type": "string", "minLength": 1}},
                     "resources": AGENT_RESOURCES,
                     "nativeSidecar": BOOL,
+                    "holdReadiness": BOOL,
                     "port": PORT,
                     "timeout": TESTCAR_DURATION,
                     "readyTimeout": TESTCAR_DURATION,

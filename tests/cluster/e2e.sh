@@ -220,6 +220,49 @@ for f in "$W"/templates/*.json; do
 done
 
 # ---------------------------------------------------------------------------------------------
+# Readiness held until the verdict passes: a version whose tests fail never takes traffic, its
+# rollout stops, the old pod keeps serving.
+kubectl -n "$NS" apply -f examples/local-cluster/hold.yaml >/dev/null
+kubectl -n "$NS" rollout status deploy/sample-hold --timeout=240s > "$W/rollout-hold.txt" 2>&1 \
+  || fail "the held sample rolls out once its tests pass" "$(cat "$W/rollout-hold.txt")"
+good="$(pod_of sample-hold)"
+verdict="$(verdict_of "$good")"
+[ "$(jq -r .status <<<"$verdict")" = passed ] || fail "$good passed its tests" "$verdict"
+ready_at="$(kubectl -n "$NS" get pod "$good" -o jsonpath='{.status.conditions[?(@.type=="Ready")].lastTransitionTime}')"
+finished="$(jq -r .finished <<<"$verdict")"
+[ "$(date -d "$ready_at" +%s)" -ge "$(date -d "$finished" +%s)" ] \
+  || fail "$good became Ready ($ready_at) only after its verdict ($finished)"
+ok "hold-readiness: $good became Ready at $ready_at, after its verdict passed at $finished"
+
+kubectl -n "$NS" patch deploy sample-hold --type merge \
+  -p '{"spec":{"template":{"metadata":{"annotations":{"testcar.io/tests":"copy:/app/testcar-failing"}}}}}' >/dev/null
+stalled() {
+  [ "$(kubectl -n "$NS" get deploy sample-hold \
+    -o jsonpath='{.status.conditions[?(@.type=="Progressing")].reason}')" = ProgressDeadlineExceeded ]
+}
+until_true 240 "the rollout of the failing version reports ProgressDeadlineExceeded" stalled
+bad="$(pod_of sample-hold)"
+[ "$bad" != "$good" ] || fail "the failing version has a pod of its own"
+[ "$(jq -r .status <<<"$(verdict_of "$bad")")" = failed ] || fail "$bad's verdict is failed" "$(verdict_of "$bad")"
+kubectl -n "$NS" get pod "$bad" -o json | jq -e '.status.conditions[] | select(.type == "Ready") | .status == "False"' >/dev/null \
+  || fail "$bad (failed verdict) is not Ready"
+kubectl -n "$NS" get pod "$good" -o json | jq -e '.metadata.deletionTimestamp == null and
+  (.status.conditions[] | select(.type == "Ready") | .status == "True")' >/dev/null \
+  || fail "the passing pod $good is still there and Ready"
+good_ip="$(kubectl -n "$NS" get pod "$good" -o jsonpath='{.status.podIP}')"
+curl -fsS "http://$good_ip:8080/healthz" >/dev/null || fail "the passing pod $good still serves"
+[ "$(kubectl -n "$NS" get deploy sample-hold -o jsonpath='{.status.availableReplicas}')" = 1 ] \
+  || fail "the Deployment keeps one available replica"
+code=0
+"$GATE" -n "$NS" --deployment sample-hold --timeout 2m --interval 1s --log-format text > "$W/gate-hold.txt" 2>&1 || code=$?
+[ "$code" = 1 ] || fail "the gate fails the stalled rollout (exit 1, not $code)" "$(tail -n 20 "$W/gate-hold.txt")"
+ok "a failing version: $bad stays unready, ProgressDeadlineExceeded, $good keeps serving, gate exit 1"
+kubectl -n "$NS" rollout undo deploy/sample-hold >/dev/null
+kubectl -n "$NS" rollout status deploy/sample-hold --timeout=240s > "$W/rollout-undo.txt" 2>&1 \
+  || fail "kubectl rollout undo brings the passing version back" "$(cat "$W/rollout-undo.txt")"
+ok "kubectl rollout undo: the passing version is the rollout again"
+
+# ---------------------------------------------------------------------------------------------
 # 5. The sidecar's process is killed: the container restarts, the stored verdict is printed
 #    again, the tests are not run again (same run id).
 pod="$(pod_of sample-configmap)"

@@ -100,6 +100,7 @@ agent:
   resources:
     {{- toYaml $a.resources | nindent 4 }}
   nativeSidecar: {{ $a.nativeSidecar }}
+  holdReadiness: {{ $a.holdReadiness }}
   port: {{ $a.port }}
   timeout: {{ $a.timeout | quote }}
   readyTimeout: {{ $a.readyTimeout | quote }}

@@ -31,6 +31,7 @@ impl axum::extract::FromRef<Shared> for Arc<AgentState> {
 pub fn router(state: Arc<AgentState>, results_dir: PathBuf) -> Router {
     Router::new()
         .route("/result", get(result))
+        .route(testcar_contract::paths::PASSED_PATH, get(passed))
         .route("/report", get(report))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
@@ -45,6 +46,26 @@ async fn result(State(state): State<Arc<AgentState>>) -> Response {
     match state.result() {
         Some(run) => Json(run).into_response(),
         None => Json(state.to_json()).into_response(),
+    }
+}
+
+/// Readiness by verdict: only `passed` is ready. Failed and error stay unready for good, so
+/// the pod never takes traffic; a restarted agent answers from its stored result.
+async fn passed(State(state): State<Arc<AgentState>>) -> Response {
+    match state.result() {
+        Some(run) if run.status == testcar_contract::result::Status::Passed => {
+            "passed\n".into_response()
+        }
+        Some(run) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("verdict {}: this pod stays unready\n", run.status.as_str()),
+        )
+            .into_response(),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no verdict yet: the tests are pending or running\n",
+        )
+            .into_response(),
     }
 }
 

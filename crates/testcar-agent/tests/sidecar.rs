@@ -44,6 +44,10 @@ fn runs_reports_idles_and_runs_only_once() {
     assert_eq!(running["suite"], "api");
     assert_eq!(running["suitesTotal"], 1);
     assert!(running["runId"].is_string());
+    // Readiness by verdict: not ready while the tests run.
+    let (status, body) = http_get(sidecar.addr, "/passed").unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("no verdict yet"), "{body}");
     let (status, body) = http_get(sidecar.addr, "/metrics").unwrap();
     assert_eq!(status, 200);
     assert!(
@@ -61,6 +65,8 @@ fn runs_reports_idles_and_runs_only_once() {
 
     let (status, body) = http_get(sidecar.addr, "/healthz").unwrap();
     assert_eq!((status, body.trim()), (200, "ok"));
+    let (status, body) = http_get(sidecar.addr, "/passed").unwrap();
+    assert_eq!((status, body.trim()), (200, "passed"));
     let (_, metrics) = http_get(sidecar.addr, "/metrics").unwrap();
     for needle in [
         "testcar_run_status{status=\"passed\"} 1",
@@ -89,18 +95,18 @@ fn runs_reports_idles_and_runs_only_once() {
     let first = last_line_result(&sidecar.stdout());
     assert_eq!(first, doc);
     assert!(sidecar.stdout().contains("Verdict: PASSED"));
-    // logs are JSON records on stderr, none on stdout
-    let log = sidecar.stderr();
-    assert!(log.lines().count() >= 3, "{log}");
-    for line in log.lines() {
-        let record: serde_json::Value = serde_json::from_str(line).unwrap();
-        assert!(record["level"].is_string(), "{line}");
-    }
-    assert!(
-        !sidecar.stdout().contains("\"level\""),
-        "{}",
-        sidecar.stdout()
-    );
+    // Logs are JSON records on stdout, before the summary and the verdict: a container has
+    // one log, and only one stream keeps the order of its lines. Nothing on stderr.
+    let out = sidecar.stdout();
+    let records: Vec<serde_json::Value> = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["level"].is_string())
+        .collect();
+    assert!(records.len() >= 3, "{out}");
+    let last_record = out.rfind("\"level\"").unwrap();
+    assert!(last_record < out.find("Verdict: PASSED").unwrap(), "{out}");
+    assert_eq!(sidecar.stderr(), "");
     assert_eq!(sidecar.terminate(Duration::from_secs(5)), 0);
 
     // container restart: same pod, same results volume → same line, no second run
@@ -302,4 +308,30 @@ fn shared_tests_folder_is_awaited() {
     assert_eq!(doc["status"], "passed");
     assert_eq!(doc["suites"][0]["name"], "copied");
     sidecar.terminate(Duration::from_secs(5));
+}
+
+/// A failed verdict keeps `/passed` (the readiness probe of `testcar.io/hold-readiness`) at 503
+/// for good, also after a restart that answers from the stored result.
+#[test]
+fn a_failed_verdict_is_never_ready() {
+    let addr = start_service(true);
+    let tests = mk_tests(&[(
+        "testcar.yaml",
+        "suites:\n  - name: api\n    exec: [\"sh\", \"-c\", \"exit 1\"]\n",
+    )]);
+    let results = tempfile::tempdir().unwrap();
+    let env = env_for(tests.path(), results.path(), format!("http://{addr}"));
+    let sidecar = Sidecar::start(&env);
+    let doc = sidecar.wait_result(Duration::from_secs(30), |v| v.get("schema").is_some());
+    assert_eq!(doc["status"], "failed");
+    let (status, body) = http_get(sidecar.addr, "/passed").unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("verdict failed"), "{body}");
+    drop(sidecar);
+
+    let again = Sidecar::start(&env);
+    again.wait_result(Duration::from_secs(20), |v| v.get("schema").is_some());
+    let (status, body) = http_get(again.addr, "/passed").unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("verdict failed"), "{body}");
 }

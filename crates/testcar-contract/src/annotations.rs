@@ -47,6 +47,9 @@ pub mod keys {
     pub const TESTS_TIMEOUT: &str = "testcar.io/tests-timeout";
     /// Artillery environment to select.
     pub const ENVIRONMENT: &str = "testcar.io/environment";
+    /// `"true"` keeps the pod unready until the verdict is `passed` (a readiness probe on the
+    /// agent's `/passed`), so a rollout of a failing version stops and the old pods serve on.
+    pub const HOLD_READINESS: &str = "testcar.io/hold-readiness";
 
     /// Every key Testcar knows, for did-you-mean suggestions.
     pub const ALL: &[&str] = &[
@@ -68,6 +71,7 @@ pub mod keys {
         READY_TIMEOUT,
         TESTS_TIMEOUT,
         ENVIRONMENT,
+        HOLD_READINESS,
     ];
 }
 
@@ -129,6 +133,8 @@ pub struct TestcarAnnotations {
     pub memory_limit: Option<String>,
     /// Native sidecar override.
     pub native_sidecar: Option<bool>,
+    /// Readiness hold override.
+    pub hold_readiness: Option<bool>,
     /// Whole-run timeout.
     pub timeout: Option<Duration>,
     /// Readiness wait.
@@ -220,6 +226,7 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> ParsedAnnotations {
             keys::MEMORY_LIMIT => check_quantity(value, Resource::Memory)
                 .map(|()| a.memory_limit = Some(value.clone())),
             keys::NATIVE_SIDECAR => parse_bool(value).map(|b| a.native_sidecar = Some(b)),
+            keys::HOLD_READINESS => parse_bool(value).map(|b| a.hold_readiness = Some(b)),
             keys::TIMEOUT => parse_dur(value).map(|d| a.timeout = Some(d)),
             keys::READY_TIMEOUT => parse_dur(value).map(|d| a.ready_timeout = Some(d)),
             keys::TESTS_TIMEOUT => parse_dur(value).map(|d| a.tests_timeout = Some(d)),

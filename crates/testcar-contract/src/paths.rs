@@ -39,3 +39,7 @@ pub const REPORT_FILE: &str = "report.html";
 pub const AGENT_PORT: u16 = 9464;
 /// Name of that port on the injected container.
 pub const AGENT_PORT_NAME: &str = "testcar";
+/// The agent's verdict as a readiness check: 200 once the verdict is `passed`, 503 before
+/// and for any other verdict. The injector points the sidecar's readinessProbe at it when
+/// `testcar.io/hold-readiness` is on.
+pub const PASSED_PATH: &str = "/passed";

@@ -87,6 +87,8 @@ pub struct AgentConfig {
     pub resources: Resources,
     /// Inject the agent as a native sidecar (init container with `restartPolicy: Always`).
     pub native_sidecar: bool,
+    /// Keep injected pods unready until their verdict is `passed` (`testcar.io/hold-readiness`).
+    pub hold_readiness: bool,
     /// Port of the agent's `/result`, `/healthz`, `/metrics`.
     pub port: Port,
     /// Whole-run timeout.
@@ -108,6 +110,7 @@ impl Default for AgentConfig {
             allowed_registries: Vec::new(),
             resources: Resources::default(),
             native_sidecar: false,
+            hold_readiness: false,
             port: Port(testcar_contract::paths::AGENT_PORT),
             timeout: DurationValue(Duration::from_secs(600)),
             ready_timeout: DurationValue(Duration::from_secs(120)),
@@ -409,6 +412,7 @@ agent:
     requests: { cpu: 50m, memory: 64Mi }
     limits: { cpu: "1", memory: 256Mi }
   nativeSidecar: false
+  holdReadiness: false
   port: 9464
   timeout: 10m
   readyTimeout: 2m

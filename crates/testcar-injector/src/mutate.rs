@@ -8,7 +8,7 @@ use json_patch::{AddOperation, Patch, PatchOperation};
 use jsonptr::PointerBuf;
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
-    EnvVarSource, ImageVolumeSource, ObjectFieldSelector, Pod, PodSpec, Probe,
+    EnvVarSource, HTTPGetAction, ImageVolumeSource, ObjectFieldSelector, Pod, PodSpec, Probe,
     ResourceRequirements, SeccompProfile, SecretVolumeSource, SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -961,9 +961,28 @@ impl Plan<'_> {
                 ..Default::default()
             });
         }
+        // Readiness by verdict, never liveness: a long run must not get the container killed.
+        let hold = self
+            .annotations
+            .hold_readiness
+            .unwrap_or(self.config.agent.hold_readiness);
+        let readiness_probe = hold.then(|| Probe {
+            http_get: Some(HTTPGetAction {
+                path: Some(paths::PASSED_PATH.into()),
+                port: IntOrString::Int(i32::from(port)),
+                // On the node's network the agent listens on loopback only.
+                host: host_network.then(|| "127.0.0.1".to_string()),
+                ..Default::default()
+            }),
+            period_seconds: Some(2),
+            timeout_seconds: Some(2),
+            failure_threshold: Some(1),
+            ..Default::default()
+        });
         Container {
             name: paths::CONTAINER_NAME.into(),
             image: Some(self.image()),
+            readiness_probe,
             image_pull_policy: Some(pull.into()),
             args: Some(vec!["sidecar".into()]),
             env: Some(envs),
@@ -1749,6 +1768,57 @@ mod tests {
             env_of(&agent, env::TARGET).as_deref(),
             Some("http://127.0.0.1:9100")
         );
+    }
+
+    #[test]
+    fn hold_readiness_probes_the_verdict_never_liveness() {
+        let inj = mk_injector();
+        let plain = mk_pod(
+            &[(keys::INJECT, "true")],
+            vec![mk_container("app", Some(8080))],
+        );
+        assert!(
+            agent_of(&apply(&plain, &inj.mutate(&plain, "shop")))
+                .readiness_probe
+                .is_none()
+        );
+
+        let held = mk_pod(
+            &[(keys::INJECT, "true"), (keys::HOLD_READINESS, "true")],
+            vec![mk_container("app", Some(8080))],
+        );
+        let agent = agent_of(&apply(&held, &inj.mutate(&held, "shop")));
+        let get = agent.readiness_probe.unwrap().http_get.unwrap();
+        assert_eq!(get.path.as_deref(), Some(paths::PASSED_PATH));
+        assert_eq!(get.port, IntOrString::Int(i32::from(paths::AGENT_PORT)));
+        assert_eq!(get.host, None);
+        assert!(agent.liveness_probe.is_none() && agent.startup_probe.is_none());
+
+        // The chart's default, and the pod's "false" over it.
+        let mut config = Config::default();
+        config.agent.hold_readiness = true;
+        let inj = Injector::new(config, None);
+        assert!(
+            agent_of(&apply(&plain, &inj.mutate(&plain, "shop")))
+                .readiness_probe
+                .is_some()
+        );
+        let off = mk_pod(
+            &[(keys::INJECT, "true"), (keys::HOLD_READINESS, "false")],
+            vec![mk_container("app", Some(8080))],
+        );
+        assert!(
+            agent_of(&apply(&off, &inj.mutate(&off, "shop")))
+                .readiness_probe
+                .is_none()
+        );
+
+        // On the node's network the agent is on loopback: the probe says so.
+        let mut host = held.clone();
+        host.spec.as_mut().unwrap().host_network = Some(true);
+        let agent = agent_of(&apply(&host, &inj.mutate(&host, "shop")));
+        let get = agent.readiness_probe.unwrap().http_get.unwrap();
+        assert_eq!(get.host.as_deref(), Some("127.0.0.1"));
     }
 
     #[test]
