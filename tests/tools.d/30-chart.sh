@@ -61,6 +61,10 @@ for s in "${scenarios[@]}"; do
   "${CHECK[@]}" config "$out" "$work/$s.config.yaml" || fail "injector ConfigMap in [$s]"
 done
 
+# --- the gate's Role: docs/rbac-gate.yaml, examples/k8s/gate-rbac.yaml and the chart agree ---
+run "gate Role is the same in docs, examples and the chart (get/list, no watch)" \
+  python3 tests/chart/check_gate_rbac.py "$work/gate-rbac.yaml"
+
 # --- the dashboard check is a real check --------------------------------------------------
 # The grafana-dashboard rendering compared with values it did not come from must fail.
 if [ -f "$work/grafana-dashboard.yaml" ]; then

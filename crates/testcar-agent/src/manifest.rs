@@ -81,7 +81,8 @@ pub struct SuiteDef {
     pub kind: SuiteKind,
     /// Folder relative paths resolve against and exec commands run in.
     pub base_dir: PathBuf,
-    /// Definition file shown in the result (relative to the tests folder).
+    /// Definition file shown in the result: the manifest's file name for a suite it declares,
+    /// the script's file name for a discovered script.
     pub source: Option<String>,
     /// Suite timeout.
     pub timeout: Option<Duration>,

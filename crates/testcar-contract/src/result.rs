@@ -182,7 +182,8 @@ pub struct Run {
 pub struct Suite {
     /// Suite name (from the manifest, else the file name).
     pub name: String,
-    /// Definition file, relative to the tests folder.
+    /// File the suite was defined in, by name: the manifest (`testcar.yaml`) for a suite it
+    /// declares, else the script itself (`smoke.yml`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     /// Which runner ran it.
