@@ -212,6 +212,13 @@ pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
             "the manifest is empty; expected a mapping with `suites:` (a list of suites)".into(),
         ));
     }
+    if let Some((line, column)) = testcar_contract::yaml_guard::too_deep(text) {
+        return Err(invalid(
+            line,
+            column,
+            testcar_contract::yaml_guard::too_deep_message(),
+        ));
+    }
     let raw: RawManifest = serde_yaml::from_str(text).map_err(|e| {
         let (line, column) = e
             .location()

@@ -164,15 +164,35 @@ impl Node {
     }
 }
 
+/// Deepest nesting accepted. Real scripts nest a dozen levels; the tree is walked
+/// recursively, so a document nested a hundred thousand levels deep would overflow the stack.
+pub const MAX_DEPTH: usize = 256;
+
+/// Most nodes a document may expand to, counting every alias as a copy of its anchor. A
+/// "billion laughs" document (anchors of lists of aliases to the previous anchor) is a few
+/// lines long and expands exponentially; this refuses it before it fills the memory.
+pub const MAX_NODES: usize = 1_000_000;
+
 /// Parse the first document of `text`. An empty text gives a null node.
 pub fn parse(text: &str) -> Result<Node, YamlError> {
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
-    parser.load(&mut builder, false).map_err(|e| YamlError {
-        line: e.marker().line(),
-        col: e.marker().col() + 1,
-        message: e.info().to_string(),
-    })?;
+    // Events one at a time, not `Parser::load`: that recurses once per nesting level (a
+    // block document nested a few thousand levels deep overflowed the stack and aborted the
+    // process) and asserts on events it does not expect. This loop stops at the end of the
+    // first document or at the first problem.
+    loop {
+        let (ev, mark) = parser.next_token().map_err(|e| YamlError {
+            line: e.marker().line(),
+            col: e.marker().col() + 1,
+            message: e.info().to_string(),
+        })?;
+        let end = matches!(ev, Event::DocumentEnd | Event::StreamEnd);
+        builder.on_event(ev, mark);
+        if end || builder.error.is_some() {
+            break;
+        }
+    }
     if let Some(message) = builder.error {
         return Err(YamlError {
             line: builder.error_pos.line,
@@ -192,17 +212,44 @@ pub fn parse(text: &str) -> Result<Node, YamlError> {
 
 #[derive(Default)]
 struct Builder {
-    stack: Vec<(Node, Option<Node>, usize)>,
+    /// Open containers: the node, its pending key, its anchor, `nodes` when it opened.
+    stack: Vec<(Node, Option<Node>, usize, usize)>,
     root: Option<Node>,
-    anchors: HashMap<usize, Node>,
+    /// Anchored nodes and how many nodes each expands to.
+    anchors: HashMap<usize, (Node, usize)>,
+    /// Nodes built so far, aliases counted as copies.
+    nodes: usize,
     error: Option<String>,
     error_pos: Pos,
 }
 
 impl Builder {
-    fn push_value(&mut self, node: Node, anchor: usize) {
+    fn fail(&mut self, message: String, pos: Pos) {
+        if self.error.is_none() {
+            self.error = Some(message);
+            self.error_pos = pos;
+        }
+    }
+
+    /// Count `n` more nodes; false (and an error) past [`MAX_NODES`].
+    fn count(&mut self, n: usize, pos: Pos) -> bool {
+        self.nodes = self.nodes.saturating_add(n);
+        if self.nodes > MAX_NODES {
+            self.fail(
+                format!(
+                    "the document is too large: it expands to more than {MAX_NODES} values \
+                     (aliases count as copies of their anchor)"
+                ),
+                pos,
+            );
+            return false;
+        }
+        true
+    }
+
+    fn push_value(&mut self, node: Node, anchor: usize, weight: usize) {
         if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
+            self.anchors.insert(anchor, (node.clone(), weight));
         }
         match self.stack.last_mut() {
             None => {
@@ -210,7 +257,7 @@ impl Builder {
                     self.root = Some(node);
                 }
             }
-            Some((parent, pending_key, _)) => match &mut parent.value {
+            Some((parent, pending_key, _, _)) => match &mut parent.value {
                 Value::Seq(items) => items.push(node),
                 Value::Map(entries) => match pending_key.take() {
                     None => *pending_key = Some(node),
@@ -235,6 +282,22 @@ impl Builder {
     }
 }
 
+impl Builder {
+    fn open(&mut self, value: Value, pos: Pos, anchor: usize) {
+        if self.stack.len() >= MAX_DEPTH {
+            self.fail(
+                format!("the document nests deeper than {MAX_DEPTH} levels"),
+                pos,
+            );
+            return;
+        }
+        if self.count(1, pos) {
+            let start = self.nodes - 1;
+            self.stack.push((Node { value, pos }, None, anchor, start));
+        }
+    }
+}
+
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, ev: Event, mark: Marker) {
         let pos = Pos {
@@ -242,6 +305,10 @@ impl MarkedEventReceiver for Builder {
             col: mark.col() + 1,
             src: 0,
         };
+        if self.error.is_some() {
+            // The first error stands; the rest of the text is only scanned.
+            return;
+        }
         match ev {
             Event::Scalar(text, style, anchor, tag) => {
                 let value = if style != TScalarStyle::Plain
@@ -251,44 +318,31 @@ impl MarkedEventReceiver for Builder {
                 } else {
                     resolve_plain(text)
                 };
-                self.push_value(Node { value, pos }, anchor);
+                if self.count(1, pos) {
+                    self.push_value(Node { value, pos }, anchor, 1);
+                }
             }
             Event::SequenceStart(anchor, _) => {
-                self.stack.push((
-                    Node {
-                        value: Value::Seq(Vec::new()),
-                        pos,
-                    },
-                    None,
-                    anchor,
-                ));
+                self.open(Value::Seq(Vec::new()), pos, anchor);
             }
             Event::MappingStart(anchor, _) => {
-                self.stack.push((
-                    Node {
-                        value: Value::Map(Vec::new()),
-                        pos,
-                    },
-                    None,
-                    anchor,
-                ));
+                self.open(Value::Map(Vec::new()), pos, anchor);
             }
             Event::SequenceEnd | Event::MappingEnd => {
-                if let Some((node, _, anchor)) = self.stack.pop() {
-                    self.push_value(node, anchor);
+                if let Some((node, _, anchor, start)) = self.stack.pop() {
+                    let weight = self.nodes - start;
+                    self.push_value(node, anchor, weight);
                 }
             }
-            Event::Alias(id) => match self.anchors.get(&id).cloned() {
-                Some(mut node) => {
-                    node.pos = pos;
-                    self.push_value(node, 0);
-                }
-                None => {
-                    if self.error.is_none() {
-                        self.error = Some("alias to an unknown anchor".into());
-                        self.error_pos = pos;
+            Event::Alias(id) => match self.anchors.get(&id).map(|(_, w)| *w) {
+                Some(weight) => {
+                    if self.count(weight, pos) {
+                        let mut node = self.anchors[&id].0.clone();
+                        node.pos = pos;
+                        self.push_value(node, 0, weight);
                     }
                 }
+                None => self.fail("alias to an unknown anchor".into(), pos),
             },
             Event::Nothing
             | Event::StreamStart
@@ -324,6 +378,32 @@ fn resolve_plain(text: String) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the hostile-input fuzz property (the process aborted on a stack overflow).
+    #[test]
+    fn deep_block_nesting_is_an_error_not_a_stack_overflow() {
+        let err = parse(include_str!("../test_data/deep-block-nesting.yml")).unwrap_err();
+        assert!(
+            err.message.contains("nests deeper than 256 levels"),
+            "{err}"
+        );
+        assert_eq!(err.line, 4);
+        let ok = format!("a:\n  {}x\n", "- ".repeat(200));
+        assert!(parse(&ok).is_ok());
+    }
+
+    /// Expanding every alias would make 10^10 nodes: refused, quickly.
+    #[test]
+    fn alias_bombs_are_refused() {
+        let err = parse(include_str!("../test_data/alias-bomb.yml")).unwrap_err();
+        assert!(err.message.contains("too large"), "{err}");
+        // ordinary aliases still expand
+        let doc = parse("a: &a [1, 2]\nb: *a\nc: *a\n").unwrap();
+        assert_eq!(
+            doc.to_json(),
+            serde_json::json!({"a": [1, 2], "b": [1, 2], "c": [1, 2]})
+        );
+    }
 
     #[test]
     fn positions_are_one_based_and_point_at_keys() {

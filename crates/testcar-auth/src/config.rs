@@ -367,6 +367,14 @@ pub fn load_from_dir(dir: &Path) -> Result<Option<AuthConfig>, ConfigError> {
 /// Parse and check an auth config from YAML text; `origin` names it in errors (a path, or
 /// e.g. `testcar.yaml (auth)`).
 pub fn parse_config(yaml: &str, origin: &str) -> Result<AuthConfig, ConfigError> {
+    if let Some((line, column)) = testcar_contract::yaml_guard::too_deep(yaml) {
+        return Err(ConfigError::Syntax {
+            origin: origin.to_string(),
+            line,
+            column,
+            message: testcar_contract::yaml_guard::too_deep_message(),
+        });
+    }
     let config: AuthConfig = if yaml.trim().is_empty() {
         AuthConfig { steps: Vec::new() }
     } else {

@@ -296,6 +296,14 @@ pub fn load_suite(path: &Path) -> Result<ConsistencySuite, SuiteError> {
 /// Parse and validate suite YAML (`path` names it in errors and is kept as the source).
 pub fn parse_suite(text: &str, path: &Path) -> Result<ConsistencySuite, SuiteError> {
     let file = path.display().to_string();
+    if let Some((line, column)) = testcar_contract::yaml_guard::too_deep(text) {
+        return Err(SuiteError::Yaml {
+            file,
+            line,
+            column,
+            message: testcar_contract::yaml_guard::too_deep_message(),
+        });
+    }
     let def: SuiteFile = serde_yaml::from_str(text).map_err(|e| {
         let loc = e.location();
         SuiteError::Yaml {

@@ -12,6 +12,7 @@ pub mod paths;
 pub mod result;
 pub mod schema;
 pub mod summary;
+pub mod yaml_guard;
 
 pub use exit::ExitClass;
 pub use result::{

@@ -50,7 +50,15 @@ pub fn review(injector: &Injector, body: &[u8]) -> Reviewed {
     }
     let review = match serde_json::from_slice::<AdmissionReview<DynamicObject>>(body) {
         Ok(r) => r,
-        Err(e) => return invalid(format!("cannot read the AdmissionReview: {e}")),
+        Err(e) => {
+            let mut r = invalid(format!("cannot read the AdmissionReview: {e}"));
+            // Still answer the request's uid when it can be found: the API server matches
+            // responses by uid and reports a mismatch instead of our reason.
+            if let Some(uid) = salvage_uid(body) {
+                r = invalid_for(uid, r.warnings.remove(0));
+            }
+            return r;
+        }
     };
     let req: AdmissionRequest<DynamicObject> = match review.try_into() {
         Ok(r) => r,
@@ -157,14 +165,38 @@ fn pod_label<T: kube_core::Resource>(req: &AdmissionRequest<T>) -> String {
         .unwrap_or_default()
 }
 
+/// The request uid of a review that does not read as a whole (a number out of range, a
+/// lone surrogate, nesting past serde_json's limit somewhere in the object): everything but
+/// `request.uid` is skipped without being interpreted.
+fn salvage_uid(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        request: Option<Request>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Request {
+        uid: String,
+    }
+    serde_json::from_slice::<Envelope>(body)
+        .ok()?
+        .request
+        .map(|r| r.uid)
+        .filter(|uid| !uid.is_empty())
+}
+
 fn invalid(reason: String) -> Reviewed {
-    let body = serde_json::to_vec(&AdmissionResponse::invalid(&reason).into_review())
-        .unwrap_or_else(|_| b"{}".to_vec());
+    invalid_for(String::new(), reason)
+}
+
+fn invalid_for(uid: String, reason: String) -> Reviewed {
+    let mut response = AdmissionResponse::invalid(&reason);
+    response.uid = uid.clone();
+    let body = serde_json::to_vec(&response.into_review()).unwrap_or_else(|_| b"{}".to_vec());
     Reviewed {
         body,
         decision: Decision::Error,
         reason: Reason::InvalidReview,
-        uid: String::new(),
+        uid,
         namespace: String::new(),
         pod: String::new(),
         dry_run: false,
@@ -225,6 +257,29 @@ mod tests {
             assert_eq!(resp["allowed"], false, "{resp}");
             assert_eq!(resp["status"]["reason"], "InvalidRequest");
         }
+    }
+
+    /// Found by the hostile-review fuzz property: a number out of range (or a lone
+    /// surrogate) anywhere in the object made the whole review unreadable, and the answer
+    /// carried no uid, which the API server reports as a mismatch.
+    #[test]
+    fn unreadable_review_still_answers_its_uid() {
+        let inj = Injector::new(Config::default(), None);
+        let body = include_str!("../test_data/hostile-number-out-of-range.review.json");
+        let r = review(&inj, body.as_bytes());
+        assert_eq!(r.decision, Decision::Error);
+        assert_eq!(r.uid, "0df28fbd-5f5f-4b3a-9c2a-4a5a1f0e9d11");
+        let resp = response(&r);
+        assert_eq!(resp["uid"], "0df28fbd-5f5f-4b3a-9c2a-4a5a1f0e9d11");
+        assert_eq!(resp["allowed"], false);
+        assert_eq!(resp["status"]["reason"], "InvalidRequest");
+        assert!(
+            resp["status"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("number out of range"),
+            "{resp}"
+        );
     }
 
     #[test]

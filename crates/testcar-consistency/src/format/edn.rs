@@ -150,7 +150,11 @@ pub fn parse_stream(text: &str) -> Result<Vec<(usize, Edn)>, StreamError> {
     p.skip_ws().map_err(|e| fail(&p, e))?;
     // One vector holding the whole history.
     if p.s.get(p.i) == Some(&b'[') {
-        let mut q = Parser { s: p.s, i: p.i + 1 };
+        let mut q = Parser {
+            s: p.s,
+            i: p.i + 1,
+            depth: 0,
+        };
         q.skip_ws().map_err(|e| fail(&q, e))?;
         if matches!(q.s.get(q.i), Some(b'{') | Some(b']')) {
             loop {
@@ -198,9 +202,15 @@ impl Failure {
     }
 }
 
+/// Deepest nesting accepted (collections, tags and discards). Histories nest a few levels;
+/// the parser is recursive, so without a bound a file of `[[[[…` overflows the stack and
+/// aborts the process.
+pub const MAX_DEPTH: usize = 128;
+
 struct Parser<'a> {
     s: &'a [u8],
     i: usize,
+    depth: usize,
 }
 
 impl<'a> Parser<'a> {
@@ -208,6 +218,7 @@ impl<'a> Parser<'a> {
         Parser {
             s: text.as_bytes(),
             i: 0,
+            depth: 0,
         }
     }
 
@@ -269,6 +280,16 @@ impl<'a> Parser<'a> {
     }
 
     fn value(&mut self) -> Result<Edn, Failure> {
+        if self.depth >= MAX_DEPTH {
+            return Err(self.fail(&format!("values nest deeper than {MAX_DEPTH} levels")));
+        }
+        self.depth += 1;
+        let v = self.value_at_depth();
+        self.depth -= 1;
+        v
+    }
+
+    fn value_at_depth(&mut self) -> Result<Edn, Failure> {
         self.skip_ws()?;
         let Some(&c) = self.s.get(self.i) else {
             return Err(self.fail("expected a value, found the end of the input"));
@@ -516,6 +537,30 @@ mod tests {
         let v = parse("{:a 1 ; the rest of the line\n :b #_ {:x 1} 2}").unwrap();
         assert_eq!(v.get("a"), Some(&Edn::Int(1)));
         assert_eq!(v.get("b"), Some(&Edn::Int(2)));
+    }
+
+    /// Found by the hostile-input fuzz property: 30 000 open brackets overflowed the stack
+    /// (the process aborted). Now a typed error with the line.
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let text = include_str!("../../test_data/deep-nesting.edn");
+        let err = parse_stream(text).unwrap_err();
+        assert_eq!(err.line, 1);
+        assert!(err.message.contains("deeper than 128 levels"), "{err:?}");
+        let err = crate::format::parse(
+            text,
+            "deep.edn",
+            crate::format::Format::Edn,
+            crate::ModelKind::Register,
+        )
+        .unwrap_err();
+        assert!(err.to_string().starts_with("deep.edn:1: "), "{err}");
+        // a tag or a discard nests too
+        assert!(parse(&"#t ".repeat(10_000)).is_err());
+        assert!(parse(&format!("{}1", "#_".repeat(10_000))).is_err());
+        // nesting within the bound still reads
+        let ok = format!("{}{}", "[".repeat(100), "]".repeat(100));
+        assert!(parse(&ok).is_ok());
     }
 
     #[test]

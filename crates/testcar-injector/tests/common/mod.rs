@@ -2,6 +2,8 @@
 //! `TESTCAR_REQUIRE_TOOLS=1`, skip otherwise) and AdmissionReview builders.
 #![allow(dead_code)]
 
+pub mod generators;
+
 use std::process::Command;
 
 use base64::Engine;
