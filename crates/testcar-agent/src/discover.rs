@@ -25,6 +25,20 @@ pub enum DiscoverError {
         #[source]
         source: std::io::Error,
     },
+    /// A path given as the tests does not exist.
+    #[error(
+        "the tests folder {path} does not exist; it should hold the tests: a {MANIFEST_FILE} manifest, Artillery scripts (*.yml, *.yaml), consistency suites (*.consistency.yaml) and any files exec suites use"
+    )]
+    MissingFolder {
+        /// The path.
+        path: PathBuf,
+    },
+    /// A script given by name does not exist.
+    #[error("the test script {path} does not exist")]
+    MissingScript {
+        /// The path.
+        path: PathBuf,
+    },
     /// A file is neither a manifest, an Artillery script nor a consistency suite.
     #[error(
         "{path}: not a test definition; expected testcar.yaml, an Artillery script (*.yml, *.yaml) or a consistency suite (*.consistency.yaml)"
@@ -80,6 +94,24 @@ pub enum DiscoverError {
     },
 }
 
+impl DiscoverError {
+    /// The log headline: the tests were not found, or they were found and are invalid.
+    pub fn headline(&self) -> &'static str {
+        match self {
+            DiscoverError::Manifest(_)
+            | DiscoverError::NotADefinition { .. }
+            | DiscoverError::DuplicateName { .. }
+            | DiscoverError::TwoAuthBlocks { .. } => "invalid test definitions",
+            DiscoverError::Read { .. }
+            | DiscoverError::MissingFolder { .. }
+            | DiscoverError::MissingScript { .. }
+            | DiscoverError::Empty { .. }
+            | DiscoverError::NeverFilled { .. }
+            | DiscoverError::Interrupted { .. } => "cannot find the tests",
+        }
+    }
+}
+
 /// Everything a run needs to know about its tests.
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
@@ -95,9 +127,19 @@ pub struct Plan {
 pub fn discover(paths: &[PathBuf]) -> Result<Plan, DiscoverError> {
     let mut plan = Plan::default();
     for path in paths {
-        let meta = std::fs::metadata(path).map_err(|source| DiscoverError::Read {
-            path: path.clone(),
-            source,
+        let meta = std::fs::metadata(path).map_err(|source| {
+            match (source.kind(), path.extension().and_then(|e| e.to_str())) {
+                (std::io::ErrorKind::NotFound, Some("yml" | "yaml")) => {
+                    DiscoverError::MissingScript { path: path.clone() }
+                }
+                (std::io::ErrorKind::NotFound, _) => {
+                    DiscoverError::MissingFolder { path: path.clone() }
+                }
+                _ => DiscoverError::Read {
+                    path: path.clone(),
+                    source,
+                },
+            }
         })?;
         if meta.is_dir() {
             let manifest_path = path.join(MANIFEST_FILE);
@@ -358,11 +400,33 @@ mod tests {
     #[test]
     fn missing_path() {
         let e = discover(&[PathBuf::from("/nonexistent/testcar")]).unwrap_err();
-        assert!(
-            e.to_string()
-                .starts_with("cannot read /nonexistent/testcar"),
-            "{e}"
+        assert_eq!(
+            e.to_string(),
+            "the tests folder /nonexistent/testcar does not exist; it should hold the tests: a testcar.yaml manifest, Artillery scripts (*.yml, *.yaml), consistency suites (*.consistency.yaml) and any files exec suites use"
         );
+        assert_eq!(e.headline(), "cannot find the tests");
+        let e = discover(&[PathBuf::from("/nonexistent/smoke.yml")]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the test script /nonexistent/smoke.yml does not exist"
+        );
+    }
+
+    #[test]
+    fn bad_yaml_is_invalid_not_missing() {
+        let dir = mk_dir(&[(
+            "testcar.yaml",
+            "suites:\n  - name: a\n   exec: [\"true\"]\n",
+        )]);
+        let e = discover(&[dir.path().to_path_buf()]).unwrap_err();
+        assert_eq!(e.headline(), "invalid test definitions");
+        let text = e.to_string();
+        assert!(
+            text.contains("testcar.yaml:3:4: YAML syntax error"),
+            "{text}"
+        );
+        assert!(text.contains("check the indentation"), "{text}");
+        assert!(!text.contains(" at line "), "{text}");
     }
 
     #[tokio::test(start_paused = true)]

@@ -191,7 +191,7 @@ pub async fn run_plan(
     let plan = match plan {
         Ok(plan) => plan,
         Err(e) => {
-            tracing::error!(error = %e, "cannot find the tests");
+            tracing::error!(error = %e, "{}", e.headline());
             return meta.finish(Vec::new(), Some(e.to_string()));
         }
     };

@@ -224,7 +224,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
             .location()
             .map(|l| (l.line(), l.column()))
             .unwrap_or((0, 0));
-        invalid(line, column, strip_location(&e.to_string()))
+        invalid(line, column, yaml_message(&e.to_string()))
     })?;
     let base_dir = path
         .parent()
@@ -335,6 +335,42 @@ pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
 }
 
 /// serde_yaml appends " at line L column C"; the location is already in our prefix.
+/// serde_yaml's message without its location (the file:line:column prefix says it); a syntax
+/// error (not a wrong key or value) is named so, with the usual cause.
+fn yaml_message(message: &str) -> String {
+    const SYNTAX: [&str; 6] = [
+        "while parsing",
+        "while scanning",
+        "did not find expected",
+        "mapping values are not allowed",
+        "could not find expected",
+        "found character that cannot start any token",
+    ];
+    if !SYNTAX.iter().any(|s| message.contains(s)) {
+        return strip_location(message);
+    }
+    // "did not find expected '-' indicator at line 3 column 4, while parsing a block collection"
+    let mut text = message.to_string();
+    while let Some(i) = text.find(" at line ") {
+        // " at line N column M": drop it up to the end of M
+        let rest = &text[i + " at line ".len()..];
+        let skip = rest
+            .find("column ")
+            .map(|c| {
+                let digits = rest[c + "column ".len()..]
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .count();
+                c + "column ".len() + digits
+            })
+            .unwrap_or(rest.len());
+        text.replace_range(i..i + " at line ".len() + skip, "");
+    }
+    format!(
+        "YAML syntax error: {text}; check the indentation of this line and the ones above it (spaces only; the keys of one suite start in the same column, under its `- `)"
+    )
+}
+
 fn strip_location(message: &str) -> String {
     match message.rfind(" at line ") {
         Some(i) => message[..i].to_string(),

@@ -65,13 +65,7 @@ impl Probe {
         target: Option<&str>,
         readiness_url: Option<&str>,
     ) -> Result<Option<Probe>, ReadyError> {
-        let parse_target = |t: &str| {
-            Url::parse(t).map_err(|e| ReadyError::BadUrl {
-                what: "target",
-                url: redact(t),
-                reason: e.to_string(),
-            })
-        };
+        let parse_target = |t: &str| parse_url("target", t);
         if let Some(ready) = readiness_url.filter(|r| !r.trim().is_empty()) {
             let url = if ready.starts_with('/') {
                 let Some(t) = target else {
@@ -89,11 +83,7 @@ impl Probe {
                         reason: e.to_string(),
                     })?
             } else {
-                Url::parse(ready).map_err(|e| ReadyError::BadUrl {
-                    what: "readiness URL",
-                    url: redact(ready),
-                    reason: e.to_string(),
-                })?
+                parse_url("readiness URL", ready)?
             };
             return Ok(Some(Probe::Http(url)));
         }
@@ -125,6 +115,28 @@ impl Probe {
             Probe::Tcp(addr) => format!("TCP connect to {addr}"),
         }
     }
+}
+
+/// An absolute http(s) URL; without a scheme (`127.0.0.1:8080`, `localhost:8080`, which the
+/// URL grammar would read as scheme `localhost`) the message says to add `http://`.
+fn parse_url(what: &'static str, text: &str) -> Result<Url, ReadyError> {
+    if !text.contains("://") {
+        let with_scheme = redact(&format!("http://{}", text.trim()));
+        return Err(ReadyError::BadUrl {
+            what,
+            url: redact(&with_scheme)
+                .trim_start_matches("http://")
+                .to_string(),
+            reason: format!(
+                "it has no scheme; add http:// (or https://) in front, e.g. \"{with_scheme}\""
+            ),
+        });
+    }
+    Url::parse(text).map_err(|e| ReadyError::BadUrl {
+        what,
+        url: redact(text),
+        reason: e.to_string(),
+    })
 }
 
 /// URLs in messages lose any user and password.
@@ -265,12 +277,37 @@ mod tests {
             ))
         );
         assert_eq!(Probe::choose(None, None).unwrap(), None);
-        let e = Probe::choose(Some("not a url"), None).unwrap_err();
+        let e = Probe::choose(Some("http://not a url"), None).unwrap_err();
         assert!(
             e.to_string()
-                .starts_with("target \"not a url\" is not a valid URL"),
+                .starts_with("target \"http://not a url\" is not a valid URL"),
             "{e}"
         );
+        // no scheme: say to add http://, not "relative URL without a base"
+        for (given, hint) in [
+            ("127.0.0.1:8080", "http://127.0.0.1:8080"),
+            ("localhost:8080", "http://localhost:8080"),
+        ] {
+            let e = Probe::choose(Some(given), None).unwrap_err().to_string();
+            assert_eq!(
+                e,
+                format!(
+                    "target \"{given}\" is not a valid URL: it has no scheme; add http:// (or https://) in front, e.g. \"{hint}\""
+                )
+            );
+        }
+        let e = Probe::choose(Some("http://h:1"), Some("h:1/ready"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("readiness URL \"h:1/ready\"") && e.contains("add http://"),
+            "{e}"
+        );
+        // a password in a scheme-less target stays out of the message
+        let e = Probe::choose(Some("user:hunter2@h:1"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("hunter2"), "{e}");
     }
 
     #[test]

@@ -11,8 +11,8 @@ async fn main() -> ExitCode {
     match testcar_gate::run(&cli).await {
         Ok(class) => class.into(),
         Err(e) => {
-            let e = anyhow::Error::from(e);
-            eprintln!("testcar-gate: error: {e:#}");
+            // Every GateError's message already ends with its cause: print it once.
+            eprintln!("testcar-gate: error: {e}");
             ExitClass::Error.into()
         }
     }

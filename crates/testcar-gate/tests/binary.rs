@@ -248,11 +248,13 @@ async fn bad_arguments_exit_2_with_the_flag_named() {
     let kc = dir.path().join("kubeconfig");
     let out = run_gate(&kc, &["--deployment", "orders", "--timeout", "soon"]).await;
     assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
     assert!(
-        text(&out.stderr).contains("--timeout: \"soon\" is not a duration"),
-        "{}",
-        text(&out.stderr)
+        err.contains("--timeout: \"soon\" is not a duration; expected"),
+        "{err}"
     );
+    // said once, not once more as its own cause
+    assert_eq!(err.matches("is not a duration").count(), 1, "{err}");
 
     let out = run_gate(&kc, &["--deployment", "orders", "--min-pods", "0"]).await;
     assert_eq!(out.status.code(), Some(2));
