@@ -7,7 +7,7 @@ CARGO ?= cargo
 export TESTCAR_TOOLS := $(CURDIR)/.tools
 export PATH := $(CURDIR)/.tools/bin:$(CURDIR)/.tools/node_modules/.bin:$(PATH)
 
-.PHONY: all build demo cluster-demo cluster-up cluster-down test setup lint fmt clippy test-rust test-tools bench compat schema clean
+.PHONY: all build demo cluster-demo cluster-up cluster-down test setup lint fmt clippy test-rust test-tools fuzz bench compat schema clean
 
 all: build
 
@@ -54,6 +54,12 @@ test-rust:
 ## test-tools: checks driven by external tools (helm, kubernetes-validate, artillery, ...)
 test-tools:
 	bash scripts/run-dir.sh tests/tools.d
+
+## fuzz: the hostile-input properties (hostile_*) with a long budget, FUZZ_CASES per property
+## (default 20000; `make test` runs 96); see docs/architecture.md "Hostile input"
+FUZZ_CASES ?= 20000
+fuzz:
+	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test --workspace --all-features --no-fail-fast -- hostile_
 
 ## bench: benchmarks, each printing ratios against its named peers in the same run
 bench: setup

@@ -156,7 +156,11 @@ pub async fn serve(cli: Cli, shutdown: CancellationToken) -> Result<(), RunError
         acceptor,
         server::webhook_router(state.clone()),
         stop_accepting,
-        cli.shutdown_grace,
+        server::Limits {
+            shutdown_grace: cli.shutdown_grace,
+            header_read_timeout: cli.header_read_timeout,
+            max_connections: cli.max_connections as usize,
+        },
     )
     .await;
     watcher_stop.cancel();

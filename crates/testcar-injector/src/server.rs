@@ -13,7 +13,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
@@ -128,17 +128,40 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     )
 }
 
-/// Serve `app` over TLS on `listener` until `shutdown`, then wait up to `grace` for open
-/// requests to finish.
+/// Bounds of the HTTPS listener.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// How long open requests may take to finish after shutdown begins.
+    pub shutdown_grace: Duration,
+    /// Longest a client may take to send a request's headers (and longest an idle
+    /// keep-alive connection waits for the next request).
+    pub header_read_timeout: Duration,
+    /// Most connections open at once; the next one is accepted when one closes.
+    pub max_connections: usize,
+}
+
+/// Serve `app` over TLS on `listener` until `shutdown`, then wait up to
+/// `limits.shutdown_grace` for open requests to finish.
 pub async fn serve_tls(
     listener: TcpListener,
     acceptor: TlsAcceptor,
     app: Router,
     shutdown: CancellationToken,
-    grace: Duration,
+    limits: Limits,
 ) {
+    let grace = limits.shutdown_grace;
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     let tracker = TaskTracker::new();
     loop {
+        // A slot first: past the limit, clients wait in the listen backlog instead of each
+        // costing a task, a TLS session and a file descriptor.
+        let slot = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(s) => s,
+                Err(_) => break,
+            },
+        };
         let (tcp, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
@@ -158,6 +181,7 @@ pub async fn serve_tls(
         let span = tracing::debug_span!("connection", %peer);
         tracker.spawn(
             async move {
+                let _slot = slot;
                 let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                     Ok(Ok(tls)) => tls,
                     Ok(Err(error)) => {
@@ -169,7 +193,12 @@ pub async fn serve_tls(
                         return;
                     }
                 };
-                let builder = auto::Builder::new(TokioExecutor::new());
+                let mut builder = auto::Builder::new(TokioExecutor::new());
+                // Slow loris: headers sent a byte at a time would hold the connection forever.
+                builder
+                    .http1()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(limits.header_read_timeout);
                 let conn = builder.serve_connection(TokioIo::new(tls), TowerToHyperService::new(app));
                 tokio::pin!(conn);
                 tokio::select! {

@@ -688,3 +688,148 @@ fn check_config_and_startup_errors_name_the_problem() {
     assert!(err.contains("broken.key"), "{err}");
     assert!(!err.contains(secret_material), "key material leaked: {err}");
 }
+
+/// A TLS connection to the injector.
+async fn tls_connect(
+    port: u16,
+    ca_pem: &str,
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(client_config(ca_pem)));
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    connector
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+}
+
+/// Slow loris: request headers a byte at a time, forever; reconnect when the server closes.
+async fn slow_loris(port: u16, ca_pem: String, stop: Arc<AtomicBool>, closed: Arc<AtomicU64>) {
+    let head =
+        b"POST /mutate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nX-Slow: ";
+    while !stop.load(Ordering::Relaxed) {
+        let Ok(mut tls) = tls_connect(port, &ca_pem).await else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let mut i = 0usize;
+        while !stop.load(Ordering::Relaxed) {
+            let byte = head.get(i).copied().unwrap_or(b'a');
+            if tls.write_all(&[byte]).await.is_err() || tls.flush().await.is_err() {
+                closed.fetch_add(1, Ordering::Relaxed);
+                break;
+            }
+            i += 1;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// Oversized bodies: chunked (no length to refuse up front), streamed until the server
+/// stops reading, again and again.
+async fn body_flood(port: u16, ca_pem: String, stop: Arc<AtomicBool>, sent: Arc<AtomicU64>) {
+    let chunk = vec![b' '; 1 << 20];
+    let mut framed = format!("{:x}\r\n", chunk.len()).into_bytes();
+    framed.extend_from_slice(&chunk);
+    framed.extend_from_slice(b"\r\n");
+    while !stop.load(Ordering::Relaxed) {
+        let Ok(mut tls) = tls_connect(port, &ca_pem).await else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let head = b"POST /mutate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+        if tls.write_all(head).await.is_err() {
+            continue;
+        }
+        // 64 MiB at most per request: four times the limit.
+        for _ in 0..64 {
+            if stop.load(Ordering::Relaxed) || tls.write_all(&framed).await.is_err() {
+                break;
+            }
+            sent.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Slow-loris connections and a flood of oversized bodies do not starve real reviews: each
+/// is answered well within the API server's webhook timeout (5 s in our chart), and the
+/// header-read timeout closes the slow connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_loris_and_body_flood_do_not_starve_real_reviews() {
+    const LORIS: usize = 200;
+    const FLOODERS: usize = 4;
+    const REVIEWS: usize = 40;
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = Ca::new("testcar test CA");
+    let (cert, key) = ca.issue("injector");
+    let secret = SecretDir::new(tmp.path(), &cert, &key);
+    let mut inj = Injector::start(
+        &secret.cert(),
+        &secret.key(),
+        tmp.path(),
+        &["--header-read-timeout", "3s"],
+    );
+    inj.wait_ready().await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let closed = Arc::new(AtomicU64::new(0));
+    let flooded = Arc::new(AtomicU64::new(0));
+    let mut attackers = Vec::new();
+    for _ in 0..LORIS {
+        attackers.push(tokio::spawn(slow_loris(
+            inj.tls_port,
+            ca.pem.clone(),
+            stop.clone(),
+            closed.clone(),
+        )));
+    }
+    for _ in 0..FLOODERS {
+        attackers.push(tokio::spawn(body_flood(
+            inj.tls_port,
+            ca.pem.clone(),
+            stop.clone(),
+            flooded.clone(),
+        )));
+    }
+    // let the attack build up
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // real reviews, each on a fresh connection (a new TLS handshake, like a cold API server)
+    let c = client(&ca.pem, false);
+    let mut took = Vec::new();
+    for _ in 0..REVIEWS {
+        let started = Instant::now();
+        admit(&c, &inj.url()).await.unwrap();
+        took.push(started.elapsed());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // the header-read timeout (3 s) has closed slow connections by now
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while closed.load(Ordering::Relaxed) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no slow connection was closed: {}",
+            inj.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for a in attackers {
+        a.abort();
+    }
+
+    took.sort();
+    let p50 = took[took.len() / 2];
+    let max = *took.last().unwrap();
+    eprintln!(
+        "under {LORIS} slow-loris connections and {FLOODERS} oversized-body flooders \
+         ({} MiB sent, {} slow connections closed by the server): {REVIEWS} reviews, \
+         p50 {p50:?}, max {max:?}",
+        flooded.load(Ordering::Relaxed) >> 20,
+        closed.load(Ordering::Relaxed),
+    );
+    // Generous: the point is that reviews are not starved, not how fast they are.
+    assert!(
+        max < Duration::from_secs(5),
+        "a review took {max:?} under attack (p50 {p50:?})"
+    );
+    assert!(inj.child.try_wait().unwrap().is_none(), "the injector died");
+}
