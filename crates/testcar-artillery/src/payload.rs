@@ -31,6 +31,12 @@ pub enum PayloadError {
         #[source]
         source: csv::Error,
     },
+    /// The path names a device, a FIFO or a folder: reading it could never end.
+    #[error("cannot read CSV {path}: not a regular file")]
+    NotAFile {
+        /// The file.
+        path: String,
+    },
 }
 
 /// A loaded CSV payload.
@@ -61,6 +67,12 @@ impl Payload {
             path: path.display().to_string(),
             source,
         };
+        // `/dev/zero` or a FIFO would be read forever; a missing file is reported below.
+        if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+            return Err(PayloadError::NotAFile {
+                path: path.display().to_string(),
+            });
+        }
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .delimiter(delimiter)

@@ -116,3 +116,20 @@ fn hostile_alias_bomb_is_refused() {
     assert!(err.contains(&path.display().to_string()), "{err}");
     assert!(err.contains("too large"), "{err}");
 }
+
+/// Regression: a payload path naming a device is refused, not read forever.
+#[test]
+fn hostile_payload_device_is_refused() {
+    let (_dir, path) = hostile::write_case(
+        "script.yml",
+        include_str!("../test_data/payload-dev-zero.yml").as_bytes(),
+    );
+    let loading = path.clone();
+    let err = hostile::within("payload /dev/zero", move || {
+        testcar_artillery::load_script(&loading, &LoadOptions::default()).map(|_| ())
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(err.starts_with(&path.display().to_string()), "{err}");
+    assert!(err.contains("/dev/zero: not a regular file"), "{err}");
+}

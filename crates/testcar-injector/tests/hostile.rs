@@ -96,8 +96,11 @@ fn object_key() -> impl Strategy<Value = String> {
     ]
 }
 
-/// Raw JSON text where a value goes: what a `Value` cannot carry.
-fn raw_text() -> impl Strategy<Value = String> {
+/// Raw JSON text where a value goes: what a `Value` cannot carry. With it, when it is deep
+/// nesting, the same shape nested only 20 deep: the object as the test builds it (the
+/// injector skips unknown fields without building them, so it reads nesting a `Value`
+/// cannot hold; a patch never reaches inside).
+fn raw_text() -> impl Strategy<Value = (String, Option<Value>)> {
     prop_oneof![
         proptest::sample::select(vec![
             "1e400", "-1e400", "123456789012345678901234567890", "-99999999999999999999",
@@ -108,9 +111,12 @@ fn raw_text() -> impl Strategy<Value = String> {
             "[{\"name\":\"app\",\"image\":\"x\",\"ports\":[{\"containerPort\":80,\"containerPort\":70000}]}]",
             "{\"a\":1,\"a\":{\"a\":[1,{\"a\":1,\"a\":2}]}}",
         ])
-        .prop_map(str::to_string),
+        .prop_map(|s| (s.to_string(), None)),
         (1usize..5_000, proptest::sample::select(vec![("[", "]"), ("{\"a\":", "}")]))
-            .prop_map(|(n, (open, close))| format!("{}1{}", open.repeat(n), close.repeat(n))),
+            .prop_map(|(n, (open, close))| {
+                let nest = |n: usize| format!("{}1{}", open.repeat(n), close.repeat(n));
+                (nest(n), serde_json::from_str(&nest(n.min(20))).ok())
+            }),
     ]
 }
 
@@ -155,7 +161,7 @@ const SPOTS: &[&str] = &[
 #[derive(Debug, Clone)]
 enum Graft {
     Value(Value),
-    Raw(String),
+    Raw(String, Option<Value>),
     /// An annotation with a hostile value under a `testcar.io/` key.
     Annotation(String, String),
 }
@@ -163,7 +169,7 @@ enum Graft {
 fn graft() -> impl Strategy<Value = Graft> {
     prop_oneof![
         5 => hostile_value().prop_map(Graft::Value),
-        2 => raw_text().prop_map(Graft::Raw),
+        2 => raw_text().prop_map(|(raw, twin)| Graft::Raw(raw, twin)),
         3 => (
             prop_oneof![
                 3 => proptest::sample::select(keys::ALL).prop_map(str::to_string),
@@ -245,16 +251,21 @@ fn hostile_review() -> impl Strategy<Value = (String, Option<Value>, &'static st
                     let text = mk_review(&object, "shop", operation).to_string();
                     (text, Some(object), operation)
                 }
-                Graft::Raw(raw) => {
+                Graft::Raw(raw, twin) => {
                     set(&mut object, spot, serde_json::from_str(HOLE).unwrap());
                     let text = mk_review(&object, "shop", operation)
                         .to_string()
                         .replacen(HOLE, &raw, 1);
                     // The object as a Go decoder sees it (duplicate keys: the last wins,
-                    // like serde_json); None when it is not JSON a Value can hold.
-                    let seen = serde_json::from_str::<Value>(&text)
-                        .ok()
-                        .map(|v| v["request"]["object"].clone());
+                    // like serde_json), else with the shallow twin of deep nesting; None
+                    // when it is not JSON at all (numbers out of range, lone surrogates).
+                    let seen = match serde_json::from_str::<Value>(&text) {
+                        Ok(v) => Some(v["request"]["object"].clone()),
+                        Err(_) => twin.map(|t| {
+                            set(&mut object, spot, t);
+                            object
+                        }),
+                    };
                     (text, seen, operation)
                 }
             }
