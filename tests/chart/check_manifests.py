@@ -435,7 +435,7 @@ def check_gate_rbac(f: Failures, docs: list[dict], v: dict, ns: str) -> None:
         ("", "pods/log"): {"get"},
         ("", "pods/proxy"): {"get"},
         ("apps", "replicasets"): {"get", "list"},
-        ("apps", "deployments"): {"get", "list"},
+        ("apps", "deployments"): {"get", "list"} | ({"update"} if g["rbac"].get("rollback") else set()),
         ("apps", "statefulsets"): {"get"},
     }
     for role in roles:

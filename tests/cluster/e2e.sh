@@ -253,14 +253,20 @@ good_ip="$(kubectl -n "$NS" get pod "$good" -o jsonpath='{.status.podIP}')"
 curl -fsS "http://$good_ip:8080/healthz" >/dev/null || fail "the passing pod $good still serves"
 [ "$(kubectl -n "$NS" get deploy sample-hold -o jsonpath='{.status.availableReplicas}')" = 1 ] \
   || fail "the Deployment keeps one available replica"
+ok "a failing version: $bad stays unready, ProgressDeadlineExceeded, $good keeps serving"
 code=0
-"$GATE" -n "$NS" --deployment sample-hold --timeout 2m --interval 1s --log-format text > "$W/gate-hold.txt" 2>&1 || code=$?
+"$GATE" -n "$NS" --deployment sample-hold --rollback --timeout 2m --interval 1s --log-format text \
+  > "$W/gate-hold.txt" 2>&1 || code=$?
 [ "$code" = 1 ] || fail "the gate fails the stalled rollout (exit 1, not $code)" "$(tail -n 20 "$W/gate-hold.txt")"
-ok "a failing version: $bad stays unready, ProgressDeadlineExceeded, $good keeps serving, gate exit 1"
-kubectl -n "$NS" rollout undo deploy/sample-hold >/dev/null
+grep -q "rollout stalled (ProgressDeadlineExceeded)" "$W/gate-hold.txt" \
+  || fail "the gate says the rollout stalled" "$(tail -n 20 "$W/gate-hold.txt")"
+grep -q "rolled deployment sample-hold back from revision 2 to revision 1" "$W/gate-hold.txt" \
+  || fail "the gate rolls the Deployment back to revision 1" "$(tail -n 20 "$W/gate-hold.txt")"
 kubectl -n "$NS" rollout status deploy/sample-hold --timeout=240s > "$W/rollout-undo.txt" 2>&1 \
-  || fail "kubectl rollout undo brings the passing version back" "$(cat "$W/rollout-undo.txt")"
-ok "kubectl rollout undo: the passing version is the rollout again"
+  || fail "after --rollback the rollout completes" "$(cat "$W/rollout-undo.txt")"
+[ "$(kubectl -n "$NS" get deploy sample-hold -o jsonpath='{.spec.template.metadata.annotations.testcar\.io/tests}')" = copy:/app/testcar ] \
+  || fail "after --rollback the Deployment runs the passing tests again"
+ok "testcar-gate --rollback: exit 1, says the rollout stalled, puts revision 1's template back; the rollout completes"
 
 # ---------------------------------------------------------------------------------------------
 # 5. The sidecar's process is killed: the container restarts, the stored verdict is printed

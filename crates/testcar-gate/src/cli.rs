@@ -49,6 +49,10 @@ pub struct Cli {
     /// Stop waiting as soon as one pod reports a failed or error verdict.
     #[arg(long)]
     pub fail_fast: bool,
+    /// When a Deployment's new version does not pass, put its previous revision back (as
+    /// `kubectl rollout undo` does). Needs `patch` on deployments.
+    #[arg(long, requires = "deployment")]
+    pub rollback: bool,
     /// Do not print each pod's suite table, only the pod table and the verdict.
     #[arg(long)]
     pub quiet: bool,

@@ -7,6 +7,7 @@ pub mod client;
 pub mod gate;
 pub mod hint;
 pub mod report;
+pub mod rollback;
 pub mod verdict;
 pub mod workload;
 
@@ -116,10 +117,51 @@ pub fn emit(cli: &cli::Cli, report: &GateReport) -> Result<(), GateError> {
 /// verdict's; setting up or writing failures are errors.
 pub async fn run(cli: &cli::Cli) -> Result<ExitClass, GateError> {
     let opts = GateOptions::from_cli(cli)?;
-    let report = match client::connect(cli.kubeconfig.as_deref(), cli.context.as_deref()).await {
-        Ok(client) => run_gate(&client, &opts, &mut std::io::stderr()).await,
-        Err(e) => gate::error_report(&opts, e.to_string()),
+    let client = match client::connect(cli.kubeconfig.as_deref(), cli.context.as_deref()).await {
+        Ok(client) => client,
+        Err(e) => {
+            let report = gate::error_report(&opts, e.to_string());
+            emit(cli, &report)?;
+            return Ok(report.exit_class());
+        }
     };
+    let report = run_gate(&client, &opts, &mut std::io::stderr()).await;
     emit(cli, &report)?;
-    Ok(report.exit_class())
+    let mut class = report.exit_class();
+    if let (Workload::Deployment(name), false) = (&opts.workload, class == ExitClass::Passed) {
+        class = after_failure(&client, &opts.namespace, name, cli.rollback, class).await;
+    }
+    Ok(class)
+}
+
+/// A Deployment that did not pass: say whether Kubernetes holds its rollout, and with
+/// `--rollback` put the previous revision back. A rollback that fails makes the run an error.
+async fn after_failure(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    rollback: bool,
+    class: ExitClass,
+) -> ExitClass {
+    match rollback::check_stalled(client, ns, name).await {
+        Ok(Some(message)) => eprintln!("testcar-gate: deployment {name}: {message}"),
+        Ok(None) => {}
+        Err(e) => eprintln!("testcar-gate: {e}"),
+    }
+    if !rollback {
+        return class;
+    }
+    match rollback::rollback(client, ns, name).await {
+        Ok(done) => {
+            eprintln!(
+                "testcar-gate: rolled deployment {name} back from revision {} to revision {}",
+                done.from, done.to
+            );
+            class
+        }
+        Err(e) => {
+            eprintln!("testcar-gate: --rollback failed: {e}");
+            ExitClass::Error
+        }
+    }
 }
