@@ -54,7 +54,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
 }
 
 fn seconds(secs: f64) -> Option<Duration> {
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+    // `from_secs_f64` panics past u64::MAX seconds: `99999999999999999999` in an
+    // annotation panicked the injector (found by its hostile-review fuzz property).
+    (secs.is_finite() && secs >= 0.0)
+        .then(|| Duration::try_from_secs_f64(secs).ok())
+        .flatten()
 }
 
 /// Render a duration the short way users write it (`90s` → `1m30s`, `500ms`).
@@ -87,6 +91,19 @@ pub fn format_duration(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the injector's hostile-review fuzz property: this panicked.
+    #[test]
+    fn too_long_is_an_error_not_a_panic() {
+        for text in [
+            "99999999999999999999",
+            "99999999999999999999h",
+            "1e300",
+            "1e300s",
+        ] {
+            assert!(parse_duration(text).is_err(), "{text}");
+        }
+    }
 
     #[test]
     fn reads_the_usual_forms() {

@@ -88,11 +88,20 @@ fn pod_from_dynamic(req: &AdmissionRequest<DynamicObject>) -> Result<Pod, String
 }
 
 fn unreadable(why: &str) -> Outcome {
+    // serde's message quotes the offending value, which can be any length: cut it so that
+    // the warning stays within what the API server keeps and still ends with the outcome.
+    const TAIL: &str = "; the pod is not injected";
+    let room = crate::mutate::MAX_WARNING_CHARS - "testcar: ".len() - TAIL.len() - 1;
+    let why = if why.chars().count() > room {
+        format!("{}…", why.chars().take(room).collect::<String>())
+    } else {
+        why.to_string()
+    };
     Outcome {
         decision: Decision::Error,
         reason: Reason::UnreadablePod,
         patch: json_patch::Patch(Vec::new()),
-        warnings: vec![format!("testcar: {why}; the pod is not injected")],
+        warnings: vec![format!("testcar: {why}{TAIL}")],
     }
 }
 
@@ -279,6 +288,44 @@ mod tests {
                 .unwrap()
                 .contains("number out of range"),
             "{resp}"
+        );
+    }
+
+    /// Found by the hostile-review fuzz property: a long string where a list belongs
+    /// (serde quotes it in its message) made a warning longer than the API server keeps.
+    #[test]
+    fn unreadable_pod_warning_stays_short() {
+        let inj = Injector::new(Config::default(), None);
+        let body = include_str!("../test_data/hostile-long-wrong-type.review.json");
+        let r = review(&inj, body.as_bytes());
+        assert_eq!(r.reason, Reason::UnreadablePod);
+        let w = &r.warnings[0];
+        assert!(
+            w.chars().count() <= crate::mutate::MAX_WARNING_CHARS,
+            "{} chars: {w}",
+            w.chars().count()
+        );
+        assert!(
+            w.starts_with("testcar: the object is not a readable Pod"),
+            "{w}"
+        );
+        assert!(w.ends_with("…; the pod is not injected"), "{w}");
+    }
+
+    /// Found by the hostile-review fuzz property: a timeout annotation past u64::MAX
+    /// seconds panicked (`Duration::from_secs_f64`).
+    #[test]
+    fn huge_timeout_annotation_is_a_warning_not_a_panic() {
+        let inj = Injector::new(Config::default(), None);
+        let body = include_str!("../test_data/hostile-huge-timeout.review.json");
+        let r = review(&inj, body.as_bytes());
+        let resp = response(&r);
+        assert_eq!(resp["uid"], "0df28fbd-5f5f-4b3a-9c2a-4a5a1f0e9d11");
+        assert_eq!(resp["allowed"], true);
+        assert!(
+            r.warnings.iter().any(|w| w.contains("testcar.io/timeout")),
+            "{:?}",
+            r.warnings
         );
     }
 
