@@ -4,7 +4,7 @@
 #   testcar.local/pause:3                  the pod sandbox (scripts/cluster/pause)
 #   testcar.local/testcar-injector:dev     as Dockerfile.injector: binary + glibc, uid 65532
 #   testcar.local/testcar-agent:dev        as Dockerfile.agent: binary + its libraries, a POSIX
-#                                          shell and core utilities (busybox), uid 65532,
+#                                          shell and core utilities (busybox), curl, uid 65532,
 #                                          /etc/testcar/{tests,results} owned by it
 #   testcar.local/testcar-gate:dev         as Dockerfile.gate
 #   testcar.local/sample-service:dev       examples/sample-service on :8080 as a user's app
@@ -37,8 +37,10 @@ image() {
 image "pause:3" --file "$BIN/pause=/pause" --entrypoint /pause --user 65535:65535
 image "testcar-injector:$IMAGE_TAG" --file "$(stripped testcar-injector)=/usr/local/bin/testcar-injector" \
   --libs --user 65532:65532 --passwd nonroot:65532 --entrypoint /usr/local/bin/testcar-injector
+# curl and the CA bundle, as Dockerfile.agent installs them for exec suites.
 image "testcar-agent:$IMAGE_TAG" --file "$(stripped testcar-agent)=/usr/local/bin/testcar-agent" \
-  --file "$BUSYBOX=/bin/busybox" --libs "${shell_links[@]}" \
+  --file "$BUSYBOX=/bin/busybox" --file /usr/bin/curl=/usr/bin/curl --libs "${shell_links[@]}" \
+  --file /etc/ssl/certs/ca-certificates.crt=/etc/ssl/certs/ca-certificates.crt \
   --dir /etc/testcar/tests:65532:65532:0755 --dir /etc/testcar/results:65532:65532:0755 \
   --user 65532:65532 --passwd testcar:65532 \
   --entrypoint /usr/local/bin/testcar-agent --cmd sidecar

@@ -180,6 +180,11 @@ for s in "${samples[@]}"; do
     "$(kubectl -n "$NS" logs "$pod" -c testcar --tail=3)"
   ok "$d: admitted by the webhook and Pod Security restricted, ran, verdict $status (last log line)"
 done
+# The configmap sample also runs an exec suite with the agent image's shell and curl.
+jq -e '.suites | map(select(.name == "items-by-curl" and .runner == "exec" and .status == "passed")) | length == 1' \
+  <<<"$(verdict_of "$(pod_of sample-configmap)")" >/dev/null \
+  || fail "the exec suite (sh + curl in the agent image) passed" "$(verdict_of "$(pod_of sample-configmap)")"
+ok "an exec suite ran in the agent image with its shell and curl"
 
 for s in "${samples[@]}"; do
   want=0; [ "$s" = failing ] && want=1
