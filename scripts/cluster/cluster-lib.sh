@@ -54,6 +54,31 @@ log_tails() {
 
 on_error() { log_tails; }
 
+# pids_of_dir: processes whose command line names the state folder (every component, and the
+# containerd shims, which are started with the socket's path).
+pids_of_dir() { pgrep -f -- "$DIR/" | grep -vx "$$" || true; }
+
+# leftovers: what a cluster of this folder could leave behind and still exists: processes,
+# mounts, the bridge, pod network namespaces, the kubelet's cgroups and iptables chains.
+# Prints nothing when all is gone.
+leftovers() {
+  local left="" p
+  p="$(pids_of_dir)"
+  [ -z "$p" ] || left="$left processes($(echo $p))"
+  [ -z "$(awk -v d="$DIR/" 'index($2, d) == 1' /proc/self/mounts)" ] || left="$left mounts"
+  ! ip link show "$BRIDGE" >/dev/null 2>&1 || left="$left bridge:$BRIDGE"
+  [ -z "$(ip netns list 2>/dev/null | awk '/^cni-/')" ] || left="$left netns:cni-*"
+  [ -z "$(ls -d /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods 2>/dev/null)" ] || left="$left cgroups:kubepods"
+  local ipt
+  for ipt in iptables ip6tables; do
+    command -v "$ipt" >/dev/null || continue
+    for table in filter nat mangle; do
+      [ -z "$("$ipt" -t "$table" -S 2>/dev/null | awk '/^-N KUBE-/')" ] || left="$left $ipt:$table:KUBE-*"
+    done
+  done
+  echo "${left# }"
+}
+
 api_ready() {
   # shellcheck disable=SC1091
   source "$DIR/env"

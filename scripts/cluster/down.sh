@@ -10,10 +10,6 @@ keep_logs=false
 # The marker guards against a mistyped TESTCAR_CLUSTER_DIR: only a folder up.sh made is removed.
 [ -f "$DIR/.testcar-cluster" ] || exit 0
 
-# pids_of_dir: processes whose command line names the state folder (every component, and the
-# containerd shims, which are started with the socket's path).
-pids_of_dir() { pgrep -f -- "$DIR/" | grep -vx "$$" || true; }
-
 # 1. The kubelet first, so that it does not restart what is being stopped.
 for name in kubelet kube-scheduler kube-controller-manager; do
   [ -f "$DIR/run/$name.pid" ] && kill "$(cat "$DIR/run/$name.pid")" 2>/dev/null || true
@@ -74,14 +70,11 @@ for ipt in iptables ip6tables; do
 done
 
 # 7. What is left over is reported, not hidden.
-left=""
-[ -z "$(pids_of_dir)" ] || left="$left processes:$(pids_of_dir | tr '\n' ' ')"
-[ -z "$(awk -v d="$DIR/" 'index($2, d) == 1' /proc/self/mounts)" ] || left="$left mounts"
-ip link show "$BRIDGE" >/dev/null 2>&1 && left="$left bridge"
+left="$(leftovers)"
 if $keep_logs; then
   find "$DIR" -mindepth 1 -maxdepth 1 ! -name logs -exec rm -rf {} + 2>/dev/null || true
 else
   rm -rf "$DIR" 2>/dev/null || true
 fi
-[ -z "$left" ] || die "left behind after teardown:$left"
+[ -z "$left" ] || die "left behind after teardown: $left"
 log "cluster down"

@@ -51,8 +51,10 @@ pub struct Cli {
     #[arg(long, env = "TESTCAR_INJECTOR_SHUTDOWN_GRACE", default_value = "20s", value_parser = parse_grace)]
     pub shutdown_grace: std::time::Duration,
     /// Longest a client may take to send a request's headers (also how long an idle
-    /// keep-alive connection stays open); slow-loris connections are closed after it.
-    #[arg(long, env = "TESTCAR_INJECTOR_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_grace)]
+    /// keep-alive connection stays open); slow-loris connections are closed after it. Not
+    /// shorter: each close of an idle connection is a moment in which the API server may send
+    /// a review on it, fail, and let that pod through without the sidecar.
+    #[arg(long, env = "TESTCAR_INJECTOR_HEADER_READ_TIMEOUT", default_value = "30s", value_parser = parse_grace)]
     pub header_read_timeout: std::time::Duration,
     /// Most HTTPS connections open at once; further clients wait to be accepted.
     #[arg(long, env = "TESTCAR_INJECTOR_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
