@@ -1,75 +1,15 @@
-//! The flags and environment variables of `testcar-gate` and docs/gate.md stay in step: every
-//! long flag and every `env` of the clap command (all subcommands) is named in the page, and
-//! every `--flag` in the first column of a table of the page is a flag of the command.
-
-use std::collections::BTreeSet;
+//! The flags and environment variables of `testcar-gate` and docs/gate.md stay in step
+//! (tests/support/cli_docs.rs says how).
 
 use clap::CommandFactory;
 
+#[path = "../../../tests/support/cli_docs.rs"]
+mod cli_docs;
+
 const DOC: &str = include_str!("../../../docs/gate.md");
-
-fn walk(cmd: &clap::Command, flags: &mut BTreeSet<String>, envs: &mut BTreeSet<String>) {
-    for arg in cmd.get_arguments() {
-        if let Some(long) = arg.get_long() {
-            if long != "help" && long != "version" {
-                flags.insert(format!("--{long}"));
-            }
-        }
-        if let Some(env) = arg.get_env() {
-            envs.insert(env.to_string_lossy().into_owned());
-        }
-    }
-    for sub in cmd.get_subcommands() {
-        walk(sub, flags, envs);
-    }
-}
-
-/// `--flag` names in the first cell of the page's table rows.
-fn table_flags(doc: &str) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    for line in doc.lines().filter(|l| l.starts_with("| `--")) {
-        let cell = line[1..].split('|').next().unwrap_or_default();
-        for part in cell.split('`').skip(1).step_by(2) {
-            if let Some(name) = part.strip_prefix("--") {
-                let name: String = name
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
-                    .collect();
-                out.insert(format!("--{name}"));
-            }
-        }
-    }
-    out
-}
-
-/// `word` appears in the page as a whole word (not as the prefix of a longer flag).
-fn named(doc: &str, word: &str) -> bool {
-    doc.match_indices(word).any(|(i, _)| {
-        let next = doc[i + word.len()..].chars().next();
-        !matches!(next, Some(c) if c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    })
-}
 
 #[test]
 fn every_flag_and_env_of_the_cli_is_in_the_doc_and_every_documented_flag_exists() {
     let cmd = testcar_gate::cli::Cli::command();
-    let (mut flags, mut envs) = (BTreeSet::new(), BTreeSet::new());
-    walk(&cmd, &mut flags, &mut envs);
-    assert!(flags.len() > 3, "{flags:?}");
-    let missing: Vec<_> = flags
-        .iter()
-        .chain(&envs)
-        .filter(|w| !named(DOC, w))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "docs/gate.md does not name {missing:?} (see `testcar-gate --help`)"
-    );
-    let table = table_flags(DOC);
-    assert!(!table.is_empty(), "docs/gate.md has no flags table");
-    let unknown: Vec<_> = table.difference(&flags).collect();
-    assert!(
-        unknown.is_empty(),
-        "docs/gate.md documents {unknown:?}, which testcar-gate does not take"
-    );
+    cli_docs::assert_in_step(&cmd, DOC, "docs/gate.md", "testcar-gate");
 }
