@@ -176,9 +176,28 @@ class Failures:
         return 1 if self.items else 0
 
 
+class StrictLoader(yaml.SafeLoader):
+    """A YAML loader that refuses a mapping with the same key twice: Helm and kubectl keep the
+    last one silently, kustomize and other tools refuse the file."""
+
+
+def _no_duplicates(loader: StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
+
+
 def load_docs(path: Path) -> list[dict]:
     with path.open() as f:
-        return [d for d in yaml.safe_load_all(f) if d]
+        return [d for d in yaml.load_all(f, Loader=StrictLoader) if d]
 
 
 def name_of(doc: dict) -> str:

@@ -28,9 +28,23 @@ Names, labels and image references shared by the templates.
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
+{{- /* Labels of the injector's objects. */ -}}
 {{- define "testcar.labels" -}}
+{{ include "testcar.commonLabels" . }}
+app.kubernetes.io/component: injector
+{{- end -}}
+
+{{- /* Labels of the gate's objects: the same, with their own component (once: a key twice
+is kept silently by Helm but refused by kustomize and strict YAML readers). */ -}}
+{{- define "testcar.gateLabels" -}}
+{{ include "testcar.commonLabels" . }}
+app.kubernetes.io/component: gate
+{{- end -}}
+
+{{- define "testcar.commonLabels" -}}
 helm.sh/chart: {{ include "testcar.chart" . }}
-{{ include "testcar.selectorLabels" . }}
+app.kubernetes.io/name: {{ include "testcar.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: testcar
