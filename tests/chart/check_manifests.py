@@ -383,6 +383,7 @@ def check_deployment(f: Failures, docs: list[dict], v: dict, svc_name: str) -> N
     f.check(spec["replicas"] == v["replicaCount"], "replicas do not follow replicaCount")
     f.check("checksum/config" in spec["template"]["metadata"].get("annotations", {}), "no checksum/config pod annotation")
     f.check(pod.get("automountServiceAccountToken") is False, "service account token is mounted although the injector needs no API access")
+    f.check((pod.get("nodeSelector") or {}) == v["nodeSelector"], f"nodeSelector {pod.get('nodeSelector')} != values {v['nodeSelector']}")
     psc = pod.get("securityContext", {})
     f.check(psc.get("runAsNonRoot") is True and psc.get("seccompProfile", {}).get("type") == "RuntimeDefault", "pod securityContext is not restricted")
     c = pod["containers"][0]
