@@ -5,10 +5,10 @@
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
-use kube::api::{Api, ListParams, PostParams};
+use kube::api::{Api, PostParams};
 use kube::{Client, ResourceExt};
 
-use crate::workload::{REVISION_ANNOTATION, selector_string};
+use crate::workload::{REVISION_ANNOTATION, deployment_selector, owned_replica_sets};
 
 /// The label the Deployment controller adds to each ReplicaSet's template; a template
 /// written back into the Deployment must not carry it.
@@ -105,28 +105,12 @@ pub async fn rollback(client: &Client, ns: &str, name: &str) -> Result<RolledBac
         .get(REVISION_ANNOTATION)
         .cloned()
         .unwrap_or_default();
-    let uid = d.uid().unwrap_or_default();
-    let selector = d
-        .spec
-        .as_ref()
-        .map(|s| selector_string(&s.selector))
-        .unwrap_or_default();
-    let rs_api: Api<ReplicaSet> = Api::namespaced(client.clone(), ns);
-    let owned: Vec<ReplicaSet> = rs_api
-        .list(&ListParams::default().labels(&selector))
+    let owned = owned_replica_sets(client, ns, &d)
         .await
         .map_err(|source| RollbackError::Api {
-            what: format!("list replicasets with selector {selector}"),
+            what: format!("list replicasets with selector {}", deployment_selector(&d)),
             source,
-        })?
-        .items
-        .into_iter()
-        .filter(|rs| {
-            rs.owner_references()
-                .iter()
-                .any(|o| o.uid == uid && o.controller == Some(true))
-        })
-        .collect();
+        })?;
     let (to, template) =
         previous_template(&owned, &current).ok_or_else(|| RollbackError::NoPrevious {
             name: name.to_string(),

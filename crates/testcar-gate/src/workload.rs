@@ -222,6 +222,32 @@ fn generation_lag(
     })
 }
 
+/// The label selector of a Deployment, rendered for a list call.
+pub(crate) fn deployment_selector(d: &Deployment) -> String {
+    d.spec
+        .as_ref()
+        .map(|s| selector_string(&s.selector))
+        .unwrap_or_default()
+}
+
+/// The ReplicaSets a Deployment owns (by `ownerReferences`, not only by labels).
+pub(crate) async fn owned_replica_sets(
+    client: &Client,
+    ns: &str,
+    d: &Deployment,
+) -> Result<Vec<ReplicaSet>, kube::Error> {
+    let uid = d.uid().unwrap_or_default();
+    let replica_sets: Api<ReplicaSet> = Api::namespaced(client.clone(), ns);
+    let list = replica_sets
+        .list(&ListParams::default().labels(&deployment_selector(d)))
+        .await?;
+    Ok(list
+        .items
+        .into_iter()
+        .filter(|rs| owned_by(&rs.metadata, &uid))
+        .collect())
+}
+
 async fn select_deployment(
     client: &Client,
     pods: &Api<Pod>,
@@ -247,24 +273,12 @@ async fn select_deployment(
         return Ok(sel);
     };
     sel.revision = Some(revision.clone());
-    let uid = d.uid().unwrap_or_default();
-    let selector = d
-        .spec
-        .as_ref()
-        .map(|s| selector_string(&s.selector))
-        .unwrap_or_default();
-    let replica_sets: Api<ReplicaSet> = Api::namespaced(client.clone(), ns);
-    let rs_list = replica_sets
-        .list(&ListParams::default().labels(&selector))
+    let selector = deployment_selector(&d);
+    let owned = owned_replica_sets(client, ns, &d)
         .await
         .map_err(api_err(format!(
             "list replicasets with selector {selector}"
         )))?;
-    let owned: Vec<ReplicaSet> = rs_list
-        .items
-        .into_iter()
-        .filter(|rs| owned_by(&rs.metadata, &uid))
-        .collect();
     let Some(current) = owned
         .iter()
         .find(|rs| rs.annotations().get(REVISION_ANNOTATION) == Some(&revision))
