@@ -10,18 +10,9 @@ use std::time::Duration;
 use common::*;
 
 fn env_for(tests: &Path, results: &Path, target: String) -> Vec<(&'static str, String)> {
-    vec![
-        ("TESTCAR_TESTS_DIR", tests.display().to_string()),
-        ("TESTCAR_RESULTS_DIR", results.display().to_string()),
-        (
-            "TESTCAR_AUTH_DIR",
-            results.join("no-auth").display().to_string(),
-        ),
-        ("TESTCAR_TARGET", target),
-        ("TESTCAR_POD_NAME", "orders-7c9f8d6b5-x2kqz".into()),
-        ("TESTCAR_POD_NAMESPACE", "shop".into()),
-        ("TESTCAR_READY_TIMEOUT", "5s".into()),
-    ]
+    let mut env = sidecar_env(tests, results, target);
+    env.push(("TESTCAR_READY_TIMEOUT", "5s".into()));
+    env
 }
 
 #[test]

@@ -121,19 +121,7 @@ impl Merged {
 
     /// SIGTERM, then the exit code (within `limit`).
     fn terminate(&mut self, limit: Duration) -> i32 {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code().unwrap_or(-1);
-            }
-            assert!(
-                start.elapsed() < limit,
-                "no exit within {limit:?} of SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        terminate_child(&mut self.child, limit)
     }
 }
 
@@ -145,19 +133,10 @@ impl Drop for Merged {
 }
 
 fn env_for(tests: &Path, results: &Path, target: String) -> Vec<(&'static str, String)> {
-    vec![
-        ("TESTCAR_TESTS_DIR", tests.display().to_string()),
-        ("TESTCAR_RESULTS_DIR", results.display().to_string()),
-        (
-            "TESTCAR_AUTH_DIR",
-            results.join("no-auth").display().to_string(),
-        ),
-        ("TESTCAR_TARGET", target),
-        ("TESTCAR_READINESS_URL", "/readyz".into()),
-        ("TESTCAR_POD_NAME", "orders-7c9f8d6b5-x2kqz".into()),
-        ("TESTCAR_POD_NAMESPACE", "shop".into()),
-        ("TESTCAR_READY_TIMEOUT", "30s".into()),
-    ]
+    let mut env = sidecar_env(tests, results, target);
+    env.push(("TESTCAR_READINESS_URL", "/readyz".into()));
+    env.push(("TESTCAR_READY_TIMEOUT", "30s".into()));
+    env
 }
 
 /// Log records (JSON on stderr, as in a pod) before the verdict, by message.

@@ -235,21 +235,10 @@ impl Sidecar {
 
     /// Send SIGTERM and wait for the exit code (at most `limit`).
     pub fn terminate(&mut self, limit: Duration) -> i32 {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                // let the reader thread drain the pipe
-                std::thread::sleep(Duration::from_millis(100));
-                return status.code().unwrap_or(-1);
-            }
-            assert!(
-                start.elapsed() < limit,
-                "sidecar did not exit within {limit:?} of SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let code = terminate_child(&mut self.child, limit);
+        // let the reader thread drain the pipe
+        std::thread::sleep(Duration::from_millis(100));
+        code
     }
 }
 
@@ -263,4 +252,37 @@ impl Drop for Sidecar {
 /// Read a results file.
 pub fn read_json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The environment the injector gives a sidecar, for tests in `tests` and results in
+/// `results` against `target`: tests add what they vary (timeouts, readiness URL).
+pub fn sidecar_env(tests: &Path, results: &Path, target: String) -> Vec<(&'static str, String)> {
+    vec![
+        ("TESTCAR_TESTS_DIR", tests.display().to_string()),
+        ("TESTCAR_RESULTS_DIR", results.display().to_string()),
+        (
+            "TESTCAR_AUTH_DIR",
+            results.join("no-auth").display().to_string(),
+        ),
+        ("TESTCAR_TARGET", target),
+        ("TESTCAR_POD_NAME", "orders-7c9f8d6b5-x2kqz".into()),
+        ("TESTCAR_POD_NAMESPACE", "shop".into()),
+    ]
+}
+
+/// Send SIGTERM to `child` and wait for its exit code (at most `limit`).
+pub fn terminate_child(child: &mut Child, limit: Duration) -> i32 {
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code().unwrap_or(-1);
+        }
+        assert!(
+            start.elapsed() < limit,
+            "no exit within {limit:?} of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
