@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use testcar_contract::duration::parse_duration;
+use testcar_contract::endpoints::EndpointPolicy;
 use testcar_contract::{env, paths};
 
 /// The Testcar agent: runs a service's tests from inside its pod (sidecar) or one-shot.
@@ -116,6 +117,14 @@ pub struct SidecarArgs {
     /// Address of `/result`, `/healthz`, `/metrics`.
     #[arg(long, env = env::LISTEN, default_value = "0.0.0.0:9464")]
     pub listen: SocketAddr,
+    /// Who may call `/result`, `/report`, `/metrics`: ENDPOINT=ACCESS pairs, ACCESS one of
+    /// off, local (the pod's loopback only), token (loopback or the read token), open.
+    #[arg(long, env = env::ENDPOINTS, default_value = "result=token,report=token,metrics=open")]
+    pub endpoints: EndpointPolicy,
+    /// The pod's read token (set by the injector) that remote callers of `token`
+    /// endpoints present in `X-Testcar-Token` or `Authorization: Bearer`.
+    #[arg(long, env = env::READ_TOKEN, hide_env_values = true, value_parser = read_token)]
+    pub read_token: Option<ReadToken>,
     /// Pod name (downward API).
     #[arg(long, env = env::POD_NAME)]
     pub pod_name: Option<String>,
@@ -219,4 +228,18 @@ fn json_object(text: &str) -> Result<serde_json::Value, String> {
         }
         Err(e) => Err(format!("not valid JSON: {e}")),
     }
+}
+
+/// The read token; its `Debug` never shows the value, so printing the flags is safe.
+#[derive(Clone)]
+pub struct ReadToken(pub String);
+
+impl std::fmt::Debug for ReadToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReadToken(<redacted>)")
+    }
+}
+
+fn read_token(value: &str) -> Result<ReadToken, String> {
+    Ok(ReadToken(value.trim().to_string()))
 }

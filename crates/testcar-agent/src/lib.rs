@@ -2,6 +2,7 @@
 //! The sidecar (`sidecar`), the one-shot runner (`oneshot`), and what they share:
 //! discovery, readiness, credentials, runners, results, state, metrics, endpoints.
 
+pub mod access;
 pub mod cli;
 pub mod credentials;
 pub mod discover;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use testcar_contract::{ExitClass, PodRef};
 use tokio_util::sync::CancellationToken;
 
+use crate::access::Guard;
 use crate::cli::{SidecarArgs, TestsSource};
 use crate::credentials;
 use crate::discover;
@@ -24,11 +25,17 @@ pub async fn run(args: &SidecarArgs) -> ExitClass {
     let shutdown = CancellationToken::new();
     let server = match tokio::net::TcpListener::bind(args.listen).await {
         Ok(listener) => {
-            tracing::info!(listen = %args.listen, "serving /result, /report, /healthz, /metrics");
+            let guard = Guard::new(
+                args.endpoints,
+                args.read_token.as_ref().map(|t| t.0.clone()),
+            );
+            tracing::info!(listen = %args.listen, endpoints = %args.endpoints, read_token = args.read_token.is_some(), "serving /result, /report, /healthz, /metrics");
             let (state, shutdown) = (state.clone(), shutdown.clone());
             let results_dir = args.results_dir.clone();
             Some(tokio::spawn(async move {
-                if let Err(error) = server::serve(listener, state, results_dir, shutdown).await {
+                if let Err(error) =
+                    server::serve(listener, state, results_dir, guard, shutdown).await
+                {
                     tracing::error!(%error, "endpoint server stopped");
                 }
             }))

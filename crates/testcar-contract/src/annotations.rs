@@ -50,6 +50,9 @@ pub mod keys {
     /// `"true"` keeps the pod unready until the verdict is `passed` (a readiness probe on the
     /// agent's `/passed`), so a rollout of a failing version stops and the old pods serve on.
     pub const HOLD_READINESS: &str = "testcar.io/hold-readiness";
+    /// The agent endpoints to keep serving (`none`, or e.g. `metrics` or `result,metrics`);
+    /// the others are turned off. Can only close what the operator's policy opens.
+    pub const ENDPOINTS: &str = "testcar.io/endpoints";
 
     /// Every key Testcar knows, for did-you-mean suggestions.
     pub const ALL: &[&str] = &[
@@ -72,6 +75,7 @@ pub mod keys {
         TESTS_TIMEOUT,
         ENVIRONMENT,
         HOLD_READINESS,
+        ENDPOINTS,
     ];
 }
 
@@ -135,6 +139,8 @@ pub struct TestcarAnnotations {
     pub native_sidecar: Option<bool>,
     /// Readiness hold override.
     pub hold_readiness: Option<bool>,
+    /// Endpoints to keep serving; `None` keeps the operator's policy as it is.
+    pub endpoints: Option<Vec<crate::endpoints::Endpoint>>,
     /// Whole-run timeout.
     pub timeout: Option<Duration>,
     /// Readiness wait.
@@ -227,6 +233,11 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> ParsedAnnotations {
                 .map(|()| a.memory_limit = Some(value.clone())),
             keys::NATIVE_SIDECAR => parse_bool(value).map(|b| a.native_sidecar = Some(b)),
             keys::HOLD_READINESS => parse_bool(value).map(|b| a.hold_readiness = Some(b)),
+            keys::ENDPOINTS => crate::endpoints::parse_kept(value)
+                .map(|e| a.endpoints = Some(e))
+                .map_err(|e| {
+                    format!("none, or endpoints to keep from result, report, metrics, e.g. metrics ({e})")
+                }),
             keys::TIMEOUT => parse_dur(value).map(|d| a.timeout = Some(d)),
             keys::READY_TIMEOUT => parse_dur(value).map(|d| a.ready_timeout = Some(d)),
             keys::TESTS_TIMEOUT => parse_dur(value).map(|d| a.tests_timeout = Some(d)),

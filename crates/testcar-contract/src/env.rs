@@ -44,3 +44,9 @@ pub const CLIENT_KEY_FILE: &str = "TESTCAR_CLIENT_KEY_FILE";
 pub const CA_FILE: &str = "TESTCAR_CA_FILE";
 /// Given to exec suites: the folder for the suite's own report files.
 pub const SUITE_RESULTS_DIR: &str = "TESTCAR_SUITE_RESULTS_DIR";
+/// Who may read the agent's endpoints (`result=token,report=token,metrics=open`; see
+/// [`crate::endpoints::EndpointPolicy`]).
+pub const ENDPOINTS: &str = "TESTCAR_ENDPOINTS";
+/// The pod's read token, minted by the injector: remote callers of `token` endpoints
+/// present it. Never logged.
+pub const READ_TOKEN: &str = "TESTCAR_READ_TOKEN";

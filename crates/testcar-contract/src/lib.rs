@@ -4,6 +4,7 @@
 
 pub mod annotations;
 pub mod duration;
+pub mod endpoints;
 pub mod env;
 pub mod exit;
 pub mod junit;

@@ -2,16 +2,20 @@
 
 use std::path::PathBuf;
 
-use clap::{ArgGroup, Parser};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
 /// Passes or fails a rollout from the verdicts of its pods' Testcar sidecars.
 #[derive(Debug, Parser)]
 #[command(name = "testcar-gate", version, about)]
 #[command(group(ArgGroup::new("workload").required(true).args(["deployment", "statefulset", "selector", "pod"])))]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct Cli {
+    /// `check`: the installation's health; without a subcommand the gate judges a rollout.
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// Namespace of the workload.
-    #[arg(long, short = 'n', env = "TESTCAR_GATE_NAMESPACE")]
-    pub namespace: String,
+    #[arg(long, short = 'n', env = "TESTCAR_GATE_NAMESPACE", required = true)]
+    pub namespace: Option<String>,
     /// A Deployment: its current ReplicaSet's pods are checked.
     #[arg(long)]
     pub deployment: Option<String>,
@@ -36,13 +40,8 @@ pub struct Cli {
     /// Write the aggregated JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
-    /// Kubeconfig file(s), colon-separated like $KUBECONFIG (default: ~/.kube/config if
-    /// present, else the in-cluster service account).
-    #[arg(long, env = "KUBECONFIG")]
-    pub kubeconfig: Option<PathBuf>,
-    /// Kubeconfig context.
-    #[arg(long)]
-    pub context: Option<String>,
+    #[command(flatten)]
+    pub kube: KubeArgs,
     /// How often to poll the API server while waiting.
     #[arg(long, env = "TESTCAR_GATE_INTERVAL", default_value = "2s")]
     pub interval: String,
@@ -58,4 +57,66 @@ pub struct Cli {
     pub quiet: bool,
     #[command(flatten)]
     pub log: testcar_telemetry::LogArgs,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check that Testcar is installed and working for a namespace, as `linkerd check`
+    /// does: the webhook configuration, its CA bundle against the serving certificate, the
+    /// injector's readiness, the namespace's selection and Pod Security level, and a sample
+    /// pod injected through a server-side dry run. Exit 0 when every check passes.
+    Check(CheckArgs),
+}
+
+/// How to reach the cluster; shared by the gate and `check`.
+#[derive(Debug, Args)]
+pub struct KubeArgs {
+    /// Kubeconfig file(s), colon-separated like $KUBECONFIG (default: ~/.kube/config if
+    /// present, else the in-cluster service account).
+    #[arg(long, env = "KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context.
+    #[arg(long)]
+    pub context: Option<String>,
+}
+
+/// `testcar-gate check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Namespace whose pods should be injected: its selection by the webhook, its Pod
+    /// Security level and a dry-run pod are checked there.
+    #[arg(
+        long,
+        short = 'n',
+        env = "TESTCAR_GATE_NAMESPACE",
+        default_value = "default"
+    )]
+    pub namespace: String,
+    /// Namespace Testcar (the injector) is installed in.
+    #[arg(long, env = "TESTCAR_NAMESPACE", default_value = "testcar")]
+    pub testcar_namespace: String,
+    /// Name of Testcar's MutatingWebhookConfiguration (default: the one labelled
+    /// app.kubernetes.io/name=testcar, or the only one calling a testcar service).
+    #[arg(long)]
+    pub webhook: Option<String>,
+    /// Skip the dry-run pod (it needs `create` on pods in the namespace).
+    #[arg(long)]
+    pub no_dry_run: bool,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value_t = CheckOutput::Text)]
+    pub output: CheckOutput,
+    #[command(flatten)]
+    pub kube: KubeArgs,
+    #[command(flatten)]
+    pub log: testcar_telemetry::LogArgs,
+}
+
+/// `check`'s output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckOutput {
+    /// One line per check, hints indented under failures.
+    Text,
+    /// One JSON document.
+    Json,
 }

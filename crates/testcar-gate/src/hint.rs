@@ -31,7 +31,7 @@ pub enum WebhookLookup {
 
 /// Whether a configuration belongs to Testcar: labelled `app.kubernetes.io/name=testcar`,
 /// named `*testcar*`, or calling a service named `*testcar*`.
-fn is_testcar(config: &MutatingWebhookConfiguration) -> bool {
+pub(crate) fn is_testcar(config: &MutatingWebhookConfiguration) -> bool {
     config.labels().get(NAME_LABEL).map(String::as_str) == Some("testcar")
         || config.name_any().contains("testcar")
         || config.webhooks.iter().flatten().any(|w| {

@@ -2,6 +2,7 @@
 //! it. All the logic lives here; `main.rs` only parses arguments and maps the exit class.
 
 pub mod api_error;
+pub mod check;
 pub mod cli;
 pub mod client;
 pub mod gate;
@@ -64,7 +65,7 @@ impl GateOptions {
             return Err(GateError::MinPods);
         }
         Ok(GateOptions {
-            namespace: cli.namespace.clone(),
+            namespace: cli.namespace.clone().unwrap_or_default(),
             workload,
             timeout: parse_duration(&cli.timeout).map_err(|source| GateError::Duration {
                 flag: "timeout",
@@ -117,14 +118,18 @@ pub fn emit(cli: &cli::Cli, report: &GateReport) -> Result<(), GateError> {
 /// verdict's; setting up or writing failures are errors.
 pub async fn run(cli: &cli::Cli) -> Result<ExitClass, GateError> {
     let opts = GateOptions::from_cli(cli)?;
-    let client = match client::connect(cli.kubeconfig.as_deref(), cli.context.as_deref()).await {
-        Ok(client) => client,
-        Err(e) => {
-            let report = gate::error_report(&opts, e.to_string());
-            emit(cli, &report)?;
-            return Ok(report.exit_class());
-        }
-    };
+    if let Some(cli::Command::Check(args)) = &cli.command {
+        return Ok(check::run(args).await);
+    }
+    let client =
+        match client::connect(cli.kube.kubeconfig.as_deref(), cli.kube.context.as_deref()).await {
+            Ok(client) => client,
+            Err(e) => {
+                let report = gate::error_report(&opts, e.to_string());
+                emit(cli, &report)?;
+                return Ok(report.exit_class());
+            }
+        };
     let report = run_gate(&client, &opts, &mut std::io::stderr()).await;
     emit(cli, &report)?;
     let mut class = report.exit_class();

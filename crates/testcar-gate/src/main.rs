@@ -7,7 +7,10 @@ use testcar_gate::cli::Cli;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    cli.log.init();
+    match &cli.command {
+        Some(testcar_gate::cli::Command::Check(args)) => args.log.init(),
+        None => cli.log.init(),
+    }
     match testcar_gate::run(&cli).await {
         Ok(class) => class.into(),
         Err(e) => {

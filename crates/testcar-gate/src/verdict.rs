@@ -6,7 +6,8 @@ use k8s_openapi::api::core::v1::{Container, ContainerStatus, Pod};
 use kube::api::LogParams;
 use kube::{Api, Client, ResourceExt};
 use serde::Serialize;
-use testcar_contract::env::LISTEN;
+use testcar_contract::endpoints::READ_TOKEN_HEADER;
+use testcar_contract::env::{LISTEN, READ_TOKEN};
 use testcar_contract::line::find_last_result;
 use testcar_contract::paths::{AGENT_PORT, AGENT_PORT_NAME, CONTAINER_NAME};
 use testcar_contract::{Run, SCHEMA_ID};
@@ -127,6 +128,18 @@ fn agent_port(pod: &Pod) -> u16 {
             .and_then(|p| u16::try_from(p.container_port).ok())
     };
     from_env.or_else(named).unwrap_or(AGENT_PORT)
+}
+
+/// The pod's read token, as the injector wrote it into the agent's environment. Anyone who
+/// can read the pod spec can read it: the same people who can read the verdict in its log.
+fn agent_read_token(pod: &Pod) -> Option<&str> {
+    sidecar(pod)?
+        .env
+        .iter()
+        .flatten()
+        .find(|e| e.name == READ_TOKEN)
+        .and_then(|e| e.value.as_deref())
+        .filter(|v| !v.is_empty())
 }
 
 fn sidecar_status(pod: &Pod) -> Option<&ContainerStatus> {
@@ -316,10 +329,12 @@ async fn read_proxy_result(client: &Client, pod: &Pod) -> Result<Run, String> {
         pod.name_any(),
         agent_port(pod)
     );
-    let request = http::Request::get(&path)
-        .header(http::header::ACCEPT, "application/json")
-        .body(Vec::new())
-        .map_err(|e| e.to_string())?;
+    let mut request = http::Request::get(&path).header(http::header::ACCEPT, "application/json");
+    // The API server keeps `Authorization` for itself and passes this header on to the agent.
+    if let Some(token) = agent_read_token(pod) {
+        request = request.header(READ_TOKEN_HEADER, token);
+    }
+    let request = request.body(Vec::new()).map_err(|e| e.to_string())?;
     let text = client.request_text(request).await.map_err(|e| {
         format!(
             "{}{}",

@@ -230,6 +230,47 @@ async fn proxy_result_is_the_fallback_when_the_log_has_none() {
 }
 
 #[tokio::test]
+async fn proxy_fallback_presents_the_pods_read_token() {
+    const POD_TOKEN: &str = "read-token-minted-by-the-injector";
+    let mut world = World::orders();
+    all_passing(&mut world);
+    world.set_log(CURRENT[0], &[String::new()]);
+    world.set_log(CURRENT[1], &[String::new()]);
+    world
+        .proxy
+        .insert(CURRENT[0].into(), run_with_pod(RUN_PASSED, CURRENT[0]));
+    world
+        .proxy
+        .insert(CURRENT[1].into(), run_with_pod(RUN_PASSED, CURRENT[1]));
+    for (pod, token) in [(CURRENT[0], POD_TOKEN), (CURRENT[1], "another-pods-token")] {
+        let spec = &mut world.pod_mut(pod)["spec"];
+        let agent = spec["containers"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|c| c["name"] == "testcar")
+            .unwrap();
+        agent["env"] = json!([{"name": "TESTCAR_READ_TOKEN", "value": token}]);
+    }
+    let api = FakeApi::start(world).await;
+    let (report, progress) = gate(&api, &mk_opts(deployment(), 5_000)).await;
+    assert_eq!(report.status, Status::Passed, "{report:#?}");
+    assert_eq!(pod(&report, CURRENT[0]).source, Some(Source::Proxy));
+    assert_eq!(pod(&report, CURRENT[1]).source, Some(Source::Proxy));
+    let sent = api.world().proxy_tokens.clone();
+    assert!(sent.contains(&Some(POD_TOKEN.to_string())), "{sent:?}");
+    assert!(
+        sent.contains(&Some("another-pods-token".to_string())),
+        "{sent:?}"
+    );
+    // each pod's own token, never printed
+    let json = serde_json::to_string(&report).unwrap();
+    for shown in [json.as_str(), progress.as_str(), report.to_junit().as_str()] {
+        assert!(!shown.contains(POD_TOKEN), "token leaked: {shown}");
+    }
+}
+
+#[tokio::test]
 async fn no_pods_is_an_error() {
     let mut world = World::orders();
     world.pods.retain(|p| p["metadata"]["name"] == OLD);

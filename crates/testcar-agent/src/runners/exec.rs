@@ -51,6 +51,8 @@ pub async fn run(def: &SuiteDef, cmd: &[String], ctx: &RunContext) -> Suite {
         command.env(env::TARGET, target);
     }
     command.env(env::SUITE_RESULTS_DIR, &suite_dir);
+    // The read token guards this pod's results; the suite under test has no use for it.
+    command.env_remove(testcar_contract::env::READ_TOKEN);
     command.envs(ctx.exec_env.iter().map(|(k, v)| (k, v)));
     command.envs(&def.env);
 

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 pub const DEPLOYMENT: &str = include_str!("../../test_data/deployment-orders.json");
@@ -61,6 +61,22 @@ pub struct World {
     pub requests: Vec<String>,
     /// Requests that carried the expected bearer token.
     pub authorized: usize,
+    /// The `x-testcar-token` of each pod-proxy request, as received.
+    pub proxy_tokens: Vec<Option<String>>,
+}
+
+/// The literal `TESTCAR_READ_TOKEN` of a pod's `testcar` container.
+fn read_token_of(pod: &Value) -> Option<String> {
+    let spec = &pod["spec"];
+    spec["containers"]
+        .as_array()
+        .into_iter()
+        .chain(spec["initContainers"].as_array())
+        .flatten()
+        .filter(|c| c["name"] == "testcar")
+        .flat_map(|c| c["env"].as_array().cloned().unwrap_or_default())
+        .find(|e| e["name"] == "TESTCAR_READ_TOKEN")
+        .and_then(|e| e["value"].as_str().map(str::to_string))
 }
 
 pub fn items(list: &str) -> Vec<Value> {
@@ -420,6 +436,23 @@ async fn handle(State(world): State<Arc<Mutex<World>>>, uri: Uri, headers: Heade
             let ip = named(&w.pods, ns, name)
                 .and_then(|p| p["status"]["podIP"].as_str().map(str::to_string))
                 .unwrap_or_default();
+            // As the real API server does: `Authorization` stays behind, other headers
+            // reach the agent, which wants the pod's read token from off the pod.
+            let pod_token = named(&w.pods, ns, name).and_then(|p| read_token_of(p));
+            let given = headers
+                .get("x-testcar-token")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            w.proxy_tokens.push(given.clone());
+            if let Some(expected) = pod_token {
+                if given.as_deref() != Some(expected.as_str()) {
+                    return (
+                        StatusCode::UNAUTHORIZED,
+                        "/result needs the pod's read token in the x-testcar-token header\n",
+                    )
+                        .into_response();
+                }
+            }
             match w.proxy.get(name) {
                 Some(body) => ok_json(serde_json::from_str(body).unwrap()),
                 None => status(
