@@ -4,7 +4,9 @@ Docker engine runs here to build them: the builder is the official Rust image, t
 stage runs as non-root with OCI labels fed by the VERSION build-arg, `cargo build` names a
 real package, binary and features of this workspace, a kerberos build carries MIT Kerberos'
 runtime (libgssapi-krb5-2 and kinit), the agent carries curl for exec suites, the ENTRYPOINT is the binary copied out
-of the builder, and every COPY source exists and is not excluded by .dockerignore.
+of the builder (directly, or through the `binaries` stage that picks the builder or the release's
+prebuilt dist/linux-$TARGETARCH/ binary by the BINARIES build-arg), and every COPY source exists
+and is not excluded by .dockerignore.
 
 usage: check_dockerfiles.py Dockerfile.injector Dockerfile.agent
 """
@@ -128,6 +130,28 @@ def check(path: Path, problems: list[str]) -> None:
         if not re.search(r"(?<![\w-])curl(?![\w-])", installs):
             bad(runtime[0][0], "the agent runtime does not install curl (exec suites and the examples use it; docs/agent.md lists it)")
     copies = [i for i in runtime if i[1] == "COPY" and "--from=builder" in i[2]]
+    # The release path: `FROM ${BINARIES} AS binaries` selects `builder` (the default) or
+    # `prebuilt`, which copies dist/linux-${TARGETARCH}/BIN to the path the builder installs to.
+    via = [i for i in runtime if i[1] == "COPY" and "--from=binaries" in i[2]]
+    if via:
+        froms = {s[0][2].split()[-1]: s for s in stages if s[0][2].split()[-2:-1] == ["AS"]}
+        pre_args = [i[2] for i in ins[: ins.index(stages[0][0])] if i[1] == "ARG"]
+        if "BINARIES=builder" not in pre_args:
+            bad(stages[0][0][0], "`ARG BINARIES=builder` (before the first FROM) is missing")
+        if "binaries" not in froms or froms["binaries"][0][2].split()[0] != "${BINARIES}":
+            bad(via[0][0], "COPY --from=binaries without a `FROM ${BINARIES} AS binaries` stage")
+        pre = froms.get("prebuilt")
+        pre_copies = [i[2].split() for i in (pre or []) if i[1] == "COPY"]
+        for c in via:
+            dest = c[2].split()[-2]  # COPY --from=binaries /out/BIN /usr/local/bin/BIN
+            want = [p for p in pre_copies if p[-1] == dest and p[0] == f"dist/linux-${{TARGETARCH}}/{Path(dest).name}"]
+            if not want:
+                bad(c[0], f"no `prebuilt` stage copying dist/linux-${{TARGETARCH}}/{Path(dest).name} to {dest}")
+            if not re.search(rf"install -D -m 0755 \S+ {re.escape(dest)}", runs):
+                bad(c[0], f"the builder does not install the binary at {dest}")
+            if dockerignored(f"dist/linux-amd64/{Path(dest).name}", [p.strip() for p in (ROOT / ".dockerignore").read_text().splitlines() if p.strip() and not p.startswith("#")]):
+                bad(c[0], "dist/ (the release's prebuilt binaries) is excluded by .dockerignore")
+        copies += [(c[0], c[1], c[2].replace("--from=binaries", "--from=builder")) for c in via]
     entry = [i for i in runtime if i[1] == "ENTRYPOINT"]
     if not entry:
         bad(runtime[0][0], "no ENTRYPOINT")

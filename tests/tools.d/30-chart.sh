@@ -195,7 +195,7 @@ fi
 run "hadolint Dockerfile.agent Dockerfile.injector Dockerfile.gate examples/k8s/tests-image/Containerfile" \
   hadolint --failure-threshold info Dockerfile.agent Dockerfile.injector Dockerfile.gate examples/k8s/tests-image/Containerfile
 run "Dockerfiles build the binaries the chart runs, as non-root, with OCI labels" \
-  python3 tests/chart/check_dockerfiles.py Dockerfile.injector Dockerfile.agent
+  python3 tests/chart/check_dockerfiles.py Dockerfile.injector Dockerfile.agent Dockerfile.gate
 # ...and is a real check: an agent image without kinit is refused.
 sed 's/ krb5-user//' Dockerfile.agent >"$work/Dockerfile.agent"
 if python3 tests/chart/check_dockerfiles.py "$work/Dockerfile.agent" >"$work/out" 2>&1; then
