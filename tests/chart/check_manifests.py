@@ -474,6 +474,43 @@ def check_gate_rbac(f: Failures, docs: list[dict], v: dict, ns: str) -> None:
     f.check(len(sas) == (1 if g["serviceAccount"]["create"] else 0), "gate ServiceAccount creation does not follow gate.serviceAccount.create")
 
 
+def check_network_policies(f: Failures, docs: list[dict], v: dict, ns: str) -> None:
+    """The opt-in policies select what they say, open the agent's port only to the named
+    peers, and (allowOtherPorts) every other port of every protocol exactly once."""
+    pols = find(docs, "NetworkPolicy")
+    npv = v["networkPolicy"]
+    inj = [p for p in pols if p["metadata"]["labels"].get("app.kubernetes.io/component") == "injector"]
+    agent = [p for p in pols if p["metadata"]["labels"].get("app.kubernetes.io/component") == "agent"]
+    f.check(len(inj) == (1 if npv["injector"]["enabled"] else 0), "injector NetworkPolicy does not follow networkPolicy.injector.enabled")
+    for p in inj:
+        f.check(p["metadata"]["namespace"] == ns, "injector NetworkPolicy is not in the release namespace")
+        f.check(p["spec"]["podSelector"]["matchLabels"].get("app.kubernetes.io/component") == "injector", "injector NetworkPolicy does not select the injector")
+        rules = {r["ports"][0]["port"]: r.get("from") for r in p["spec"]["ingress"]}
+        f.check(rules.get(8443) == (npv["injector"]["webhookFrom"] or None), f"webhook port peers {rules.get(8443)}")
+        f.check(rules.get(v["metrics"]["port"]) == (npv["injector"]["metricsFrom"] or None), "metrics port peers")
+    a = npv["agent"]
+    want_ns = a["namespaces"] if a["enabled"] else []
+    f.check(sorted(p["metadata"]["namespace"] for p in agent) == sorted(want_ns), "agent NetworkPolicies are not one per networkPolicy.agent.namespaces")
+    port = v["agent"]["port"]
+    for p in agent:
+        f.check(p["spec"]["podSelector"] == {"matchLabels": {"testcar.io/injected": "true"}}, "agent NetworkPolicy does not select injected pods")
+        f.check(p["spec"]["policyTypes"] == ["Ingress"], "agent NetworkPolicy restricts more than ingress")
+        agent_rules = [r for r in p["spec"]["ingress"] if r["ports"] == [{"protocol": "TCP", "port": port}]]
+        peers = a["apiServer"] + a["metricsFrom"]
+        f.check([r.get("from") for r in agent_rules] == ([peers] if peers else []), f"agent port {port} peers {agent_rules}")
+        other = [r for r in p["spec"]["ingress"] if r not in agent_rules]
+        if not a["allowOtherPorts"]:
+            f.check(other == [], "other ports allowed although allowOtherPorts=false")
+            continue
+        f.check(len(other) == 1 and "from" not in other[0], "other ports are not one rule from anywhere")
+        for proto in ("TCP", "UDP", "SCTP"):
+            covered = set()
+            for r in other[0]["ports"]:
+                if r["protocol"] == proto:
+                    covered |= set(range(r["port"], r.get("endPort", r["port"]) + 1))
+            f.check(covered == set(range(1, 65536)) - {port}, f"{proto}: other ports are not exactly 1-65535 but {port}")
+
+
 def check_service_monitor(f: Failures, docs: list[dict], v: dict, ns: str) -> None:
     sms = find(docs, "ServiceMonitor")
     sm = v["metrics"]["serviceMonitor"]
@@ -589,7 +626,8 @@ def cmd_render(args: argparse.Namespace) -> int:
     for d in docs:
         meta = d.get("metadata", {})
         cluster_scoped = d["kind"] in ("MutatingWebhookConfiguration",)
-        if not cluster_scoped and d["kind"] not in ("Role", "RoleBinding", "ServiceMonitor") and id(d) not in elsewhere:
+        agent_policy = d["kind"] == "NetworkPolicy" and meta.get("labels", {}).get("app.kubernetes.io/component") == "agent"
+        if not cluster_scoped and d["kind"] not in ("Role", "RoleBinding", "ServiceMonitor") and id(d) not in elsewhere and not agent_policy:
             f.check(meta.get("namespace") == ns, f"{name_of(d)} is not in the release namespace")
         f.check(meta.get("labels", {}).get("app.kubernetes.io/instance") == args.release, f"{name_of(d)} lacks the instance label")
     check_deployment(f, docs, values, svc_name)
@@ -597,6 +635,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     check_config(f, docs, values, chart["appVersion"])
     check_gate_rbac(f, docs, values, ns)
     check_service_monitor(f, docs, values, ns)
+    check_network_policies(f, docs, values, ns)
     check_grafana_dashboard(f, docs, values, ns, Path(args.values[0]).parent)
     return f.done(f"render {args.label or args.rendered}")
 

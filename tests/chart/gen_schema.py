@@ -208,6 +208,25 @@ SCHEMA = {
                     "logFormat": {"type": "string", "enum": ["json", "text"]},
                 }
             ),
+            "networkPolicy": obj(
+                {
+                    "injector": obj({"enabled": BOOL, "webhookFrom": ARRAY_OF_OBJECTS, "metricsFrom": ARRAY_OF_OBJECTS}),
+                    "agent": {
+                        **obj(
+                            {
+                                "enabled": BOOL,
+                                "namespaces": {"type": "array", "items": DNS_LABEL, "uniqueItems": True},
+                                "apiServer": ARRAY_OF_OBJECTS,
+                                "metricsFrom": ARRAY_OF_OBJECTS,
+                                "allowOtherPorts": BOOL,
+                            }
+                        ),
+                        # Enabled with no namespace would create nothing and protect nobody.
+                        "if": {"properties": {"enabled": {"const": True}}, "required": ["enabled"]},
+                        "then": {"properties": {"namespaces": {"minItems": 1}}},
+                    },
+                }
+            ),
             "gate": obj(
                 {
                     "rbac": obj({"create": BOOL, "rollback": BOOL, "namespaces": {"type": "array", "items": DNS_LABEL, "uniqueItems": True}}),

@@ -138,6 +138,8 @@ done <<'EOF'
 --set antiAffinity=strict|/antiAffinity
 --set excludeNamespaces[0]=Kube_System|/excludeNamespaces/0
 --set metrics.port=8443|/metrics/port
+--set networkPolicy.agent.enabled=true|/networkPolicy/agent/namespaces
+--set networkPolicy.agent.allowOtherPorts=maybe|/networkPolicy/agent/allowOtherPorts
 --set metrics.serviceMonitor.interval=often|/metrics/serviceMonitor/interval
 --set webhook.objectSelector.matchExpressions[0].key=a,webhook.objectSelector.matchExpressions[0].operator=Like|/webhook/objectSelector/matchExpressions/0/operator
 --set gate.extraSubjects[0].kind=Robot,gate.extraSubjects[0].name=x|/gate/extraSubjects/0/kind

@@ -41,6 +41,11 @@ is kept silently by Helm but refused by kustomize and strict YAML readers). */ -
 app.kubernetes.io/component: gate
 {{- end -}}
 
+{{- define "testcar.agentLabels" -}}
+{{ include "testcar.commonLabels" . }}
+app.kubernetes.io/component: agent
+{{- end -}}
+
 {{- define "testcar.commonLabels" -}}
 helm.sh/chart: {{ include "testcar.chart" . }}
 app.kubernetes.io/name: {{ include "testcar.name" . }}

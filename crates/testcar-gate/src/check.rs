@@ -626,9 +626,21 @@ fn selector_fix(ns: &str, selector: &LabelSelector) -> String {
     if let Some((k, v)) = selector.match_labels.iter().flatten().next() {
         return format!("kubectl label namespace {ns} {k}={v}");
     }
-    format!(
-        "the namespace is excluded by the chart's webhook.namespaceSelector or excludeNamespaces; pick another namespace or change the values"
-    )
+    for e in selector.match_expressions.iter().flatten() {
+        let values = e.values.clone().unwrap_or_default();
+        match (e.operator.as_str(), values.as_slice()) {
+            ("In", [one]) if e.key != "kubernetes.io/metadata.name" => {
+                return format!("kubectl label namespace {ns} {}={one}", e.key);
+            }
+            ("NotIn", _) if values.iter().any(|v| v == ns) => {
+                return format!(
+                    "{ns} is excluded on purpose (the chart's excludeNamespaces and the system namespaces): run the workload in another namespace"
+                );
+            }
+            _ => {}
+        }
+    }
+    "the namespace is not matched by the chart's webhook.namespaceSelector; label it to match or change the values".to_string()
 }
 
 /// A sample opted-in pod, created with `dryRun=All`: the API server runs admission (this

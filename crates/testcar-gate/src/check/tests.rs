@@ -41,7 +41,10 @@ fn another_ca_a_wrong_name_or_an_expired_certificate_fail_with_the_reason() {
     let e = verify_serving(&mk_roots(&other_ca), crt.as_bytes(), DNS).unwrap_err();
     assert!(e.contains("UnknownIssuer"), "{e}");
     let e = verify_serving(&mk_roots(&ca), crt.as_bytes(), "other.testcar.svc").unwrap_err();
-    assert!(e.contains("not valid for name \"other.testcar.svc\""), "{e}");
+    assert!(
+        e.contains("not valid for name \"other.testcar.svc\""),
+        "{e}"
+    );
     let (ca, old) = mk_pki("testcar CA", &[DNS], 2021);
     let e = verify_serving(&mk_roots(&ca), old.as_bytes(), DNS).unwrap_err();
     assert!(e.contains("certificate expired"), "{e}");
@@ -72,6 +75,19 @@ fn namespace_selection_follows_match_labels_and_expressions() {
     assert_eq!(
         selector_matches(&chart, &system).unwrap_err(),
         "kubernetes.io/metadata.name NotIn [kube-system, testcar]"
+    );
+    assert!(selector_fix("kube-system", &chart).starts_with("kube-system is excluded on purpose"));
+    let opt_in_expr = mk_selector(serde_json::json!({"matchExpressions": [
+        {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system"]},
+        {"key": "testcar.io/inject", "operator": "In", "values": ["enabled"]}
+    ]}));
+    assert_eq!(
+        selector_matches(&opt_in_expr, &shop).unwrap_err(),
+        "testcar.io/inject In [enabled]"
+    );
+    assert_eq!(
+        selector_fix("shop", &opt_in_expr),
+        "kubectl label namespace shop testcar.io/inject=enabled"
     );
     // namespace opt-in by label
     let opt_in = mk_selector(serde_json::json!({"matchLabels": {"testcar.io/inject": "enabled"}}));
