@@ -196,6 +196,28 @@ for s in "${samples[@]}"; do
   ok "testcar-gate --deployment sample-$s: exit $code, JUnit written"
 done
 
+# testcar-gate check, the doctor, against this installation: every check passes, the dry-run
+# pod is injected by the real webhook; an excluded namespace fails with its fix.
+code=0
+"$GATE" check -n "$NS" --testcar-namespace "$SYS" > "$W/check.txt" 2>&1 || code=$?
+[ "$code" = 0 ] || fail "testcar-gate check -n $NS exits 0, not $code" "$(cat "$W/check.txt")"
+for c in "kubernetes API" "webhook configuration" "injector service" "CA bundle" "namespace" "dry-run injection"; do
+  grep -q "^\[ok\] *$c: " "$W/check.txt" || fail "testcar-gate check: '$c' is ok" "$(cat "$W/check.txt")"
+done
+grep -q "verifies the serving certificate in Secret $SYS/$INJECTOR-tls for $INJECTOR.$SYS.svc" "$W/check.txt" \
+  || fail "testcar-gate check verifies the serving certificate against the caBundle" "$(cat "$W/check.txt")"
+ok "testcar-gate check -n $NS: 6 checks ok, the caBundle verifies the serving certificate, a dry-run pod injected"
+code=0
+"$GATE" check -n kube-system --testcar-namespace "$SYS" -o json > "$W/check-ks.json" 2>&1 || code=$?
+[ "$code" = 1 ] || fail "testcar-gate check -n kube-system exits 1, not $code" "$(cat "$W/check-ks.json")"
+jq -e '.findings[] | select(.check == "namespace" and .outcome == "fail")
+       | (.message | startswith("namespace kube-system is not selected by webhook"))
+         and (.hint | startswith("kube-system is excluded on purpose"))' "$W/check-ks.json" >/dev/null \
+  || fail "testcar-gate check names the unselected namespace and its fix" "$(cat "$W/check-ks.json")"
+jq -e '.findings[] | select(.check == "dry-run injection") | .outcome == "skip"' "$W/check-ks.json" >/dev/null \
+  || fail "the dry run is skipped for a namespace the webhook never sees" "$(cat "$W/check-ks.json")"
+ok "testcar-gate check -n kube-system: exit 1, the namespace check fails with its fix (JSON output)"
+
 # The samples users copy (examples/k8s, podinfo-based): each pod template, as a server-side
 # dry-run, is patched by the real webhook and admitted under Pod Security restricted.
 python3 - "$W/templates" examples/k8s/*.yaml <<'EOF'

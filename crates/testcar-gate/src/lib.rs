@@ -117,10 +117,10 @@ pub fn emit(cli: &cli::Cli, report: &GateReport) -> Result<(), GateError> {
 /// The whole command: connect, wait, judge, write the reports. The exit class is the
 /// verdict's; setting up or writing failures are errors.
 pub async fn run(cli: &cli::Cli) -> Result<ExitClass, GateError> {
-    let opts = GateOptions::from_cli(cli)?;
     if let Some(cli::Command::Check(args)) = &cli.command {
         return Ok(check::run(args).await);
     }
+    let opts = GateOptions::from_cli(cli)?;
     let client =
         match client::connect(cli.kube.kubeconfig.as_deref(), cli.kube.context.as_deref()).await {
             Ok(client) => client,

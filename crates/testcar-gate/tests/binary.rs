@@ -280,3 +280,45 @@ async fn bad_arguments_exit_2_with_the_flag_named() {
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(doc["status"], "error");
 }
+
+#[tokio::test]
+async fn check_is_a_subcommand_with_its_own_flags_and_exit_2_without_a_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("missing-kubeconfig");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_testcar-gate"))
+        .args([
+            "check",
+            "-n",
+            "shop",
+            "--testcar-namespace",
+            "testcar",
+            "-o",
+            "json",
+        ])
+        .arg("--kubeconfig")
+        .arg(&kc)
+        .env_remove("KUBECONFIG")
+        .env_remove("TESTCAR_GATE_NAMESPACE")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let doc: Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    let first = &doc["findings"][0];
+    assert_eq!(first["check"], "kubernetes API");
+    assert_eq!(first["outcome"], "fail");
+    assert!(
+        first["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("kubeconfig {}", kc.display())),
+        "{doc}"
+    );
+    // gate flags do not mix with the subcommand
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_testcar-gate"))
+        .args(["--deployment", "orders", "check"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
