@@ -293,6 +293,7 @@ def check_webhook(f: Failures, docs: list[dict], v: dict, ns: str, svc_name: str
     if not hooks:
         return
     mwc = hooks[0]
+    f.check(mwc["metadata"]["name"] == f"{svc_name}-{ns}"[:63].rstrip("-"), f"webhook configuration name {mwc['metadata']['name']} does not carry the namespace (two releases would collide)")
     f.check(len(mwc.get("webhooks", [])) == 1, "expected exactly one webhook entry")
     w = mwc["webhooks"][0]
     wv = v["webhook"]
@@ -393,7 +394,10 @@ def check_deployment(f: Failures, docs: list[dict], v: dict, svc_name: str) -> N
     f.check(sc.get("capabilities", {}).get("drop") == ["ALL"], "capabilities are not all dropped")
     f.check(c.get("resources") == v["resources"], "container resources do not follow the values")
     ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
-    f.check(ports.get("https") == 8443, "no https container port 8443")
+    f.check(ports.get("https") == v["webhookPort"], "https container port does not follow webhookPort")
+    f.check(pod.get("hostNetwork", False) == v["hostNetwork"], "hostNetwork does not follow the values")
+    if v["hostNetwork"]:
+        f.check(pod.get("dnsPolicy") == "ClusterFirstWithHostNet", "on the host network without ClusterFirstWithHostNet the injector loses cluster DNS")
     f.check(ports.get("metrics") == v["metrics"]["port"], "metrics container port does not follow metrics.port")
     f.check(c.get("livenessProbe", {}).get("httpGet") == {"path": "/healthz", "port": "metrics"}, "liveness probe is not /healthz on metrics")
     f.check(c.get("readinessProbe", {}).get("httpGet") == {"path": "/readyz", "port": "https", "scheme": "HTTPS"}, "readiness probe is not /readyz on the webhook's TLS port")
@@ -402,7 +406,7 @@ def check_deployment(f: Failures, docs: list[dict], v: dict, svc_name: str) -> N
     f.check(args.get("shutdown-grace") == f"{v['shutdownGraceSeconds']}s", "--shutdown-grace does not follow shutdownGraceSeconds")
     f.check(pod.get("terminationGracePeriodSeconds", 30) > v["drainDelaySeconds"] + v["shutdownGraceSeconds"],
             "terminationGracePeriodSeconds does not cover the drain delay and the shutdown grace")
-    f.check(args.get("listen") == "0.0.0.0:8443", "--listen is not 0.0.0.0:8443")
+    f.check(args.get("listen") == f"0.0.0.0:{v['webhookPort']}", "--listen does not follow webhookPort")
     f.check(args.get("metrics-listen") == f"0.0.0.0:{v['metrics']['port']}", "--metrics-listen does not follow metrics.port")
     mounts = {m["name"]: m["mountPath"] for m in c.get("volumeMounts", [])}
     vols = {vol["name"]: vol for vol in pod.get("volumes", [])}
@@ -486,7 +490,7 @@ def check_network_policies(f: Failures, docs: list[dict], v: dict, ns: str) -> N
         f.check(p["metadata"]["namespace"] == ns, "injector NetworkPolicy is not in the release namespace")
         f.check(p["spec"]["podSelector"]["matchLabels"].get("app.kubernetes.io/component") == "injector", "injector NetworkPolicy does not select the injector")
         rules = {r["ports"][0]["port"]: r.get("from") for r in p["spec"]["ingress"]}
-        f.check(rules.get(8443) == (npv["injector"]["webhookFrom"] or None), f"webhook port peers {rules.get(8443)}")
+        f.check(rules.get(v["webhookPort"]) == (npv["injector"]["webhookFrom"] or None), f"webhook port peers {rules.get(v['webhookPort'])}")
         f.check(rules.get(v["metrics"]["port"]) == (npv["injector"]["metricsFrom"] or None), "metrics port peers")
     a = npv["agent"]
     want_ns = a["namespaces"] if a["enabled"] else []

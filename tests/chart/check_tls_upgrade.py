@@ -9,12 +9,17 @@ API server returns) and GETs of single objects, 404 for objects it does not hold
 1. no Secret in the "cluster": the chart generates a CA and a certificate;
 2. the Secret from (1) in the cluster: the chart renders the very same certificate, key and
    CA, and the webhook's caBundle is that CA (an upgrade does not break TLS);
-3. a Secret without ca.crt: the chart cannot trust it and generates a new pair.
+3. a Secret without ca.crt: the chart cannot trust it and generates a new pair;
+4. the Secret from (1) and tls.helm.rotate=true: a new CA and certificate, the old CA kept in
+   ca-previous.crt and in the caBundle next to the new one (pods still serving the old
+   certificate stay trusted until the kubelet refreshes their Secret);
+5. the rotated Secret on a later plain upgrade: kept as it is, the caBundle still holds both.
 
 usage: check_tls_upgrade.py CHART NAMESPACE RELEASE
 """
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -91,15 +96,33 @@ class FakeApi(BaseHTTPRequestHandler):
         pass
 
 
-def render(chart: str, ns: str, release: str, kubeconfig: str) -> list[dict]:
+def render(chart: str, ns: str, release: str, kubeconfig: str, *extra: str) -> list[dict]:
     env = dict(os.environ, KUBECONFIG=kubeconfig)
     out = subprocess.run(
-        ["helm", "template", release, chart, "-n", ns, "--dry-run=server", "--disable-openapi-validation"],
+        ["helm", "template", release, chart, "-n", ns, "--dry-run=server", "--disable-openapi-validation", *extra],
         env=env, capture_output=True, text=True, timeout=120,
     )
     if out.returncode != 0:
         raise SystemExit(f"FAIL helm template --dry-run=server: {out.stderr.strip()}")
     return [d for d in yaml.safe_load_all(out.stdout) if d]
+
+
+def pems(b64: str) -> list[str]:
+    """The PEM certificates in a base64 bundle, normalised."""
+    text = base64.b64decode(b64).decode()
+    return ["-----BEGIN CERTIFICATE-----" + part.split("-----END CERTIFICATE-----")[0] + "-----END CERTIFICATE-----"
+            for part in text.split("-----BEGIN CERTIFICATE-----")[1:]]
+
+
+def verifies(bundle_b64: str, crt_b64: str) -> bool:
+    """openssl verify of a serving certificate against a CA bundle, as the API server would."""
+    with tempfile.TemporaryDirectory() as tmp:
+        ca, crt = os.path.join(tmp, "ca.pem"), os.path.join(tmp, "crt.pem")
+        with open(ca, "wb") as f:
+            f.write(base64.b64decode(bundle_b64))
+        with open(crt, "wb") as f:
+            f.write(base64.b64decode(crt_b64))
+        return subprocess.run(["openssl", "verify", "-CAfile", ca, crt], capture_output=True).returncode == 0
 
 
 def tls_of(docs: list[dict], secret_name: str) -> tuple[dict, str]:
@@ -155,11 +178,28 @@ def main() -> int:
             problems.append("a Secret without ca.crt was reused; its CA is unknown")
         if third_bundle != third["ca.crt"]:
             problems.append("regenerated: caBundle is not the new CA")
+
+        FakeApi.objects[secret_path] = dict(FakeApi.objects[secret_path], data=first)
+        fourth, fourth_bundle = tls_of(render(chart, ns, release, kubeconfig, "--set", "tls.helm.rotate=true"), secret_name)
+        if fourth["tls.crt"] == first["tls.crt"] or fourth["ca.crt"] == first["ca.crt"]:
+            problems.append("rotate: the certificate or CA was kept")
+        if fourth.get("ca-previous.crt") != first["ca.crt"]:
+            problems.append("rotate: the previous CA is not kept in ca-previous.crt")
+        want = pems(fourth["ca.crt"]) + pems(first["ca.crt"])
+        if pems(fourth_bundle) != want:
+            problems.append(f"rotate: caBundle holds {len(pems(fourth_bundle))} certificates, not the new CA then the old one")
+        if not verifies(fourth_bundle, first["tls.crt"]) or not verifies(fourth_bundle, fourth["tls.crt"]):
+            problems.append("rotate: the caBundle does not verify both the old and the new serving certificate")
+
+        FakeApi.objects[secret_path] = dict(FakeApi.objects[secret_path], data=fourth)
+        fifth, fifth_bundle = tls_of(render(chart, ns, release, kubeconfig), secret_name)
+        if fifth != fourth or pems(fifth_bundle) != want:
+            problems.append("after a rotation a plain upgrade changed the Secret or dropped a CA from the caBundle")
     server.shutdown()
     for p in problems:
         print(f"FAIL {p}")
     if not problems:
-        print("ok   generated on install, reused on upgrade, regenerated when incomplete")
+        print("ok   generated on install, reused on upgrade, regenerated when incomplete, rotated with the previous CA kept")
     return 1 if problems else 0
 
 

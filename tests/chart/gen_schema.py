@@ -159,7 +159,7 @@ SCHEMA = {
                 **obj(
                     {
                         "mode": {"type": "string", "enum": ["helm", "certManager", "secret"]},
-                        "helm": obj({"validityDays": {"type": "integer", "minimum": 1, "maximum": 36500}}),
+                        "helm": obj({"validityDays": {"type": "integer", "minimum": 1, "maximum": 36500}, "rotate": BOOL}),
                         "certManager": obj(
                             {
                                 "issuerRef": {
@@ -191,6 +191,8 @@ SCHEMA = {
                     "required": ["secret"],
                 },
             },
+            "webhookPort": PORT,
+            "hostNetwork": BOOL,
             "excludeNamespaces": {"type": "array", "items": DNS_LABEL, "uniqueItems": True},
             "agent": obj(
                 {

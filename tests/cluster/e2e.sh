@@ -120,7 +120,7 @@ ok "injector pods Ready ($ready of $want)"
 kubectl -n "$SYS" get secret "$INJECTOR-tls" -o json > "$W/tls.json"
 jq -r '.data["ca.crt"]' "$W/tls.json" | base64 -d > "$W/ca.crt"
 jq -r '.data["tls.crt"]' "$W/tls.json" | base64 -d > "$W/tls.crt"
-bundle="$(kubectl get mutatingwebhookconfiguration "$INJECTOR" -o jsonpath='{.webhooks[0].clientConfig.caBundle}' | base64 -d)"
+bundle="$(kubectl get mutatingwebhookconfiguration "$INJECTOR-$SYS" -o jsonpath='{.webhooks[0].clientConfig.caBundle}' | base64 -d)"
 [ "$bundle" = "$(cat "$W/ca.crt")" ] || fail "the webhook's caBundle is the CA in the serving Secret"
 openssl verify -CAfile "$W/ca.crt" "$W/tls.crt" >/dev/null 2>&1 || fail "the serving certificate is signed by the caBundle's CA"
 grep -q "DNS:$INJECTOR.$SYS.svc" <<<"$(openssl x509 -in "$W/tls.crt" -noout -ext subjectAltName)" \
@@ -380,6 +380,39 @@ done
 ok "injector rolling restart under a stream of $admissions pod creations: none created without the sidecar"
 
 # ---------------------------------------------------------------------------------------------
+# 6b. A new CA with tls.mode=helm: `helm upgrade --set tls.helm.rotate=true` keeps the old CA in
+#     the caBundle, so no admission fails while the kubelet refreshes the mounted Secret.
+secret_serial() { kubectl -n "$SYS" get secret "$INJECTOR-tls" -o jsonpath='{.data.tls\.crt}' | base64 -d | openssl x509 -noout -serial | cut -d= -f2; }
+bundle_certs() { kubectl get mutatingwebhookconfiguration "$INJECTOR-$SYS" -o jsonpath='{.webhooks[0].clientConfig.caBundle}' | base64 -d | grep -c "BEGIN CERTIFICATE"; }
+# served_serial_set: the serials the live injector pods serve, sorted and unique.
+served_serial_set() {
+  local ip
+  for ip in $(injector_ips); do
+    openssl s_client -connect "$ip:8443" -servername "$INJECTOR.$SYS.svc" </dev/null 2>/dev/null \
+      | openssl x509 -noout -serial 2>/dev/null | cut -d= -f2
+  done | sort -u
+}
+old_serial="$(secret_serial)"
+helm upgrade testcar charts/testcar -n "$SYS" --reuse-values --set tls.helm.rotate=true \
+  --wait --timeout 5m > "$W/helm-rotate.txt" 2>&1 || fail "helm upgrade --set tls.helm.rotate=true" "$(tail -n 20 "$W/helm-rotate.txt")"
+new_serial="$(secret_serial)"
+[ "$new_serial" != "$old_serial" ] || fail "tls.helm.rotate issued a new certificate"
+[ "$(bundle_certs)" = 2 ] || fail "the caBundle holds the new and the previous CA ($(bundle_certs) certificates)"
+admissions=0 missed=0
+deadline=$((SECONDS + 240))
+until [ "$(served_serial_set)" = "$new_serial" ]; do
+  [ $SECONDS -lt $deadline ] || fail "the new CA's certificate is served within 240 s" "served: $(served_serial_set | tr '\n' ' ')"
+  admissions=$((admissions + 1))
+  webhook_injects "ca-rotating-$admissions" || missed=$((missed + 1))
+  sleep 1
+done
+[ "$missed" = 0 ] || fail "no admission fails while the CA rotates ($missed of $admissions were not injected)"
+helm upgrade testcar charts/testcar -n "$SYS" --reuse-values --set tls.helm.rotate=false \
+  --wait --timeout 5m > "$W/helm-after-rotate.txt" 2>&1 || fail "helm upgrade after the rotation" "$(tail -n 20 "$W/helm-after-rotate.txt")"
+[ "$(secret_serial)" = "$new_serial" ] || fail "a plain upgrade after the rotation keeps the new certificate"
+webhook_injects after-ca-rotation || fail "injection works after the CA rotation"
+ok "tls.helm.rotate: new CA, both CAs in the caBundle, $admissions admissions while the pods switched, none failed"
+
 # 7. A rotated serving certificate (new Secret data, same CA) is picked up with no failed
 #    admission. The operator's own CA: tls.mode=secret.
 R="$W/rotate"; mkdir -p "$R"

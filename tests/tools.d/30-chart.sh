@@ -138,6 +138,8 @@ done <<'EOF'
 --set antiAffinity=strict|/antiAffinity
 --set excludeNamespaces[0]=Kube_System|/excludeNamespaces/0
 --set metrics.port=8443|/metrics/port
+--set webhookPort=9090|metrics.port and webhookPort must differ (both 9090)
+--set webhookPort=0|/webhookPort
 --set networkPolicy.agent.enabled=true|/networkPolicy/agent/namespaces
 --set networkPolicy.agent.allowOtherPorts=maybe|/networkPolicy/agent/allowOtherPorts
 --set metrics.serviceMonitor.interval=often|/metrics/serviceMonitor/interval

@@ -24,6 +24,12 @@ Names, labels and image references shared by the templates.
 {{- printf "%s-injector" (include "testcar.fullname" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
+{{- /* The MutatingWebhookConfiguration is cluster-scoped: the namespace in its name keeps two
+releases of the same name in different namespaces apart. */ -}}
+{{- define "testcar.webhookConfigName" -}}
+{{- printf "%s-%s" (include "testcar.injectorName" .) .Release.Namespace | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
 {{- define "testcar.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
