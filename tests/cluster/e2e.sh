@@ -218,6 +218,32 @@ jq -e '.findings[] | select(.check == "dry-run injection") | .outcome == "skip"'
   || fail "the dry run is skipped for a namespace the webhook never sees" "$(cat "$W/check-ks.json")"
 ok "testcar-gate check -n kube-system: exit 1, the namespace check fails with its fix (JSON output)"
 
+# A LimitRange that refuses the agent's default limits (cpu 1): check names it with its fix from
+# the dry run, and the gate says why the ReplicaSet has no pods instead of only "no pods".
+kubectl create namespace limited >/dev/null
+kubectl -n limited apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: LimitRange
+metadata: {name: small-containers}
+spec:
+  limits: [{type: Container, max: {cpu: 500m}}]
+EOF
+code=0
+"$GATE" check -n limited --testcar-namespace "$SYS" -o json > "$W/check-limited.json" 2>&1 || code=$?
+[ "$code" = 1 ] || fail "testcar-gate check -n limited exits 1, not $code" "$(cat "$W/check-limited.json")"
+jq -e '.findings[] | select(.check == "dry-run injection" and .outcome == "fail")
+       | (.message | contains("maximum cpu usage per Container is 500m")) and (.hint | contains("LimitRange"))' \
+  "$W/check-limited.json" >/dev/null || fail "check shows the LimitRange refusing the agent, with the fix" "$(cat "$W/check-limited.json")"
+kubectl -n limited apply -f examples/local-cluster/shared.yaml > "$W/apply-limited.txt" 2>&1 \
+  || fail "kubectl apply of the shared sample into namespace limited" "$(cat "$W/apply-limited.txt")"
+code=0
+"$GATE" -n limited --deployment sample-shared --timeout 20s --interval 1s > "$W/gate-limited.txt" 2>&1 || code=$?
+[ "$code" = 2 ] || fail "the gate exits 2 for a ReplicaSet that cannot create pods, not $code" "$(cat "$W/gate-limited.txt")"
+grep -q "cannot create pods: .*maximum cpu usage per Container is 500m" "$W/gate-limited.txt" \
+  || fail "the gate says the ReplicaSet cannot create pods and why" "$(cat "$W/gate-limited.txt")"
+kubectl delete namespace limited --wait=false >/dev/null
+ok "a LimitRange refusing the agent: check fails the dry run with the fix, the gate names the ReplicaSet's FailedCreate"
+
 # The samples users copy (examples/k8s, podinfo-based): each pod template, as a server-side
 # dry-run, is patched by the real webhook and admitted under Pod Security restricted.
 python3 - "$W/templates" examples/k8s/*.yaml <<'EOF'

@@ -681,7 +681,13 @@ async fn dry_run(client: &Client, opts: &CheckOptions, config: &str, r: &mut Che
         }
         Err(e) => {
             let text = api_error::describe(&e);
-            let hint = if text.contains("violates PodSecurity") {
+            let hint = if text.contains("maximum") && text.contains("per Container")
+                || text.contains("minimum") && text.contains("per Container")
+            {
+                "the namespace's LimitRange refuses the pod with the agent's resources: lower them for the namespace's pods (testcar.io/cpu-limit, testcar.io/memory-limit) or in the chart (agent.resources)".to_string()
+            } else if text.contains("exceeded quota") {
+                "the namespace's ResourceQuota has no room for the pod with its sidecar: raise the quota or lower agent.resources".to_string()
+            } else if text.contains("violates PodSecurity") {
                 "the namespace's Pod Security level refuses the pod (the sample app is restricted-compliant; see the message for the agent's field)".to_string()
             } else {
                 format!(

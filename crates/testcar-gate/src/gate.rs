@@ -389,6 +389,7 @@ fn judge(
                 .not_ready
                 .iter()
                 .chain(state.workload_note.iter())
+                .chain(sel.create_failure.iter())
                 .collect();
             errors.push(format!(
                 "no pods found for {} within {}{}",
@@ -399,13 +400,17 @@ fn judge(
         }
     } else if timed_out && state.fatal.is_none() {
         errors.push(format!(
-            "timed out after {}; still missing: {}",
+            "timed out after {}; still missing: {}{}",
             format_duration(opts.timeout),
             if missing.is_empty() {
                 "nothing".to_string()
             } else {
                 missing.join("; ")
-            }
+            },
+            sel.create_failure
+                .as_ref()
+                .map(|f| format!("; {f}"))
+                .unwrap_or_default()
         ));
     }
     let broken = state

@@ -78,6 +78,9 @@ pub struct Selection {
     pub ignored: usize,
     /// Set when the controller has not caught up yet and no revision can be chosen.
     pub not_ready: Option<String>,
+    /// Why the current ReplicaSet cannot create pods (its `ReplicaFailure` condition: a
+    /// LimitRange or ResourceQuota refusing the pod with its sidecar, an admission error).
+    pub create_failure: Option<String>,
 }
 
 /// A failed look-up.
@@ -290,6 +293,24 @@ async fn select_deployment(
     };
     let current_uid = current.uid().unwrap_or_default();
     sel.replica_set = Some(current.name_any());
+    sel.create_failure = current
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|cs| {
+            cs.iter()
+                .find(|c| c.type_ == "ReplicaFailure" && c.status == "True")
+        })
+        .map(|c| {
+            format!(
+                "ReplicaSet {} cannot create pods: {}",
+                current.name_any(),
+                c.message
+                    .clone()
+                    .or_else(|| c.reason.clone())
+                    .unwrap_or_default()
+            )
+        });
     let older: Vec<String> = owned
         .iter()
         .filter(|rs| rs.uid().as_deref() != Some(current_uid.as_str()))

@@ -288,6 +288,30 @@ async fn no_pods_is_an_error() {
 }
 
 #[tokio::test]
+async fn a_replicaset_that_cannot_create_pods_says_why() {
+    let mut world = World::orders();
+    world.pods.retain(|p| p["metadata"]["name"] == OLD);
+    let message = "pods \"orders-7c9f8d6b5-abcde\" is forbidden: maximum cpu usage per Container is 500m, but limit is 1";
+    let rs = world
+        .replicasets
+        .iter_mut()
+        .find(|rs| rs["metadata"]["name"] == "orders-7c9f8d6b5")
+        .unwrap();
+    rs["status"]["conditions"] = json!([{"type": "ReplicaFailure", "status": "True",
+        "reason": "FailedCreate", "message": message}]);
+    let api = FakeApi::start(world).await;
+    let (report, _) = gate(&api, &mk_opts(deployment(), 400)).await;
+    assert_eq!(report.status, Status::Error);
+    let err = report.error.clone().unwrap();
+    assert!(
+        err.contains(&format!(
+            "ReplicaSet orders-7c9f8d6b5 cannot create pods: {message}"
+        )),
+        "{err}"
+    );
+}
+
+#[tokio::test]
 async fn selector_without_matches_is_an_error() {
     let api = FakeApi::start(World::orders()).await;
     let (report, _) = gate(
