@@ -12,8 +12,9 @@ use std::process::Command;
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{Value, json};
 use testcar_injector::admission::review;
+use testcar_injector::admission::{Decision, Reason};
 use testcar_injector::config::Config;
-use testcar_injector::mutate::{Decision, Injector, Reason};
+use testcar_injector::mutate::Injector;
 
 struct Case {
     name: &'static str,

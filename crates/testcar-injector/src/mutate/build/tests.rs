@@ -1,0 +1,212 @@
+//! Unit tests of `build.rs`: pods built with `mk_*` go through `Injector::mutate`, and the
+//! patch is applied as the API server would, so each rule is checked by its effect.
+
+use crate::mutate::test_support::*;
+
+#[test]
+fn opted_in_pod_gets_agent_volumes_and_marker() {
+    let pod = mk_pod(
+        &[("testcar.io/inject", "true")],
+        vec![mk_container("app", Some(8080))],
+    );
+    let out = mk_injector().mutate(&pod, "shop");
+    assert_eq!(out.decision, Decision::Injected);
+    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+    let patched = apply(&pod, &out);
+    let ann = patched.metadata.annotations.as_ref().unwrap();
+    assert_eq!(ann["testcar.io/status"], "injected");
+    assert_eq!(ann["testcar.io/injector-version"], VERSION);
+    let agent = agent_of(&patched);
+    assert_eq!(
+        env_of(&agent, env::TARGET).as_deref(),
+        Some("http://127.0.0.1:8080")
+    );
+    assert_eq!(env_of(&agent, env::TESTS_SOURCE).as_deref(), Some("shared"));
+    assert_eq!(env_of(&agent, env::TIMEOUT).as_deref(), Some("10m"));
+    let sc = agent.security_context.as_ref().unwrap();
+    assert_eq!(sc.run_as_non_root, Some(true));
+    assert_eq!(sc.read_only_root_filesystem, Some(true));
+    assert_eq!(sc.allow_privilege_escalation, Some(false));
+    assert_eq!(
+        sc.capabilities.as_ref().unwrap().drop.as_deref(),
+        Some(&["ALL".to_string()][..])
+    );
+    let res = agent.resources.as_ref().unwrap();
+    assert_eq!(res.requests.as_ref().unwrap()["cpu"].0, "50m");
+    assert_eq!(res.limits.as_ref().unwrap()["memory"].0, "256Mi");
+    let spec = patched.spec.as_ref().unwrap();
+    let app = &spec.containers[0];
+    assert_eq!(
+        app.volume_mounts.as_ref().unwrap()[0].mount_path,
+        "/etc/testcar/tests"
+    );
+    let vols: Vec<&str> = spec
+        .volumes
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|v| v.name.as_str())
+        .collect();
+    assert_eq!(vols, ["testcar-tests", "testcar-results", "testcar-tmp"]);
+    // a read-only root filesystem, and a writable /tmp of its own
+    let agent = agent_of(&patched);
+    let sc = agent.security_context.as_ref().unwrap();
+    assert_eq!(sc.read_only_root_filesystem, Some(true));
+    let tmp = agent
+        .volume_mounts
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|m| m.mount_path == "/tmp")
+        .expect("the agent mounts /tmp");
+    assert_eq!(tmp.name, "testcar-tmp");
+    assert_ne!(tmp.read_only, Some(true));
+    // second pass: nothing to do
+    let again = mk_injector().mutate(&patched, "shop");
+    assert_eq!(again.reason, Reason::AlreadyInjected);
+    assert!(again.patch.0.is_empty());
+}
+
+#[test]
+fn hold_readiness_probes_the_verdict_never_liveness() {
+    let inj = mk_injector();
+    let plain = mk_pod(
+        &[(keys::INJECT, "true")],
+        vec![mk_container("app", Some(8080))],
+    );
+    assert!(
+        agent_of(&apply(&plain, &inj.mutate(&plain, "shop")))
+            .readiness_probe
+            .is_none()
+    );
+
+    let held = mk_pod(
+        &[(keys::INJECT, "true"), (keys::HOLD_READINESS, "true")],
+        vec![mk_container("app", Some(8080))],
+    );
+    let agent = agent_of(&apply(&held, &inj.mutate(&held, "shop")));
+    let get = agent.readiness_probe.unwrap().http_get.unwrap();
+    assert_eq!(get.path.as_deref(), Some(paths::PASSED_PATH));
+    assert_eq!(get.port, IntOrString::Int(i32::from(paths::AGENT_PORT)));
+    assert_eq!(get.host, None);
+    assert!(agent.liveness_probe.is_none() && agent.startup_probe.is_none());
+
+    // The chart's default, and the pod's "false" over it.
+    let mut config = Config::default();
+    config.agent.hold_readiness = true;
+    let inj = Injector::new(config, None);
+    assert!(
+        agent_of(&apply(&plain, &inj.mutate(&plain, "shop")))
+            .readiness_probe
+            .is_some()
+    );
+    let off = mk_pod(
+        &[(keys::INJECT, "true"), (keys::HOLD_READINESS, "false")],
+        vec![mk_container("app", Some(8080))],
+    );
+    assert!(
+        agent_of(&apply(&off, &inj.mutate(&off, "shop")))
+            .readiness_probe
+            .is_none()
+    );
+
+    // On the node's network the agent is on loopback: the probe says so.
+    let mut host = held.clone();
+    host.spec.as_mut().unwrap().host_network = Some(true);
+    let agent = agent_of(&apply(&host, &inj.mutate(&host, "shop")));
+    let get = agent.readiness_probe.unwrap().http_get.unwrap();
+    assert_eq!(get.host.as_deref(), Some("127.0.0.1"));
+}
+
+#[test]
+fn host_network_pods_keep_the_agent_on_loopback_without_a_declared_port() {
+    let mut pod = mk_pod(
+        &[("testcar.io/inject", "true")],
+        vec![mk_container("app", Some(9100))],
+    );
+    pod.spec.as_mut().unwrap().host_network = Some(true);
+    let out = mk_injector().mutate(&pod, "monitoring");
+    let agent = agent_of(&apply(&pod, &out));
+    assert_eq!(agent.ports, None);
+    assert_eq!(
+        env_of(&agent, env::LISTEN).as_deref(),
+        Some("127.0.0.1:9464")
+    );
+    assert_eq!(
+        env_of(&agent, env::TARGET).as_deref(),
+        Some("http://127.0.0.1:9100")
+    );
+}
+
+#[test]
+fn sources_configmap_image_copy_and_auth() {
+    let inj = mk_injector();
+    let app = || vec![mk_container("app", Some(8080))];
+    let pod = mk_pod(
+        &[
+            ("testcar.io/inject", "true"),
+            ("testcar.io/tests", "configmap:orders-tests"),
+            ("testcar.io/auth-secret", "orders-auth"),
+        ],
+        app(),
+    );
+    let patched = apply(&pod, &inj.mutate(&pod, "shop"));
+    let spec = patched.spec.as_ref().unwrap();
+    let vols = spec.volumes.as_ref().unwrap();
+    assert_eq!(vols[0].config_map.as_ref().unwrap().name, "orders-tests");
+    assert_eq!(
+        vols[2].secret.as_ref().unwrap().secret_name.as_deref(),
+        Some("orders-auth")
+    );
+    // configmap: the app container is left alone
+    assert!(spec.containers[0].volume_mounts.is_none());
+    let agent = agent_of(&patched);
+    let auth = agent
+        .volume_mounts
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|m| m.mount_path == "/etc/testcar/auth")
+        .unwrap();
+    assert_eq!(auth.read_only, Some(true));
+    assert_eq!(
+        env_of(&agent, env::AUTH_DIR).as_deref(),
+        Some("/etc/testcar/auth")
+    );
+
+    let pod = mk_pod(
+        &[
+            ("testcar.io/inject", "true"),
+            ("testcar.io/tests", "image:ghcr.io/acme/orders-tests:1.4"),
+        ],
+        app(),
+    );
+    let patched = apply(&pod, &inj.mutate(&pod, "shop"));
+    let vol = &patched.spec.as_ref().unwrap().volumes.as_ref().unwrap()[0];
+    assert_eq!(
+        vol.image.as_ref().unwrap().reference.as_deref(),
+        Some("ghcr.io/acme/orders-tests:1.4")
+    );
+
+    let pod = mk_pod(
+        &[
+            ("testcar.io/inject", "true"),
+            ("testcar.io/tests", "copy:/app/tests"),
+            ("testcar.io/native-sidecar", "true"),
+        ],
+        app(),
+    );
+    let patched = apply(&pod, &inj.mutate(&pod, "shop"));
+    let spec = patched.spec.as_ref().unwrap();
+    let inits = spec.init_containers.as_ref().unwrap();
+    assert_eq!(inits[0].name, "testcar-copy-tests");
+    assert_eq!(inits[0].image.as_deref(), Some("registry.example/app:1"));
+    assert_eq!(
+        inits[0].command.as_deref().unwrap(),
+        ["cp", "-R", "/app/tests/.", "/etc/testcar/tests/"]
+    );
+    // native sidecar: after the copy, restartPolicy Always, not among the containers
+    assert_eq!(inits[1].name, "testcar");
+    assert_eq!(inits[1].restart_policy.as_deref(), Some("Always"));
+    assert_eq!(spec.containers.len(), 1);
+}
