@@ -537,6 +537,7 @@ CONFIG_KEYS = {
     "agent": {
         "image", "imagePullPolicy", "allowImageOverride", "allowedRegistries", "resources",
         "nativeSidecar", "holdReadiness", "port", "timeout", "readyTimeout", "testsTimeout", "logFormat",
+        "imagePullSecrets",
     },
     "excludeNamespaces": None,
 }
@@ -555,7 +556,7 @@ def check_config(f: Failures, docs: list[dict], v: dict, app_version: str) -> No
     img = a["image"]
     want_image = f"{img['repository']}@{img['digest']}" if img["digest"] else f"{img['repository']}:{img['tag'] or app_version}"
     f.check(agent.get("image") == want_image, f"agent.image {agent.get('image')} != {want_image}")
-    for key in ("imagePullPolicy", "allowImageOverride", "allowedRegistries", "resources", "nativeSidecar", "holdReadiness", "port", "timeout", "readyTimeout", "testsTimeout", "logFormat"):
+    for key in ("imagePullPolicy", "allowImageOverride", "allowedRegistries", "resources", "nativeSidecar", "holdReadiness", "port", "timeout", "readyTimeout", "testsTimeout", "logFormat", "imagePullSecrets"):
         f.check(agent.get(key) == a[key], f"agent.{key} {agent.get(key)!r} != values {a[key]!r}")
     f.check(cfg.get("excludeNamespaces") == v["excludeNamespaces"], "excludeNamespaces does not follow the values")
     deps = find(docs, "Deployment")

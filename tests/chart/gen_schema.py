@@ -206,6 +206,7 @@ SCHEMA = {
                     "readyTimeout": TESTCAR_DURATION,
                     "testsTimeout": TESTCAR_DURATION,
                     "logFormat": {"type": "string", "enum": ["json", "text"]},
+                    "imagePullSecrets": {"type": "array", "items": DNS_SUBDOMAIN},
                 }
             ),
             "gate": obj(

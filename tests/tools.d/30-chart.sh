@@ -119,6 +119,7 @@ while IFS='|' read -r flag want; do
   fi
 done <<'EOF'
 --set webhook.failurePolicy=Maybe|/webhook/failurePolicy
+--set agent.imagePullSecrets[0]=Mirror_Pull|/agent/imagePullSecrets/0
 --set webhook.failurePolicy=Fail|/webhook/namespaceOptIn/enabled
 --set webhook.timeoutSeconds=31|/webhook/timeoutSeconds
 --set webhook.reinvocationPolicy=Always|/webhook/reinvocationPolicy

@@ -120,5 +120,6 @@ agent:
   readyTimeout: {{ $a.readyTimeout | quote }}
   testsTimeout: {{ $a.testsTimeout | quote }}
   logFormat: {{ $a.logFormat }}
+  imagePullSecrets: {{ $a.imagePullSecrets | toJson }}
 excludeNamespaces: {{ .Values.excludeNamespaces | toJson }}
 {{- end -}}

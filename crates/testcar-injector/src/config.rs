@@ -99,6 +99,9 @@ pub struct AgentConfig {
     pub tests_timeout: DurationValue,
     /// Agent log format.
     pub log_format: LogFormat,
+    /// Pull secrets added to the pod's `imagePullSecrets` when missing (a private or mirrored
+    /// agent image).
+    pub image_pull_secrets: Vec<String>,
 }
 
 impl Default for AgentConfig {
@@ -116,6 +119,7 @@ impl Default for AgentConfig {
             ready_timeout: DurationValue(Duration::from_secs(120)),
             tests_timeout: DurationValue(Duration::from_secs(120)),
             log_format: LogFormat::Json,
+            image_pull_secrets: Vec::new(),
         }
     }
 }
@@ -357,6 +361,14 @@ impl Config {
                 ));
             }
         }
+        for (i, name) in self.agent.image_pull_secrets.iter().enumerate() {
+            if !testcar_contract::annotations::is_dns_subdomain(name) {
+                return Err(inconsistent(
+                    &format!("agent.imagePullSecrets[{i}]"),
+                    format!("{name:?} is not a Secret name"),
+                ));
+            }
+        }
         for (i, prefix) in self.agent.allowed_registries.iter().enumerate() {
             if prefix.is_empty() || prefix.chars().any(char::is_whitespace) {
                 return Err(inconsistent(
@@ -418,6 +430,7 @@ agent:
   readyTimeout: 2m
   testsTimeout: 2m
   logFormat: json
+  imagePullSecrets: []
 excludeNamespaces: [kube-system, kube-public, kube-node-lease]
 "#;
         assert_eq!(Config::parse(text, "c.yaml").unwrap(), Config::default());
@@ -479,6 +492,16 @@ excludeNamespaces: [kube-system, kube-public, kube-node-lease]
         .to_string();
         assert!(err.contains("agent.resources.requests.memory"), "{err}");
         assert!(err.contains("256Mi"), "{err}");
+    }
+
+    #[test]
+    fn pull_secrets_must_be_secret_names() {
+        let c = Config::parse("agent:\n  imagePullSecrets: [mirror-pull]\n", "c.yaml").unwrap();
+        assert_eq!(c.agent.image_pull_secrets, ["mirror-pull"]);
+        let err = Config::parse("agent:\n  imagePullSecrets: [Mirror_Pull]\n", "c.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("agent.imagePullSecrets[0]"), "{err}");
     }
 
     #[test]

@@ -4,8 +4,9 @@
 
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
-    EnvVarSource, HTTPGetAction, ImageVolumeSource, ObjectFieldSelector, PodSpec, Probe,
-    ResourceRequirements, SeccompProfile, SecretVolumeSource, SecurityContext, Volume, VolumeMount,
+    EnvVarSource, HTTPGetAction, ImageVolumeSource, LocalObjectReference, ObjectFieldSelector,
+    PodSpec, Probe, ResourceRequirements, SeccompProfile, SecretVolumeSource, SecurityContext,
+    Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use testcar_contract::annotations::TestsSource;
@@ -28,6 +29,8 @@ pub(super) struct Additions {
     pub containers: Vec<Container>,
     /// Appended to `spec.initContainers` (the copy container, then a native-sidecar agent).
     pub init_containers: Vec<Container>,
+    /// Appended to `spec.imagePullSecrets`.
+    pub image_pull_secrets: Vec<LocalObjectReference>,
 }
 
 /// What the plan adds to a pod with this `spec`.
@@ -63,6 +66,11 @@ pub(super) fn additions(plan: &Plan, spec: &PodSpec) -> Additions {
         app_mounts,
         containers,
         init_containers,
+        image_pull_secrets: plan
+            .image_pull_secrets
+            .iter()
+            .map(|name| LocalObjectReference { name: name.clone() })
+            .collect(),
     }
 }
 

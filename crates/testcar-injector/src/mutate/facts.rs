@@ -2,7 +2,7 @@
 //! what they reach, the names Testcar would collide with, the OS. Kept apart so that the
 //! plan's choices read as policy over facts, and the facts are tested on bare pod specs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::{Container, ContainerPort, PodSpec, Probe};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -150,6 +150,16 @@ pub(super) fn used_ports(spec: &PodSpec) -> BTreeMap<i32, &str> {
         }
     }
     used
+}
+
+/// The names in the pod's `imagePullSecrets`.
+pub(super) fn pull_secret_names(spec: &PodSpec) -> BTreeSet<&str> {
+    spec.image_pull_secrets
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .map(|r| r.name.as_str())
+        .collect()
 }
 
 /// Whether the pod sets pod-level `spec.resources` (Kubernetes >= 1.32) with any value.

@@ -62,6 +62,14 @@ pub(super) fn emit(pod: &Pod, additions: &Additions) -> Patch {
             additions.init_containers.iter().map(to_value),
         );
     }
+    if !additions.image_pull_secrets.is_empty() {
+        append(
+            &mut ops,
+            &["spec", "imagePullSecrets"],
+            spec.is_some_and(|s| s.image_pull_secrets.is_some()),
+            additions.image_pull_secrets.iter().map(to_value),
+        );
+    }
     Patch(ops)
 }
 

@@ -50,6 +50,8 @@ pub(super) struct Plan {
     pub auth_secret: Option<String>,
     /// The agent's readiness follows the verdict.
     pub hold_readiness: bool,
+    /// Configured pull secrets the pod does not list yet, each once.
+    pub image_pull_secrets: Vec<String>,
     /// Every admission warning, in the order the choices were made.
     pub warnings: Vec<String>,
 }
@@ -111,9 +113,23 @@ impl Plan {
             environment: a.environment.clone(),
             auth_secret: a.auth_secret.clone(),
             hold_readiness: a.hold_readiness.unwrap_or(agent.hold_readiness),
+            image_pull_secrets: missing_pull_secrets(&agent.image_pull_secrets, spec),
             warnings,
         }
     }
+}
+
+/// The configured pull secrets that `spec` does not already list, in order and without
+/// repeats: adding one twice would make the pod invalid.
+fn missing_pull_secrets(wanted: &[String], spec: &PodSpec) -> Vec<String> {
+    let present = facts::pull_secret_names(spec);
+    let mut out: Vec<String> = Vec::new();
+    for name in wanted {
+        if !present.contains(name.as_str()) && !out.contains(name) {
+            out.push(name.clone());
+        }
+    }
+    out
 }
 
 /// The inputs of the choices, and where their warnings go.
