@@ -23,8 +23,10 @@ RESOURCES = {
     "additionalProperties": False,
     "properties": {"requests": RESOURCE_LIST, "limits": RESOURCE_LIST},
 }
-# The injector's config takes cpu and memory only for the agent container.
-AGENT_RESOURCE_LIST = {"type": "object", "additionalProperties": False, "properties": {"cpu": QUANTITY, "memory": QUANTITY}}
+# The injector's config takes cpu, memory and ephemeral-storage for the agent container.
+AGENT_RESOURCE_LIST = {"type": "object", "additionalProperties": False, "properties": {"cpu": QUANTITY, "memory": QUANTITY, "ephemeral-storage": QUANTITY}}
+# An emptyDir sizeLimit of the agent's volumes; "" leaves the volume unbounded.
+SIZE_LIMIT = {"anyOf": [{"const": ""}, QUANTITY]}
 AGENT_RESOURCES = {
     "type": "object",
     "additionalProperties": False,
@@ -207,6 +209,7 @@ SCHEMA = {
                     "testsTimeout": TESTCAR_DURATION,
                     "logFormat": {"type": "string", "enum": ["json", "text"]},
                     "imagePullSecrets": {"type": "array", "items": DNS_SUBDOMAIN},
+                    "volumeSizeLimits": obj({"tests": SIZE_LIMIT, "results": SIZE_LIMIT, "tmp": SIZE_LIMIT}),
                 }
             ),
             "gate": obj(

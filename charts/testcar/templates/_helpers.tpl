@@ -121,5 +121,10 @@ agent:
   testsTimeout: {{ $a.testsTimeout | quote }}
   logFormat: {{ $a.logFormat }}
   imagePullSecrets: {{ $a.imagePullSecrets | toJson }}
+  volumeSizeLimits:
+    {{- range $k := list "tests" "results" "tmp" }}
+    {{- $q := get $a.volumeSizeLimits $k }}
+    {{ $k }}: {{ if $q }}{{ $q | quote }}{{ else }}null{{ end }}
+    {{- end }}
 excludeNamespaces: {{ .Values.excludeNamespaces | toJson }}
 {{- end -}}

@@ -102,6 +102,33 @@ pub struct AgentConfig {
     /// Pull secrets added to the pod's `imagePullSecrets` when missing (a private or mirrored
     /// agent image).
     pub image_pull_secrets: Vec<String>,
+    /// `sizeLimit` of the agent's emptyDir volumes.
+    pub volume_size_limits: VolumeSizeLimits,
+}
+
+/// `sizeLimit` of each emptyDir volume Testcar adds; `null` leaves a volume unbounded.
+/// The kubelet evicts the pod when a volume outgrows its limit, so a limit turns "the node's
+/// disk fills up" (every pod on the node at risk) into "this pod is evicted".
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct VolumeSizeLimits {
+    /// The tests volume when it is an emptyDir (`shared`, `copy:`); unbounded by default, as
+    /// the app fills it.
+    pub tests: Option<Quantity>,
+    /// The results volume (default 256Mi).
+    pub results: Option<Quantity>,
+    /// The agent's `/tmp` (default 256Mi).
+    pub tmp: Option<Quantity>,
+}
+
+impl Default for VolumeSizeLimits {
+    fn default() -> Self {
+        VolumeSizeLimits {
+            tests: None,
+            results: Some(Quantity("256Mi".into())),
+            tmp: Some(Quantity("256Mi".into())),
+        }
+    }
 }
 
 impl Default for AgentConfig {
@@ -120,6 +147,7 @@ impl Default for AgentConfig {
             tests_timeout: DurationValue(Duration::from_secs(120)),
             log_format: LogFormat::Json,
             image_pull_secrets: Vec::new(),
+            volume_size_limits: VolumeSizeLimits::default(),
         }
     }
 }
@@ -142,6 +170,10 @@ pub struct Requests {
     pub cpu: Quantity,
     /// Memory request.
     pub memory: Quantity,
+    /// Ephemeral-storage request (default 64Mi): the scheduler reserves it, and the kubelet
+    /// ranks pods for node-pressure eviction by their use above their requests.
+    #[serde(rename = "ephemeral-storage")]
+    pub ephemeral_storage: Option<Quantity>,
 }
 
 impl Default for Requests {
@@ -149,6 +181,7 @@ impl Default for Requests {
         Requests {
             cpu: Quantity("50m".into()),
             memory: Quantity("64Mi".into()),
+            ephemeral_storage: Some(Quantity("64Mi".into())),
         }
     }
 }
@@ -161,6 +194,11 @@ pub struct Limits {
     pub cpu: Quantity,
     /// Memory limit.
     pub memory: Quantity,
+    /// Ephemeral-storage limit; none by default. The kubelet holds the whole pod's ephemeral
+    /// use (the app's logs and volumes too) to the sum of the limits its containers set, so a
+    /// limit here on a pod whose app sets none would bound the app's use by the agent's.
+    #[serde(rename = "ephemeral-storage")]
+    pub ephemeral_storage: Option<Quantity>,
 }
 
 impl Default for Limits {
@@ -168,6 +206,7 @@ impl Default for Limits {
         Limits {
             cpu: Quantity("1".into()),
             memory: Quantity("256Mi".into()),
+            ephemeral_storage: None,
         }
     }
 }
@@ -340,9 +379,17 @@ impl Config {
         };
         let r = &self.agent.resources;
         for (key, req, lim) in [
-            ("cpu", &r.requests.cpu, &r.limits.cpu),
-            ("memory", &r.requests.memory, &r.limits.memory),
+            ("cpu", Some(&r.requests.cpu), Some(&r.limits.cpu)),
+            ("memory", Some(&r.requests.memory), Some(&r.limits.memory)),
+            (
+                "ephemeral-storage",
+                r.requests.ephemeral_storage.as_ref(),
+                r.limits.ephemeral_storage.as_ref(),
+            ),
         ] {
+            let (Some(req), Some(lim)) = (req, lim) else {
+                continue;
+            };
             if quantity::parse(&req.0) > quantity::parse(&lim.0) {
                 return Err(inconsistent(
                     &format!("agent.resources.requests.{key}"),
@@ -421,7 +468,7 @@ agent:
   allowImageOverride: false
   allowedRegistries: []
   resources:
-    requests: { cpu: 50m, memory: 64Mi }
+    requests: { cpu: 50m, memory: 64Mi, ephemeral-storage: 64Mi }
     limits: { cpu: "1", memory: 256Mi }
   nativeSidecar: false
   holdReadiness: false
@@ -431,6 +478,7 @@ agent:
   testsTimeout: 2m
   logFormat: json
   imagePullSecrets: []
+  volumeSizeLimits: { tests: null, results: 256Mi, tmp: 256Mi }
 excludeNamespaces: [kube-system, kube-public, kube-node-lease]
 "#;
         assert_eq!(Config::parse(text, "c.yaml").unwrap(), Config::default());
@@ -492,6 +540,37 @@ excludeNamespaces: [kube-system, kube-public, kube-node-lease]
         .to_string();
         assert!(err.contains("agent.resources.requests.memory"), "{err}");
         assert!(err.contains("256Mi"), "{err}");
+    }
+
+    #[test]
+    fn storage_limits_are_optional_and_checked() {
+        let c = Config::parse(
+            "agent:\n  resources:\n    requests: { ephemeral-storage: null }\n    limits: { ephemeral-storage: 1Gi }\n  volumeSizeLimits: { tests: 1Gi, tmp: null }\n",
+            "c.yaml",
+        )
+        .unwrap();
+        let r = &c.agent.resources;
+        assert_eq!(r.requests.ephemeral_storage, None);
+        assert_eq!(r.limits.ephemeral_storage, Some(Quantity("1Gi".into())));
+        let v = &c.agent.volume_size_limits;
+        assert_eq!(v.tests, Some(Quantity("1Gi".into())));
+        assert_eq!(v.results, Some(Quantity("256Mi".into())));
+        assert_eq!(v.tmp, None);
+
+        let err = Config::parse(
+            "agent:\n  resources:\n    limits: { ephemeral-storage: 32Mi }\n",
+            "c.yaml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("agent.resources.requests.ephemeral-storage"),
+            "{err}"
+        );
+        let err = Config::parse("agent:\n  volumeSizeLimits: { results: lots }\n", "c.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("c.yaml:2:"), "{err}");
     }
 
     #[test]

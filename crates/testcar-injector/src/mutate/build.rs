@@ -8,6 +8,7 @@ use k8s_openapi::api::core::v1::{
     PodSpec, Probe, ResourceRequirements, SeccompProfile, SecretVolumeSource, SecurityContext,
     Volume, VolumeMount,
 };
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use testcar_contract::annotations::TestsSource;
 use testcar_contract::{env, paths};
@@ -77,10 +78,10 @@ pub(super) fn additions(plan: &Plan, spec: &PodSpec) -> Additions {
 /// The tests, results, auth (when asked for) and tmp volumes.
 fn volumes(plan: &Plan) -> Vec<Volume> {
     let mut volumes = vec![
-        tests_volume(&plan.tests),
+        tests_volume(&plan.tests, &plan.size_limits.tests),
         Volume {
             name: paths::RESULTS_VOLUME.into(),
-            empty_dir: Some(EmptyDirVolumeSource::default()),
+            empty_dir: Some(empty_dir(&plan.size_limits.results)),
             ..Default::default()
         },
     ];
@@ -96,10 +97,17 @@ fn volumes(plan: &Plan) -> Vec<Volume> {
     }
     volumes.push(Volume {
         name: paths::TMP_VOLUME.into(),
-        empty_dir: Some(EmptyDirVolumeSource::default()),
+        empty_dir: Some(empty_dir(&plan.size_limits.tmp)),
         ..Default::default()
     });
     volumes
+}
+
+fn empty_dir(size_limit: &Option<Quantity>) -> EmptyDirVolumeSource {
+    EmptyDirVolumeSource {
+        size_limit: size_limit.clone(),
+        ..Default::default()
+    }
 }
 
 /// The agent's environment: the one place it is assembled, so that every variable the
@@ -253,14 +261,14 @@ fn copy_container(
     }
 }
 
-fn tests_volume(tests: &TestsSource) -> Volume {
+fn tests_volume(tests: &TestsSource, size_limit: &Option<Quantity>) -> Volume {
     let mut v = Volume {
         name: paths::TESTS_VOLUME.into(),
         ..Default::default()
     };
     match tests {
         TestsSource::Shared | TestsSource::Copy(_) => {
-            v.empty_dir = Some(EmptyDirVolumeSource::default());
+            v.empty_dir = Some(empty_dir(size_limit));
         }
         TestsSource::ConfigMap(name) => {
             v.config_map = Some(ConfigMapVolumeSource {

@@ -52,8 +52,18 @@ pub(super) struct Plan {
     pub hold_readiness: bool,
     /// Configured pull secrets the pod does not list yet, each once.
     pub image_pull_secrets: Vec<String>,
+    /// `sizeLimit` of the tests (when an emptyDir), results and tmp volumes.
+    pub size_limits: SizeLimits,
     /// Every admission warning, in the order the choices were made.
     pub warnings: Vec<String>,
+}
+
+/// `sizeLimit` of each emptyDir Testcar adds; `None` leaves it unbounded.
+#[derive(Debug, Clone, Default)]
+pub(super) struct SizeLimits {
+    pub tests: Option<Quantity>,
+    pub results: Option<Quantity>,
+    pub tmp: Option<Quantity>,
 }
 
 /// The agent's timeouts, as its environment spells them.
@@ -114,6 +124,17 @@ impl Plan {
             auth_secret: a.auth_secret.clone(),
             hold_readiness: a.hold_readiness.unwrap_or(agent.hold_readiness),
             image_pull_secrets: missing_pull_secrets(&agent.image_pull_secrets, spec),
+            size_limits: {
+                let v = &agent.volume_size_limits;
+                let q = |c: &Option<crate::config::Quantity>| {
+                    c.as_ref().map(|q| Quantity(q.0.trim().to_string()))
+                };
+                SizeLimits {
+                    tests: q(&v.tests),
+                    results: q(&v.results),
+                    tmp: q(&v.tmp),
+                }
+            },
             warnings,
         }
     }
@@ -432,6 +453,14 @@ impl Resolver<'_> {
         for (name, request, limit, _) in pairs {
             requests.insert(name.to_string(), Quantity(request.trim().to_string()));
             limits.insert(name.to_string(), Quantity(limit.trim().to_string()));
+        }
+        // No annotation sets these, and the configuration checked request <= limit.
+        let storage = "ephemeral-storage".to_string();
+        if let Some(q) = &r.requests.ephemeral_storage {
+            requests.insert(storage.clone(), Quantity(q.0.trim().to_string()));
+        }
+        if let Some(q) = &r.limits.ephemeral_storage {
+            limits.insert(storage, Quantity(q.0.trim().to_string()));
         }
         Some(ResourceRequirements {
             requests: Some(requests),

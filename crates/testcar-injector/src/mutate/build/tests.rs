@@ -210,3 +210,66 @@ fn sources_configmap_image_copy_and_auth() {
     assert_eq!(inits[1].restart_policy.as_deref(), Some("Always"));
     assert_eq!(spec.containers.len(), 1);
 }
+
+#[test]
+fn storage_is_bounded_by_size_limits_and_an_ephemeral_storage_request() {
+    let pod = mk_pod(
+        &[("testcar.io/inject", "true")],
+        vec![mk_container("app", Some(8080))],
+    );
+    let patched = apply(&pod, &mk_injector().mutate(&pod, "shop"));
+    let limit_of = |p: &Pod, name: &str| -> Option<String> {
+        let v = p
+            .spec
+            .as_ref()
+            .unwrap()
+            .volumes
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|v| v.name == name)
+            .unwrap();
+        v.empty_dir
+            .as_ref()
+            .unwrap()
+            .size_limit
+            .as_ref()
+            .map(|q| q.0.clone())
+    };
+    // defaults: results and tmp bounded, the app-filled tests folder not
+    assert_eq!(
+        limit_of(&patched, "testcar-results").as_deref(),
+        Some("256Mi")
+    );
+    assert_eq!(limit_of(&patched, "testcar-tmp").as_deref(), Some("256Mi"));
+    assert_eq!(limit_of(&patched, "testcar-tests"), None);
+    let res = agent_of(&patched).resources.unwrap();
+    assert_eq!(res.requests.unwrap()["ephemeral-storage"].0, "64Mi");
+    assert!(!res.limits.unwrap().contains_key("ephemeral-storage"));
+
+    // configured: each volume, and a limit
+    let mut config = Config::default();
+    config.agent.volume_size_limits.tests = Some(crate::config::Quantity("1Gi".into()));
+    config.agent.volume_size_limits.tmp = None;
+    config.agent.resources.limits.ephemeral_storage = Some(crate::config::Quantity("2Gi".into()));
+    let patched = apply(
+        &pod,
+        &Injector::new(config.clone(), None).mutate(&pod, "shop"),
+    );
+    assert_eq!(limit_of(&patched, "testcar-tests").as_deref(), Some("1Gi"));
+    assert_eq!(limit_of(&patched, "testcar-tmp"), None);
+    let res = agent_of(&patched).resources.unwrap();
+    assert_eq!(res.limits.unwrap()["ephemeral-storage"].0, "2Gi");
+
+    // a ConfigMap tests volume is no emptyDir: no sizeLimit to set
+    let cm = mk_pod(
+        &[
+            ("testcar.io/inject", "true"),
+            ("testcar.io/tests", "configmap:t"),
+        ],
+        vec![mk_container("app", Some(8080))],
+    );
+    let patched = apply(&cm, &Injector::new(config, None).mutate(&cm, "shop"));
+    let tests = &patched.spec.as_ref().unwrap().volumes.as_ref().unwrap()[0];
+    assert!(tests.empty_dir.is_none() && tests.config_map.is_some());
+}
