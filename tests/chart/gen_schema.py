@@ -210,6 +210,12 @@ SCHEMA = {
                     "logFormat": {"type": "string", "enum": ["json", "text"]},
                     "imagePullSecrets": {"type": "array", "items": DNS_SUBDOMAIN},
                     "volumeSizeLimits": obj({"tests": SIZE_LIMIT, "results": SIZE_LIMIT, "tmp": SIZE_LIMIT}),
+                    # Kubernetes objects, checked in full by the injector (--check-config) and
+                    # the API server; the schema catches the usual slip, a missing name.
+                    "extraEnv": {"type": "array", "items": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string", "minLength": 1}}}},
+                    "envFrom": ARRAY_OF_OBJECTS,
+                    "extraVolumes": {"type": "array", "items": {"type": "object", "required": ["name"], "properties": {"name": DNS_LABEL}}},
+                    "extraVolumeMounts": {"type": "array", "items": {"type": "object", "required": ["name", "mountPath"], "properties": {"name": DNS_LABEL, "mountPath": {"type": "string", "pattern": "^/"}}}},
                 }
             ),
             "gate": obj(

@@ -121,6 +121,7 @@ done <<'EOF'
 --set webhook.failurePolicy=Maybe|/webhook/failurePolicy
 --set agent.imagePullSecrets[0]=Mirror_Pull|/agent/imagePullSecrets/0
 --set agent.volumeSizeLimits.results=lots|/agent/volumeSizeLimits/results
+--set agent.extraVolumeMounts[0].name=krb5|/agent/extraVolumeMounts/0
 --set webhook.failurePolicy=Fail|/webhook/namespaceOptIn/enabled
 --set webhook.timeoutSeconds=31|/webhook/timeoutSeconds
 --set webhook.reinvocationPolicy=Always|/webhook/reinvocationPolicy

@@ -121,6 +121,10 @@ agent:
   testsTimeout: {{ $a.testsTimeout | quote }}
   logFormat: {{ $a.logFormat }}
   imagePullSecrets: {{ $a.imagePullSecrets | toJson }}
+  extraEnv: {{ $a.extraEnv | toJson }}
+  envFrom: {{ $a.envFrom | toJson }}
+  extraVolumes: {{ $a.extraVolumes | toJson }}
+  extraVolumeMounts: {{ $a.extraVolumeMounts | toJson }}
   volumeSizeLimits:
     {{- range $k := list "tests" "results" "tmp" }}
     {{- $q := get $a.volumeSizeLimits $k }}

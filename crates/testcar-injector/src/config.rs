@@ -6,6 +6,7 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::{EnvFromSource, EnvVar, Volume, VolumeMount};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 use testcar_contract::duration::{format_duration, parse_duration};
@@ -104,6 +105,14 @@ pub struct AgentConfig {
     pub image_pull_secrets: Vec<String>,
     /// `sizeLimit` of the agent's emptyDir volumes.
     pub volume_size_limits: VolumeSizeLimits,
+    /// Variables added to the agent's environment after Testcar's own (e.g. `KRB5_CONFIG`).
+    pub extra_env: Vec<EnvVar>,
+    /// ConfigMaps and Secrets whose keys become the agent's environment.
+    pub env_from: Vec<EnvFromSource>,
+    /// Volumes added to the pod for the agent (e.g. a `krb5.conf` ConfigMap).
+    pub extra_volumes: Vec<Volume>,
+    /// Mounts of `extra_volumes` in the agent container.
+    pub extra_volume_mounts: Vec<VolumeMount>,
 }
 
 /// `sizeLimit` of each emptyDir volume Testcar adds; `null` leaves a volume unbounded.
@@ -148,6 +157,10 @@ impl Default for AgentConfig {
             log_format: LogFormat::Json,
             image_pull_secrets: Vec::new(),
             volume_size_limits: VolumeSizeLimits::default(),
+            extra_env: Vec::new(),
+            env_from: Vec::new(),
+            extra_volumes: Vec::new(),
+            extra_volume_mounts: Vec::new(),
         }
     }
 }
@@ -416,11 +429,96 @@ impl Config {
                 ));
             }
         }
+        self.check_extras(origin)?;
         for (i, prefix) in self.agent.allowed_registries.iter().enumerate() {
             if prefix.is_empty() || prefix.chars().any(char::is_whitespace) {
                 return Err(inconsistent(
                     &format!("agent.allowedRegistries[{i}]"),
                     format!("{prefix:?} is not an image prefix; expected e.g. ghcr.io/testcar/"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// What would make every injected pod invalid (and so refused by the API server) is an
+    /// error here, found at `--check-config` rather than at the first rollout. A clash with
+    /// a pod's own volume can only be known per pod: the injector leaves that one out with a
+    /// warning.
+    fn check_extras(&self, origin: &str) -> Result<(), ConfigError> {
+        use testcar_contract::paths;
+        let inconsistent = |key: String, message: String| ConfigError::Inconsistent {
+            path: origin.to_string(),
+            key,
+            message,
+        };
+        let a = &self.agent;
+        let own_volumes = [
+            paths::TESTS_VOLUME,
+            paths::RESULTS_VOLUME,
+            paths::AUTH_VOLUME,
+            paths::TMP_VOLUME,
+        ];
+        let mut names: Vec<&str> = Vec::new();
+        for (i, v) in a.extra_volumes.iter().enumerate() {
+            let key = format!("agent.extraVolumes[{i}].name");
+            if !testcar_contract::annotations::is_dns_label(&v.name) {
+                return Err(inconsistent(
+                    key,
+                    format!("{:?} is not a volume name", v.name),
+                ));
+            }
+            if own_volumes.contains(&v.name.as_str()) {
+                return Err(inconsistent(
+                    key,
+                    format!("{} is a volume Testcar adds", v.name),
+                ));
+            }
+            if names.contains(&v.name.as_str()) {
+                return Err(inconsistent(key, format!("{} is listed twice", v.name)));
+            }
+            names.push(&v.name);
+        }
+        let own_paths = [
+            paths::TESTS_DIR,
+            paths::RESULTS_DIR,
+            paths::AUTH_DIR,
+            paths::TMP_DIR,
+        ];
+        let mut mount_paths: Vec<&str> = Vec::new();
+        for (i, m) in a.extra_volume_mounts.iter().enumerate() {
+            if !names.contains(&m.name.as_str()) {
+                return Err(inconsistent(
+                    format!("agent.extraVolumeMounts[{i}].name"),
+                    format!("{} is not one of agent.extraVolumes", m.name),
+                ));
+            }
+            let path = m.mount_path.trim_end_matches('/');
+            let key = format!("agent.extraVolumeMounts[{i}].mountPath");
+            if !path.starts_with('/') {
+                return Err(inconsistent(
+                    key,
+                    format!("{:?} is not an absolute path", m.mount_path),
+                ));
+            }
+            if own_paths.contains(&path) {
+                return Err(inconsistent(
+                    key,
+                    format!("the agent mounts its own volume at {path}"),
+                ));
+            }
+            if mount_paths.contains(&path) {
+                return Err(inconsistent(key, format!("{path} is mounted twice")));
+            }
+            mount_paths.push(path);
+        }
+        for (i, e) in a.extra_env.iter().enumerate() {
+            if e.name.is_empty() {
+                return Err(inconsistent(
+                    format!("agent.extraEnv[{i}].name"),
+                    "the name is empty".to_string(),
                 ));
             }
         }
@@ -571,6 +669,67 @@ excludeNamespaces: [kube-system, kube-public, kube-node-lease]
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("c.yaml:2:"), "{err}");
+    }
+
+    #[test]
+    fn extras_read_as_kubernetes_objects_and_mounts_need_their_volume() {
+        let text = r#"
+agent:
+  extraEnv:
+    - { name: KRB5_CONFIG, value: /etc/krb5/krb5.conf }
+    - name: API_KEY
+      valueFrom: { secretKeyRef: { name: orders-key, key: key } }
+  envFrom:
+    - configMapRef: { name: testcar-agent-env }
+  extraVolumes:
+    - { name: krb5, configMap: { name: krb5-conf } }
+  extraVolumeMounts:
+    - { name: krb5, mountPath: /etc/krb5, readOnly: true }
+"#;
+        let c = Config::parse(text, "c.yaml").unwrap();
+        assert_eq!(
+            c.agent.extra_env[0].value.as_deref(),
+            Some("/etc/krb5/krb5.conf")
+        );
+        assert!(c.agent.extra_env[1].value_from.is_some());
+        assert_eq!(
+            c.agent.env_from[0].config_map_ref.as_ref().unwrap().name,
+            "testcar-agent-env"
+        );
+        assert_eq!(
+            c.agent.extra_volumes[0].config_map.as_ref().unwrap().name,
+            "krb5-conf"
+        );
+        assert_eq!(c.agent.extra_volume_mounts[0].read_only, Some(true));
+
+        for (text, key, needle) in [
+            (
+                "agent:\n  extraVolumeMounts: [{name: krb5, mountPath: /etc/krb5}]\n",
+                "agent.extraVolumeMounts[0].name",
+                "not one of agent.extraVolumes",
+            ),
+            (
+                "agent:\n  extraVolumes: [{name: testcar-tmp, emptyDir: {}}]\n",
+                "agent.extraVolumes[0].name",
+                "a volume Testcar adds",
+            ),
+            (
+                "agent:\n  extraVolumes: [{name: k, emptyDir: {}}]\n  extraVolumeMounts: [{name: k, mountPath: /tmp/}]\n",
+                "agent.extraVolumeMounts[0].mountPath",
+                "its own volume at /tmp",
+            ),
+            (
+                "agent:\n  extraVolumes: [{name: k, emptyDir: {}}, {name: k, emptyDir: {}}]\n",
+                "agent.extraVolumes[1].name",
+                "listed twice",
+            ),
+        ] {
+            let err = Config::parse(text, "c.yaml").unwrap_err().to_string();
+            assert!(
+                err.contains(key) && err.contains(needle),
+                "{text:?} → {err}"
+            );
+        }
     }
 
     #[test]

@@ -100,6 +100,7 @@ fn volumes(plan: &Plan) -> Vec<Volume> {
         empty_dir: Some(empty_dir(&plan.size_limits.tmp)),
         ..Default::default()
     });
+    volumes.extend(plan.extras.volumes.iter().cloned());
     volumes
 }
 
@@ -110,8 +111,28 @@ fn empty_dir(size_limit: &Option<Quantity>) -> EmptyDirVolumeSource {
     }
 }
 
+/// Every variable [`agent_env`] may set: the operator's `agent.extraEnv` may not reuse
+/// them. A variable added there must be listed here (a unit test checks).
+pub(super) const OWN_ENV: &[&str] = &[
+    env::POD_NAME,
+    env::POD_NAMESPACE,
+    env::TARGET,
+    env::READINESS_URL,
+    env::TESTS_DIR,
+    env::TESTS_SOURCE,
+    env::RESULTS_DIR,
+    env::AUTH_DIR,
+    env::TIMEOUT,
+    env::READY_TIMEOUT,
+    env::TESTS_WAIT_TIMEOUT,
+    env::ENVIRONMENT,
+    env::LISTEN,
+    env::LOG_FORMAT,
+];
+
 /// The agent's environment: the one place it is assembled, so that every variable the
-/// agent reads (see `testcar_contract::env`) is set here and nowhere else.
+/// agent reads (see `testcar_contract::env`) is set here and nowhere else. The operator's
+/// `extraEnv` comes last, so that it can refer to Testcar's with `$(NAME)`.
 fn agent_env(plan: &Plan) -> Vec<EnvVar> {
     let mut envs = vec![
         field_env(env::POD_NAME, "metadata.name"),
@@ -149,6 +170,7 @@ fn agent_env(plan: &Plan) -> Vec<EnvVar> {
         format!("{listen_host}:{}", plan.port),
     ));
     envs.push(value_env(env::LOG_FORMAT, plan.log_format.clone()));
+    envs.extend(plan.extras.env.iter().cloned());
     envs
 }
 
@@ -181,6 +203,7 @@ fn agent_mounts(plan: &Plan) -> Vec<VolumeMount> {
             ..Default::default()
         });
     }
+    mounts.extend(plan.extras.volume_mounts.iter().cloned());
     mounts
 }
 
@@ -208,6 +231,7 @@ fn agent_container(plan: &Plan) -> Container {
         image_pull_policy: Some(plan.image_pull_policy.clone()),
         args: Some(vec!["sidecar".into()]),
         env: Some(agent_env(plan)),
+        env_from: (!plan.extras.env_from.is_empty()).then(|| plan.extras.env_from.clone()),
         ports: (!plan.host_network).then(|| {
             vec![ContainerPort {
                 name: Some(paths::AGENT_PORT_NAME.into()),

@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{PodSpec, ResourceRequirements};
+use k8s_openapi::api::core::v1::{
+    EnvFromSource, EnvVar, PodSpec, ResourceRequirements, Volume, VolumeMount,
+};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use testcar_contract::annotations::{ParsedAnnotations, TestcarAnnotations, TestsSource, keys};
 use testcar_contract::duration::format_duration;
@@ -54,8 +56,20 @@ pub(super) struct Plan {
     pub image_pull_secrets: Vec<String>,
     /// `sizeLimit` of the tests (when an emptyDir), results and tmp volumes.
     pub size_limits: SizeLimits,
+    /// The operator's additions to the agent (`agent.extraEnv`, `envFrom`, `extraVolumes`,
+    /// `extraVolumeMounts`), less what would clash with the pod or with Testcar.
+    pub extras: Extras,
     /// Every admission warning, in the order the choices were made.
     pub warnings: Vec<String>,
+}
+
+/// What the operator adds to every agent, as it fits this pod.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Extras {
+    pub env: Vec<EnvVar>,
+    pub env_from: Vec<EnvFromSource>,
+    pub volumes: Vec<Volume>,
+    pub volume_mounts: Vec<VolumeMount>,
 }
 
 /// `sizeLimit` of each emptyDir Testcar adds; `None` leaves it unbounded.
@@ -98,6 +112,7 @@ impl Plan {
         let (target, target_container) = r.target(&apps);
         let readiness = r.readiness(&apps, target_container);
         let image = r.image();
+        let extras = r.extras();
         let agent = &config.agent;
         let timeout = |wanted: Option<Duration>, default: &DurationValue| {
             wanted.map_or_else(|| default.render(), format_duration)
@@ -124,6 +139,7 @@ impl Plan {
             auth_secret: a.auth_secret.clone(),
             hold_readiness: a.hold_readiness.unwrap_or(agent.hold_readiness),
             image_pull_secrets: missing_pull_secrets(&agent.image_pull_secrets, spec),
+            extras,
             size_limits: {
                 let v = &agent.volume_size_limits;
                 let q = |c: &Option<crate::config::Quantity>| {
@@ -162,6 +178,57 @@ struct Resolver<'a> {
 }
 
 impl Resolver<'_> {
+    /// The configured extras, less each variable named like one Testcar sets (Testcar's
+    /// would be overridden or override it, silently) and each volume named like one of the
+    /// pod's (the pod would be invalid), with its mounts. Never a reason to skip the pod.
+    fn extras(&mut self) -> Extras {
+        let agent = &self.config.agent;
+        let mut env = Vec::new();
+        for e in &agent.extra_env {
+            if super::build::OWN_ENV.contains(&e.name.as_str()) {
+                self.warn(format!(
+                    "testcar: agent.extraEnv {} is left out: Testcar sets that variable itself",
+                    short(&e.name, 60)
+                ));
+            } else {
+                env.push(e.clone());
+            }
+        }
+        let pods: Vec<&str> = self
+            .spec
+            .volumes
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .map(|v| v.name.as_str())
+            .collect();
+        let mut volumes = Vec::new();
+        let mut left_out = Vec::new();
+        for v in &agent.extra_volumes {
+            if pods.contains(&v.name.as_str()) {
+                left_out.push(v.name.as_str());
+                self.warn(format!(
+                    "testcar: agent.extraVolumes {} is left out, with its mounts in the agent: the pod already has a volume of that name",
+                    v.name
+                ));
+            } else {
+                volumes.push(v.clone());
+            }
+        }
+        let volume_mounts = agent
+            .extra_volume_mounts
+            .iter()
+            .filter(|m| !left_out.contains(&m.name.as_str()))
+            .cloned()
+            .collect();
+        Extras {
+            env,
+            env_from: agent.env_from.clone(),
+            volumes,
+            volume_mounts,
+        }
+    }
+
     /// The tests source, and for `copy:` the app container copied from: the first app
     /// container, whose image must be known.
     fn tests_source(&mut self, apps: &[usize]) -> (TestsSource, Option<(usize, String)>) {

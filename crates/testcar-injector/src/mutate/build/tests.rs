@@ -273,3 +273,129 @@ fn storage_is_bounded_by_size_limits_and_an_ephemeral_storage_request() {
     let tests = &patched.spec.as_ref().unwrap().volumes.as_ref().unwrap()[0];
     assert!(tests.empty_dir.is_none() && tests.config_map.is_some());
 }
+
+/// With every option on, each variable the agent gets is in OWN_ENV (so `extraEnv` cannot
+/// shadow one); a variable added to `agent_env` without listing it fails here.
+#[test]
+fn own_env_lists_every_variable_testcar_sets() {
+    let mut app = mk_container("app", Some(8080));
+    app.readiness_probe = Some(mk_probe_http(IntOrString::Int(8080), None));
+    let pod = mk_pod(
+        &[
+            ("testcar.io/inject", "true"),
+            ("testcar.io/auth-secret", "a"),
+            ("testcar.io/environment", "staging"),
+        ],
+        vec![app],
+    );
+    let agent = agent_of(&apply(&pod, &mk_injector().mutate(&pod, "shop")));
+    let names: Vec<String> = agent.env.unwrap().into_iter().map(|e| e.name).collect();
+    assert_eq!(names.len(), super::OWN_ENV.len(), "{names:?}");
+    for n in &names {
+        assert!(
+            super::OWN_ENV.contains(&n.as_str()),
+            "{n} is not in OWN_ENV"
+        );
+    }
+}
+
+fn mk_extras_config() -> Config {
+    Config::parse(
+        r#"
+agent:
+  extraEnv:
+    - { name: KRB5_CONFIG, value: /etc/krb5/krb5.conf }
+    - { name: TESTCAR_TARGET, value: http://elsewhere }
+  envFrom:
+    - secretRef: { name: agent-env }
+  extraVolumes:
+    - { name: krb5, configMap: { name: krb5-conf } }
+    - { name: data, emptyDir: {} }
+  extraVolumeMounts:
+    - { name: krb5, mountPath: /etc/krb5, readOnly: true }
+    - { name: data, mountPath: /var/data }
+"#,
+        "c.yaml",
+    )
+    .unwrap()
+}
+
+#[test]
+fn extras_are_added_to_the_agent_and_clashes_are_left_out_with_a_warning() {
+    let inj = Injector::new(mk_extras_config(), None);
+    let mut pod = mk_pod(
+        &[("testcar.io/inject", "true")],
+        vec![mk_container("app", Some(8080))],
+    );
+    // the pod has its own "data" volume: ours is left out, with its mount
+    pod.spec.as_mut().unwrap().volumes = Some(vec![Volume {
+        name: "data".into(),
+        empty_dir: Some(EmptyDirVolumeSource::default()),
+        ..Default::default()
+    }]);
+    let out = inj.mutate(&pod, "shop");
+    assert_eq!(out.decision, Decision::Injected);
+    assert_eq!(out.warnings.len(), 2, "{:?}", out.warnings);
+    assert!(
+        out.warnings[0].contains("agent.extraEnv TESTCAR_TARGET is left out"),
+        "{:?}",
+        out.warnings
+    );
+    assert!(
+        out.warnings[1].contains("agent.extraVolumes data is left out"),
+        "{:?}",
+        out.warnings
+    );
+    let patched = apply(&pod, &out);
+    let agent = agent_of(&patched);
+    // Testcar's own target stands; the operator's variable comes after Testcar's
+    assert_eq!(
+        env_of(&agent, env::TARGET).as_deref(),
+        Some("http://127.0.0.1:8080")
+    );
+    let env = agent.env.as_ref().unwrap();
+    assert_eq!(env.last().unwrap().name, "KRB5_CONFIG");
+    assert_eq!(
+        agent.env_from.as_ref().unwrap()[0]
+            .secret_ref
+            .as_ref()
+            .unwrap()
+            .name,
+        "agent-env"
+    );
+    let mounts: Vec<&str> = agent
+        .volume_mounts
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|m| m.mount_path.as_str())
+        .collect();
+    assert!(
+        mounts.contains(&"/etc/krb5") && !mounts.contains(&"/var/data"),
+        "{mounts:?}"
+    );
+    let vols: Vec<&str> = patched
+        .spec
+        .as_ref()
+        .unwrap()
+        .volumes
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|v| v.name.as_str())
+        .collect();
+    assert_eq!(
+        vols,
+        [
+            "data",
+            "testcar-tests",
+            "testcar-results",
+            "testcar-tmp",
+            "krb5"
+        ]
+    );
+
+    // not configured (the default): no envFrom, nothing extra
+    let agent = agent_of(&apply(&pod, &mk_injector().mutate(&pod, "shop")));
+    assert!(agent.env_from.is_none());
+}
