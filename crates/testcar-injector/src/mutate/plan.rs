@@ -1,6 +1,7 @@
 //! The injection plan: every choice for one pod (target URL, readiness, image, resources,
-//! tests source, native sidecar or container, port) resolved from annotations, configuration
-//! and pod facts. Every admission warning of an injected pod is produced here, in one pass.
+//! tests source, native sidecar or container, port, pull secrets, volume size limits, the
+//! operator's extras) resolved from annotations, configuration and pod facts. Every
+//! admission warning of an injected pod is produced here, in one pass.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
