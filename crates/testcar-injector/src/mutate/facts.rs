@@ -152,6 +152,16 @@ pub(super) fn used_ports(spec: &PodSpec) -> BTreeMap<i32, &str> {
     used
 }
 
+/// The names of the pod's volumes.
+pub(super) fn volume_names(spec: &PodSpec) -> BTreeSet<&str> {
+    spec.volumes
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .map(|v| v.name.as_str())
+        .collect()
+}
+
 /// The names in the pod's `imagePullSecrets`.
 pub(super) fn pull_secret_names(spec: &PodSpec) -> BTreeSet<&str> {
     spec.image_pull_secrets

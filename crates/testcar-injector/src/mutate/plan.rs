@@ -195,14 +195,7 @@ impl Resolver<'_> {
                 env.push(e.clone());
             }
         }
-        let pods: Vec<&str> = self
-            .spec
-            .volumes
-            .as_deref()
-            .unwrap_or_default()
-            .iter()
-            .map(|v| v.name.as_str())
-            .collect();
+        let pods = facts::volume_names(self.spec);
         let mut volumes = Vec::new();
         let mut left_out = Vec::new();
         for v in &agent.extra_volumes {
