@@ -23,8 +23,10 @@ RESOURCES = {
     "additionalProperties": False,
     "properties": {"requests": RESOURCE_LIST, "limits": RESOURCE_LIST},
 }
-# The injector's config takes cpu and memory only for the agent container.
-AGENT_RESOURCE_LIST = {"type": "object", "additionalProperties": False, "properties": {"cpu": QUANTITY, "memory": QUANTITY}}
+# The injector's config takes cpu, memory and ephemeral-storage for the agent container.
+AGENT_RESOURCE_LIST = {"type": "object", "additionalProperties": False, "properties": {"cpu": QUANTITY, "memory": QUANTITY, "ephemeral-storage": QUANTITY}}
+# An emptyDir sizeLimit of the agent's volumes; "" leaves the volume unbounded.
+SIZE_LIMIT = {"anyOf": [{"const": ""}, QUANTITY]}
 AGENT_RESOURCES = {
     "type": "object",
     "additionalProperties": False,
@@ -208,6 +210,14 @@ SCHEMA = {
                     "readyTimeout": TESTCAR_DURATION,
                     "testsTimeout": TESTCAR_DURATION,
                     "logFormat": {"type": "string", "enum": ["json", "text"]},
+                    "imagePullSecrets": {"type": "array", "items": DNS_SUBDOMAIN},
+                    "volumeSizeLimits": obj({"tests": SIZE_LIMIT, "results": SIZE_LIMIT, "tmp": SIZE_LIMIT}),
+                    # Kubernetes objects, checked in full by the injector (--check-config) and
+                    # the API server; the schema catches the usual slip, a missing name.
+                    "extraEnv": {"type": "array", "items": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string", "minLength": 1}}}},
+                    "envFrom": ARRAY_OF_OBJECTS,
+                    "extraVolumes": {"type": "array", "items": {"type": "object", "required": ["name"], "properties": {"name": DNS_LABEL}}},
+                    "extraVolumeMounts": {"type": "array", "items": {"type": "object", "required": ["name", "mountPath"], "properties": {"name": DNS_LABEL, "mountPath": {"type": "string", "pattern": "^/"}}}},
                 }
             ),
             "networkPolicy": obj(

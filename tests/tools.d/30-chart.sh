@@ -119,6 +119,9 @@ while IFS='|' read -r flag want; do
   fi
 done <<'EOF'
 --set webhook.failurePolicy=Maybe|/webhook/failurePolicy
+--set agent.imagePullSecrets[0]=Mirror_Pull|/agent/imagePullSecrets/0
+--set agent.volumeSizeLimits.results=lots|/agent/volumeSizeLimits/results
+--set agent.extraVolumeMounts[0].name=krb5|/agent/extraVolumeMounts/0
 --set webhook.failurePolicy=Fail|/webhook/namespaceOptIn/enabled
 --set webhook.timeoutSeconds=31|/webhook/timeoutSeconds
 --set webhook.reinvocationPolicy=Always|/webhook/reinvocationPolicy
@@ -128,7 +131,7 @@ done <<'EOF'
 --set tls.mode=secret|/tls/secret
 --set agent.timeout=soon|/agent/timeout
 --set agent.readyTimeout=0s|/agent/readyTimeout
---set agent.resources.requests.ephemeral-storage=1Gi|'ephemeral-storage' not allowed
+--set agent.resources.requests.ephemeral-storage=lots|/agent/resources/requests/ephemeral-storage
 --set agent.port=70000|/agent/port
 --set agent.resources.limits.cpu=lots|/agent/resources/limits/cpu
 --set agent.resources.limits.gpu=1|'gpu' not allowed

@@ -131,5 +131,15 @@ agent:
   readyTimeout: {{ $a.readyTimeout | quote }}
   testsTimeout: {{ $a.testsTimeout | quote }}
   logFormat: {{ $a.logFormat }}
+  imagePullSecrets: {{ $a.imagePullSecrets | toJson }}
+  extraEnv: {{ $a.extraEnv | toJson }}
+  envFrom: {{ $a.envFrom | toJson }}
+  extraVolumes: {{ $a.extraVolumes | toJson }}
+  extraVolumeMounts: {{ $a.extraVolumeMounts | toJson }}
+  volumeSizeLimits:
+    {{- range $k := list "tests" "results" "tmp" }}
+    {{- $q := get $a.volumeSizeLimits $k }}
+    {{ $k }}: {{ if $q }}{{ $q | quote }}{{ else }}null{{ end }}
+    {{- end }}
 excludeNamespaces: {{ .Values.excludeNamespaces | toJson }}
 {{- end -}}

@@ -1,13 +1,93 @@
 //! One AdmissionReview in, one AdmissionReview out: reads the request (fast path straight
 //! into a typed Pod), routes it to [`Injector::mutate`], and always produces a response body
-//! (an `invalid` response when the body cannot be read), never an error.
+//! (an `invalid` response when the body cannot be read), never an error. Reading the review
+//! is kept apart from deciding for the pod, as in kube-core's `admission.rs`.
 
 use k8s_openapi::api::core::v1::Pod;
 use kube_core::DynamicObject;
 use kube_core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
 use serde_json::Value;
 
-use crate::mutate::{Decision, Injector, Outcome, Reason};
+use crate::mutate::{Injector, MAX_WARNING_CHARS, Outcome};
+
+/// What the injector did with one admission request (the `decision` metric label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Decision {
+    /// The pod gets the agent.
+    Injected,
+    /// Allowed unchanged.
+    Skipped,
+    /// The request could not be read; allowed unchanged (or answered `invalid`).
+    Error,
+}
+
+impl Decision {
+    /// The metric / log spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Injected => "injected",
+            Decision::Skipped => "skipped",
+            Decision::Error => "error",
+        }
+    }
+}
+
+/// Why: a bounded set, used as the `reason` metric label. The request-level reasons are
+/// decided here (and in `server.rs`); the pod-level ones come from
+/// [`Skip`](crate::mutate::Skip), the injector's eligibility check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// Injected.
+    Injected,
+    /// The object is not a core/v1 Pod.
+    NotPod,
+    /// The operation is not CREATE.
+    NotCreate,
+    /// A subresource (e.g. `pods/ephemeralcontainers`).
+    Subresource,
+    /// No `testcar.io/inject: "true"`.
+    NotOptedIn,
+    /// `testcar.io/inject` has a value other than `true` / `false`.
+    InvalidInject,
+    /// The namespace is excluded by configuration.
+    ExcludedNamespace,
+    /// `testcar.io/status: injected` is already there.
+    AlreadyInjected,
+    /// The pod already has a container, volume, mount or port Testcar would add.
+    Collision,
+    /// The pod has no containers to test.
+    NoContainers,
+    /// The pod runs on an operating system the agent does not support (Windows).
+    UnsupportedOs,
+    /// The object claims to be a Pod but does not read as one.
+    UnreadablePod,
+    /// The body is not an AdmissionReview with a request.
+    InvalidReview,
+    /// The body was refused before reading (too large, or the client broke off).
+    BodyRejected,
+}
+
+impl Reason {
+    /// The metric / log spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Injected => "injected",
+            Reason::NotPod => "not-pod",
+            Reason::NotCreate => "not-create",
+            Reason::Subresource => "subresource",
+            Reason::NotOptedIn => "not-opted-in",
+            Reason::InvalidInject => "invalid-inject-annotation",
+            Reason::ExcludedNamespace => "excluded-namespace",
+            Reason::AlreadyInjected => "already-injected",
+            Reason::Collision => "collision",
+            Reason::NoContainers => "no-containers",
+            Reason::UnsupportedOs => "unsupported-os",
+            Reason::UnreadablePod => "unreadable-pod",
+            Reason::InvalidReview => "invalid-review",
+            Reason::BodyRejected => "body-rejected",
+        }
+    }
+}
 
 /// The answer to one review, with what is needed to log and count it.
 #[derive(Debug)]
@@ -91,7 +171,7 @@ fn unreadable(why: &str) -> Outcome {
     // serde's message quotes the offending value, which can be any length: cut it so that
     // the warning stays within what the API server keeps and still ends with the outcome.
     const TAIL: &str = "; the pod is not injected";
-    let room = crate::mutate::MAX_WARNING_CHARS - "testcar: ".len() - TAIL.len() - 1;
+    let room = MAX_WARNING_CHARS - "testcar: ".len() - TAIL.len() - 1;
     let why = if why.chars().count() > room {
         format!("{}…", why.chars().take(room).collect::<String>())
     } else {
@@ -215,165 +295,4 @@ fn invalid_for(uid: String, reason: String) -> Reviewed {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::Config;
-    use serde_json::json;
-
-    fn mk_review(kind: &str, operation: &str, object: Value) -> Vec<u8> {
-        serde_json::to_vec(&json!({
-            "apiVersion": "admission.k8s.io/v1",
-            "kind": "AdmissionReview",
-            "request": {
-                "uid": "0df28fbd-5f5f-4b3a-9c2a-4a5a1f0e9d11",
-                "kind": {"group": "", "version": "v1", "kind": kind},
-                "resource": {"group": "", "version": "v1", "resource": "pods"},
-                "namespace": "shop",
-                "operation": operation,
-                "userInfo": {"username": "system:serviceaccount:kube-system:replicaset-controller"},
-                "object": object,
-                "oldObject": null,
-                "dryRun": false
-            }
-        }))
-        .unwrap()
-    }
-
-    fn mk_pod_json() -> Value {
-        json!({
-            "apiVersion": "v1", "kind": "Pod",
-            "metadata": {"generateName": "orders-", "annotations": {"testcar.io/inject": "true"}},
-            "spec": {"containers": [{"name": "app", "image": "orders:1", "ports": [{"containerPort": 8080}]}]}
-        })
-    }
-
-    fn response(r: &Reviewed) -> Value {
-        serde_json::from_slice::<Value>(&r.body).unwrap()["response"].clone()
-    }
-
-    #[test]
-    fn garbage_gives_invalid_response() {
-        let inj = Injector::new(Config::default(), None);
-        for body in [
-            &b"not json"[..],
-            b"{}",
-            b"",
-            b"{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\"}",
-        ] {
-            let r = review(&inj, body);
-            assert_eq!(r.decision, Decision::Error);
-            let resp = response(&r);
-            assert_eq!(resp["allowed"], false, "{resp}");
-            assert_eq!(resp["status"]["reason"], "InvalidRequest");
-        }
-    }
-
-    /// Found by the hostile-review fuzz property: a number out of range (or a lone
-    /// surrogate) anywhere in the object made the whole review unreadable, and the answer
-    /// carried no uid, which the API server reports as a mismatch.
-    #[test]
-    fn unreadable_review_still_answers_its_uid() {
-        let inj = Injector::new(Config::default(), None);
-        let body = include_str!("../test_data/hostile-number-out-of-range.review.json");
-        let r = review(&inj, body.as_bytes());
-        assert_eq!(r.decision, Decision::Error);
-        assert_eq!(r.uid, "0df28fbd-5f5f-4b3a-9c2a-4a5a1f0e9d11");
-        let resp = response(&r);
-        assert_eq!(resp["uid"], "0df28fbd-5f5f-4b3a-9c2a-4a5a1f0e9d11");
-        assert_eq!(resp["allowed"], false);
-        assert_eq!(resp["status"]["reason"], "InvalidRequest");
-        assert!(
-            resp["status"]["message"]
-                .as_str()
-                .unwrap()
-                .contains("number out of range"),
-            "{resp}"
-        );
-    }
-
-    /// Found by the hostile-review fuzz property: a long string where a list belongs
-    /// (serde quotes it in its message) made a warning longer than the API server keeps.
-    #[test]
-    fn unreadable_pod_warning_stays_short() {
-        let inj = Injector::new(Config::default(), None);
-        let body = include_str!("../test_data/hostile-long-wrong-type.review.json");
-        let r = review(&inj, body.as_bytes());
-        assert_eq!(r.reason, Reason::UnreadablePod);
-        let w = &r.warnings[0];
-        assert!(
-            w.chars().count() <= crate::mutate::MAX_WARNING_CHARS,
-            "{} chars: {w}",
-            w.chars().count()
-        );
-        assert!(
-            w.starts_with("testcar: the object is not a readable Pod"),
-            "{w}"
-        );
-        assert!(w.ends_with("…; the pod is not injected"), "{w}");
-    }
-
-    /// Found by the hostile-review fuzz property: a timeout annotation past u64::MAX
-    /// seconds panicked (`Duration::from_secs_f64`).
-    #[test]
-    fn huge_timeout_annotation_is_a_warning_not_a_panic() {
-        let inj = Injector::new(Config::default(), None);
-        let body = include_str!("../test_data/hostile-huge-timeout.review.json");
-        let r = review(&inj, body.as_bytes());
-        let resp = response(&r);
-        assert_eq!(resp["uid"], "0df28fbd-5f5f-4b3a-9c2a-4a5a1f0e9d11");
-        assert_eq!(resp["allowed"], true);
-        assert!(
-            r.warnings.iter().any(|w| w.contains("testcar.io/timeout")),
-            "{:?}",
-            r.warnings
-        );
-    }
-
-    #[test]
-    fn pod_without_kind_fields_still_reads() {
-        let inj = Injector::new(Config::default(), None);
-        let mut pod = mk_pod_json();
-        pod.as_object_mut().unwrap().remove("apiVersion");
-        pod.as_object_mut().unwrap().remove("kind");
-        let r = review(&inj, &mk_review("Pod", "CREATE", pod));
-        assert_eq!(r.decision, Decision::Injected);
-        assert_eq!(r.pod, "orders-*");
-        let resp = response(&r);
-        assert_eq!(resp["uid"], "0df28fbd-5f5f-4b3a-9c2a-4a5a1f0e9d11");
-        assert_eq!(resp["patchType"], "JSONPatch");
-    }
-
-    #[test]
-    fn malformed_pod_is_allowed_with_warning() {
-        let inj = Injector::new(Config::default(), None);
-        let pod = json!({"metadata": {"annotations": {"testcar.io/inject": "true"}}, "spec": {"containers": "app"}});
-        let r = review(&inj, &mk_review("Pod", "CREATE", pod));
-        assert_eq!(r.reason, Reason::UnreadablePod);
-        let resp = response(&r);
-        assert_eq!(resp["allowed"], true);
-        assert!(resp.get("patch").is_none());
-        assert!(
-            resp["warnings"][0]
-                .as_str()
-                .unwrap()
-                .contains("not injected")
-        );
-    }
-
-    #[test]
-    fn non_create_and_non_pod_are_skipped() {
-        let inj = Injector::new(Config::default(), None);
-        let r = review(&inj, &mk_review("Pod", "UPDATE", mk_pod_json()));
-        assert_eq!(r.reason, Reason::NotCreate);
-        let r = review(
-            &inj,
-            &mk_review(
-                "ConfigMap",
-                "CREATE",
-                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}}),
-            ),
-        );
-        assert_eq!(r.reason, Reason::NotPod);
-        assert_eq!(response(&r)["allowed"], true);
-    }
-}
+mod tests;

@@ -6,6 +6,7 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::{EnvFromSource, EnvVar, Volume, VolumeMount};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 use testcar_contract::duration::{format_duration, parse_duration};
@@ -99,6 +100,44 @@ pub struct AgentConfig {
     pub tests_timeout: DurationValue,
     /// Agent log format.
     pub log_format: LogFormat,
+    /// Pull secrets added to the pod's `imagePullSecrets` when missing (a private or mirrored
+    /// agent image).
+    pub image_pull_secrets: Vec<String>,
+    /// `sizeLimit` of the agent's emptyDir volumes.
+    pub volume_size_limits: VolumeSizeLimits,
+    /// Variables added to the agent's environment after Testcar's own (e.g. `KRB5_CONFIG`).
+    pub extra_env: Vec<EnvVar>,
+    /// ConfigMaps and Secrets whose keys become the agent's environment.
+    pub env_from: Vec<EnvFromSource>,
+    /// Volumes added to the pod for the agent (e.g. a `krb5.conf` ConfigMap).
+    pub extra_volumes: Vec<Volume>,
+    /// Mounts of `extra_volumes` in the agent container.
+    pub extra_volume_mounts: Vec<VolumeMount>,
+}
+
+/// `sizeLimit` of each emptyDir volume Testcar adds; `null` leaves a volume unbounded.
+/// The kubelet evicts the pod when a volume outgrows its limit, so a limit turns "the node's
+/// disk fills up" (every pod on the node at risk) into "this pod is evicted".
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct VolumeSizeLimits {
+    /// The tests volume when it is an emptyDir (`shared`, `copy:`); unbounded by default, as
+    /// the app fills it.
+    pub tests: Option<Quantity>,
+    /// The results volume (default 256Mi).
+    pub results: Option<Quantity>,
+    /// The agent's `/tmp` (default 256Mi).
+    pub tmp: Option<Quantity>,
+}
+
+impl Default for VolumeSizeLimits {
+    fn default() -> Self {
+        VolumeSizeLimits {
+            tests: None,
+            results: Some(Quantity("256Mi".into())),
+            tmp: Some(Quantity("256Mi".into())),
+        }
+    }
 }
 
 impl Default for AgentConfig {
@@ -116,6 +155,12 @@ impl Default for AgentConfig {
             ready_timeout: DurationValue(Duration::from_secs(120)),
             tests_timeout: DurationValue(Duration::from_secs(120)),
             log_format: LogFormat::Json,
+            image_pull_secrets: Vec::new(),
+            volume_size_limits: VolumeSizeLimits::default(),
+            extra_env: Vec::new(),
+            env_from: Vec::new(),
+            extra_volumes: Vec::new(),
+            extra_volume_mounts: Vec::new(),
         }
     }
 }
@@ -138,6 +183,10 @@ pub struct Requests {
     pub cpu: Quantity,
     /// Memory request.
     pub memory: Quantity,
+    /// Ephemeral-storage request (default 64Mi): the scheduler reserves it, and the kubelet
+    /// ranks pods for node-pressure eviction by their use above their requests.
+    #[serde(rename = "ephemeral-storage")]
+    pub ephemeral_storage: Option<Quantity>,
 }
 
 impl Default for Requests {
@@ -145,6 +194,7 @@ impl Default for Requests {
         Requests {
             cpu: Quantity("50m".into()),
             memory: Quantity("64Mi".into()),
+            ephemeral_storage: Some(Quantity("64Mi".into())),
         }
     }
 }
@@ -157,6 +207,11 @@ pub struct Limits {
     pub cpu: Quantity,
     /// Memory limit.
     pub memory: Quantity,
+    /// Ephemeral-storage limit; none by default. The kubelet holds the whole pod's ephemeral
+    /// use (the app's logs and volumes too) to the sum of the limits its containers set, so a
+    /// limit here on a pod whose app sets none would bound the app's use by the agent's.
+    #[serde(rename = "ephemeral-storage")]
+    pub ephemeral_storage: Option<Quantity>,
 }
 
 impl Default for Limits {
@@ -164,6 +219,7 @@ impl Default for Limits {
         Limits {
             cpu: Quantity("1".into()),
             memory: Quantity("256Mi".into()),
+            ephemeral_storage: None,
         }
     }
 }
@@ -336,9 +392,17 @@ impl Config {
         };
         let r = &self.agent.resources;
         for (key, req, lim) in [
-            ("cpu", &r.requests.cpu, &r.limits.cpu),
-            ("memory", &r.requests.memory, &r.limits.memory),
+            ("cpu", Some(&r.requests.cpu), Some(&r.limits.cpu)),
+            ("memory", Some(&r.requests.memory), Some(&r.limits.memory)),
+            (
+                "ephemeral-storage",
+                r.requests.ephemeral_storage.as_ref(),
+                r.limits.ephemeral_storage.as_ref(),
+            ),
         ] {
+            let (Some(req), Some(lim)) = (req, lim) else {
+                continue;
+            };
             if quantity::parse(&req.0) > quantity::parse(&lim.0) {
                 return Err(inconsistent(
                     &format!("agent.resources.requests.{key}"),
@@ -357,11 +421,104 @@ impl Config {
                 ));
             }
         }
+        for (i, name) in self.agent.image_pull_secrets.iter().enumerate() {
+            if !testcar_contract::annotations::is_dns_subdomain(name) {
+                return Err(inconsistent(
+                    &format!("agent.imagePullSecrets[{i}]"),
+                    format!("{name:?} is not a Secret name"),
+                ));
+            }
+        }
+        self.check_extras(origin)?;
         for (i, prefix) in self.agent.allowed_registries.iter().enumerate() {
             if prefix.is_empty() || prefix.chars().any(char::is_whitespace) {
                 return Err(inconsistent(
                     &format!("agent.allowedRegistries[{i}]"),
                     format!("{prefix:?} is not an image prefix; expected e.g. ghcr.io/testcar/"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// What would make every injected pod invalid (and so refused by the API server) is an
+    /// error here, found at `--check-config` rather than at the first rollout. A clash with
+    /// a pod's own volume can only be known per pod: the injector leaves that one out with a
+    /// warning.
+    fn check_extras(&self, origin: &str) -> Result<(), ConfigError> {
+        use testcar_contract::paths;
+        let inconsistent = |key: String, message: String| ConfigError::Inconsistent {
+            path: origin.to_string(),
+            key,
+            message,
+        };
+        let a = &self.agent;
+        let own_volumes = [
+            paths::TESTS_VOLUME,
+            paths::RESULTS_VOLUME,
+            paths::AUTH_VOLUME,
+            paths::TMP_VOLUME,
+        ];
+        let mut names: Vec<&str> = Vec::new();
+        for (i, v) in a.extra_volumes.iter().enumerate() {
+            let key = format!("agent.extraVolumes[{i}].name");
+            if !testcar_contract::annotations::is_dns_label(&v.name) {
+                return Err(inconsistent(
+                    key,
+                    format!("{:?} is not a volume name", v.name),
+                ));
+            }
+            if own_volumes.contains(&v.name.as_str()) {
+                return Err(inconsistent(
+                    key,
+                    format!("{} is a volume Testcar adds", v.name),
+                ));
+            }
+            if names.contains(&v.name.as_str()) {
+                return Err(inconsistent(key, format!("{} is listed twice", v.name)));
+            }
+            names.push(&v.name);
+        }
+        let own_paths = [
+            paths::TESTS_DIR,
+            paths::RESULTS_DIR,
+            paths::AUTH_DIR,
+            paths::TMP_DIR,
+        ];
+        let mut mount_paths: Vec<&str> = Vec::new();
+        for (i, m) in a.extra_volume_mounts.iter().enumerate() {
+            if !names.contains(&m.name.as_str()) {
+                return Err(inconsistent(
+                    format!("agent.extraVolumeMounts[{i}].name"),
+                    format!("{} is not one of agent.extraVolumes", m.name),
+                ));
+            }
+            let path = m.mount_path.trim_end_matches('/');
+            let key = format!("agent.extraVolumeMounts[{i}].mountPath");
+            if !path.starts_with('/') {
+                return Err(inconsistent(
+                    key,
+                    format!("{:?} is not an absolute path", m.mount_path),
+                ));
+            }
+            if own_paths.contains(&path) {
+                return Err(inconsistent(
+                    key,
+                    format!("the agent mounts its own volume at {path}"),
+                ));
+            }
+            if mount_paths.contains(&path) {
+                return Err(inconsistent(key, format!("{path} is mounted twice")));
+            }
+            mount_paths.push(path);
+        }
+        for (i, e) in a.extra_env.iter().enumerate() {
+            if e.name.is_empty() {
+                return Err(inconsistent(
+                    format!("agent.extraEnv[{i}].name"),
+                    "the name is empty".to_string(),
                 ));
             }
         }
@@ -409,7 +566,7 @@ agent:
   allowImageOverride: false
   allowedRegistries: []
   resources:
-    requests: { cpu: 50m, memory: 64Mi }
+    requests: { cpu: 50m, memory: 64Mi, ephemeral-storage: 64Mi }
     limits: { cpu: "1", memory: 256Mi }
   nativeSidecar: false
   holdReadiness: false
@@ -418,6 +575,8 @@ agent:
   readyTimeout: 2m
   testsTimeout: 2m
   logFormat: json
+  imagePullSecrets: []
+  volumeSizeLimits: { tests: null, results: 256Mi, tmp: 256Mi }
 excludeNamespaces: [kube-system, kube-public, kube-node-lease]
 "#;
         assert_eq!(Config::parse(text, "c.yaml").unwrap(), Config::default());
@@ -479,6 +638,108 @@ excludeNamespaces: [kube-system, kube-public, kube-node-lease]
         .to_string();
         assert!(err.contains("agent.resources.requests.memory"), "{err}");
         assert!(err.contains("256Mi"), "{err}");
+    }
+
+    #[test]
+    fn storage_limits_are_optional_and_checked() {
+        let c = Config::parse(
+            "agent:\n  resources:\n    requests: { ephemeral-storage: null }\n    limits: { ephemeral-storage: 1Gi }\n  volumeSizeLimits: { tests: 1Gi, tmp: null }\n",
+            "c.yaml",
+        )
+        .unwrap();
+        let r = &c.agent.resources;
+        assert_eq!(r.requests.ephemeral_storage, None);
+        assert_eq!(r.limits.ephemeral_storage, Some(Quantity("1Gi".into())));
+        let v = &c.agent.volume_size_limits;
+        assert_eq!(v.tests, Some(Quantity("1Gi".into())));
+        assert_eq!(v.results, Some(Quantity("256Mi".into())));
+        assert_eq!(v.tmp, None);
+
+        let err = Config::parse(
+            "agent:\n  resources:\n    limits: { ephemeral-storage: 32Mi }\n",
+            "c.yaml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("agent.resources.requests.ephemeral-storage"),
+            "{err}"
+        );
+        let err = Config::parse("agent:\n  volumeSizeLimits: { results: lots }\n", "c.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("c.yaml:2:"), "{err}");
+    }
+
+    #[test]
+    fn extras_read_as_kubernetes_objects_and_mounts_need_their_volume() {
+        let text = r#"
+agent:
+  extraEnv:
+    - { name: KRB5_CONFIG, value: /etc/krb5/krb5.conf }
+    - name: API_KEY
+      valueFrom: { secretKeyRef: { name: orders-key, key: key } }
+  envFrom:
+    - configMapRef: { name: testcar-agent-env }
+  extraVolumes:
+    - { name: krb5, configMap: { name: krb5-conf } }
+  extraVolumeMounts:
+    - { name: krb5, mountPath: /etc/krb5, readOnly: true }
+"#;
+        let c = Config::parse(text, "c.yaml").unwrap();
+        assert_eq!(
+            c.agent.extra_env[0].value.as_deref(),
+            Some("/etc/krb5/krb5.conf")
+        );
+        assert!(c.agent.extra_env[1].value_from.is_some());
+        assert_eq!(
+            c.agent.env_from[0].config_map_ref.as_ref().unwrap().name,
+            "testcar-agent-env"
+        );
+        assert_eq!(
+            c.agent.extra_volumes[0].config_map.as_ref().unwrap().name,
+            "krb5-conf"
+        );
+        assert_eq!(c.agent.extra_volume_mounts[0].read_only, Some(true));
+
+        for (text, key, needle) in [
+            (
+                "agent:\n  extraVolumeMounts: [{name: krb5, mountPath: /etc/krb5}]\n",
+                "agent.extraVolumeMounts[0].name",
+                "not one of agent.extraVolumes",
+            ),
+            (
+                "agent:\n  extraVolumes: [{name: testcar-tmp, emptyDir: {}}]\n",
+                "agent.extraVolumes[0].name",
+                "a volume Testcar adds",
+            ),
+            (
+                "agent:\n  extraVolumes: [{name: k, emptyDir: {}}]\n  extraVolumeMounts: [{name: k, mountPath: /tmp/}]\n",
+                "agent.extraVolumeMounts[0].mountPath",
+                "its own volume at /tmp",
+            ),
+            (
+                "agent:\n  extraVolumes: [{name: k, emptyDir: {}}, {name: k, emptyDir: {}}]\n",
+                "agent.extraVolumes[1].name",
+                "listed twice",
+            ),
+        ] {
+            let err = Config::parse(text, "c.yaml").unwrap_err().to_string();
+            assert!(
+                err.contains(key) && err.contains(needle),
+                "{text:?} → {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn pull_secrets_must_be_secret_names() {
+        let c = Config::parse("agent:\n  imagePullSecrets: [mirror-pull]\n", "c.yaml").unwrap();
+        assert_eq!(c.agent.image_pull_secrets, ["mirror-pull"]);
+        let err = Config::parse("agent:\n  imagePullSecrets: [Mirror_Pull]\n", "c.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("agent.imagePullSecrets[0]"), "{err}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! testcar-injector: the mutating admission webhook that adds the Testcar agent to opted-in
-//! pods. All logic lives here (`mutate` decides and patches, `admission` reads and answers
-//! reviews, `server`/`tls` serve them); `main.rs` only parses arguments and maps errors.
+//! pods. All logic lives here (`admission` reads and answers reviews, `mutate` decides for
+//! one pod and patches it in stages, `server`/`tls` serve them); `main.rs` only parses
+//! arguments and maps errors.
 
 pub mod admission;
 pub mod cli;

@@ -23,8 +23,9 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::admission;
+use crate::admission::{Decision, Reason};
 use crate::metrics::Metrics;
-use crate::mutate::{Decision, Injector, Reason};
+use crate::mutate::Injector;
 
 /// Largest AdmissionReview accepted. The API server takes request bodies up to 3 MiB, and
 /// controllers send pods as protobuf, whose JSON in the review can be twice as large; an

@@ -17,11 +17,11 @@ fn every_flag_and_env_of_the_cli_is_in_the_doc_and_every_documented_flag_exists(
     cli_docs::assert_in_step(&cmd, DOC, "docs/injector.md", "testcar-injector");
 }
 
-/// Every `reason` label value (`Reason::as_str` in src/mutate.rs) is listed in docs/metrics.md,
+/// Every `reason` label value (`Reason::as_str` in src/admission.rs) is listed in docs/metrics.md,
 /// which states how many there are, and in docs/injector.md's decision table.
 #[test]
 fn every_reason_label_is_documented_with_the_right_count() {
-    let src = include_str!("../src/mutate.rs");
+    let src = include_str!("../src/admission.rs");
     let metrics = include_str!("../../../docs/metrics.md");
     let reasons: BTreeSet<&str> = src
         .lines()

@@ -12,8 +12,9 @@ use std::process::Command;
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{Value, json};
 use testcar_injector::admission::review;
+use testcar_injector::admission::{Decision, Reason};
 use testcar_injector::config::Config;
-use testcar_injector::mutate::{Decision, Injector, Reason};
+use testcar_injector::mutate::Injector;
 
 struct Case {
     name: &'static str,
@@ -1028,4 +1029,110 @@ fn pod_level_resources_leave_the_agent_inside_the_pod_budget() {
     assert_eq!(copy["image"], "ghcr.io/acme/pricing:1.12.0");
     assert!(copy.get("resources").is_none(), "{copy}");
     assert_eq!(doc["spec"]["resources"]["limits"]["cpu"], "2");
+}
+
+/// Every operator option on at once (pull secrets, extras, storage limits): every fixture
+/// still gets a patch that applies, names each volume, mount, variable and pull secret once
+/// (the API server refuses duplicates; kubernetes-validate does not look), validates, and
+/// gives no second patch.
+#[test]
+fn every_option_on_still_gives_valid_unique_pods() {
+    let config = Config::parse(
+        r#"
+agent:
+  imagePullSecrets: [mirror-pull, mirror-pull]
+  resources:
+    limits: { ephemeral-storage: 1Gi }
+  volumeSizeLimits: { tests: 1Gi }
+  extraEnv:
+    - { name: KRB5_CONFIG, value: /etc/krb5/krb5.conf }
+  envFrom:
+    - configMapRef: { name: testcar-agent-env }
+  extraVolumes:
+    - { name: krb5, configMap: { name: krb5-conf } }
+  extraVolumeMounts:
+    - { name: krb5, mountPath: /etc/krb5, readOnly: true }
+"#,
+        "everything.yaml",
+    )
+    .unwrap();
+    let inj = Injector::new(config, Some("testcar-system"));
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for case in cases().iter().filter(|c| c.decision == Decision::Injected) {
+        let request = request_of(case);
+        let r = review(&inj, &serde_json::to_vec(&request).unwrap());
+        assert_eq!(
+            r.decision,
+            Decision::Injected,
+            "{}: {:?}",
+            case.name,
+            r.warnings
+        );
+        let resp: Value = serde_json::from_slice(&r.body).unwrap();
+        let patch = common::patch_of(&resp).unwrap();
+        let mut doc = request["request"]["object"].clone();
+        let ops: json_patch::Patch = serde_json::from_value(patch).unwrap();
+        json_patch::patch(&mut doc, &ops).unwrap();
+        let names = |v: &Value, key: &str| -> Vec<String> {
+            v.as_array()
+                .into_iter()
+                .flatten()
+                .map(|x| x[key].as_str().unwrap_or_default().to_string())
+                .collect()
+        };
+        let agent = agent_json(&doc);
+        for (what, list) in [
+            ("volume", names(&doc["spec"]["volumes"], "name")),
+            (
+                "pull secret",
+                names(&doc["spec"]["imagePullSecrets"], "name"),
+            ),
+            ("agent mount", names(&agent["volumeMounts"], "mountPath")),
+            ("agent variable", names(&agent["env"], "name")),
+        ] {
+            let mut sorted = list.clone();
+            sorted.sort();
+            sorted.dedup();
+            assert_eq!(
+                sorted.len(),
+                list.len(),
+                "{}: a {what} twice: {list:?}",
+                case.name
+            );
+        }
+        assert!(names(&doc["spec"]["imagePullSecrets"], "name").contains(&"mirror-pull".into()));
+        assert_eq!(
+            env_json(&agent, "KRB5_CONFIG").as_deref(),
+            Some("/etc/krb5/krb5.conf")
+        );
+        let second = review(
+            &inj,
+            &serde_json::to_vec(&common::with_object(&request, &doc)).unwrap(),
+        );
+        assert_eq!(second.patch_ops, 0, "{}: second pass", case.name);
+        if doc["metadata"].get("name").is_none_or(Value::is_null) {
+            doc["metadata"]["name"] = json!("generated-x7f2q");
+        }
+        let f = dir.path().join(format!("pod-{}.json", files.len()));
+        std::fs::write(&f, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+        files.push(f);
+    }
+    assert!(files.len() > 5, "{} injected fixtures", files.len());
+    if common::tool_available(
+        "kubernetes-validate",
+        Command::new("kubernetes-validate").arg("--version"),
+    ) {
+        let out = Command::new("kubernetes-validate")
+            .args(["--kubernetes-version", "1.34.0", "--strict", "--no-warn"])
+            .args(&files)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "kubernetes-validate rejected a patched pod: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }

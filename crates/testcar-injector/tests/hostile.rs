@@ -14,9 +14,10 @@ use common::generators::{mk_review, pod};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 use testcar_contract::annotations::keys;
+use testcar_injector::admission::Decision;
 use testcar_injector::admission::review;
 use testcar_injector::config::Config;
-use testcar_injector::mutate::{Decision, Injector};
+use testcar_injector::mutate::Injector;
 
 /// Stands in the serialized review for raw text that `serde_json::Value` cannot hold.
 const HOLE: &str = "\"__hostile_raw_text__\"";

@@ -15,10 +15,11 @@ use http_body_util::BodyExt;
 use k8s_openapi::api::core::v1::Pod;
 use proptest::prelude::*;
 use serde_json::{Value, json};
+use testcar_injector::admission::Decision;
 use testcar_injector::admission::review;
 use testcar_injector::config::Config;
 use testcar_injector::metrics::Metrics;
-use testcar_injector::mutate::{Decision, Injector};
+use testcar_injector::mutate::Injector;
 use testcar_injector::server::{AppState, webhook_router};
 use tower::ServiceExt;
 

@@ -1,0 +1,141 @@
+//! Whether a pod gets the agent at all, and if not, why (a bounded set, counted in metrics).
+//! Checked before anything is planned so that a skipped pod costs no more than reading its
+//! annotations, and each skip says in one warning what the owner can change.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Pod, PodSpec};
+use testcar_contract::annotations::{self, ParsedAnnotations, keys};
+
+use super::facts;
+use super::warnings::{annotation_error_text, short, unknown_keys};
+use crate::admission::Reason;
+
+/// Why an admissible pod is left alone: only what the pod and the configuration decide
+/// (the request-level reasons, such as not a Pod or not a CREATE, are the admission layer's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Skip {
+    /// No `testcar.io/inject: "true"`.
+    NotOptedIn,
+    /// `testcar.io/inject` has a value other than `true` / `false`.
+    InvalidInject,
+    /// The namespace is excluded by configuration.
+    ExcludedNamespace,
+    /// `testcar.io/status: injected` is already there.
+    AlreadyInjected,
+    /// The pod already has a container, volume, mount or port Testcar would add.
+    Collision,
+    /// The pod has no containers to test.
+    NoContainers,
+    /// The pod runs on an operating system the agent does not support (Windows).
+    UnsupportedOs,
+}
+
+impl From<Skip> for Reason {
+    fn from(s: Skip) -> Reason {
+        match s {
+            Skip::NotOptedIn => Reason::NotOptedIn,
+            Skip::InvalidInject => Reason::InvalidInject,
+            Skip::ExcludedNamespace => Reason::ExcludedNamespace,
+            Skip::AlreadyInjected => Reason::AlreadyInjected,
+            Skip::Collision => Reason::Collision,
+            Skip::NoContainers => Reason::NoContainers,
+            Skip::UnsupportedOs => Reason::UnsupportedOs,
+        }
+    }
+}
+
+/// A pod left alone, with the warnings that say why.
+#[derive(Debug)]
+pub(super) struct Skipped {
+    pub skip: Skip,
+    pub warnings: Vec<String>,
+}
+
+/// A pod that gets the agent: its spec (with at least one container) and its annotations.
+#[derive(Debug)]
+pub(super) struct Eligible<'p> {
+    pub spec: &'p PodSpec,
+    pub parsed: ParsedAnnotations,
+}
+
+fn skipped<T>(skip: Skip, warnings: Vec<String>) -> Result<T, Skipped> {
+    Err(Skipped { skip, warnings })
+}
+
+/// The first reason `pod` (created in `namespace`) is not injected, or what planning needs.
+pub(super) fn check<'p>(
+    pod: &'p Pod,
+    namespace: &str,
+    is_excluded: impl Fn(&str) -> bool,
+) -> Result<Eligible<'p>, Skipped> {
+    let empty = BTreeMap::new();
+    let pod_annotations = pod.metadata.annotations.as_ref().unwrap_or(&empty);
+    let parsed = annotations::parse(pod_annotations);
+
+    if let Some(err) = parsed.errors.iter().find(|e| e.key == keys::INJECT) {
+        let mut w = vec![format!(
+            "{}; the pod is not injected",
+            annotation_error_text(err)
+        )];
+        w.extend(unknown_keys(&parsed));
+        return skipped(Skip::InvalidInject, w);
+    }
+    let a = &parsed.annotations;
+    if !a.inject {
+        let mut w = unknown_keys(&parsed);
+        // A label is what Istio and Linkerd users reach for; say why nothing happened.
+        let label = pod
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(keys::INJECT));
+        if let Some(v) = label.filter(|_| !pod_annotations.contains_key(keys::INJECT)) {
+            w.push(format!(
+                "testcar: the pod has the label {}={:?}, but injection is chosen by the annotation; add the annotation {}: \"true\" to the pod template",
+                keys::INJECT,
+                short(v, 40),
+                keys::INJECT
+            ));
+        }
+        return skipped(Skip::NotOptedIn, w);
+    }
+    if a.is_injected() {
+        return skipped(Skip::AlreadyInjected, Vec::new());
+    }
+    if is_excluded(namespace) {
+        return skipped(
+            Skip::ExcludedNamespace,
+            vec![format!(
+                "testcar: namespace {namespace} is excluded from injection by the injector configuration; the pod is not injected"
+            )],
+        );
+    }
+    let Some(spec) = pod.spec.as_ref().filter(|s| !s.containers.is_empty()) else {
+        return skipped(
+            Skip::NoContainers,
+            vec!["testcar: the pod has no containers; it is not injected".to_string()],
+        );
+    };
+    if let Some(os) = facts::unsupported_os(spec) {
+        return skipped(
+            Skip::UnsupportedOs,
+            vec![format!(
+                "testcar: the pod runs on {os}; the agent runs on Linux only; the pod is not injected"
+            )],
+        );
+    }
+    let clashes = facts::collisions(spec);
+    if !clashes.is_empty() {
+        let mut w: Vec<String> = clashes
+            .into_iter()
+            .map(|c| format!("testcar: {c}; the pod is not injected"))
+            .collect();
+        w.extend(unknown_keys(&parsed));
+        return skipped(Skip::Collision, w);
+    }
+    Ok(Eligible { spec, parsed })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,184 @@
+//! What is read from the pod before anything is decided: the ports in use, the probes and
+//! what they reach, the names Testcar would collide with, the OS. Kept apart so that the
+//! plan's choices read as policy over facts, and the facts are tested on bare pod specs.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::api::core::v1::{Container, ContainerPort, PodSpec, Probe};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use testcar_contract::paths;
+
+/// Everything Testcar would add that the pod already has.
+pub(super) fn collisions(spec: &PodSpec) -> Vec<String> {
+    let mut out = Vec::new();
+    let our_containers = [paths::CONTAINER_NAME, paths::COPY_INIT_CONTAINER_NAME];
+    let our_volumes = [
+        paths::TESTS_VOLUME,
+        paths::RESULTS_VOLUME,
+        paths::AUTH_VOLUME,
+        paths::TMP_VOLUME,
+    ];
+    let our_paths = [paths::TESTS_DIR, paths::RESULTS_DIR, paths::AUTH_DIR];
+    let inits = spec.init_containers.as_deref().unwrap_or_default();
+    for c in spec.containers.iter().chain(inits) {
+        if our_containers.contains(&c.name.as_str()) {
+            out.push(format!("a container named {} already exists", c.name));
+        }
+        for m in c.volume_mounts.as_deref().unwrap_or_default() {
+            let p = m.mount_path.trim_end_matches('/');
+            if our_paths.contains(&p) {
+                out.push(format!(
+                    "container {} already mounts a volume at {p}",
+                    c.name
+                ));
+            }
+        }
+    }
+    for c in spec.ephemeral_containers.as_deref().unwrap_or_default() {
+        if our_containers.contains(&c.name.as_str()) {
+            out.push(format!("a container named {} already exists", c.name));
+        }
+    }
+    for v in spec.volumes.as_deref().unwrap_or_default() {
+        if our_volumes.contains(&v.name.as_str()) {
+            out.push(format!("a volume named {} already exists", v.name));
+        }
+    }
+    out
+}
+
+/// The operating system the pod asks for when the agent cannot run there.
+pub(super) fn unsupported_os(spec: &PodSpec) -> Option<String> {
+    if let Some(os) = spec
+        .os
+        .as_ref()
+        .filter(|os| !os.name.eq_ignore_ascii_case("linux"))
+    {
+        return Some(format!("{} (spec.os.name)", os.name));
+    }
+    spec.node_selector
+        .as_ref()
+        .and_then(|s| s.get("kubernetes.io/os"))
+        .filter(|os| !os.eq_ignore_ascii_case("linux"))
+        .map(|os| format!("{os} (nodeSelector kubernetes.io/os)"))
+}
+
+/// Containers that mesh and secret injectors add: never the service under test, so they
+/// supply neither the default target nor get the shared tests mount.
+pub(super) const INFRA_CONTAINERS: &[&str] = &[
+    "istio-proxy",
+    "linkerd-proxy",
+    "daprd",
+    "vault-agent",
+    "consul-dataplane",
+    "cloud-sql-proxy",
+];
+
+/// Whether a declared port is TCP (the protocol defaults to TCP).
+pub(super) fn is_tcp(p: &ContainerPort) -> bool {
+    p.protocol
+        .as_deref()
+        .is_none_or(|proto| proto.eq_ignore_ascii_case("TCP"))
+}
+
+/// The containers that live as long as the pod and share its network namespace with the
+/// agent: app containers and sidecar init containers (init containers that run to
+/// completion have freed their ports before the agent starts listening).
+pub(super) fn long_running(spec: &PodSpec) -> impl Iterator<Item = &Container> {
+    spec.containers.iter().chain(
+        spec.init_containers
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .filter(|c| c.restart_policy.as_deref() == Some("Always")),
+    )
+}
+
+/// The number a probe port stands for in `c`: a number, or a name its ports declare.
+pub(super) fn resolve_port(c: &Container, port: &IntOrString) -> Option<i32> {
+    match port {
+        IntOrString::Int(n) => Some(*n),
+        IntOrString::String(name) => c
+            .ports
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .find(|p| p.name.as_deref() == Some(name.as_str()))
+            .map(|p| p.container_port),
+    }
+}
+
+/// The probes of a container, readiness first: it is the one that says "serving".
+pub(super) fn probes(c: &Container) -> impl Iterator<Item = &Probe> {
+    [&c.readiness_probe, &c.startup_probe, &c.liveness_probe]
+        .into_iter()
+        .flatten()
+}
+
+/// The TCP port a probe connects to (httpGet, tcpSocket or grpc), resolved in `c`.
+pub(super) fn probe_port(c: &Container, p: &Probe) -> Option<i32> {
+    if let Some(get) = &p.http_get {
+        return resolve_port(c, &get.port);
+    }
+    if let Some(tcp) = &p.tcp_socket {
+        return resolve_port(c, &tcp.port);
+    }
+    p.grpc.as_ref().map(|g| g.port)
+}
+
+/// Every TCP port something in the pod already listens on, with the container that does:
+/// declared ports of long-running containers, the ports their probes hit, and with
+/// `hostNetwork` their host ports too.
+pub(super) fn used_ports(spec: &PodSpec) -> BTreeMap<i32, &str> {
+    let host_network = spec.host_network == Some(true);
+    let mut used = BTreeMap::new();
+    for c in long_running(spec) {
+        for p in c
+            .ports
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .filter(|p| is_tcp(p))
+        {
+            used.entry(p.container_port).or_insert(c.name.as_str());
+            if let Some(h) = p.host_port.filter(|_| host_network) {
+                used.entry(h).or_insert(c.name.as_str());
+            }
+        }
+        for port in probes(c).filter_map(|p| probe_port(c, p)) {
+            used.entry(port).or_insert(c.name.as_str());
+        }
+    }
+    used
+}
+
+/// The names of the pod's volumes.
+pub(super) fn volume_names(spec: &PodSpec) -> BTreeSet<&str> {
+    spec.volumes
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .map(|v| v.name.as_str())
+        .collect()
+}
+
+/// The names in the pod's `imagePullSecrets`.
+pub(super) fn pull_secret_names(spec: &PodSpec) -> BTreeSet<&str> {
+    spec.image_pull_secrets
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .map(|r| r.name.as_str())
+        .collect()
+}
+
+/// Whether the pod sets pod-level `spec.resources` (Kubernetes >= 1.32) with any value.
+pub(super) fn has_pod_level_resources(spec: &PodSpec) -> bool {
+    spec.resources.as_ref().is_some_and(|r| {
+        r.requests.as_ref().is_some_and(|m| !m.is_empty())
+            || r.limits.as_ref().is_some_and(|m| !m.is_empty())
+    })
+}
+
+#[cfg(test)]
+mod tests;

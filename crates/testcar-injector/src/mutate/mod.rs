@@ -1,0 +1,110 @@
+//! One pod in, one [`Outcome`] out, in stages so that deciding never mixes with building:
+//! [`eligibility`] (skip or go on) → [`facts`] (what the pod already has) → [`plan`] (every
+//! choice and every warning) → [`build`] (the objects to add) → [`patch`] (the JSON Patch).
+//! Pure (no I/O): every rule is unit-tested beside its stage and property-tested in `tests/`.
+
+mod build;
+mod eligibility;
+mod facts;
+mod patch;
+mod plan;
+mod warnings;
+
+#[cfg(test)]
+mod test_support;
+
+use std::collections::HashSet;
+
+use json_patch::Patch;
+use k8s_openapi::api::core::v1::Pod;
+
+use crate::admission::{Decision, Reason};
+use crate::config::Config;
+
+pub use eligibility::Skip;
+pub use warnings::{MAX_WARNING_CHARS, MAX_WARNINGS_TOTAL_CHARS};
+
+/// The injector's version, written to `testcar.io/injector-version`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The decision for one pod: the patch (empty unless injected) and the admission warnings.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// What was done.
+    pub decision: Decision,
+    /// Why.
+    pub reason: Reason,
+    /// JSON Patch operations (only `add`).
+    pub patch: Patch,
+    /// Admission warnings for the pod's owner.
+    pub warnings: Vec<String>,
+}
+
+impl Outcome {
+    /// A skip with the given reason and warnings.
+    pub fn skipped(reason: Reason, warnings: Vec<String>) -> Outcome {
+        Outcome {
+            decision: Decision::Skipped,
+            reason,
+            patch: Patch(Vec::new()),
+            warnings,
+        }
+    }
+}
+
+/// Decides and builds patches, from the configuration.
+#[derive(Debug, Clone)]
+pub struct Injector {
+    config: Config,
+    excluded: HashSet<String>,
+}
+
+impl Injector {
+    /// An injector with `config`; `own_namespace` (the injector's) is always excluded.
+    pub fn new(config: Config, own_namespace: Option<&str>) -> Injector {
+        let mut excluded: HashSet<String> = config.exclude_namespaces.iter().cloned().collect();
+        if let Some(ns) = own_namespace.filter(|ns| !ns.is_empty()) {
+            excluded.insert(ns.to_string());
+        }
+        Injector { config, excluded }
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Whether pods of `namespace` are never injected.
+    pub fn is_excluded(&self, namespace: &str) -> bool {
+        self.excluded.contains(namespace)
+    }
+
+    /// Decide for a Pod being created in `namespace` and build its patch.
+    pub fn mutate(&self, pod: &Pod, namespace: &str) -> Outcome {
+        let mut out = self.decide(pod, namespace);
+        for warning in warnings::fit_budget(&mut out.warnings) {
+            let pod = pod
+                .metadata
+                .name
+                .as_deref()
+                .or(pod.metadata.generate_name.as_deref());
+            tracing::warn!(%namespace, pod = pod.unwrap_or(""), %warning, "admission warning left out of the response");
+        }
+        out
+    }
+
+    fn decide(&self, pod: &Pod, namespace: &str) -> Outcome {
+        let eligible = match eligibility::check(pod, namespace, |ns| self.is_excluded(ns)) {
+            Ok(e) => e,
+            Err(skipped) => return Outcome::skipped(skipped.skip.into(), skipped.warnings),
+        };
+        let plan = plan::Plan::resolve(&self.config, eligible.spec, &eligible.parsed);
+        let additions = build::additions(&plan, eligible.spec);
+        Outcome {
+            decision: Decision::Injected,
+            reason: Reason::Injected,
+            patch: patch::emit(pod, &additions),
+            warnings: plan.warnings,
+        }
+    }
+}
