@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use testcar_artillery::script::parse;
+use testcar_artillery::parse_script as parse;
 use testcar_artillery::{LoadOptions, RunOptions, compat_server, run_script};
 use testcar_auth::{AuthError, ClientTls, RequestAuth, RequestParts};
 use testcar_contract::Status;
@@ -128,7 +128,7 @@ fn real_world_scripts_needing_javascript_or_other_engines_are_rejected() {
         let err = load_err(yaml);
         assert!(err.starts_with(prefix), "expected {prefix:?}, got {err:?}");
         assert!(
-            err.ends_with(testcar_artillery::script::FALLBACK_ADVICE),
+            err.ends_with(testcar_artillery::FALLBACK_ADVICE),
             "no fallback advice in {err:?}"
         );
     }
@@ -593,7 +593,7 @@ async fn expectations_enabled_in_one_environment_are_checked_only_there() {
 
 #[test]
 fn think_jitter_from_the_defaults_varies_think_times_like_artillery() {
-    use testcar_artillery::script::Jitter;
+    use testcar_artillery::Jitter;
     let base = "config:\n  target: http://x\n  defaults:\n    think:\n      jitter: \"10%\"\nscenarios:\n  - flow:\n      - think: 2\n";
     assert_eq!(
         mk_script(base, "http://x").config.think_jitter,
