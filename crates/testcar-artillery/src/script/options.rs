@@ -1,7 +1,6 @@
 //! The `artillery run` flags that reshape a script at load (`--config`, `--overrides`,
-//! `--dotenv`, `--insecure`, `--solo`, `--scenario-name`): applied here, around the reader,
-//! so the reader only ever sees one YAML tree and never the flags.
-//! (`-e` and `--target` are read with `config`, where they are validated.)
+//! `--dotenv`, `--insecure`, `--solo`, `--scenario-name`), applied here around the reader so
+//! it only ever sees one YAML tree (`-e` and `--target` are validated with `config`).
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -1,7 +1,6 @@
 //! The reader: a YAML tree with positions in, a validated [`Script`] out. Every key is
-//! checked against what Testcar can run the way Artillery would; the rest is refused with
-//! its position, the key's path, and the advice to fall back to real Artillery.
-//! One submodule per part of the script: `config`, its `plugins`, and the flows.
+//! checked against what Testcar runs the way Artillery would; the rest is refused with its
+//! position, its path and the advice to fall back to real Artillery.
 
 mod config;
 mod flow;
