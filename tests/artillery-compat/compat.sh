@@ -9,7 +9,7 @@
 # Usage: compat.sh [NAME...] runs only the named scripts (file names without .yml);
 # COMPAT_BIN=DIR uses already built examples (compat-server, run-script) from DIR.
 # Artillery's verdicts and counters are recorded in expected.json, which the Rust corpus test
-# (crates/testcar-artillery/tests/corpus.rs) asserts in `make test`; every run checks the
+# (crates/testcar-artillery/tests/it/corpus.rs) asserts in `make test`; every run checks the
 # record still matches real Artillery, and COMPAT_RECORD=1 rewrites it.
 source "$(dirname "$0")/../../scripts/lib.sh"
 CORPUS="$ROOT/tests/artillery-compat/corpus"

@@ -12,7 +12,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
-use testcar_artillery::metrics::Hist;
+use testcar_artillery::Hist;
 use testcar_contract::{LatencySummary, Run, Suite};
 
 type Labels = Vec<(String, String)>;

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::script::{Phase, PhaseKind};
+use crate::script::model::{Phase, PhaseKind};
 
 /// One arrival: when, relative to the start of the run, and in which phase.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -36,16 +36,20 @@ pub fn arrivals(phases: &[Phase]) -> Arrivals<'_> {
 }
 
 /// Total length of the phases.
+#[cfg(test)]
 pub fn total_length(phases: &[Phase]) -> Duration {
     phases.iter().map(|p| phase_length(&p.kind)).sum()
 }
 
-/// Every arrival of `phases` at once, and their total length (for tests and small scripts).
+/// Every arrival of `phases` at once, and their total length (the run streams them; only
+/// the tests need them all at once).
+#[cfg(test)]
 pub fn schedule(phases: &[Phase]) -> (Vec<Arrival>, Duration) {
     (arrivals(phases).collect(), total_length(phases))
 }
 
 /// Number of arrivals `phases` will produce.
+#[cfg(test)]
 pub fn count(phases: &[Phase]) -> u64 {
     phases.iter().map(|p| arrivals_in(&p.kind)).sum()
 }
@@ -102,6 +106,7 @@ fn ramp_count(rate: f64, to: f64, periods: u64, period: u64) -> u64 {
     raw.round().max(0.0) as u64
 }
 
+#[cfg(test)]
 fn arrivals_in(kind: &PhaseKind) -> u64 {
     match *kind {
         PhaseKind::Rate {

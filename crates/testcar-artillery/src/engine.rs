@@ -97,7 +97,7 @@ async fn run_inner(script: Script, opts: RunOptions, started: Instant) -> Outcom
     visit_requests(&script, &mut |r| {
         let prefix = &script.config.by_endpoint.prefix;
         endpoints.insert(
-            r as *const Request as usize,
+            r.id,
             endpoint_name(&script, &target, r).map(|name| Endpoint::new(prefix, &name)),
         );
     });
@@ -365,7 +365,7 @@ fn checks(sh: &Shared, span: Duration) -> Vec<Check> {
         let tallies = sh.tallies.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let mut default_200 = Vec::new();
         visit_requests(&sh.script, &mut |r| {
-            let key = r as *const Request as usize;
+            let key = r.id;
             let list: Vec<String> = if r.expects.is_empty() {
                 default_200.clear();
                 default_200.push("statusCode 200".to_string());

@@ -3,8 +3,9 @@
 
 use serde_json::Value as Json;
 
-use crate::capture::{Response, compile_regex};
-use crate::script::Expectation;
+use crate::capture::Response;
+use crate::jsregex::compile as compile_regex;
+use crate::script::model::Expectation;
 use crate::template::{Scope, json_text, parse_path, walk_ref};
 
 /// The result of one expectation on one response.

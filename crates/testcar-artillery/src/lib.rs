@@ -2,29 +2,35 @@
 //! open-model arrivals on tokio, and reports Artillery's metrics, `--output` report and a
 //! Testcar suite verdict. Scripts that need JavaScript are rejected with a pointer to `exec`.
 
-pub mod arrivals;
-pub mod capture;
-pub mod client;
+// The engine's parts stay private: other crates load and run scripts through the functions
+// and types below, so the parts can move without breaking them.
+mod arrivals;
+mod capture;
+mod client;
+/// A loopback server with the corpus' endpoints, for tests, examples and the compatibility
+/// check; behind the `compat-server` feature so production builds do not carry it.
+#[cfg(feature = "compat-server")]
 pub mod compat_server;
-pub mod cookies;
-pub mod dotenv;
-pub mod engine;
-pub mod expect;
-pub mod expr;
-pub mod metrics;
-pub mod overlay;
-pub mod payload;
-pub mod script;
-pub mod template;
-pub mod vu;
-pub mod yaml;
+mod cookies;
+mod engine;
+mod expect;
+mod expr;
+mod jsregex;
+mod metrics;
+mod overlay;
+mod payload;
+mod script;
+mod template;
+mod vu;
+mod yaml;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use metrics::Hist;
 pub use overlay::Overlay;
-pub use script::{LoadOptions, Script, ScriptError};
+pub use script::{FALLBACK_ADVICE, Jitter, LoadOptions, Script, ScriptError};
 
 /// How to run a script.
 #[derive(Debug, Default)]
@@ -59,7 +65,7 @@ pub struct Progress {
     /// p99 of `http.response_time` so far.
     pub p99_ms: Option<f64>,
     /// Every `http.response_time` sample so far, for exporting a real latency histogram.
-    pub response_time: Option<std::sync::Arc<metrics::Hist>>,
+    pub response_time: Option<std::sync::Arc<Hist>>,
 }
 
 /// The result of a run.
@@ -74,6 +80,12 @@ pub struct Outcome {
 /// Load and validate a script (validation is loading).
 pub fn load_script(path: &Path, opts: &LoadOptions) -> Result<Script, ScriptError> {
     script::load(path, opts)
+}
+
+/// Parse a script from text; `path` names it in errors and anchors relative paths
+/// (payloads, `fromFile`). The overlay's config file, if any, is read from disk.
+pub fn parse_script(text: &str, path: &Path, opts: &LoadOptions) -> Result<Script, ScriptError> {
+    script::parse(text, path, opts)
 }
 
 /// Run a loaded script. Never panics: failures become a suite with status `error`.

@@ -375,6 +375,7 @@ impl Metrics {
     }
 
     /// A counter's aggregate value.
+    #[cfg(test)]
     pub fn get_counter(&self, name: &str) -> u64 {
         let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let mut n = st.closed_total.counters.get(name).copied().unwrap_or(0);
@@ -432,6 +433,7 @@ impl Metrics {
     }
 
     /// A histogram's aggregate p99 in milliseconds.
+    #[cfg(test)]
     pub fn p99_ms(&self, name: &str) -> Option<f64> {
         self.histogram(name).map(|h| summarize(&h).p99)
     }

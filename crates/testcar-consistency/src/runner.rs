@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use testcar_auth::{RequestAuth, RequestParts};
+use testcar_auth::{RequestAuth, RequestCredentials, RequestParts};
 use testcar_contract::{
     Check, CheckKind, CheckStatus, HttpMetrics, LatencySummary, Report, RunnerKind, Status, Suite,
 };
@@ -552,35 +552,36 @@ async fn exchange(
         bytes: 0,
         note: None,
     };
-    for attempt in 0..2 {
+    let mut creds = RequestCredentials::new(shared.auth.as_deref());
+    // Two sends at most: the second only after a 401 the credentials could refresh.
+    for _ in 0..2 {
         let mut req = shared.http.request(spec.method.clone(), &url);
         for (k, v) in &spec.headers {
             req = req.header(k.as_str(), v.render(vars));
         }
-        if let Some(auth) = &shared.auth {
-            let parts = RequestParts {
-                method: spec.method.as_str(),
-                url: &url,
-                body: body.as_bytes(),
-            };
-            match auth.headers(parts).await {
-                Ok(h) => {
-                    for (k, v) in h {
-                        req = req.header(k, v);
-                    }
+        let parts = RequestParts {
+            method: spec.method.as_str(),
+            url: &url,
+            body: body.as_bytes(),
+        };
+        match creds.headers(parts).await {
+            Ok(h) => {
+                for (k, v) in h {
+                    req = req.header(k, v);
                 }
-                Err(e) => {
-                    // Not sent: it surely took no effect (and a cas never compared).
-                    // Credentials failing stops the suite.
-                    x.outcome = Outcome::Rejected;
-                    x.error = Some("EAUTH");
-                    x.note = Some(e.to_string());
-                    if let Ok(mut g) = shared.auth_error.lock() {
-                        g.get_or_insert_with(|| format!("credentials: {e}"));
-                    }
-                    shared.stop.cancel();
-                    return x;
+            }
+            Err(e) => {
+                // Not sent: it surely took no effect (and a cas never compared).
+                // Credentials failing stops the suite.
+                let e = e.cause();
+                x.outcome = Outcome::Rejected;
+                x.error = Some("EAUTH");
+                x.note = Some(e.to_string());
+                if let Ok(mut g) = shared.auth_error.lock() {
+                    g.get_or_insert_with(|| format!("credentials: {e}"));
                 }
+                shared.stop.cancel();
+                return x;
             }
         }
         if !body.is_empty() {
@@ -603,12 +604,9 @@ async fn exchange(
             }
         };
         let status = resp.status().as_u16();
-        if status == 401 && attempt == 0 {
-            if let Some(auth) = &shared.auth {
-                if matches!(auth.refresh().await, Ok(true)) {
-                    continue;
-                }
-            }
+        // A failed refresh leaves the 401 as the answer, recorded like any other.
+        if matches!(creds.resend_after(status).await, Ok(true)) {
+            continue;
         }
         x.status = Some(status);
         let bytes = match resp.bytes().await {

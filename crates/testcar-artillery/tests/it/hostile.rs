@@ -3,20 +3,20 @@
 //! that names the file, never a panic or a hang. `PROPTEST_CASES` sets the budget
 //! (`make fuzz` runs a long one).
 
-#[path = "../../../tests/fuzz/hostile.rs"]
-mod hostile;
+#[path = "../../../../tests/fuzz/hostile.rs"]
+mod fuzz;
 
 use proptest::prelude::*;
 use testcar_artillery::LoadOptions;
 
 const SEEDS: &[&str] = &[
-    include_str!("../../../tests/artillery-compat/corpus/basic-get-post.yml"),
-    include_str!("../../../tests/artillery-compat/corpus/captures.yml"),
-    include_str!("../../../tests/artillery-compat/corpus/environments.yml"),
-    include_str!("../../../tests/artillery-compat/corpus/expect-all.yml"),
-    include_str!("../../../tests/artillery-compat/corpus/loop-over.yml"),
-    include_str!("../../../tests/artillery-compat/corpus/payload.yml"),
-    include_str!("../../../tests/artillery-compat/corpus/weighted-phases.yml"),
+    include_str!("../../../../tests/artillery-compat/corpus/basic-get-post.yml"),
+    include_str!("../../../../tests/artillery-compat/corpus/captures.yml"),
+    include_str!("../../../../tests/artillery-compat/corpus/environments.yml"),
+    include_str!("../../../../tests/artillery-compat/corpus/expect-all.yml"),
+    include_str!("../../../../tests/artillery-compat/corpus/loop-over.yml"),
+    include_str!("../../../../tests/artillery-compat/corpus/payload.yml"),
+    include_str!("../../../../tests/artillery-compat/corpus/weighted-phases.yml"),
 ];
 
 const KEYS: &[&str] = &[
@@ -86,19 +86,19 @@ const KEYS: &[&str] = &[
 ];
 
 proptest! {
-    #![proptest_config(hostile::config())]
+    #![proptest_config(fuzz::config())]
 
     #[test]
-    fn hostile_scripts_load_or_name_the_file(bytes in hostile::document(SEEDS, KEYS)) {
-        let (_dir, path) = hostile::write_case("script.yml", &bytes);
+    fn hostile_scripts_load_or_name_the_file(bytes in fuzz::document(SEEDS, KEYS)) {
+        let (_dir, path) = fuzz::write_case("script.yml", &bytes);
         let loading = path.clone();
-        let result = hostile::within("load_script", move || {
+        let result = fuzz::within("load_script", move || {
             testcar_artillery::load_script(&loading, &LoadOptions::default())
                 .map(|_| ())
                 .map_err(|e| e.to_string())
         });
         if let Err(message) = result {
-            hostile::check_error(&message, &path)?;
+            fuzz::check_error(&message, &path)?;
         }
     }
 }
@@ -106,9 +106,9 @@ proptest! {
 /// A "billion laughs" document must be refused quickly, not expanded.
 #[test]
 fn hostile_alias_bomb_is_refused() {
-    let (_dir, path) = hostile::write_case("bomb.yml", hostile::alias_bomb(10, 10).as_bytes());
+    let (_dir, path) = fuzz::write_case("bomb.yml", fuzz::alias_bomb(10, 10).as_bytes());
     let loading = path.clone();
-    let err = hostile::within("alias bomb", move || {
+    let err = fuzz::within("alias bomb", move || {
         testcar_artillery::load_script(&loading, &LoadOptions::default()).map(|_| ())
     })
     .unwrap_err()
@@ -120,12 +120,12 @@ fn hostile_alias_bomb_is_refused() {
 /// Regression: a payload path naming a device is refused, not read forever.
 #[test]
 fn hostile_payload_device_is_refused() {
-    let (_dir, path) = hostile::write_case(
+    let (_dir, path) = fuzz::write_case(
         "script.yml",
-        include_str!("../test_data/payload-dev-zero.yml").as_bytes(),
+        include_str!("../../test_data/payload-dev-zero.yml").as_bytes(),
     );
     let loading = path.clone();
-    let err = hostile::within("payload /dev/zero", move || {
+    let err = fuzz::within("payload /dev/zero", move || {
         testcar_artillery::load_script(&loading, &LoadOptions::default()).map(|_| ())
     })
     .unwrap_err()

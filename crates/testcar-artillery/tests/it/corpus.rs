@@ -265,7 +265,7 @@ fn environment_arg(text: &str) -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_script_agrees_with_what_artillery_recorded() {
     let recorded: BTreeMap<String, Recorded> = serde_json::from_str(include_str!(
-        "../../../tests/artillery-compat/expected.json"
+        "../../../../tests/artillery-compat/expected.json"
     ))
     .expect("expected.json parses");
     let mut names: Vec<String> = std::fs::read_dir(corpus(""))

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::script::ScriptError;
+use super::ScriptError;
 
 /// Read a dotenv file: `KEY=VALUE` or `export KEY=VALUE` lines, `#` comments and blank lines;
 /// values may be single-quoted (as written) or double-quoted (`\n` is a newline).

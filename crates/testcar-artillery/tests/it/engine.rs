@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use testcar_artillery::script::parse;
+use testcar_artillery::parse_script as parse;
 use testcar_artillery::{LoadOptions, RunOptions, compat_server, run_script};
 use testcar_auth::{AuthError, ClientTls, RequestAuth, RequestParts};
 use testcar_contract::Status;
@@ -38,7 +38,7 @@ fn load_err(yaml: &str) -> String {
 
 #[test]
 fn unsupported_features_are_rejected_with_position_key_and_advice() {
-    let err = load_err(include_str!("../test_data/rejected.yml"));
+    let err = load_err(include_str!("../../test_data/rejected.yml"));
     assert_eq!(err.split(": ").next(), Some("bad.yml:3:3"), "{err}");
     assert!(
         err.contains("config.processor") && err.contains("exec"),
@@ -84,43 +84,43 @@ fn unsupported_features_are_rejected_with_position_key_and_advice() {
 fn real_world_scripts_needing_javascript_or_other_engines_are_rejected() {
     let cases = [
         (
-            include_str!("../test_data/rejected-function.yml"),
+            include_str!("../../test_data/rejected-function.yml"),
             "bad.yml:9:9: scenarios[0].flow[0].function: `function` steps",
         ),
         (
-            include_str!("../test_data/rejected-before-request.yml"),
+            include_str!("../../test_data/rejected-before-request.yml"),
             "bad.yml:8:5: scenarios[0].beforeRequest: `beforeRequest`",
         ),
         (
-            include_str!("../test_data/rejected-after-response.yml"),
+            include_str!("../../test_data/rejected-after-response.yml"),
             "bad.yml:11:11: scenarios[0].flow[0].get.afterResponse: `afterResponse`",
         ),
         (
-            include_str!("../test_data/rejected-while-true.yml"),
+            include_str!("../../test_data/rejected-while-true.yml"),
             "bad.yml:13:9: scenarios[0].flow[0].whileTrue: `whileTrue`",
         ),
         (
-            include_str!("../test_data/rejected-ws.yml"),
+            include_str!("../../test_data/rejected-ws.yml"),
             "bad.yml:2:11: config.target: WebSocket targets",
         ),
         (
-            include_str!("../test_data/rejected-socketio.yml"),
+            include_str!("../../test_data/rejected-socketio.yml"),
             "bad.yml:8:5: scenarios[0].engine: the `socketio` engine",
         ),
         (
-            include_str!("../test_data/rejected-playwright.yml"),
+            include_str!("../../test_data/rejected-playwright.yml"),
             "bad.yml:6:3: config.engines: other engines",
         ),
         (
-            include_str!("../test_data/rejected-plugin.yml"),
+            include_str!("../../test_data/rejected-plugin.yml"),
             "bad.yml:8:5: config.plugins.fake-data: plugin `fake-data`",
         ),
         (
-            include_str!("../test_data/rejected-xpath.yml"),
+            include_str!("../../test_data/rejected-xpath.yml"),
             "bad.yml:8:15: scenarios[0].flow[0].get.capture[0].xpath: xpath captures",
         ),
         (
-            include_str!("../test_data/rejected-selector.yml"),
+            include_str!("../../test_data/rejected-selector.yml"),
             "bad.yml:8:15: scenarios[0].flow[0].get.capture[0].selector: selector (HTML) captures",
         ),
     ];
@@ -128,7 +128,7 @@ fn real_world_scripts_needing_javascript_or_other_engines_are_rejected() {
         let err = load_err(yaml);
         assert!(err.starts_with(prefix), "expected {prefix:?}, got {err:?}");
         assert!(
-            err.ends_with(testcar_artillery::script::FALLBACK_ADVICE),
+            err.ends_with(testcar_artillery::FALLBACK_ADVICE),
             "no fallback advice in {err:?}"
         );
     }
@@ -563,7 +563,7 @@ async fn config_templates_from_the_environment_are_rendered_at_load() {
 #[tokio::test]
 async fn expectations_enabled_in_one_environment_are_checked_only_there() {
     let yaml =
-        include_str!("../../../tests/artillery-compat/corpus/expect-only-in-environment.yml");
+        include_str!("../../../../tests/artillery-compat/corpus/expect-only-in-environment.yml");
     let stop = CancellationToken::new();
     let addr = compat_server::spawn(stop.clone()).await.unwrap();
     let mut statuses = Vec::new();
@@ -593,7 +593,7 @@ async fn expectations_enabled_in_one_environment_are_checked_only_there() {
 
 #[test]
 fn think_jitter_from_the_defaults_varies_think_times_like_artillery() {
-    use testcar_artillery::script::Jitter;
+    use testcar_artillery::Jitter;
     let base = "config:\n  target: http://x\n  defaults:\n    think:\n      jitter: \"10%\"\nscenarios:\n  - flow:\n      - think: 2\n";
     assert_eq!(
         mk_script(base, "http://x").config.think_jitter,
