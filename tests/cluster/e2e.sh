@@ -196,6 +196,33 @@ for s in "${samples[@]}"; do
   ok "testcar-gate --deployment sample-$s: exit $code, JUnit written"
 done
 
+# The agent's endpoints off the pod: /result answers only with the pod's read token, which the
+# injector minted into the pod spec. From the node (not the pod's loopback) and through the API
+# server's pod proxy (which keeps Authorization for itself and passes X-Testcar-Token on).
+pod="$(pod_of sample-shared)"
+kubectl -n "$NS" get pod "$pod" -o json > "$W/pod-token.json"
+token="$(jq -r '[(.spec.containers + (.spec.initContainers // []))[] | select(.name == "testcar")
+  | .env[]? | select(.name == "TESTCAR_READ_TOKEN") | .value][0] // empty' "$W/pod-token.json")"
+[ "${#token}" = 64 ] || fail "the injector minted a 64-character read token into $pod's agent"
+jq -e '.metadata.labels["testcar.io/injected"] == "true"' "$W/pod-token.json" >/dev/null \
+  || fail "$pod carries the label testcar.io/injected=true" "$(jq .metadata.labels "$W/pod-token.json")"
+ip="$(jq -r .status.podIP "$W/pod-token.json")"
+http_code() { curl -s -o "$W/http-body.txt" -w '%{http_code}' --max-time 10 "$@" || true; }
+[ "$(http_code "http://$ip:9464/result")" = 401 ] || fail "from off the pod, /result without a token is 401" "$(cat "$W/http-body.txt")"
+grep -q "x-testcar-token" "$W/http-body.txt" || fail "the 401 says which header to use" "$(cat "$W/http-body.txt")"
+[ "$(http_code -H "X-Testcar-Token: not-the-token" "http://$ip:9464/result")" = 403 ] || fail "a wrong token is 403"
+[ "$(http_code -H "X-Testcar-Token: $token" "http://$ip:9464/result")" = 200 ] || fail "the pod's token reads /result" "$(cat "$W/http-body.txt")"
+jq -e '.schema == "testcar.io/result/v1"' "$W/http-body.txt" >/dev/null || fail "/result with the token is the result document"
+[ "$(http_code "http://$ip:9464/metrics")" = 200 ] || fail "/metrics stays open for scrapers"
+proxy="https://$NODE_IP:$API_PORT/api/v1/namespaces/$NS/pods/$pod:9464/proxy/result"
+auth=(--cacert "$DIR/pki/ca.crt" --cert "$DIR/pki/admin.crt" --key "$DIR/pki/admin.key")
+[ "$(http_code "${auth[@]}" "$proxy")" = 401 ] || fail "through the pod proxy without the token: 401" "$(cat "$W/http-body.txt")"
+[ "$(http_code "${auth[@]}" -H "X-Testcar-Token: $token" "$proxy")" = 200 ] || fail "through the pod proxy with X-Testcar-Token: 200" "$(cat "$W/http-body.txt")"
+jq -e '.status == "passed"' "$W/http-body.txt" >/dev/null || fail "the proxied /result is $pod's passed result"
+kubectl -n "$NS" logs "$pod" -c testcar > "$W/agent-log.txt"
+if grep -qF "$token" "$W/agent-log.txt"; then fail "the read token appears in the agent's log"; fi
+ok "agent endpoints: /result 401 without the pod's read token, 403 with a wrong one, 200 with it, also through the API server's pod proxy; metrics open; token never logged"
+
 # testcar-gate check, the doctor, against this installation: every check passes, the dry-run
 # pod is injected by the real webhook; an excluded namespace fails with its fix.
 code=0

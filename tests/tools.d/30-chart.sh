@@ -136,6 +136,7 @@ done <<'EOF'
 --set agent.resources.limits.cpu=lots|/agent/resources/limits/cpu
 --set agent.resources.limits.gpu=1|'gpu' not allowed
 --set agent.logFormat=xml|/agent/logFormat
+--set agent.endpoints.result=public|/agent/endpoints/result
 --set agent.image.digest=latest|/agent/image/digest
 --set image.pullPolicy=Sometimes|/image/pullPolicy
 --set antiAffinity=strict|/antiAffinity

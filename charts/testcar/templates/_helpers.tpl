@@ -126,6 +126,10 @@ agent:
     {{- toYaml $a.resources | nindent 4 }}
   nativeSidecar: {{ $a.nativeSidecar }}
   holdReadiness: {{ $a.holdReadiness }}
+  endpoints:
+    {{- range $k := list "result" "report" "metrics" }}
+    {{ $k }}: {{ get $a.endpoints $k }}
+    {{- end }}
   port: {{ $a.port }}
   timeout: {{ $a.timeout | quote }}
   readyTimeout: {{ $a.readyTimeout | quote }}

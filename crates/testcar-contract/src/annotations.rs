@@ -82,6 +82,10 @@ pub mod keys {
 /// Value of `testcar.io/status` on an injected pod.
 pub const STATUS_INJECTED: &str = "injected";
 
+/// Label the injector puts on injected pods (`"true"`), for NetworkPolicies and other
+/// selectors, which cannot see annotations.
+pub const INJECTED_LABEL: &str = "testcar.io/injected";
+
 /// Where the tests folder comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum TestsSource {

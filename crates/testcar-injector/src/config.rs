@@ -13,6 +13,9 @@ use testcar_contract::duration::{format_duration, parse_duration};
 
 use crate::quantity;
 
+mod endpoints;
+pub use endpoints::{AccessLevel, Endpoints};
+
 /// A configuration file that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -113,6 +116,8 @@ pub struct AgentConfig {
     pub extra_volumes: Vec<Volume>,
     /// Mounts of `extra_volumes` in the agent container.
     pub extra_volume_mounts: Vec<VolumeMount>,
+    /// Who may call the agent's `/result`, `/report` and `/metrics`.
+    pub endpoints: Endpoints,
 }
 
 /// `sizeLimit` of each emptyDir volume Testcar adds; `null` leaves a volume unbounded.
@@ -157,6 +162,7 @@ impl Default for AgentConfig {
             log_format: LogFormat::Json,
             image_pull_secrets: Vec::new(),
             volume_size_limits: VolumeSizeLimits::default(),
+            endpoints: Endpoints::default(),
             extra_env: Vec::new(),
             env_from: Vec::new(),
             extra_volumes: Vec::new(),

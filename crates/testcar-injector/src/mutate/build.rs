@@ -128,6 +128,8 @@ pub(super) const OWN_ENV: &[&str] = &[
     env::ENVIRONMENT,
     env::LISTEN,
     env::LOG_FORMAT,
+    env::ENDPOINTS,
+    env::READ_TOKEN,
 ];
 
 /// The agent's environment: the one place it is assembled, so that every variable the
@@ -170,6 +172,10 @@ fn agent_env(plan: &Plan) -> Vec<EnvVar> {
         format!("{listen_host}:{}", plan.port),
     ));
     envs.push(value_env(env::LOG_FORMAT, plan.log_format.clone()));
+    envs.push(value_env(env::ENDPOINTS, plan.endpoints.to_string()));
+    if let Some(token) = &plan.read_token {
+        envs.push(value_env(env::READ_TOKEN, token.clone()));
+    }
     envs.extend(plan.extras.env.iter().cloned());
     envs
 }

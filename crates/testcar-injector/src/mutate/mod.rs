@@ -57,6 +57,18 @@ impl Outcome {
 pub struct Injector {
     config: Config,
     excluded: HashSet<String>,
+    mint: fn() -> String,
+}
+
+/// A fresh read token: 32 bytes from the operating system's CSPRNG (through rustls' ring
+/// provider, which the TLS server uses anyway), hex-encoded.
+pub fn mint_read_token() -> String {
+    let mut bytes = [0u8; 32];
+    rustls::crypto::ring::default_provider()
+        .secure_random
+        .fill(&mut bytes)
+        .expect("the operating system's random source is available");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Injector {
@@ -66,7 +78,17 @@ impl Injector {
         if let Some(ns) = own_namespace.filter(|ns| !ns.is_empty()) {
             excluded.insert(ns.to_string());
         }
-        Injector { config, excluded }
+        Injector {
+            config,
+            excluded,
+            mint: mint_read_token,
+        }
+    }
+
+    /// The same injector with another source of read tokens (tests pin one).
+    pub fn with_token_source(mut self, mint: fn() -> String) -> Injector {
+        self.mint = mint;
+        self
     }
 
     /// The configuration in use.
@@ -98,7 +120,9 @@ impl Injector {
             Ok(e) => e,
             Err(skipped) => return Outcome::skipped(skipped.skip.into(), skipped.warnings),
         };
-        let plan = plan::Plan::resolve(&self.config, eligible.spec, &eligible.parsed);
+        let mut plan = plan::Plan::resolve(&self.config, eligible.spec, &eligible.parsed);
+        // Minted here, not in the plan, so that planning stays a pure function of the pod.
+        plan.read_token = plan.endpoints.needs_token().then(self.mint);
         let additions = build::additions(&plan, eligible.spec);
         Outcome {
             decision: Decision::Injected,

@@ -32,6 +32,18 @@ pub(super) fn emit(pod: &Pod, additions: &Additions) -> Patch {
         ops.push(add(&["metadata", "annotations"], to_value(&map)));
     }
 
+    // The label lets the chart's NetworkPolicy select injected pods (selectors cannot see
+    // annotations).
+    if pod.metadata.labels.is_some() {
+        ops.push(add(
+            &["metadata", "labels", annotations::INJECTED_LABEL],
+            Value::from("true"),
+        ));
+    } else {
+        let map: BTreeMap<&str, &str> = [(annotations::INJECTED_LABEL, "true")].into();
+        ops.push(add(&["metadata", "labels"], to_value(&map)));
+    }
+
     append(
         &mut ops,
         &["spec", "volumes"],

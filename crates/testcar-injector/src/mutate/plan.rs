@@ -12,6 +12,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use testcar_contract::annotations::{ParsedAnnotations, TestcarAnnotations, TestsSource, keys};
 use testcar_contract::duration::format_duration;
+use testcar_contract::endpoints::EndpointPolicy;
 
 use super::facts::{self, INFRA_CONTAINERS, is_tcp, probe_port, probes, resolve_port, used_ports};
 use super::warnings::{annotation_error_text, short, unknown_keys};
@@ -60,6 +61,11 @@ pub(super) struct Plan {
     /// The operator's additions to the agent (`agent.extraEnv`, `envFrom`, `extraVolumes`,
     /// `extraVolumeMounts`), less what would clash with the pod or with Testcar.
     pub extras: Extras,
+    /// Who may call the agent's endpoints: the operator's policy, narrowed by the pod.
+    pub endpoints: EndpointPolicy,
+    /// The pod's read token, when an endpoint needs one (minted by the injector, not here:
+    /// planning stays pure).
+    pub read_token: Option<String>,
     /// Every admission warning, in the order the choices were made.
     pub warnings: Vec<String>,
 }
@@ -139,6 +145,11 @@ impl Plan {
             environment: a.environment.clone(),
             auth_secret: a.auth_secret.clone(),
             hold_readiness: a.hold_readiness.unwrap_or(agent.hold_readiness),
+            endpoints: match &a.endpoints {
+                Some(kept) => agent.endpoints.policy().keep_only(kept),
+                None => agent.endpoints.policy(),
+            },
+            read_token: None,
             image_pull_secrets: missing_pull_secrets(&agent.image_pull_secrets, spec),
             extras,
             size_limits: {

@@ -399,3 +399,85 @@ fn extras_are_added_to_the_agent_and_clashes_are_left_out_with_a_warning() {
     let agent = agent_of(&apply(&pod, &mk_injector().mutate(&pod, "shop")));
     assert!(agent.env_from.is_none());
 }
+
+#[test]
+fn the_agent_gets_the_endpoint_policy_and_a_read_token_of_its_own() {
+    let pod = mk_pod(
+        &[(keys::INJECT, "true")],
+        vec![mk_container("app", Some(8080))],
+    );
+    let injector = mk_injector().with_token_source(|| "pinned-token".into());
+    let agent = agent_of(&apply(&pod, &injector.mutate(&pod, "shop")));
+    assert_eq!(
+        env_of(&agent, env::ENDPOINTS).as_deref(),
+        Some("result=token,report=token,metrics=open")
+    );
+    assert_eq!(
+        env_of(&agent, env::READ_TOKEN).as_deref(),
+        Some("pinned-token")
+    );
+
+    // real tokens: 64 hex characters, a different one for each pod
+    let a = agent_of(&apply(&pod, &mk_injector().mutate(&pod, "shop")));
+    let b = agent_of(&apply(&pod, &mk_injector().mutate(&pod, "shop")));
+    let (ta, tb) = (
+        env_of(&a, env::READ_TOKEN).unwrap(),
+        env_of(&b, env::READ_TOKEN).unwrap(),
+    );
+    assert_eq!(ta.len(), 64);
+    assert!(ta.chars().all(|c| c.is_ascii_hexdigit()), "{ta}");
+    assert_ne!(ta, tb);
+}
+
+#[test]
+fn the_pod_can_close_endpoints_but_not_open_them() {
+    let pod = mk_pod(
+        &[(keys::INJECT, "true"), (keys::ENDPOINTS, "metrics")],
+        vec![mk_container("app", Some(8080))],
+    );
+    let agent = agent_of(&apply(&pod, &mk_injector().mutate(&pod, "shop")));
+    assert_eq!(
+        env_of(&agent, env::ENDPOINTS).as_deref(),
+        Some("result=off,report=off,metrics=open")
+    );
+    // nothing needs a token, so none is minted
+    assert_eq!(env_of(&agent, env::READ_TOKEN), None);
+
+    // the operator closed metrics: a pod asking to keep it does not reopen it
+    let mut config = Config::default();
+    config.agent.endpoints.metrics = crate::config::AccessLevel::Off;
+    let pod = mk_pod(
+        &[(keys::INJECT, "true"), (keys::ENDPOINTS, "result,metrics")],
+        vec![mk_container("app", Some(8080))],
+    );
+    let agent = agent_of(&apply(
+        &pod,
+        &Injector::new(config, None).mutate(&pod, "shop"),
+    ));
+    assert_eq!(
+        env_of(&agent, env::ENDPOINTS).as_deref(),
+        Some("result=token,report=off,metrics=off")
+    );
+}
+
+#[test]
+fn a_bad_endpoints_annotation_warns_and_keeps_the_policy() {
+    let pod = mk_pod(
+        &[(keys::INJECT, "true"), (keys::ENDPOINTS, "results")],
+        vec![mk_container("app", Some(8080))],
+    );
+    let out = mk_injector().mutate(&pod, "shop");
+    assert_eq!(out.decision, Decision::Injected);
+    assert!(
+        out.warnings
+            .iter()
+            .any(|w| w.contains("annotation testcar.io/endpoints: \"results\" is not valid")),
+        "{:?}",
+        out.warnings
+    );
+    let agent = agent_of(&apply(&pod, &out));
+    assert_eq!(
+        env_of(&agent, env::ENDPOINTS).as_deref(),
+        Some("result=token,report=token,metrics=open")
+    );
+}

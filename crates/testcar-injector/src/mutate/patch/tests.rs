@@ -118,3 +118,24 @@ fn pull_secrets_are_added_once_and_only_when_missing() {
     let text = serde_json::to_string(&mk_injector().mutate(&pod, "shop").patch).unwrap();
     assert!(!text.contains("imagePullSecrets"), "{text}");
 }
+
+#[test]
+fn injected_pods_are_labelled_for_selectors_keeping_their_labels() {
+    let bare = mk_pod(
+        &[(keys::INJECT, "true")],
+        vec![mk_container("app", Some(8080))],
+    );
+    let mut labelled = bare.clone();
+    labelled.metadata.labels = Some([("app".to_string(), "orders".to_string())].into());
+    for pod in [bare, labelled.clone()] {
+        let patched = apply(&pod, &mk_injector().mutate(&pod, "shop"));
+        let labels = patched.metadata.labels.unwrap();
+        assert_eq!(
+            labels.get("testcar.io/injected").map(String::as_str),
+            Some("true")
+        );
+        if pod.metadata.labels.is_some() {
+            assert_eq!(labels.get("app").map(String::as_str), Some("orders"));
+        }
+    }
+}
