@@ -45,7 +45,7 @@ impl Guard {
         endpoint: Endpoint,
         peer: SocketAddr,
         headers: &HeaderMap,
-    ) -> Result<(), Response> {
+    ) -> Result<(), Denied> {
         let path = endpoint.path();
         let loopback = peer.ip().to_canonical().is_loopback();
         match self.policy.access(endpoint) {
@@ -73,19 +73,12 @@ impl Guard {
                     ));
                 };
                 match presented(headers) {
-                    None => {
-                        let mut denied = deny(
-                            StatusCode::UNAUTHORIZED,
-                            format!(
-                                "{path} needs the pod's read token in the {READ_TOKEN_HEADER} header (testcar-gate sends it; or use kubectl port-forward)\n"
-                            ),
-                        );
-                        denied.headers_mut().insert(
-                            header::WWW_AUTHENTICATE,
-                            HeaderValue::from_static("Bearer realm=\"testcar-agent\""),
-                        );
-                        Err(denied)
-                    }
+                    None => Err(deny(
+                        StatusCode::UNAUTHORIZED,
+                        format!(
+                            "{path} needs the pod's read token in the {READ_TOKEN_HEADER} header (testcar-gate sends it; or use kubectl port-forward)\n"
+                        ),
+                    )),
                     Some(given) if same(given.as_bytes(), expected.as_bytes()) => Ok(()),
                     Some(_) => Err(deny(
                         StatusCode::FORBIDDEN,
@@ -97,8 +90,29 @@ impl Guard {
     }
 }
 
-fn deny(status: StatusCode, message: String) -> Response {
-    (status, message).into_response()
+/// A refused call: the status and the reason, sent as plain text.
+#[derive(Debug)]
+pub struct Denied {
+    status: StatusCode,
+    message: String,
+}
+
+impl IntoResponse for Denied {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, self.message).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            // RFC 9110: a 401 names the scheme the caller should use.
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"testcar-agent\""),
+            );
+        }
+        response
+    }
+}
+
+fn deny(status: StatusCode, message: String) -> Denied {
+    Denied { status, message }
 }
 
 /// The token from `X-Testcar-Token`, else from `Authorization: Bearer`.
@@ -138,10 +152,10 @@ mod tests {
         h
     }
 
-    fn status(r: Result<(), Response>) -> u16 {
+    fn status(r: Result<(), Denied>) -> u16 {
         match r {
             Ok(()) => 200,
-            Err(resp) => resp.status().as_u16(),
+            Err(denied) => denied.into_response().status().as_u16(),
         }
     }
 
@@ -194,7 +208,8 @@ mod tests {
         let g = mk_guard("result=token");
         let resp = g
             .check(Endpoint::Result, REMOTE.parse().unwrap(), &HeaderMap::new())
-            .unwrap_err();
+            .unwrap_err()
+            .into_response();
         assert_eq!(
             resp.headers()[header::WWW_AUTHENTICATE],
             "Bearer realm=\"testcar-agent\""
@@ -205,7 +220,8 @@ mod tests {
                 REMOTE.parse().unwrap(),
                 &mk_headers(&[("x-testcar-token", "attacker-guess")]),
             )
-            .unwrap_err();
+            .unwrap_err()
+            .into_response();
         assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
         assert!(!format!("{g:?}").contains(TOKEN), "{g:?}");
     }

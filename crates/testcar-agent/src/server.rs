@@ -55,7 +55,7 @@ async fn result(
     headers: HeaderMap,
 ) -> Response {
     if let Err(denied) = shared.guard.check(Endpoint::Result, peer, &headers) {
-        return denied;
+        return denied.into_response();
     }
     // The document as the result line has it (field order included), else the state.
     match shared.state.result() {
@@ -90,7 +90,7 @@ async fn report(
     headers: HeaderMap,
 ) -> Response {
     if let Err(denied) = shared.guard.check(Endpoint::Report, peer, &headers) {
-        return denied;
+        return denied.into_response();
     }
     match shared.state.result() {
         Some(run) => {
@@ -112,7 +112,7 @@ async fn metrics(
     headers: HeaderMap,
 ) -> Response {
     if let Err(denied) = shared.guard.check(Endpoint::Metrics, peer, &headers) {
-        return denied;
+        return denied.into_response();
     }
     (
         [(
