@@ -13,6 +13,6 @@ mkdir -p "$stage/TestcarGateV0"
 cp "$here/vss-extension.json" "$here/README.md" "$stage/"
 cp "$task/task.json" "$task/package.json" "$task/index.js" "$task/gatefetch.js" "$stage/TestcarGateV0/"
 [ -f "$task/package-lock.json" ] && cp "$task/package-lock.json" "$stage/TestcarGateV0/"
-(cd "$stage/TestcarGateV0" && npm install --omit=dev --no-audit --no-fund --loglevel=error >/dev/null)
+(cd "$stage/TestcarGateV0" && npm ci --omit=dev --prefer-offline --no-audit --no-fund --loglevel=error >/dev/null)
 mkdir -p "$out"
 tfx extension create --root "$stage" --manifest-globs vss-extension.json --output-path "$out" --no-prompt
