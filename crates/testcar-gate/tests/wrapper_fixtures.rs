@@ -286,3 +286,14 @@ fn gate_flags_list_is_the_clis() {
     flags.sort();
     check(".", "gate-flags.txt", &flags.concat());
 }
+
+/// docs/pipelines.md shows the failed scenario's summary as the gate writes it.
+#[test]
+fn pipelines_doc_shows_the_real_summary() {
+    let doc = include_str!("../../../docs/pipelines.md");
+    let summary = std::fs::read_to_string(root().join("failed/summary.md")).unwrap();
+    assert!(
+        doc.contains(&format!("````markdown\n{summary}````")),
+        "docs/pipelines.md's example summary differs from integrations/testdata/failed/summary.md"
+    );
+}
