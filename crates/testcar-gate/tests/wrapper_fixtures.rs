@@ -1,70 +1,18 @@
 //! The recorded gate outputs the pipeline wrappers are tested with
 //! (`integrations/testdata/<scenario>/`, played back by `integrations/testdata/fake-testcar-gate`)
-//! are the gate's real outputs: this test renders each scenario with the gate's own code, or
-//! runs the binary (bad kubeconfig), and compares. `TESTCAR_UPDATE_FIXTURES=1` rewrites them.
+//! are the real binary's: this test runs `testcar-gate` against the stand-in API server
+//! (`common/mod.rs`; passed, failed, timeout) or with an unreadable kubeconfig, makes times and
+//! temporary paths stable, and compares. `TESTCAR_UPDATE_FIXTURES=1` rewrites them.
+
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use chrono::{DateTime, Utc};
-use testcar_contract::{Run, Status};
-use testcar_gate::report::{GATE_SCHEMA_ID, GateReport, PodReport, PodStatus, WorkloadRef};
-use testcar_gate::verdict::{HtmlReport, Source};
+use common::*;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../integrations/testdata")
-}
-
-fn example(name: &str) -> Run {
-    let text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../docs/examples/{name}.json")),
-    )
-    .unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
-fn t(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s).unwrap().to_utc()
-}
-
-fn pod(name: &str, run: Option<Run>, status: PodStatus, message: Option<&str>) -> PodReport {
-    PodReport {
-        name: name.into(),
-        status,
-        source: run.as_ref().map(|_| Source::Log),
-        restarts: 0,
-        message: message.map(str::to_string),
-        run,
-        html_report: Some(HtmlReport {
-            access: "token",
-            port: 9464,
-            proxy_path: format!("/api/v1/namespaces/shop/pods/{name}:9464/proxy/report"),
-        }),
-    }
-}
-
-fn report(pods: Vec<PodReport>, status: Status, error: Option<&str>) -> GateReport {
-    GateReport {
-        schema: GATE_SCHEMA_ID.into(),
-        namespace: "shop".into(),
-        workload: WorkloadRef {
-            kind: "Deployment".into(),
-            name: "orders".into(),
-            revision: Some("7".into()),
-            replica_set: Some("orders-7c9f8d6b5".into()),
-        },
-        status,
-        error: error.map(str::to_string),
-        min_pods: 1,
-        expected_pods: Some(pods.len()),
-        pods_seen: pods.len(),
-        pods_reported: pods.iter().filter(|p| p.run.is_some()).count(),
-        pods_ignored: 0,
-        started: t("2026-11-22T10:04:05Z"),
-        finished: t("2026-11-22T10:06:02Z"),
-        duration_ms: 117_000,
-        pods,
-    }
 }
 
 /// Compare `actual` with the fixture file, or write it under TESTCAR_UPDATE_FIXTURES=1.
@@ -89,77 +37,92 @@ fn check(scenario: &str, file: &str, actual: &str) {
     );
 }
 
-fn check_report(scenario: &str, r: &GateReport, exit: u8) {
-    check(scenario, "exit-code", &format!("{exit}\n"));
-    check(scenario, "stdout.txt", &r.render_summary(false, true));
-    check(scenario, "junit.xml", &r.to_junit());
-    check(scenario, "gate.json", &r.to_json());
-    check(scenario, "summary.md", &r.render_markdown());
+/// Run the binary with the three report flags into a temporary folder and record the scenario.
+fn record(scenario: &str, kubeconfig: &Path, args: &[&str], expect: i32) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_testcar-gate"))
+        .args(["--namespace", "shop", "--interval", "50ms"])
+        .args(args)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .arg("--junit")
+        .arg(dir.path().join("junit.xml"))
+        .arg("--json")
+        .arg(dir.path().join("gate.json"))
+        .arg("--summary-markdown")
+        .arg(dir.path().join("summary.md"))
+        .env_remove("KUBECONFIG")
+        .env_remove("TESTCAR_GATE_TIMEOUT")
+        .env_remove("TESTCAR_GATE_NAMESPACE")
+        .env("TESTCAR_LOG", "off")
+        .output()
+        .unwrap();
+    let code = out.status.code().unwrap();
+    assert_eq!(
+        code,
+        expect,
+        "{scenario}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tmps: Vec<String> = [dir.path(), kubeconfig.parent().unwrap()]
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    let clean = |text: &str| {
+        let mut t = normalize(text);
+        for tmp in &tmps {
+            t = t.replace(tmp.as_str(), "TMP");
+        }
+        t
+    };
+    let read = |f: &str| clean(&std::fs::read_to_string(dir.path().join(f)).unwrap());
+    let md = read("summary.md");
+    check(scenario, "exit-code", &format!("{code}\n"));
+    check(
+        scenario,
+        "stdout.txt",
+        &clean(&String::from_utf8_lossy(&out.stdout)),
+    );
+    check(scenario, "junit.xml", &read("junit.xml"));
+    check(scenario, "gate.json", &read("gate.json"));
+    check(scenario, "summary.md", &md);
+    md
 }
 
-#[test]
-fn passed_failed_and_timeout_fixtures_are_the_gates_outputs() {
-    let passed = report(
-        vec![
-            pod(
-                "orders-7c9f8d6b5-2xkqz",
-                Some(example("passed")),
-                PodStatus::Passed,
-                None,
-            ),
-            pod(
-                "orders-7c9f8d6b5-8mn4p",
-                Some(example("passed")),
-                PodStatus::Passed,
-                None,
-            ),
-        ],
-        Status::Passed,
-        None,
-    );
-    check_report("passed", &passed, 0);
+fn passing_world() -> World {
+    let mut w = World::orders();
+    for pod in CURRENT {
+        w.set_log(pod, &[log_with(RUN_PASSED, pod)]);
+    }
+    w
+}
 
-    let failed = report(
-        vec![
-            pod(
-                "orders-7c9f8d6b5-2xkqz",
-                Some(example("passed")),
-                PodStatus::Passed,
-                None,
-            ),
-            pod(
-                "orders-7c9f8d6b5-8mn4p",
-                Some(example("failed")),
-                PodStatus::Failed,
-                None,
-            ),
-        ],
-        Status::Failed,
-        None,
-    );
-    check_report("failed", &failed, 1);
+#[tokio::test(flavor = "multi_thread")]
+async fn passed_failed_and_timeout_fixtures_are_the_binarys_outputs() {
+    let deployment = ["--deployment", "orders", "--timeout", "20s"];
 
-    let timeout = report(
-        vec![
-            pod(
-                "orders-7c9f8d6b5-2xkqz",
-                Some(example("passed")),
-                PodStatus::Passed,
-                None,
-            ),
-            pod(
-                "orders-7c9f8d6b5-q7w2c",
-                None,
-                PodStatus::Pending,
-                Some("container testcar has not started (pod phase Pending)"),
-            ),
-        ],
-        Status::Error,
-        Some(
-            "timed out after 10m waiting for 1 of 2 pod(s): orders-7c9f8d6b5-q7w2c (container testcar has not started (pod phase Pending))",
-        ),
-    );
-    check_report("timeout", &timeout, 2);
+    let api = FakeApi::start(passing_world()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let kc = api.kubeconfig(dir.path());
+    let md = tokio::task::block_in_place(|| record("passed", &kc, &deployment, 0));
+    assert!(md.starts_with("## Testcar gate: ✅ PASSED"), "{md}");
+
+    let mut world = passing_world();
+    world.set_log(CURRENT[1], &[log_with(RUN_FAILED, CURRENT[1])]);
+    let api = FakeApi::start(world).await;
+    let kc = api.kubeconfig(dir.path());
+    let md = tokio::task::block_in_place(|| record("failed", &kc, &deployment, 1));
+    assert!(md.contains("### Not passed"), "{md}");
+    assert!(md.contains("### HTML reports"), "{md}");
+
+    let mut world = passing_world();
+    world.set_log(CURRENT[2], &[log_without_result()]);
+    let api = FakeApi::start(world).await;
+    let kc = api.kubeconfig(dir.path());
+    let timeout = ["--deployment", "orders", "--timeout", "1s"];
+    let md = tokio::task::block_in_place(|| record("timeout", &kc, &timeout, 2));
+    assert!(md.contains("**Error:** timed out after 1s"), "{md}");
 }
 
 /// Timestamps and durations of a real run, made stable.
@@ -231,45 +194,14 @@ fn bad_kubeconfig_fixture_is_what_the_binary_writes() {
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     std::fs::write(&kubeconfig, "this: [is not a kubeconfig\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_testcar-gate"))
-        .args([
-            "--namespace",
-            "shop",
-            "--deployment",
-            "orders",
-            "--timeout",
-            "30s",
-        ])
-        .arg("--kubeconfig")
-        .arg(&kubeconfig)
-        .arg("--junit")
-        .arg(dir.path().join("junit.xml"))
-        .arg("--json")
-        .arg(dir.path().join("gate.json"))
-        .arg("--summary-markdown")
-        .arg(dir.path().join("summary.md"))
-        .env_remove("KUBECONFIG")
-        .env("TESTCAR_LOG", "off")
-        .output()
-        .unwrap();
-    let code = out.status.code().unwrap();
-    assert_eq!(code, 2, "{}", String::from_utf8_lossy(&out.stderr));
-    let tmp = dir.path().to_string_lossy().into_owned();
-    let read = |f: &str| {
-        normalize(&std::fs::read_to_string(dir.path().join(f)).unwrap()).replace(&tmp, "TMP")
-    };
-    let md = read("summary.md");
-    assert!(md.starts_with("## Testcar gate: ⚠️ ERROR"), "{md}");
-    assert!(md.contains("kubeconfig"), "{md}");
-    check("bad-kubeconfig", "exit-code", &format!("{code}\n"));
-    check(
+    let md = record(
         "bad-kubeconfig",
-        "stdout.txt",
-        &normalize(&String::from_utf8_lossy(&out.stdout)).replace(&tmp, "TMP"),
+        &kubeconfig,
+        &["--deployment", "orders", "--timeout", "30s"],
+        2,
     );
-    check("bad-kubeconfig", "junit.xml", &read("junit.xml"));
-    check("bad-kubeconfig", "gate.json", &read("gate.json"));
-    check("bad-kubeconfig", "summary.md", &md);
+    assert!(md.starts_with("## Testcar gate: ⚠️ ERROR"), "{md}");
+    assert!(md.contains("failed to parse kubeconfig YAML"), "{md}");
 }
 
 /// The fake gate refuses flags the real one does not have: its list is the CLI's.
