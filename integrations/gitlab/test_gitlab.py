@@ -109,6 +109,11 @@ class Schema(unittest.TestCase):
         # every input is used
         for name in spec_inputs():
             self.assertIn(f"$[[ inputs.{name} ]]", documents()[1], name)
+        # the default gate is the workspace's release
+        cargo = read(os.path.join(HERE, "..", "..", "Cargo.toml"))
+        version = re.search(r'\[workspace\.package\][^\[]*?\nversion = "([^"]+)"', cargo).group(1)
+        self.assertEqual(spec_inputs()["gate-version"]["default"], version)
+        self.assertIn(f"/v{version}/integrations/gitlab/testcar-gate.yml", read(EXAMPLE))
         # the example's inputs are the template's
         for inc in yaml.safe_load(read(EXAMPLE))["include"]:
             self.assertLessEqual(set(inc["inputs"]), set(spec_inputs()))

@@ -249,3 +249,46 @@ describe('fetching testcar-gate from a release', function () {
         await assert.rejects(fetchGate(base, '9.9.9', os.tmpdir(), 'linux', 'x64'), /HTTP 404/);
     });
 });
+
+describe('task.json and the code agree', () => {
+    const task = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'task.json'), 'utf8'));
+    const code = fs.readFileSync(path.join(__dirname, '..', 'index.ts'), 'utf8');
+    const names: string[] = task.inputs.map((i: any) => i.name);
+
+    it('every input is read by the task, and the task reads only declared inputs', () => {
+        const read = new Set<string>();
+        for (const m of code.matchAll(/get(?:Bool|Path)?Input\('([A-Za-z]+)'/g)) {
+            read.add(m[1]);
+        }
+        assert.deepStrictEqual([...read].sort(), [...names].sort());
+    });
+
+    it('pick lists default to one of their options; visible rules name inputs', () => {
+        for (const i of task.inputs) {
+            if (i.type === 'pickList' && i.defaultValue !== undefined) {
+                assert.ok(Object.keys(i.options).includes(i.defaultValue), i.name);
+            }
+            for (const m of String(i.visibleRule || '').matchAll(/([A-Za-z]+) =/g)) {
+                assert.ok(names.includes(m[1]), `${i.name}: visibleRule names ${m[1]}`);
+            }
+        }
+    });
+
+    it('the output variables are the ones the task sets', () => {
+        const set = [...code.matchAll(/setVariable\('([A-Za-z]+)', [^)]*, false, true\)/g)].map((m) => m[1]);
+        assert.deepStrictEqual(set.sort(), task.outputVariables.map((o: any) => o.name).sort());
+    });
+
+    it('the extension and the task have the same version', () => {
+        const ext = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'vss-extension.json'), 'utf8'));
+        const v = task.version;
+        assert.strictEqual(ext.version, `${v.Major}.${v.Minor}.${v.Patch}`);
+        const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8'));
+        assert.strictEqual(pkg.version, ext.version);
+        // the task fetches the gate release of its own version: the workspace's
+        const cargo = fs.readFileSync(path.join(__dirname, '..', '..', '..', '..', 'Cargo.toml'), 'utf8');
+        const m = /\[workspace\.package\][^\[]*?\nversion = "([^"]+)"/.exec(cargo);
+        assert.ok(m, 'workspace version in Cargo.toml');
+        assert.strictEqual(ext.version, m![1]);
+    });
+});
