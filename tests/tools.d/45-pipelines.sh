@@ -5,7 +5,8 @@
 #   Azure DevOps  npm test: the task under the task library's MockTestRunner, and the release
 #                 download with its checksum; then the extension packaged with tfx-cli
 #   GitHub        action.yml against SchemaStore's action schema; the step run the way the
-#                 runner runs it (INPUT_*, GITHUB_OUTPUT, GITHUB_STEP_SUMMARY)
+#                 runner runs it (INPUT_*, GITHUB_OUTPUT, GITHUB_STEP_SUMMARY); the docs'
+#                 workflow through actionlint
 #   GitLab        the template against GitLab's CI JSON Schema and its job script run locally
 # Tools come from scripts/setup.d/45-pipelines.sh.
 source "$(dirname "$0")/../../scripts/lib.sh"
@@ -61,9 +62,53 @@ step "github: the action's step run as the runner runs it (passed, failed, timeo
 if command -v shellcheck >/dev/null; then
   step "github: shellcheck run.sh" shellcheck integrations/github-action/run.sh
 fi
+# docs/pipelines.md's workflow, with the action taken from this tree, through actionlint
+# (which checks the inputs given against action.yml); a workflow with a misspelt input must be
+# refused. actionlint comes from scripts/setup.d/35-actionlint.sh.
+if command -v actionlint >/dev/null; then
+  repo="$work/repo"
+  mkdir -p "$repo/.github/workflows" "$repo/integrations"
+  cp -r integrations/github-action "$repo/integrations/"
+  git -C "$repo" init -q
+  awk '/^## GitHub Actions/ { s = 1; next } s && /^## / { s = 0 } s && /^```yaml/ { y = 1; next } y && /^```/ { exit } y' \
+    docs/pipelines.md | sed 's|uses: testcar/testcar/integrations/github-action@v[0-9.]*|uses: ./integrations/github-action|' \
+    > "$repo/.github/workflows/docs.yml"
+  printf 'on: push\njobs:\n  j:\n    runs-on: ubuntu-24.04\n    steps:\n      - uses: ./integrations/github-action\n        with: { namespace: shop, workloads: orders }\n' \
+    > "$repo/.github/workflows/bad.yml"
+  if grep -q 'uses: ./integrations/github-action' "$repo/.github/workflows/docs.yml"; then
+    step "github: docs/pipelines.md's workflow passes actionlint with the action's inputs" \
+      bash -c "cd '$repo' && actionlint -color=false .github/workflows/docs.yml"
+  else
+    echo "no workflow using the action found in docs/pipelines.md" > "$work/out"
+    fail "github: docs/pipelines.md's workflow passes actionlint with the action's inputs"
+  fi
+  if (cd "$repo" && actionlint -color=false .github/workflows/bad.yml) >"$work/out" 2>&1; then
+    fail "github: actionlint refuses a misspelt input of the action"
+  elif grep -q 'input "workloads" is not defined in action "Testcar gate"' "$work/out"; then
+    ok "github: actionlint refuses a misspelt input of the action"
+  else
+    fail "github: actionlint refuses a misspelt input of the action"
+  fi
+elif [ "${TESTCAR_REQUIRE_TOOLS:-}" = 1 ]; then
+  echo "actionlint is not installed (scripts/setup.d/35-actionlint.sh)" > "$work/out"
+  fail "github: docs/pipelines.md's workflow through actionlint"
+else
+  echo "skipped: actionlint not installed: docs/pipelines.md's workflow is not linted"
+fi
 
 step "gitlab: the template and an example pipeline against GitLab's CI JSON Schema; the job script with the fake gate" \
   python3 integrations/gitlab/test_gitlab.py
+
+step "docs/pipelines.md: the Azure DevOps and GitLab snippets use declared inputs; the GitLab one passes the schema" \
+  python3 integrations/check_docs_examples.py
+sed 's/      workloadKind: deployment/      workloadKind: deploy/; s/      kube-context: /      kube-ctx: /' docs/pipelines.md >"$work/bad.md"
+if TESTCAR_PIPELINES_DOC="$work/bad.md" python3 integrations/check_docs_examples.py >"$work/out" 2>&1; then
+  fail "docs/pipelines.md: snippets with a wrong pick-list value and an unknown input are refused"
+elif grep -q 'workloadKind: deploy is not one of' "$work/out" && grep -q 'input kube-ctx is not in' "$work/out"; then
+  ok "docs/pipelines.md: snippets with a wrong pick-list value and an unknown input are refused"
+else
+  fail "docs/pipelines.md: snippets with a wrong pick-list value and an unknown input are refused"
+fi
 
 echo "pipelines: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
