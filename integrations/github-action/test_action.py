@@ -148,6 +148,13 @@ class Action(unittest.TestCase):
         self.assertEqual(r["outputs"]["status"], "error")
         self.assertIn("::warning title=Testcar gate::could not judge", r["stdout"])
 
+    def test_a_pod_that_could_not_test_is_a_gate_error(self):
+        r = run_action(BASE, "error")
+        self.assertEqual(r["code"], 2)
+        self.assertEqual(r["outputs"]["status"], "error")
+        self.assertIn("(exit 2): pod orders-7c9f8d6b5-2xkqz could not test: target never became ready", r["stdout"])
+        self.assertIn("| orders-7c9f8d6b5-2xkqz | ⚠️ error |", r["summary"])
+
     def test_bad_kubeconfig(self):
         r = run_action({**BASE, "kubeconfig": "/nonexistent/kubeconfig"}, "bad-kubeconfig")
         self.assertEqual(r["code"], 2)

@@ -161,6 +161,13 @@ class Job(unittest.TestCase):
         self.assertEqual(p.returncode, 77)
         self.assertIn("exit 77 (allowed to fail)", p.stdout)
 
+    def test_a_pod_that_could_not_test_is_a_gate_error(self):
+        p, *_ = run_job({}, "error")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("**Error:** pod orders-7c9f8d6b5-2xkqz could not test", p.stdout)
+        p, *_ = run_job({"allow-gate-error": True}, "error")
+        self.assertEqual(p.returncode, 77)
+
     def test_bad_kubeconfig_is_a_gate_error(self):
         p, build, _, _ = run_job({}, "bad-kubeconfig")
         self.assertEqual(p.returncode, 2)

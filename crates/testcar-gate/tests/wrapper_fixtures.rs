@@ -1,7 +1,7 @@
 //! The recorded gate outputs the pipeline wrappers are tested with
 //! (`integrations/testdata/<scenario>/`, played back by `integrations/testdata/fake-testcar-gate`)
 //! are the real binary's: this test runs `testcar-gate` against the stand-in API server
-//! (`common/mod.rs`; passed, failed, timeout) or with an unreadable kubeconfig, makes times and
+//! (`common/mod.rs`; passed, failed, a pod's run in error, timeout) or with an unreadable kubeconfig, makes times and
 //! temporary paths stable, and compares. `TESTCAR_UPDATE_FIXTURES=1` rewrites them.
 
 mod common;
@@ -99,7 +99,7 @@ fn passing_world() -> World {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn passed_failed_and_timeout_fixtures_are_the_binarys_outputs() {
+async fn passed_failed_error_and_timeout_fixtures_are_the_binarys_outputs() {
     let deployment = ["--deployment", "orders", "--timeout", "20s"];
 
     let api = FakeApi::start(passing_world()).await;
@@ -115,6 +115,16 @@ async fn passed_failed_and_timeout_fixtures_are_the_binarys_outputs() {
     let md = tokio::task::block_in_place(|| record("failed", &kc, &deployment, 1));
     assert!(md.contains("### Not passed"), "{md}");
     assert!(md.contains("### HTML reports"), "{md}");
+
+    let mut world = passing_world();
+    world.set_log(CURRENT[0], &[log_with(RUN_ERROR, CURRENT[0])]);
+    let api = FakeApi::start(world).await;
+    let kc = api.kubeconfig(dir.path());
+    let md = tokio::task::block_in_place(|| record("error", &kc, &deployment, 2));
+    assert!(
+        md.contains("**Error:** pod orders-7c9f8d6b5-2xkqz could not test"),
+        "{md}"
+    );
 
     let mut world = passing_world();
     world.set_log(CURRENT[2], &[log_without_result()]);

@@ -120,6 +120,17 @@ describe('Testcar gate task (mock runner)', function () {
         has(tr, '##vso[task.setvariable variable=status;isOutput=true;issecret=false;]error');
     });
 
+    it('error (a pod could not test): Failed, or SucceededWithIssues as configured', async () => {
+        let { tr } = await runTask('error', {});
+        assert.strictEqual(result(tr), 'Failed', tr.stdout);
+        assert.ok(has(tr, '##vso[task.complete').includes('(exit 2): pod orders-7c9f8d6b5-2xkqz could not test: target never became ready'));
+        assert.ok(summaryOf(tr).includes('| orders-7c9f8d6b5-2xkqz | ⚠️ error |'));
+        has(tr, '##vso[results.publish ');
+        ({ tr } = await runTask('error', { gateErrorResult: 'SucceededWithIssues' }));
+        assert.strictEqual(result(tr), 'SucceededWithIssues', tr.stdout);
+        has(tr, '##vso[task.issue type=warning;');
+    });
+
     it('error (timeout) with gateErrorResult SucceededWithIssues', async () => {
         const { tr } = await runTask('timeout', { gateErrorResult: 'SucceededWithIssues' });
         assert.strictEqual(result(tr), 'SucceededWithIssues', tr.stdout);
