@@ -156,7 +156,7 @@ class Job(unittest.TestCase):
     def test_timeout_fails_or_is_allowed_to_fail(self):
         p, *_ = run_job({}, "timeout")
         self.assertEqual(p.returncode, 2)
-        self.assertIn("**Error:** timed out after 1s", p.stdout)
+        self.assertIn("**Error:** timed out after 5s", p.stdout)
         p, *_ = run_job({"allow-gate-error": True}, "timeout")
         self.assertEqual(p.returncode, 77)
         self.assertIn("exit 77 (allowed to fail)", p.stdout)

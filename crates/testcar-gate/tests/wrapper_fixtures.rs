@@ -130,9 +130,9 @@ async fn passed_failed_error_and_timeout_fixtures_are_the_binarys_outputs() {
     world.set_log(CURRENT[2], &[log_without_result()]);
     let api = FakeApi::start(world).await;
     let kc = api.kubeconfig(dir.path());
-    let timeout = ["--deployment", "orders", "--timeout", "1s"];
+    let timeout = ["--deployment", "orders", "--timeout", "5s"];
     let md = tokio::task::block_in_place(|| record("timeout", &kc, &timeout, 2));
-    assert!(md.contains("**Error:** timed out after 1s"), "{md}");
+    assert!(md.contains("**Error:** timed out after 5s"), "{md}");
 }
 
 /// Timestamps and durations of a real run, made stable.

@@ -114,9 +114,9 @@ describe('Testcar gate task (mock runner)', function () {
         const { tr } = await runTask('timeout', {});
         assert.strictEqual(result(tr), 'Failed', tr.stdout);
         const done = has(tr, '##vso[task.complete');
-        assert.ok(done.includes('could not judge the rollout (exit 2): timed out after 1s'), done);
+        assert.ok(done.includes('could not judge the rollout (exit 2): timed out after 5s'), done);
         has(tr, '##vso[results.publish ');
-        assert.ok(summaryOf(tr).includes('**Error:** timed out after 1s'));
+        assert.ok(summaryOf(tr).includes('**Error:** timed out after 5s'));
         has(tr, '##vso[task.setvariable variable=status;isOutput=true;issecret=false;]error');
     });
 
