@@ -40,6 +40,10 @@ pub struct Cli {
     /// Write the aggregated JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Write the verdict as Markdown here (pod table, checks that did not pass, HTML
+    /// report access), for CI job summaries.
+    #[arg(long, value_name = "FILE")]
+    pub summary_markdown: Option<PathBuf>,
     #[command(flatten)]
     pub kube: KubeArgs,
     /// How often to poll the API server while waiting.

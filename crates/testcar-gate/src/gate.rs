@@ -45,6 +45,7 @@ pub struct GateOptions {
 struct Tracked {
     restarts: i32,
     state: PodState,
+    html_report: Option<verdict::HtmlReport>,
 }
 
 #[derive(Debug)]
@@ -296,11 +297,16 @@ async fn poll(client: &Client, opts: &GateOptions, state: &mut State, events: &m
         }
         keep
     });
-    for name in current.keys() {
-        state.pods.entry(name.clone()).or_insert_with(|| Tracked {
-            restarts: 0,
-            state: PodState::Waiting("not looked at yet".into()),
-        });
+    for (name, pod) in &current {
+        state
+            .pods
+            .entry(name.clone())
+            .or_insert_with(|| Tracked {
+                restarts: 0,
+                state: PodState::Waiting("not looked at yet".into()),
+                html_report: None,
+            })
+            .html_report = verdict::html_report(pod);
     }
 
     let pods_api: Api<Pod> = Api::namespaced(client.clone(), &opts.namespace);
@@ -500,6 +506,7 @@ fn judge(
                 restarts: t.restarts,
                 message,
                 run,
+                html_report: t.html_report,
             }
         })
         .collect::<Vec<_>>();

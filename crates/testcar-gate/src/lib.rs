@@ -7,6 +7,7 @@ pub mod cli;
 pub mod client;
 pub mod gate;
 pub mod hint;
+pub mod markdown;
 pub mod report;
 pub mod rollback;
 pub mod verdict;
@@ -40,7 +41,7 @@ pub enum GateError {
     /// A report file could not be written.
     #[error("cannot write {what} to {}: {source}", path.display())]
     Write {
-        /// `JUnit XML` or `JSON`.
+        /// `JUnit XML`, `JSON` or `Markdown summary`.
         what: &'static str,
         /// The file.
         path: PathBuf,
@@ -98,13 +99,16 @@ fn write_file(what: &'static str, path: &Path, text: &str) -> Result<(), GateErr
     })
 }
 
-/// Write `--junit` / `--json` and print the summary on stdout.
+/// Write `--junit` / `--json` / `--summary-markdown` and print the summary on stdout.
 pub fn emit(cli: &cli::Cli, report: &GateReport) -> Result<(), GateError> {
     if let Some(path) = &cli.junit {
         write_file("JUnit XML", path, &report.to_junit())?;
     }
     if let Some(path) = &cli.json {
         write_file("JSON", path, &report.to_json())?;
+    }
+    if let Some(path) = &cli.summary_markdown {
+        write_file("Markdown summary", path, &report.render_markdown())?;
     }
     let stdout = std::io::stdout();
     let color = stdout.is_terminal();

@@ -10,7 +10,7 @@ use testcar_contract::junit::JunitReport;
 use testcar_contract::summary;
 use testcar_contract::{CheckStatus, PodRef, Run, Status};
 
-use crate::verdict::Source;
+use crate::verdict::{HtmlReport, Source};
 
 /// Schema id of the aggregated JSON document.
 pub const GATE_SCHEMA_ID: &str = "testcar.io/gate/v1";
@@ -70,6 +70,9 @@ pub struct PodReport {
     /// The pod's result document, as the agent wrote it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run: Option<Run>,
+    /// Where the pod's agent serves its HTML report, when its endpoint policy serves it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub html_report: Option<HtmlReport>,
 }
 
 /// The workload as resolved.
@@ -409,10 +412,10 @@ fn table(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn example(name: &str) -> Run {
+    pub(crate) fn example(name: &str) -> Run {
         serde_json::from_str(match name {
             "passed" => include_str!("../../../docs/examples/passed.json"),
             "failed" => include_str!("../../../docs/examples/failed.json"),
@@ -421,7 +424,12 @@ mod tests {
         .unwrap()
     }
 
-    fn mk_pod(name: &str, run: Option<Run>, status: PodStatus, message: Option<&str>) -> PodReport {
+    pub(crate) fn mk_pod(
+        name: &str,
+        run: Option<Run>,
+        status: PodStatus,
+        message: Option<&str>,
+    ) -> PodReport {
         PodReport {
             name: name.into(),
             status,
@@ -429,10 +437,15 @@ mod tests {
             restarts: 0,
             message: message.map(str::to_string),
             run,
+            html_report: None,
         }
     }
 
-    fn mk_report(pods: Vec<PodReport>, status: Status, error: Option<&str>) -> GateReport {
+    pub(crate) fn mk_report(
+        pods: Vec<PodReport>,
+        status: Status,
+        error: Option<&str>,
+    ) -> GateReport {
         let t = DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z")
             .unwrap()
             .to_utc();

@@ -6,8 +6,8 @@ use k8s_openapi::api::core::v1::{Container, ContainerStatus, Pod};
 use kube::api::LogParams;
 use kube::{Api, Client, ResourceExt};
 use serde::Serialize;
-use testcar_contract::endpoints::READ_TOKEN_HEADER;
-use testcar_contract::env::{LISTEN, READ_TOKEN};
+use testcar_contract::endpoints::{Access, Endpoint, EndpointPolicy, READ_TOKEN_HEADER};
+use testcar_contract::env::{ENDPOINTS, LISTEN, READ_TOKEN};
 use testcar_contract::line::find_last_result;
 use testcar_contract::paths::{AGENT_PORT, AGENT_PORT_NAME, CONTAINER_NAME};
 use testcar_contract::{Run, SCHEMA_ID};
@@ -140,6 +140,45 @@ fn agent_read_token(pod: &Pod) -> Option<&str> {
         .find(|e| e.name == READ_TOKEN)
         .and_then(|e| e.value.as_deref())
         .filter(|v| !v.is_empty())
+}
+
+/// Where the pod's agent serves its HTML report (`/report`), when its endpoint policy
+/// (`TESTCAR_ENDPOINTS` in the agent's environment, else the default) serves it at all.
+pub fn html_report(pod: &Pod) -> Option<HtmlReport> {
+    let c = sidecar(pod)?;
+    let policy = c
+        .env
+        .iter()
+        .flatten()
+        .find(|e| e.name == ENDPOINTS)
+        .and_then(|e| e.value.as_deref())
+        .map(|v| v.parse::<EndpointPolicy>().unwrap_or_default())
+        .unwrap_or_default();
+    let access = policy.access(Endpoint::Report);
+    if access == Access::Off {
+        return None;
+    }
+    let port = agent_port(pod);
+    let ns = pod.namespace().unwrap_or_default();
+    let name = pod.name_any();
+    Some(HtmlReport {
+        access: access.as_str(),
+        port,
+        proxy_path: format!("/api/v1/namespaces/{ns}/pods/{name}:{port}/proxy/report"),
+    })
+}
+
+/// How to open a pod's HTML report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HtmlReport {
+    /// The pod's access level for `/report`: `local` (port-forward only), `token` (also
+    /// remote callers with the pod's read token) or `open`.
+    pub access: &'static str,
+    /// The agent's port.
+    pub port: u16,
+    /// The API server's pod-proxy path to the report.
+    pub proxy_path: String,
 }
 
 fn sidecar_status(pod: &Pod) -> Option<&ContainerStatus> {
@@ -380,6 +419,41 @@ mod tests {
         assert!(has_sidecar(&regular));
         assert!(has_sidecar(&native));
         assert!(!has_sidecar(&none));
+    }
+
+    #[test]
+    fn html_report_follows_the_pods_endpoint_policy_and_port() {
+        let with = |env: serde_json::Value| {
+            html_report(&mk_pod(serde_json::json!({
+                "metadata": {"name": "orders-a", "namespace": "shop"},
+                "spec": {"containers": [{"name": "app"}, {"name": "testcar", "env": env}]}
+            })))
+        };
+        let default = with(serde_json::json!([])).unwrap();
+        assert_eq!(default.access, "token");
+        assert_eq!(default.port, AGENT_PORT);
+        assert_eq!(
+            default.proxy_path,
+            format!("/api/v1/namespaces/shop/pods/orders-a:{AGENT_PORT}/proxy/report")
+        );
+        let open = with(serde_json::json!([
+            {"name": "TESTCAR_ENDPOINTS", "value": "result=token,report=open"},
+            {"name": "TESTCAR_LISTEN", "value": "0.0.0.0:9470"}
+        ]))
+        .unwrap();
+        assert_eq!((open.access, open.port), ("open", 9470));
+        assert!(
+            open.proxy_path
+                .ends_with("/pods/orders-a:9470/proxy/report")
+        );
+        assert_eq!(
+            with(serde_json::json!([{"name": "TESTCAR_ENDPOINTS", "value": "report=off"}])),
+            None
+        );
+        let no_sidecar = mk_pod(serde_json::json!({
+            "metadata": {"name": "c"}, "spec": {"containers": [{"name": "app"}]}
+        }));
+        assert_eq!(html_report(&no_sidecar), None);
     }
 
     #[test]
