@@ -15,7 +15,7 @@ use testcar_contract::duration::format_duration;
 use testcar_contract::endpoints::EndpointPolicy;
 
 use super::facts::{self, INFRA_CONTAINERS, is_tcp, probe_port, probes, resolve_port, used_ports};
-use super::warnings::{annotation_error_text, short, unknown_keys};
+use super::warnings::{default_used_text, short, unknown_keys};
 use crate::config::{Config, DurationValue};
 use crate::quantity;
 
@@ -98,11 +98,7 @@ pub(super) struct Timeouts {
 impl Plan {
     /// Resolve every choice for `spec`. The order of the steps is the order of the warnings.
     pub fn resolve(config: &Config, spec: &PodSpec, parsed: &ParsedAnnotations) -> Plan {
-        let mut warnings: Vec<String> = parsed
-            .errors
-            .iter()
-            .map(|e| format!("{}; the default is used", annotation_error_text(e)))
-            .collect();
+        let mut warnings: Vec<String> = parsed.errors.iter().map(default_used_text).collect();
         warnings.extend(unknown_keys(parsed));
         let a = &parsed.annotations;
         let mut r = Resolver {

@@ -41,6 +41,12 @@ pub(super) fn annotation_error_text(e: &AnnotationError) -> String {
     )
 }
 
+/// The warning for an annotation whose value was not understood on an injected pod: the
+/// pod is still injected, with the default for that setting.
+pub(super) fn default_used_text(e: &AnnotationError) -> String {
+    format!("{}; the default is used", annotation_error_text(e))
+}
+
 /// Keeps the first warnings within [`MAX_WARNINGS_TOTAL_CHARS`] and replaces the rest by one
 /// that counts them, so the total never exceeds the budget and nothing is dropped silently.
 /// Returns the warnings left out, for the log.
