@@ -457,7 +457,7 @@ def check_gate_rbac(f: Failures, docs: list[dict], v: dict, ns: str) -> None:
     want_rules = {
         ("", "pods"): {"get", "list"},  # the gate polls; it never watches
         ("", "pods/log"): {"get"},
-        ("", "pods/proxy"): {"get"},
+        **({("", "pods/proxy"): {"get"}} if g["rbac"].get("podProxy") else {}),
         ("apps", "replicasets"): {"get", "list"},
         ("apps", "deployments"): {"get", "list"} | ({"update"} if g["rbac"].get("rollback") else set()),
         ("apps", "statefulsets"): {"get"},

@@ -242,7 +242,7 @@ SCHEMA = {
             ),
             "gate": obj(
                 {
-                    "rbac": obj({"create": BOOL, "rollback": BOOL, "namespaces": {"type": "array", "items": DNS_LABEL, "uniqueItems": True}}),
+                    "rbac": obj({"create": BOOL, "rollback": BOOL, "podProxy": BOOL, "namespaces": {"type": "array", "items": DNS_LABEL, "uniqueItems": True}}),
                     "serviceAccount": obj({"create": BOOL, "name": DNS_SUBDOMAIN, "namespace": {"anyOf": [{"const": ""}, DNS_LABEL]}}),
                     "extraSubjects": {
                         "type": "array",
