@@ -579,7 +579,9 @@ CONFIG_KEYS = {
         "image", "imagePullPolicy", "allowImageOverride", "allowedRegistries", "resources",
         "nativeSidecar", "holdReadiness", "endpoints", "port", "timeout", "readyTimeout", "testsTimeout", "logFormat",
         "imagePullSecrets", "volumeSizeLimits", "extraEnv", "envFrom", "extraVolumes", "extraVolumeMounts",
+        "runAsUser",
     },
+    "kubernetesVersion": None,
     "excludeNamespaces": None,
 }
 
@@ -597,12 +599,13 @@ def check_config(f: Failures, docs: list[dict], v: dict, app_version: str) -> No
     img = a["image"]
     want_image = f"{img['repository']}@{img['digest']}" if img["digest"] else f"{img['repository']}:{img['tag'] or app_version}"
     f.check(agent.get("image") == want_image, f"agent.image {agent.get('image')} != {want_image}")
-    for key in ("imagePullPolicy", "allowImageOverride", "allowedRegistries", "resources", "nativeSidecar", "holdReadiness", "endpoints", "port", "timeout", "readyTimeout", "testsTimeout", "logFormat", "imagePullSecrets", "extraEnv", "envFrom", "extraVolumes", "extraVolumeMounts"):
+    for key in ("imagePullPolicy", "allowImageOverride", "allowedRegistries", "resources", "nativeSidecar", "holdReadiness", "endpoints", "runAsUser", "port", "timeout", "readyTimeout", "testsTimeout", "logFormat", "imagePullSecrets", "extraEnv", "envFrom", "extraVolumes", "extraVolumeMounts"):
         f.check(agent.get(key) == a[key], f"agent.{key} {agent.get(key)!r} != values {a[key]!r}")
     # "" in the values is an unbounded volume: null in the config.
     want_limits = {k: (q or None) for k, q in a["volumeSizeLimits"].items()}
     f.check(agent.get("volumeSizeLimits") == want_limits, f"agent.volumeSizeLimits {agent.get('volumeSizeLimits')!r} != {want_limits!r}")
     f.check(cfg.get("excludeNamespaces") == v["excludeNamespaces"], "excludeNamespaces does not follow the values")
+    f.check(re.match(r"^v?1\.[0-9]+\.[0-9]+", str(cfg.get("kubernetesVersion", ""))) is not None, f"kubernetesVersion {cfg.get('kubernetesVersion')!r} is not the cluster's version")
     deps = find(docs, "Deployment")
     if deps:
         import hashlib

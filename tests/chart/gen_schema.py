@@ -205,6 +205,7 @@ SCHEMA = {
                     "resources": AGENT_RESOURCES,
                     "nativeSidecar": BOOL,
                     "holdReadiness": BOOL,
+                    "runAsUser": {"type": ["integer", "null"], "minimum": 1},
                     "endpoints": obj({k: {"type": "string", "enum": ["off", "local", "token", "open"]} for k in ("result", "report", "metrics")}),
                     "port": PORT,
                     "timeout": TESTCAR_DURATION,

@@ -145,5 +145,8 @@ agent:
     {{- $q := get $a.volumeSizeLimits $k }}
     {{ $k }}: {{ if $q }}{{ $q | quote }}{{ else }}null{{ end }}
     {{- end }}
+  runAsUser: {{ if kindIs "invalid" $a.runAsUser }}null{{ else }}{{ $a.runAsUser }}{{ end }}
 excludeNamespaces: {{ .Values.excludeNamespaces | toJson }}
+{{- /* What Helm sees; `helm template` without --kube-version gives its own default. */}}
+kubernetesVersion: {{ .Capabilities.KubeVersion.Version | quote }}
 {{- end -}}

@@ -86,6 +86,14 @@ pub enum DiscoverError {
         /// How long we waited.
         waited: String,
     },
+    /// The tests come from an image volume, but the folder is empty: the volume was dropped.
+    #[error(
+        "the tests folder {path} is empty although its tests come from an image (testcar.io/tests: image:…): the API server dropped the image volume (the ImageVolume feature is off by default before Kubernetes 1.35) or the container runtime cannot mount images; use configmap: or copy: there"
+    )]
+    ImageVolumeEmpty {
+        /// The folder.
+        path: PathBuf,
+    },
     /// Stopped while waiting for the tests.
     #[error("stopped while waiting for the tests folder {path} to be filled")]
     Interrupted {
@@ -107,6 +115,7 @@ impl DiscoverError {
             | DiscoverError::MissingScript { .. }
             | DiscoverError::Empty { .. }
             | DiscoverError::NeverFilled { .. }
+            | DiscoverError::ImageVolumeEmpty { .. }
             | DiscoverError::Interrupted { .. } => "cannot find the tests",
         }
     }
@@ -261,6 +270,12 @@ fn push(plan: &mut Plan, suite: SuiteDef) -> Result<(), DiscoverError> {
     }
     plan.suites.push(suite);
     Ok(())
+}
+
+/// Whether `path` is missing or a folder with nothing in it: what an image volume the API
+/// server dropped leaves behind.
+pub fn is_empty_folder(path: &Path) -> bool {
+    std::fs::read_dir(path).map_or(true, |mut entries| entries.next().is_none())
 }
 
 /// Wait until `dir` holds at least one file and nothing in it changed for `settle`: the

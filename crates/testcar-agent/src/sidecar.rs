@@ -132,6 +132,11 @@ async fn run_once(
             )
             .await?;
         }
+        if args.tests_source == TestsSource::Image && discover::is_empty_folder(&args.tests_dir) {
+            return Err(discover::DiscoverError::ImageVolumeEmpty {
+                path: args.tests_dir.clone(),
+            });
+        }
         state.pending("discovering tests");
         discover::discover(std::slice::from_ref(&args.tests_dir))
     }

@@ -326,3 +326,24 @@ fn a_failed_verdict_is_never_ready() {
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("verdict failed"), "{body}");
 }
+
+/// `image:` tests whose volume the API server dropped (ImageVolume off): the folder is empty
+/// and the verdict is an error saying so, not a pass with nothing tested.
+#[test]
+fn an_empty_image_tests_folder_is_an_error_that_names_the_image_volume() {
+    let addr = start_service(true);
+    let tests = tempfile::tempdir().unwrap();
+    let results = tempfile::tempdir().unwrap();
+    let mut env = env_for(tests.path(), results.path(), format!("http://{addr}"));
+    env.push(("TESTCAR_TESTS_SOURCE", "image".into()));
+    let mut sidecar = Sidecar::start(&env);
+    let doc = sidecar.wait_result(Duration::from_secs(20), |v| v.get("schema").is_some());
+    assert_eq!(doc["status"], "error");
+    let error = doc["error"].as_str().unwrap();
+    assert!(
+        error.contains("is empty although its tests come from an image"),
+        "{error}"
+    );
+    assert!(error.contains("ImageVolume"), "{error}");
+    sidecar.terminate(Duration::from_secs(5));
+}

@@ -59,6 +59,9 @@ pub enum Reason {
     NoContainers,
     /// The pod runs on an operating system the agent does not support (Windows).
     UnsupportedOs,
+    /// A pod that must not restart (a Job's) on a cluster without native sidecars (before
+    /// Kubernetes 1.29): the agent would keep it from completing.
+    NoNativeSidecars,
     /// The object claims to be a Pod but does not read as one.
     UnreadablePod,
     /// The body is not an AdmissionReview with a request.
@@ -82,6 +85,7 @@ impl Reason {
             Reason::Collision => "collision",
             Reason::NoContainers => "no-containers",
             Reason::UnsupportedOs => "unsupported-os",
+            Reason::NoNativeSidecars => "no-native-sidecars",
             Reason::UnreadablePod => "unreadable-pod",
             Reason::InvalidReview => "invalid-review",
             Reason::BodyRejected => "body-rejected",

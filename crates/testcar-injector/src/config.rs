@@ -60,6 +60,29 @@ pub struct Config {
     pub agent: AgentConfig,
     /// Namespaces whose pods are never injected (the injector's own is always added).
     pub exclude_namespaces: Vec<String>,
+    /// The cluster's Kubernetes version (`1.34.2`, `v1.28.5-eks-…`), written by the chart from
+    /// what Helm sees. Unknown: native sidecars and image volumes are assumed to work.
+    pub kubernetes_version: Option<String>,
+}
+
+impl Config {
+    /// `(major, minor)` of `kubernetes_version`, when it reads as one.
+    pub fn kubernetes_minor(&self) -> Option<(u32, u32)> {
+        let v = self
+            .kubernetes_version
+            .as_deref()?
+            .trim()
+            .trim_start_matches('v');
+        let mut parts = v.split(['.', '-', '+']);
+        let major = parts.next()?.parse().ok()?;
+        let minor = parts.next()?.parse().ok()?;
+        Some((major, minor))
+    }
+
+    /// Whether the cluster has native sidecars (on by default from 1.29); unknown = yes.
+    pub fn native_sidecars(&self) -> bool {
+        self.kubernetes_minor().is_none_or(|v| v >= (1, 29))
+    }
 }
 
 impl Default for Config {
@@ -71,6 +94,7 @@ impl Default for Config {
                 "kube-public".into(),
                 "kube-node-lease".into(),
             ],
+            kubernetes_version: None,
         }
     }
 }
@@ -118,6 +142,9 @@ pub struct AgentConfig {
     pub extra_volume_mounts: Vec<VolumeMount>,
     /// Who may call the agent's `/result`, `/report` and `/metrics`.
     pub endpoints: Endpoints,
+    /// The agent's UID (and GID); `null` leaves them to the platform (OpenShift's restricted
+    /// SCC assigns one per namespace and refuses a fixed UID outside its range).
+    pub run_as_user: Option<i64>,
 }
 
 /// `sizeLimit` of each emptyDir volume Testcar adds; `null` leaves a volume unbounded.
@@ -163,6 +190,7 @@ impl Default for AgentConfig {
             image_pull_secrets: Vec::new(),
             volume_size_limits: VolumeSizeLimits::default(),
             endpoints: Endpoints::default(),
+            run_as_user: Some(65532),
             extra_env: Vec::new(),
             env_from: Vec::new(),
             extra_volumes: Vec::new(),

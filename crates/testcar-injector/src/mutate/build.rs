@@ -247,7 +247,11 @@ fn agent_container(plan: &Plan) -> Container {
             }]
         }),
         resources: plan.resources.clone(),
-        security_context: Some(restricted_security_context()),
+        security_context: Some(SecurityContext {
+            run_as_user: plan.run_as_user,
+            run_as_group: plan.run_as_user,
+            ..restricted_security_context()
+        }),
         volume_mounts: Some(agent_mounts(plan)),
         restart_policy: plan.native.then(|| "Always".to_string()),
         termination_message_policy: Some("FallbackToLogsOnError".into()),

@@ -120,6 +120,22 @@ impl Injector {
             Ok(e) => e,
             Err(skipped) => return Outcome::skipped(skipped.skip.into(), skipped.warnings),
         };
+        let restart = eligible.spec.restart_policy.as_deref().unwrap_or("Always");
+        if restart != "Always" && !self.config.native_sidecars() {
+            // A regular-container agent never exits, and an init container with
+            // restartPolicy Always is not understood before 1.29: either way the pod would
+            // never complete (or never start). Leave it alone and say why.
+            return Outcome::skipped(
+                Reason::NoNativeSidecars,
+                vec![format!(
+                    "testcar: the pod has restartPolicy {restart} and this cluster ({}) has no native sidecars (Kubernetes 1.29+): an agent would keep it from completing, so the pod is not injected",
+                    self.config
+                        .kubernetes_version
+                        .as_deref()
+                        .unwrap_or("unknown")
+                )],
+            );
+        }
         let mut plan = plan::Plan::resolve(&self.config, eligible.spec, &eligible.parsed);
         // Minted here, not in the plan, so that planning stays a pure function of the pod.
         plan.read_token = plan.endpoints.needs_token().then(self.mint);

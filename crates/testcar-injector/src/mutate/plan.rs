@@ -61,6 +61,8 @@ pub(super) struct Plan {
     /// The operator's additions to the agent (`agent.extraEnv`, `envFrom`, `extraVolumes`,
     /// `extraVolumeMounts`), less what would clash with the pod or with Testcar.
     pub extras: Extras,
+    /// The agent's UID and GID; `None` leaves them to the platform.
+    pub run_as_user: Option<i64>,
     /// Who may call the agent's endpoints: the operator's policy, narrowed by the pod.
     pub endpoints: EndpointPolicy,
     /// The pod's read token, when an endpoint needs one (minted by the injector, not here:
@@ -146,6 +148,7 @@ impl Plan {
                 None => agent.endpoints.policy(),
             },
             read_token: None,
+            run_as_user: agent.run_as_user,
             image_pull_secrets: missing_pull_secrets(&agent.image_pull_secrets, spec),
             extras,
             size_limits: {
@@ -234,6 +237,16 @@ impl Resolver<'_> {
     /// container, whose image must be known.
     fn tests_source(&mut self, apps: &[usize]) -> (TestsSource, Option<(usize, String)>) {
         let tests = self.annotations.tests.clone();
+        if let TestsSource::Image(reference) = &tests {
+            // The API server drops an image volume when ImageVolume is off (the default
+            // before 1.35), after this webhook: the agent would find an empty folder.
+            if let Some(v) = self.config.kubernetes_minor().filter(|v| *v < (1, 35)) {
+                self.warn(format!(
+                    "testcar: testcar.io/tests is image:{} but this cluster is Kubernetes {}.{}, where image volumes need the ImageVolume feature gate (on by default from 1.35); without it the tests folder stays empty and the verdict is an error; configmap: or copy: work everywhere",
+                    short(reference, 80), v.0, v.1
+                ));
+            }
+        }
         if !matches!(tests, TestsSource::Copy(_)) {
             return (tests, None);
         }
@@ -268,6 +281,13 @@ impl Resolver<'_> {
             .unwrap_or(self.config.agent.native_sidecar);
         let restart = self.spec.restart_policy.as_deref().unwrap_or("Always");
         if restart == "Always" {
+            if wanted && !self.config.native_sidecars() {
+                self.warn(format!(
+                    "testcar: native sidecars need Kubernetes 1.29 and this cluster is {}; the agent is added to spec.containers",
+                    self.config.kubernetes_version.as_deref().unwrap_or("older")
+                ));
+                return false;
+            }
             return wanted;
         }
         if self.annotations.native_sidecar == Some(false) {

@@ -385,3 +385,118 @@ fn mesh_sidecars_are_not_app_containers() {
     );
     assert!(spec.containers[1].volume_mounts.is_some());
 }
+
+fn mk_config_on(version: &str) -> Config {
+    Config {
+        kubernetes_version: Some(version.into()),
+        ..Config::default()
+    }
+}
+
+#[test]
+fn cluster_versions_read_as_major_minor() {
+    for (v, want) in [
+        ("1.34.2", Some((1, 34))),
+        ("v1.28.5-eks-6b0d2f1", Some((1, 28))),
+        ("v1.30.1+k3s1", Some((1, 30))),
+        ("latest", None),
+    ] {
+        assert_eq!(mk_config_on(v).kubernetes_minor(), want, "{v}");
+    }
+    assert!(
+        Config::default().native_sidecars(),
+        "unknown means assume yes"
+    );
+    assert!(!mk_config_on("1.28.9").native_sidecars());
+    assert!(mk_config_on("1.29.0").native_sidecars());
+}
+
+#[test]
+fn before_1_29_a_job_pod_is_left_alone_and_others_get_a_container() {
+    let injector = Injector::new(mk_config_on("v1.28.5"), None);
+    let mut job = mk_pod(
+        &[(keys::INJECT, "true")],
+        vec![mk_container("app", Some(8080))],
+    );
+    job.spec.as_mut().unwrap().restart_policy = Some("Never".into());
+    let out = injector.mutate(&job, "shop");
+    assert_eq!(out.decision, Decision::Skipped);
+    assert_eq!(out.reason, Reason::NoNativeSidecars);
+    assert!(
+        out.warnings[0].contains("no native sidecars (Kubernetes 1.29+)"),
+        "{:?}",
+        out.warnings
+    );
+
+    let pod = mk_pod(
+        &[(keys::INJECT, "true"), (keys::NATIVE_SIDECAR, "true")],
+        vec![mk_container("app", Some(8080))],
+    );
+    let out = injector.mutate(&pod, "shop");
+    assert_eq!(out.decision, Decision::Injected);
+    let patched = apply(&pod, &out);
+    assert!(
+        patched
+            .spec
+            .as_ref()
+            .unwrap()
+            .containers
+            .iter()
+            .any(|c| c.name == "testcar")
+    );
+    assert!(patched.spec.as_ref().unwrap().init_containers.is_none());
+    assert!(
+        out.warnings
+            .iter()
+            .any(|w| w.contains("native sidecars need Kubernetes 1.29")),
+        "{:?}",
+        out.warnings
+    );
+}
+
+#[test]
+fn image_tests_warn_where_image_volumes_are_off_by_default() {
+    let pod = mk_pod(
+        &[
+            (keys::INJECT, "true"),
+            (keys::TESTS, "image:registry.example/tests:1"),
+        ],
+        vec![mk_container("app", Some(8080))],
+    );
+    let warned = |config: Config| {
+        Injector::new(config, None)
+            .mutate(&pod, "shop")
+            .warnings
+            .iter()
+            .any(|w| w.contains("ImageVolume feature gate"))
+    };
+    assert!(warned(mk_config_on("1.34.1")));
+    assert!(!warned(mk_config_on("1.35.0")));
+    assert!(!warned(Config::default()));
+}
+
+#[test]
+fn the_agent_uid_can_be_left_to_the_platform() {
+    let pod = mk_pod(
+        &[(keys::INJECT, "true")],
+        vec![mk_container("app", Some(8080))],
+    );
+    let sc = |config: Config| {
+        agent_of(&apply(
+            &pod,
+            &Injector::new(config, None).mutate(&pod, "shop"),
+        ))
+        .security_context
+        .unwrap()
+    };
+    let fixed = sc(Config::default());
+    assert_eq!(
+        (fixed.run_as_user, fixed.run_as_group),
+        (Some(65532), Some(65532))
+    );
+    let mut openshift = Config::default();
+    openshift.agent.run_as_user = None;
+    let assigned = sc(openshift);
+    assert_eq!((assigned.run_as_user, assigned.run_as_group), (None, None));
+    assert_eq!(assigned.run_as_non_root, Some(true));
+}
