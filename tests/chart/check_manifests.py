@@ -579,7 +579,7 @@ CONFIG_KEYS = {
         "image", "imagePullPolicy", "allowImageOverride", "allowedRegistries", "resources",
         "nativeSidecar", "holdReadiness", "endpoints", "port", "timeout", "readyTimeout", "testsTimeout", "logFormat",
         "imagePullSecrets", "volumeSizeLimits", "extraEnv", "envFrom", "extraVolumes", "extraVolumeMounts",
-        "runAsUser",
+        "runAsUser", "meshPortExclusion",
     },
     "kubernetesVersion": None,
     "excludeNamespaces": None,
@@ -599,7 +599,7 @@ def check_config(f: Failures, docs: list[dict], v: dict, app_version: str) -> No
     img = a["image"]
     want_image = f"{img['repository']}@{img['digest']}" if img["digest"] else f"{img['repository']}:{img['tag'] or app_version}"
     f.check(agent.get("image") == want_image, f"agent.image {agent.get('image')} != {want_image}")
-    for key in ("imagePullPolicy", "allowImageOverride", "allowedRegistries", "resources", "nativeSidecar", "holdReadiness", "endpoints", "runAsUser", "port", "timeout", "readyTimeout", "testsTimeout", "logFormat", "imagePullSecrets", "extraEnv", "envFrom", "extraVolumes", "extraVolumeMounts"):
+    for key in ("imagePullPolicy", "allowImageOverride", "allowedRegistries", "resources", "nativeSidecar", "holdReadiness", "endpoints", "runAsUser", "meshPortExclusion", "port", "timeout", "readyTimeout", "testsTimeout", "logFormat", "imagePullSecrets", "extraEnv", "envFrom", "extraVolumes", "extraVolumeMounts"):
         f.check(agent.get(key) == a[key], f"agent.{key} {agent.get(key)!r} != values {a[key]!r}")
     # "" in the values is an unbounded volume: null in the config.
     want_limits = {k: (q or None) for k, q in a["volumeSizeLimits"].items()}

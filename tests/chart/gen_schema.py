@@ -206,6 +206,7 @@ SCHEMA = {
                     "nativeSidecar": BOOL,
                     "holdReadiness": BOOL,
                     "runAsUser": {"type": ["integer", "null"], "minimum": 1},
+                    "meshPortExclusion": {"type": "string", "enum": ["auto", "always", "never"]},
                     "endpoints": obj({k: {"type": "string", "enum": ["off", "local", "token", "open"]} for k in ("result", "report", "metrics")}),
                     "port": PORT,
                     "timeout": TESTCAR_DURATION,

@@ -146,6 +146,7 @@ agent:
     {{ $k }}: {{ if $q }}{{ $q | quote }}{{ else }}null{{ end }}
     {{- end }}
   runAsUser: {{ if kindIs "invalid" $a.runAsUser }}null{{ else }}{{ $a.runAsUser }}{{ end }}
+  meshPortExclusion: {{ $a.meshPortExclusion }}
 excludeNamespaces: {{ .Values.excludeNamespaces | toJson }}
 {{- /* What Helm sees; `helm template` without --kube-version gives its own default. */}}
 kubernetesVersion: {{ .Capabilities.KubeVersion.Version | quote }}

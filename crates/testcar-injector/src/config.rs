@@ -145,6 +145,23 @@ pub struct AgentConfig {
     /// The agent's UID (and GID); `null` leaves them to the platform (OpenShift's restricted
     /// SCC assigns one per namespace and refuses a fixed UID outside its range).
     pub run_as_user: Option<i64>,
+    /// Keep service-mesh proxies off the agent's port: `auto` (pods that show Istio or
+    /// Linkerd), `always` (every pod: namespace-wide injection is invisible to the webhook),
+    /// `never`.
+    pub mesh_port_exclusion: MeshPortExclusion,
+}
+
+/// When to add the mesh annotations that keep the agent's port out of the proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum MeshPortExclusion {
+    /// For pods that show a mesh.
+    #[default]
+    Auto,
+    /// For every pod, for both Istio and Linkerd.
+    Always,
+    /// Never.
+    Never,
 }
 
 /// `sizeLimit` of each emptyDir volume Testcar adds; `null` leaves a volume unbounded.
@@ -191,6 +208,7 @@ impl Default for AgentConfig {
             volume_size_limits: VolumeSizeLimits::default(),
             endpoints: Endpoints::default(),
             run_as_user: Some(65532),
+            mesh_port_exclusion: MeshPortExclusion::Auto,
             extra_env: Vec::new(),
             env_from: Vec::new(),
             extra_volumes: Vec::new(),

@@ -32,6 +32,8 @@ pub(super) struct Additions {
     pub init_containers: Vec<Container>,
     /// Appended to `spec.imagePullSecrets`.
     pub image_pull_secrets: Vec<LocalObjectReference>,
+    /// Pod annotations set (added, or replaced with the extended value).
+    pub annotations: Vec<(String, String)>,
 }
 
 /// What the plan adds to a pod with this `spec`.
@@ -72,6 +74,7 @@ pub(super) fn additions(plan: &Plan, spec: &PodSpec) -> Additions {
             .iter()
             .map(|name| LocalObjectReference { name: name.clone() })
             .collect(),
+        annotations: plan.annotations.clone(),
     }
 }
 

@@ -182,3 +182,79 @@ pub(super) fn has_pod_level_resources(spec: &PodSpec) -> bool {
 
 #[cfg(test)]
 mod tests;
+
+/// A service mesh whose proxy will (or already does) sit in front of the pod's ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mesh {
+    /// Istio: `sidecar.istio.io/inject: "true"` (annotation or label), its status
+    /// annotation, or an `istio-proxy` container.
+    Istio,
+    /// Linkerd: `linkerd.io/inject: enabled`, or a `linkerd-proxy` container.
+    Linkerd,
+}
+
+impl Mesh {
+    /// The pod annotation that keeps the mesh's proxy off inbound ports.
+    pub(super) fn exclusion_key(self) -> &'static str {
+        match self {
+            Mesh::Istio => "traffic.sidecar.istio.io/excludeInboundPorts",
+            Mesh::Linkerd => "config.linkerd.io/skip-inbound-ports",
+        }
+    }
+}
+
+/// The meshes the pod shows signs of. A namespace-wide injection label is invisible here,
+/// which is why the configuration can also add the exclusions to every pod.
+pub(super) fn meshes(pod: &k8s_openapi::api::core::v1::Pod) -> Vec<Mesh> {
+    let annotations = pod.metadata.annotations.clone().unwrap_or_default();
+    let labels = pod.metadata.labels.clone().unwrap_or_default();
+    let containers: Vec<&str> = pod
+        .spec
+        .iter()
+        .flat_map(|s| {
+            s.containers
+                .iter()
+                .chain(s.init_containers.iter().flatten())
+        })
+        .map(|c| c.name.as_str())
+        .collect();
+    let mut out = Vec::new();
+    let istio_inject = |m: &BTreeMap<String, String>| {
+        m.get("sidecar.istio.io/inject").map(String::as_str) == Some("true")
+    };
+    if istio_inject(&annotations)
+        || istio_inject(&labels)
+        || annotations.contains_key("sidecar.istio.io/status")
+        || containers.contains(&"istio-proxy")
+    {
+        out.push(Mesh::Istio);
+    }
+    if matches!(
+        annotations.get("linkerd.io/inject").map(String::as_str),
+        Some("enabled" | "ingress")
+    ) || containers.contains(&"linkerd-proxy")
+    {
+        out.push(Mesh::Linkerd);
+    }
+    out
+}
+
+/// `existing` (a comma-separated port list) with `port` added when missing.
+pub(super) fn with_port(existing: Option<&str>, port: u16) -> Option<String> {
+    let list: Vec<&str> = existing
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    let port = port.to_string();
+    if list.contains(&port.as_str()) {
+        return None;
+    }
+    Some(
+        list.into_iter()
+            .chain([port.as_str()])
+            .collect::<Vec<_>>()
+            .join(","),
+    )
+}

@@ -101,6 +101,27 @@ impl Injector {
         self.excluded.contains(namespace)
     }
 
+    /// The annotations that keep a mesh's proxy off the agent's port: under Istio or Linkerd
+    /// the proxy would take the port's inbound traffic and, with strict mTLS, refuse the
+    /// plain-text scrapes and the API server's pod proxy.
+    fn mesh_exclusions(&self, pod: &Pod, port: u16) -> Vec<(String, String)> {
+        use crate::config::MeshPortExclusion;
+        let meshes = match self.config.agent.mesh_port_exclusion {
+            MeshPortExclusion::Never => return Vec::new(),
+            MeshPortExclusion::Always => vec![facts::Mesh::Istio, facts::Mesh::Linkerd],
+            MeshPortExclusion::Auto => facts::meshes(pod),
+        };
+        let existing = pod.metadata.annotations.clone().unwrap_or_default();
+        meshes
+            .into_iter()
+            .filter_map(|m| {
+                let key = m.exclusion_key();
+                facts::with_port(existing.get(key).map(String::as_str), port)
+                    .map(|v| (key.to_string(), v))
+            })
+            .collect()
+    }
+
     /// Decide for a Pod being created in `namespace` and build its patch.
     pub fn mutate(&self, pod: &Pod, namespace: &str) -> Outcome {
         let mut out = self.decide(pod, namespace);
@@ -139,6 +160,7 @@ impl Injector {
         let mut plan = plan::Plan::resolve(&self.config, eligible.spec, &eligible.parsed);
         // Minted here, not in the plan, so that planning stays a pure function of the pod.
         plan.read_token = plan.endpoints.needs_token().then(self.mint);
+        plan.annotations = self.mesh_exclusions(pod, plan.port);
         let additions = build::additions(&plan, eligible.spec);
         Outcome {
             decision: Decision::Injected,

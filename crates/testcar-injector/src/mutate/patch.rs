@@ -19,10 +19,18 @@ pub(super) fn emit(pod: &Pod, additions: &Additions) -> Patch {
     let spec = pod.spec.as_ref();
     let mut ops = Vec::new();
     // Annotations first: a pod that carries our containers always carries the marker.
-    let marker = [
+    let marker: Vec<(&str, &str)> = [
         (keys::STATUS, annotations::STATUS_INJECTED),
         (keys::INJECTOR_VERSION, VERSION),
-    ];
+    ]
+    .into_iter()
+    .chain(
+        additions
+            .annotations
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    )
+    .collect();
     if pod.metadata.annotations.is_some() {
         for (k, v) in marker {
             ops.push(add(&["metadata", "annotations", k], Value::from(v)));

@@ -61,6 +61,8 @@ pub(super) struct Plan {
     /// The operator's additions to the agent (`agent.extraEnv`, `envFrom`, `extraVolumes`,
     /// `extraVolumeMounts`), less what would clash with the pod or with Testcar.
     pub extras: Extras,
+    /// Pod annotations to add or extend (the mesh exclusions of the agent's port).
+    pub annotations: Vec<(String, String)>,
     /// The agent's UID and GID; `None` leaves them to the platform.
     pub run_as_user: Option<i64>,
     /// Who may call the agent's endpoints: the operator's policy, narrowed by the pod.
@@ -148,6 +150,7 @@ impl Plan {
                 None => agent.endpoints.policy(),
             },
             read_token: None,
+            annotations: Vec::new(),
             run_as_user: agent.run_as_user,
             image_pull_secrets: missing_pull_secrets(&agent.image_pull_secrets, spec),
             extras,

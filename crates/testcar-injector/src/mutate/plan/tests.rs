@@ -500,3 +500,61 @@ fn the_agent_uid_can_be_left_to_the_platform() {
     assert_eq!((assigned.run_as_user, assigned.run_as_group), (None, None));
     assert_eq!(assigned.run_as_non_root, Some(true));
 }
+
+#[test]
+fn a_mesh_proxy_is_kept_off_the_agent_port() {
+    const ISTIO: &str = "traffic.sidecar.istio.io/excludeInboundPorts";
+    const LINKERD: &str = "config.linkerd.io/skip-inbound-ports";
+    let annotations_after = |pod: &Pod, config: Config| {
+        apply(pod, &Injector::new(config, None).mutate(pod, "shop"))
+            .metadata
+            .annotations
+            .unwrap()
+    };
+    let istio = mk_pod(
+        &[
+            (keys::INJECT, "true"),
+            ("sidecar.istio.io/inject", "true"),
+            (ISTIO, "15020"),
+        ],
+        vec![mk_container("app", Some(8080))],
+    );
+    let got = annotations_after(&istio, Config::default());
+    assert_eq!(got.get(ISTIO).map(String::as_str), Some("15020,9464"));
+    assert!(!got.contains_key(LINKERD));
+
+    let linkerd = mk_pod(
+        &[(keys::INJECT, "true")],
+        vec![
+            mk_container("app", Some(8080)),
+            mk_container("linkerd-proxy", Some(4143)),
+        ],
+    );
+    let got = annotations_after(&linkerd, Config::default());
+    assert_eq!(got.get(LINKERD).map(String::as_str), Some("9464"));
+
+    let plain = mk_pod(
+        &[(keys::INJECT, "true")],
+        vec![mk_container("app", Some(8080))],
+    );
+    let got = annotations_after(&plain, Config::default());
+    assert!(
+        !got.contains_key(ISTIO) && !got.contains_key(LINKERD),
+        "{got:?}"
+    );
+
+    let mut always = Config::default();
+    always.agent.mesh_port_exclusion = crate::config::MeshPortExclusion::Always;
+    let got = annotations_after(&plain, always);
+    assert_eq!(got.get(ISTIO).map(String::as_str), Some("9464"));
+    assert_eq!(got.get(LINKERD).map(String::as_str), Some("9464"));
+
+    let mut never = Config::default();
+    never.agent.mesh_port_exclusion = crate::config::MeshPortExclusion::Never;
+    assert!(
+        !annotations_after(&istio, never)
+            .get(ISTIO)
+            .unwrap()
+            .contains("9464")
+    );
+}
