@@ -438,7 +438,7 @@ async fn handle(State(world): State<Arc<Mutex<World>>>, uri: Uri, headers: Heade
                 .unwrap_or_default();
             // As the real API server does: `Authorization` stays behind, other headers
             // reach the agent, which wants the pod's read token from off the pod.
-            let pod_token = named(&w.pods, ns, name).and_then(|p| read_token_of(p));
+            let pod_token = named(&w.pods, ns, name).and_then(read_token_of);
             let given = headers
                 .get("x-testcar-token")
                 .and_then(|v| v.to_str().ok())
