@@ -95,6 +95,8 @@ pub struct SuiteDef {
     /// Artillery suites: `artillery run` flags (`config`, `overrides`, `variables`,
     /// `insecure`, `scenarioName`), the config file resolved against `base_dir`.
     pub overlay: testcar_artillery::Overlay,
+    /// Faults injected while the suite runs (`faults:`).
+    pub faults: Vec<crate::faults::FaultSpec>,
 }
 
 impl SuiteDef {
@@ -110,6 +112,7 @@ impl SuiteDef {
             environment: None,
             continue_on_failure: false,
             overlay: Default::default(),
+            faults: Vec::new(),
         }
     }
 
@@ -170,9 +173,14 @@ struct RawSuite {
     /// Artillery `--dotenv`.
     #[serde(default)]
     dotenv: Option<PathBuf>,
+    /// Faults during the suite.
+    #[serde(default)]
+    faults: Vec<crate::faults::RawFault>,
 }
 
-fn de_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+pub(crate) fn de_duration<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Duration>, D::Error> {
     let raw = Option::<serde_yaml::Value>::deserialize(d)?;
     match raw {
         None | Some(serde_yaml::Value::Null) => Ok(None),
@@ -313,6 +321,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
             scenario_name: s.scenario_name,
             dotenv: s.dotenv.map(|p| base_dir.join(p)),
         };
+        let faults = crate::faults::config::check(s.faults).map_err(|e| {
+            let line = find_fault_line(text, line, e.index, e.key).unwrap_or(line);
+            invalid(line, 1, format!("suites[{idx}] ({}): {e}", s.name))
+        })?;
         suites.push(SuiteDef {
             name: s.name,
             kind,
@@ -323,6 +335,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
             environment: s.environment.or_else(|| raw.environment.clone()),
             continue_on_failure: s.continue_on_failure,
             overlay,
+            faults,
         });
     }
     Ok(Manifest {
@@ -392,6 +405,44 @@ fn find_suite_line(text: &str, name: &str) -> Option<usize> {
                 .is_some_and(|v| v.trim().trim_matches(|c| c == '"' || c == '\'') == name)
         })
         .map(|i| i + 1)
+}
+
+/// The line of `key` in entry `index` of the `faults:` list of the suite at `suite_line`
+/// (or of the entry itself, or of `faults:`), for errors found after parsing.
+fn find_fault_line(text: &str, suite_line: usize, index: usize, key: &str) -> Option<usize> {
+    let lines: Vec<&str> = text.lines().collect();
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let start = suite_line.checked_sub(1)?;
+    let faults_at = (start..lines.len()).find(|&i| {
+        let l = lines[i].trim_start().trim_start_matches('-').trim_start();
+        l.starts_with("faults:")
+    })?;
+    let base = indent(lines[faults_at]);
+    let mut entries = Vec::new();
+    let mut end = lines.len();
+    for (i, l) in lines.iter().enumerate().skip(faults_at + 1) {
+        if l.trim().is_empty() || l.trim_start().starts_with('#') {
+            continue;
+        }
+        let t = l.trim_start();
+        // the list may sit at the same indentation as `faults:` (YAML allows it)
+        if indent(l) < base || (indent(l) == base && !t.starts_with("- ")) {
+            end = i;
+            break;
+        }
+        if t.starts_with("- ") && entries.first().is_none_or(|&(_, d)| d == indent(l)) {
+            entries.push((i, indent(l)));
+        }
+    }
+    let Some(&(entry, _)) = entries.get(index) else {
+        return Some(faults_at + 1);
+    };
+    let entry_end = entries.get(index + 1).map_or(end, |&(i, _)| i);
+    let found = (entry..entry_end).find(|&i| {
+        let l = lines[i].trim_start().trim_start_matches("- ").trim_start();
+        l.starts_with(&format!("{key}:"))
+    });
+    Some(found.unwrap_or(entry) + 1)
 }
 
 #[cfg(test)]
@@ -521,5 +572,34 @@ mod tests {
             err.contains("suites[0] (unit): config: only Artillery suites take this key"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn faults_are_read_and_their_errors_name_line_and_key() {
+        let m = parse_str(
+            "suites:\n  - name: slow\n    exec: [x]\n    faults:\n      - kind: latency\n        latency: 200ms\n        at: 1s\n        duration: 5s\n",
+        )
+        .unwrap();
+        assert_eq!(m.suites[0].faults.len(), 1);
+        assert_eq!(m.suites[0].faults[0].action.kind(), "latency");
+        let text = "suites:\n  - name: a\n    exec: [x]\n    faults:\n      - kind: cut\n  - name: b\n    exec: [x]\n    faults:\n    - kind: stall\n    - kind: drop\n      at: 1s\n      fraction: 2\n";
+        let e = parse_str(text).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "/tests/testcar.yaml:12:1: suites[1] (b): faults[1] (drop): fraction: expected a number above 0 and at most 1, found 2"
+        );
+        let e = parse_str("suites:\n  - name: a\n    exec: [x]\n    faults: [{kind: pause}]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with(
+                "/tests/testcar.yaml:4:1: suites[0] (a): faults[0] (pause): process: required"
+            ),
+            "{e}"
+        );
+        let e = parse_str("suites:\n  - name: a\n    exec: [x]\n    faults:\n      - kind: drop\n        fraction: half\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("/tests/testcar.yaml:6:"), "{e}");
     }
 }

@@ -15,6 +15,7 @@ use testcar_contract::{Status, Suite};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::faults::Faults;
 use crate::manifest::{SuiteDef, SuiteKind};
 
 /// Live figures of a running suite: the engine's own snapshot type, which every runner
@@ -89,6 +90,33 @@ pub async fn run_suite(def: &SuiteDef, ctx: &RunContext) -> Suite {
     let mut suite_ctx = ctx.clone();
     suite_ctx.cancel = cancel;
     tracing::info!(suite = %def.name, runner = def.kind.runner().as_str(), "suite starting");
+    let suite_dir = ctx.results_dir.join(slug(&def.name));
+    let faults = if def.faults.is_empty() {
+        None
+    } else {
+        match Faults::start(
+            &def.faults,
+            ctx.target.as_deref(),
+            def.base_dir.clone(),
+            suite_dir,
+        )
+        .await
+        {
+            Ok(f) => Some(f),
+            Err(e) => {
+                if let Some(timer) = timer {
+                    timer.abort();
+                }
+                tracing::error!(suite = %def.name, error = %e, "faults could not be set up");
+                return error_suite(def, e.to_string());
+            }
+        }
+    };
+    if let Some(target) = faults.as_ref().and_then(Faults::target) {
+        // The suite reaches the target through the fault proxy, without script changes.
+        tracing::info!(suite = %def.name, proxy = %target, "target rewritten to the fault proxy");
+        suite_ctx.target = Some(target.to_string());
+    }
     let mut suite = match &def.kind {
         SuiteKind::Exec(cmd) => exec::run(def, cmd, &suite_ctx).await,
         SuiteKind::Artillery(_) => artillery::run(def, &suite_ctx).await,
@@ -96,6 +124,16 @@ pub async fn run_suite(def: &SuiteDef, ctx: &RunContext) -> Suite {
     };
     if let Some(timer) = timer {
         timer.abort();
+    }
+    // Healed whatever ended the suite: its end, its timeout, or the run's stop.
+    if let Some(faults) = faults {
+        suite.faults = faults.heal().await;
+        if !suite.faults.is_empty() {
+            suite.reports.push(testcar_contract::Report {
+                kind: "fault-events".into(),
+                path: format!("{}/{}", slug(&def.name), crate::faults::EVENTS_FILE),
+            });
+        }
     }
     suite.name = def.name.clone();
     if suite.source.is_none() {
