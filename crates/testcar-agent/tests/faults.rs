@@ -331,3 +331,110 @@ fn sigterm_during_a_pause_continues_the_process() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// A child process killed and reaped when dropped, even when the test panics.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A single etcd member on free ports (Debian's etcd-server), `None` when not installed.
+async fn start_etcd(dir: &Path) -> Option<(Reaped, String)> {
+    let bin = ["/usr/bin/etcd", "/usr/local/bin/etcd"]
+        .into_iter()
+        .map(std::path::PathBuf::from)
+        .find(|p| p.is_file());
+    let Some(bin) = bin else {
+        if std::env::var("TESTCAR_REQUIRE_TOOLS").as_deref() == Ok("1") {
+            panic!("etcd not found (scripts/setup.d/60-etcd.sh installs it)");
+        }
+        eprintln!("skipped: etcd not installed");
+        return None;
+    };
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let peer = format!("http://127.0.0.1:{}", free_port());
+    let child = Reaped(
+        Command::new(bin)
+            .args(["--name", "faults", "--data-dir"])
+            .arg(dir.join("etcd-data"))
+            .args([
+                "--listen-client-urls",
+                &url,
+                "--advertise-client-urls",
+                &url,
+            ])
+            .args([
+                "--listen-peer-urls",
+                &peer,
+                "--initial-advertise-peer-urls",
+                &peer,
+            ])
+            .args(["--initial-cluster", &format!("faults={peer}")])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("etcd.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let started = Instant::now();
+    loop {
+        let r = http
+            .post(format!("{url}/v3/kv/range"))
+            .body(r#"{"key":"AA=="}"#)
+            .send()
+            .await;
+        if matches!(&r, Ok(resp) if resp.status().is_success()) {
+            return Some((child, url));
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "etcd not ready: {r:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consistency_suite_under_latency_and_a_paused_etcd_stays_linearizable() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((etcd, url)) = start_etcd(dir.path()).await else {
+        return;
+    };
+    let pid = etcd.0.id();
+    std::fs::write(dir.path().join("etcd.pid"), pid.to_string()).unwrap();
+    let kv = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../testcar-consistency/test_data/etcd-kv.consistency.yaml"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("kv.consistency.yaml"), kv).unwrap();
+    let def = parse(
+        dir.path(),
+        "suites:\n  - name: kv\n    consistency: kv.consistency.yaml\n    timeout: 2m\n    faults:\n      - kind: latency\n        latency: 20ms\n      - kind: pause\n        at: 500ms\n        duration: 1s\n        process: {pidFile: etcd.pid}\n",
+    );
+    let results = dir.path().join("results");
+    let suite = run_suite(&def, &ctx(&results, Some(url), CancellationToken::new())).await;
+    drop(etcd);
+    assert_eq!(suite.status, Status::Passed, "{suite:?}");
+    assert_eq!(
+        suite.checks[0].status,
+        testcar_contract::CheckStatus::Passed
+    );
+    assert_eq!(suite.faults.len(), 2, "{:?}", suite.faults);
+    let pause = suite.faults.iter().find(|f| f.kind == "pause").unwrap();
+    assert_eq!(pause.healed_by.as_deref(), Some("schedule"), "{pause:?}");
+    assert!(pause.target.contains(&pid.to_string()) && pause.error.is_none());
+    let kinds: Vec<&str> = suite.reports.iter().map(|r| r.kind.as_str()).collect();
+    assert!(
+        kinds.contains(&"history-jsonl") && kinds.contains(&"fault-events"),
+        "{kinds:?}"
+    );
+    // The pause made the clients wait: the slowest operation took most of that second.
+    let max = suite.metrics.as_ref().unwrap().response_time.unwrap().max;
+    assert!(max >= 500.0, "max response time {max} ms");
+}

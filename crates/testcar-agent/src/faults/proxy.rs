@@ -406,4 +406,44 @@ mod tests {
         assert!(proxy.counters().held.load(Ordering::Relaxed) >= 1);
         proxy.stop().await;
     }
+
+    async fn transfer(addr: SocketAddr, bytes: usize) -> Duration {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        let t = Instant::now();
+        let data = vec![7u8; bytes];
+        let (mut r, mut w) = s.split();
+        let send = async {
+            w.write_all(&data).await.unwrap();
+        };
+        let recv = async {
+            let mut back = vec![0u8; bytes];
+            r.read_exact(&mut back).await.unwrap();
+        };
+        tokio::join!(send, recv);
+        t.elapsed()
+    }
+
+    #[tokio::test]
+    async fn bandwidth_paces_and_drop_resets_new_connections() {
+        let up = echo_server().await;
+        let proxy = Proxy::start(up, 3).await.unwrap();
+        let base = transfer(proxy.addr(), 40_000).await;
+        proxy.set(Effects {
+            rate: Some(40_000),
+            ..Effects::default()
+        });
+        // 40 kB each way at 40 kB/s: about a second, at least ~0.8 s.
+        let slow = transfer(proxy.addr(), 40_000).await;
+        assert!(
+            slow >= base + Duration::from_millis(700),
+            "{base:?} then {slow:?}"
+        );
+        proxy.set(Effects {
+            drop: 1.0,
+            ..Effects::default()
+        });
+        assert!(round_trip(proxy.addr()).await.is_err());
+        assert!(proxy.counters().reset.load(Ordering::Relaxed) >= 1);
+        proxy.stop().await;
+    }
 }
