@@ -438,3 +438,27 @@ async fn a_consistency_suite_under_latency_and_a_paused_etcd_stays_linearizable(
     let max = suite.metrics.as_ref().unwrap().response_time.unwrap().max;
     assert!(max >= 500.0, "max response time {max} ms");
 }
+
+#[test]
+fn without_a_target_given_the_script_s_own_target_is_proxied() {
+    let addr = start_service(true);
+    let script = SCRIPT.replace("http://127.0.0.1:9", &format!("http://{addr}"));
+    let tests = mk_tests(&[
+        ("health.yml", &script),
+        (
+            "testcar.yaml",
+            "suites:\n  - name: slow\n    artillery: health.yml\n    faults:\n      - kind: latency\n        latency: 200ms\n",
+        ),
+    ]);
+    let results = tests.path().join("results");
+    let out = agent()
+        .args(["run", tests.path().to_str().unwrap()])
+        .args(["--results-dir", results.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let doc = last_line_result(&String::from_utf8_lossy(&out.stdout));
+    let slow = suite(&doc, "slow");
+    assert_eq!(slow["faults"][0]["target"], addr.to_string(), "{doc}");
+    assert_eq!(slow["metrics"]["codes"]["200"], 10, "{slow}");
+    assert!(p50(slow) >= 150.0, "{slow}");
+}

@@ -29,7 +29,7 @@ pub const EVENTS_FILE: &str = "faults.jsonl";
 pub enum FaultError {
     /// Network faults need a target to stand in front of.
     #[error(
-        "faults: {0} faults work through a proxy in front of the target, and this suite has no target (give the agent --target or TESTCAR_TARGET)"
+        "faults: {0} faults work through a proxy in front of the target, and this suite has no target (give the agent --target or TESTCAR_TARGET, or the suite a target of its own)"
     )]
     NoTarget(&'static str),
     /// The target is not a URL with a host.

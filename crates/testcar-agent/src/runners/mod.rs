@@ -94,9 +94,10 @@ pub async fn run_suite(def: &SuiteDef, ctx: &RunContext) -> Suite {
     let faults = if def.faults.is_empty() {
         None
     } else {
+        let target = ctx.target.clone().or_else(|| own_target(def, ctx));
         match Faults::start(
             &def.faults,
-            ctx.target.as_deref(),
+            target.as_deref(),
             def.base_dir.clone(),
             suite_dir,
         )
@@ -152,6 +153,26 @@ pub async fn run_suite(def: &SuiteDef, ctx: &RunContext) -> Suite {
     }
     tracing::info!(suite = %def.name, status = %suite.status, duration_ms = suite.duration_ms, "suite finished");
     suite
+}
+
+/// The target a suite names itself (an Artillery script's `config.target`, a consistency
+/// suite's `target`), for the fault proxy when the agent was given none.
+fn own_target(def: &SuiteDef, ctx: &RunContext) -> Option<String> {
+    let path = def.file()?;
+    match &def.kind {
+        SuiteKind::Artillery(_) => {
+            let opts = testcar_artillery::LoadOptions {
+                environment: def.environment.clone().or_else(|| ctx.environment.clone()),
+                target_from_runner: true,
+                overlay: def.overlay.clone().or(&ctx.overlay),
+                ..Default::default()
+            };
+            let script = testcar_artillery::load_script(&path, &opts).ok()?;
+            Some(script.config.target).filter(|t| !t.is_empty())
+        }
+        SuiteKind::Consistency(_) => testcar_consistency::load_suite(&path).ok()?.target,
+        SuiteKind::Exec(_) => None,
+    }
 }
 
 /// A suite that could not run at all.
