@@ -434,6 +434,16 @@ async fn a_consistency_suite_under_latency_and_a_paused_etcd_stays_linearizable(
         kinds.contains(&"history-jsonl") && kinds.contains(&"fault-events"),
         "{kinds:?}"
     );
+    // The nemesis events are Jepsen events the consistency crate's JSONL reader takes.
+    let events = std::fs::read_to_string(results.join("kv").join("faults.jsonl")).unwrap();
+    let parsed = testcar_consistency::format::parse(
+        &events,
+        "faults.jsonl",
+        testcar_consistency::Format::Jsonl,
+        testcar_consistency::ModelKind::Kv,
+    )
+    .unwrap();
+    assert!(parsed.ops.is_empty(), "nemesis events are not operations");
     // The pause made the clients wait: the slowest operation took most of that second.
     let max = suite.metrics.as_ref().unwrap().response_time.unwrap().max;
     assert!(max >= 500.0, "max response time {max} ms");
@@ -461,4 +471,34 @@ fn without_a_target_given_the_script_s_own_target_is_proxied() {
     assert_eq!(slow["faults"][0]["target"], addr.to_string(), "{doc}");
     assert_eq!(slow["metrics"]["codes"]["200"], 10, "{slow}");
     assert!(p50(slow) >= 150.0, "{slow}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_faults_without_healing_still_continues_the_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = victim(dir.path(), "db.pid");
+    let pid = child.id();
+    let path = dir.path().join("testcar.yaml");
+    let m = manifest::parse(
+        "suites:\n  - name: a\n    exec: [\"true\"]\n    faults:\n      - kind: pause\n        process: {pidFile: db.pid}\n",
+        &path,
+    )
+    .unwrap();
+    let faults = testcar_agent::faults::Faults::start(
+        &m.suites[0].faults,
+        None,
+        dir.path().into(),
+        dir.path().join("results"),
+    )
+    .await
+    .unwrap();
+    let start = Instant::now();
+    while state(pid) != Some('T') {
+        assert!(start.elapsed() < Duration::from_secs(30), "never paused");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(faults);
+    assert_ne!(state(pid), Some('T'), "continued on drop");
+    let _ = child.kill();
+    let _ = child.wait();
 }
