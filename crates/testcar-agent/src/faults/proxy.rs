@@ -17,6 +17,8 @@ use super::schedule::SplitMix64;
 
 /// Bytes read at once from either side.
 const CHUNK: usize = 16 * 1024;
+/// Chunks read but not yet written (held by latency), per direction.
+const IN_FLIGHT: usize = 64;
 
 /// The proxy could not start.
 #[derive(Debug, thiserror::Error)]
@@ -263,57 +265,69 @@ async fn relay(
 }
 
 /// Copy one direction until EOF, applying the effects to each chunk. Latency applies to
-/// responses (`downstream`), like a slow network path back to the client.
+/// responses (`downstream`), like a slow network path back to the client: each chunk leaves
+/// `latency ± jitter` after it arrived, so delays do not add up over a long response.
 async fn pump(
     from: &mut tokio::net::tcp::OwnedReadHalf,
     to: &mut tokio::net::tcp::OwnedWriteHalf,
-    mut effects: watch::Receiver<Effects>,
+    effects: watch::Receiver<Effects>,
     downstream: bool,
     seed: u64,
 ) {
-    let mut rng = SplitMix64(seed);
-    let mut buf = vec![0u8; CHUNK];
-    loop {
-        if effects.wait_for(|e| !e.holds()).await.is_err() {
-            return;
-        }
-        let n = match from.read(&mut buf).await {
-            Ok(0) | Err(_) => {
-                let _ = to.shutdown().await;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(tokio::time::Instant, Vec<u8>)>(IN_FLIGHT);
+    let mut read_effects = effects.clone();
+    let reader = async move {
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            if read_effects.wait_for(|e| !e.holds()).await.is_err() {
                 return;
             }
-            Ok(n) => n,
-        };
-        // Data read during a stall or cut is held until it is healed, then delivered.
-        if effects.wait_for(|e| !e.holds()).await.is_err() {
-            return;
+            let n = match from.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            if tx
+                .send((tokio::time::Instant::now(), buf[..n].to_vec()))
+                .await
+                .is_err()
+            {
+                return;
+            }
         }
-        let now = effects.borrow().clone();
-        if downstream && !now.latency.is_zero() {
-            let spread = now.jitter.as_nanos() as f64;
-            let offset = (rng.unit() * 2.0 - 1.0) * spread;
-            let delay = (now.latency.as_nanos() as f64 + offset).max(0.0);
-            tokio::time::sleep(Duration::from_nanos(delay as u64)).await;
-        }
-        if let Some(rate) = now.rate {
-            // Paced by chunks: a chunk of n bytes takes n / rate seconds.
-            let mut sent = 0;
-            let slice = (rate as usize / 10).clamp(1, CHUNK);
-            while sent < n {
-                let end = (sent + slice).min(n);
-                if to.write_all(&buf[sent..end]).await.is_err() {
+    };
+    let mut write_effects = effects;
+    let writer = async move {
+        let mut rng = SplitMix64(seed);
+        while let Some((arrived, chunk)) = rx.recv().await {
+            // Data read during a stall or cut is held until it is healed, then delivered.
+            if write_effects.wait_for(|e| !e.holds()).await.is_err() {
+                return;
+            }
+            let now = write_effects.borrow().clone();
+            if downstream && !now.latency.is_zero() {
+                let spread = now.jitter.as_nanos() as f64;
+                let offset = (rng.unit() * 2.0 - 1.0) * spread;
+                let delay = (now.latency.as_nanos() as f64 + offset).max(0.0);
+                tokio::time::sleep_until(arrived + Duration::from_nanos(delay as u64)).await;
+            }
+            let Some(rate) = now.rate else {
+                if to.write_all(&chunk).await.is_err() {
                     return;
                 }
-                tokio::time::sleep(Duration::from_secs_f64((end - sent) as f64 / rate as f64))
-                    .await;
-                sent = end;
+                continue;
+            };
+            // Paced: n bytes take n / rate seconds, written in tenths of a second's worth.
+            let slice = (rate as usize / 10).clamp(1, CHUNK);
+            for part in chunk.chunks(slice) {
+                if to.write_all(part).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_secs_f64(part.len() as f64 / rate as f64)).await;
             }
-            continue;
         }
-        if to.write_all(&buf[..n]).await.is_err() {
-            return;
-        }
-    }
+        let _ = to.shutdown().await;
+    };
+    tokio::join!(reader, writer);
 }
 
 #[cfg(test)]
@@ -444,6 +458,22 @@ mod tests {
         });
         assert!(round_trip(proxy.addr()).await.is_err());
         assert!(proxy.counters().reset.load(Ordering::Relaxed) >= 1);
+        proxy.stop().await;
+    }
+
+    #[tokio::test]
+    async fn latency_does_not_add_up_over_a_long_response() {
+        let up = echo_server().await;
+        let proxy = Proxy::start(up, 4).await.unwrap();
+        proxy.set(Effects {
+            latency: Duration::from_millis(200),
+            ..Effects::default()
+        });
+        // The echo answers in 1 kB pieces: 100 of them. Held one after the other, they would
+        // take 20 s; held each from its own arrival, a little over 200 ms.
+        let took = transfer(proxy.addr(), 100_000).await;
+        assert!(took >= Duration::from_millis(150), "{took:?}");
+        assert!(took < Duration::from_secs(5), "{took:?}");
         proxy.stop().await;
     }
 }
