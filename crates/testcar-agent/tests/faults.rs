@@ -502,3 +502,44 @@ async fn dropping_the_faults_without_healing_still_continues_the_process() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn sidecar_sigterm_during_a_cut_and_a_pause_heals_both() {
+    let addr = start_service(true);
+    let tests = tempfile::tempdir().unwrap();
+    let mut child = victim(tests.path(), "db.pid");
+    let pid = child.id();
+    std::fs::write(
+        tests.path().join("testcar.yaml"),
+        "suites:\n  - name: chaos\n    exec: [\"sh\", \"-c\", \"echo $TESTCAR_TARGET > target.txt; sleep 60\"]\n    faults:\n      - kind: cut\n      - kind: pause\n        process: {pidFile: db.pid}\n",
+    )
+    .unwrap();
+    let results = tempfile::tempdir().unwrap();
+    let env = sidecar_env(tests.path(), results.path(), format!("http://{addr}"));
+    let mut sidecar = Sidecar::start(&env);
+    let start = Instant::now();
+    while state(pid) != Some('T') || !tests.path().join("target.txt").is_file() {
+        assert!(start.elapsed() < Duration::from_secs(60), "never paused");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let target = std::fs::read_to_string(tests.path().join("target.txt")).unwrap();
+    let proxy = target.trim().trim_start_matches("http://").to_string();
+    assert_ne!(proxy, addr.to_string());
+    sidecar.terminate(Duration::from_secs(30));
+    assert_ne!(state(pid), Some('T'), "continued on SIGTERM");
+    assert!(
+        std::net::TcpStream::connect(&proxy).is_err(),
+        "the proxy at {proxy} is gone"
+    );
+    let doc = read_json(&results.path().join("result.json"));
+    let faults = doc["suites"][0]["faults"].as_array().unwrap();
+    assert_eq!(faults.len(), 2, "{doc}");
+    assert!(
+        faults
+            .iter()
+            .all(|f| f["healedBy"] == "suite end" && f["end"].is_string()),
+        "{doc}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
