@@ -48,6 +48,8 @@ pub struct Manifest {
     pub auth: Option<serde_yaml::Value>,
     /// Suites in order.
     pub suites: Vec<SuiteDef>,
+    /// Run-wide fault proxies (`proxies:`).
+    pub proxies: Vec<crate::faults::ProxyDef>,
 }
 
 /// What runs a suite and on what.
@@ -134,6 +136,8 @@ struct RawManifest {
     environment: Option<String>,
     #[serde(default)]
     auth: Option<serde_yaml::Value>,
+    #[serde(default)]
+    proxies: Vec<crate::faults::config::RawProxy>,
     suites: Vec<RawSuite>,
 }
 
@@ -250,6 +254,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
             "suites: the list is empty; a manifest must name at least one suite".into(),
         ));
     }
+    let proxies = crate::faults::config::check_proxies(raw.proxies).map_err(|e| {
+        let line = find_line(text, "proxies:").unwrap_or(1);
+        invalid(line, 1, e.to_string())
+    })?;
     let mut suites = Vec::with_capacity(raw.suites.len());
     let mut seen = std::collections::BTreeSet::new();
     for (idx, s) in raw.suites.into_iter().enumerate() {
@@ -325,6 +333,22 @@ pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
             let line = find_fault_line(text, line, e.index, e.key).unwrap_or(line);
             invalid(line, 1, format!("suites[{idx}] ({}): {e}", s.name))
         })?;
+        for (i, f) in faults.iter().enumerate() {
+            if let Some(name) = &f.proxy {
+                if !proxies.iter().any(|p| &p.name == name) {
+                    let line = find_fault_line(text, line, i, "proxy").unwrap_or(line);
+                    return Err(invalid(
+                        line,
+                        1,
+                        format!(
+                            "suites[{idx}] ({}): faults[{i}] ({}): proxy: no proxy named {name:?} in `proxies:`",
+                            s.name,
+                            f.action.kind()
+                        ),
+                    ));
+                }
+            }
+        }
         suites.push(SuiteDef {
             name: s.name,
             kind,
@@ -344,6 +368,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
         environment: raw.environment,
         auth: raw.auth,
         suites,
+        proxies,
     })
 }
 
@@ -601,5 +626,45 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("/tests/testcar.yaml:6:"), "{e}");
+    }
+
+    #[test]
+    fn run_wide_proxies_and_faults_that_name_them() {
+        let m = parse_str(
+            "proxies:\n  - name: n1\n    listen: 127.0.0.1:12380\n    target: 127.0.0.1:2380\nsuites:\n  - name: a\n    exec: [x]\n    faults:\n      - kind: cut\n        proxy: n1\n",
+        )
+        .unwrap();
+        assert_eq!(m.proxies[0].name, "n1");
+        assert_eq!(m.proxies[0].listen.port(), 12380);
+        assert_eq!(m.suites[0].faults[0].proxy.as_deref(), Some("n1"));
+        let e = parse_str(
+            "proxies:\n  - name: n1\n    listen: 127.0.0.1:12380\n    target: 127.0.0.1:2380\nsuites:\n  - name: a\n    exec: [x]\n    faults:\n      - kind: cut\n        proxy: n2\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            e,
+            "/tests/testcar.yaml:10:1: suites[0] (a): faults[0] (cut): proxy: no proxy named \"n2\" in `proxies:`"
+        );
+        let e = parse_str(
+            "proxies:\n  - name: n1\n    listen: localhost\n    target: 127.0.0.1:2380\nsuites:\n  - name: a\n    exec: [x]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with(
+                "/tests/testcar.yaml:1:1: proxies[0] (n1): listen: expected an address and port"
+            ),
+            "{e}"
+        );
+        let e = parse_str(
+            "suites:\n  - name: a\n    exec: [x]\n    faults:\n      - kind: pause\n        proxy: n1\n        process: {name: x}\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("faults[0] (pause): proxy: only network faults"),
+            "{e}"
+        );
     }
 }

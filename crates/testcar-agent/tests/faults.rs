@@ -178,6 +178,7 @@ fn ctx(results: &Path, target: Option<String>, cancel: CancellationToken) -> Run
         overlay: Default::default(),
         cancel,
         progress: None,
+        proxies: Default::default(),
     }
 }
 
@@ -487,6 +488,7 @@ async fn dropping_the_faults_without_healing_still_continues_the_process() {
     let faults = testcar_agent::faults::Faults::start(
         &m.suites[0].faults,
         None,
+        &Default::default(),
         dir.path().into(),
         dir.path().join("results"),
     )
@@ -542,4 +544,102 @@ fn sidecar_sigterm_during_a_cut_and_a_pause_heals_both() {
     );
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// Three etcd members whose peer links go through the agent's run-wide proxies `n1`..`n3`
+/// (each member advertises its proxy's port as its peer URL): `(members, client URLs,
+/// manifest proxies block)`.
+fn start_etcd_cluster(dir: &Path) -> Option<(Vec<Reaped>, Vec<String>, String)> {
+    let bin = std::path::PathBuf::from("/usr/bin/etcd");
+    if !bin.is_file() {
+        eprintln!("skipped: etcd not installed");
+        return None;
+    }
+    let ports: Vec<[u16; 3]> = (0..3)
+        .map(|_| [free_port(), free_port(), free_port()])
+        .collect();
+    let cluster = (0..3)
+        .map(|i| format!("n{}=http://127.0.0.1:{}", i + 1, ports[i][2]))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut members = Vec::new();
+    let mut clients = Vec::new();
+    let mut proxies = String::from("proxies:\n");
+    for (i, [client, peer, proxy]) in ports.iter().enumerate() {
+        let name = format!("n{}", i + 1);
+        let url = format!("http://127.0.0.1:{client}");
+        members.push(Reaped(
+            Command::new(&bin)
+                .args(["--name", &name, "--data-dir"])
+                .arg(dir.join(format!("{name}-data")))
+                .args([
+                    "--listen-client-urls",
+                    &url,
+                    "--advertise-client-urls",
+                    &url,
+                ])
+                .args(["--listen-peer-urls", &format!("http://127.0.0.1:{peer}")])
+                .args([
+                    "--initial-advertise-peer-urls",
+                    &format!("http://127.0.0.1:{proxy}"),
+                ])
+                .args(["--initial-cluster", &cluster])
+                .args(["--initial-cluster-token", "testcar-faults"])
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(dir.join(format!("{name}.log"))).unwrap())
+                .spawn()
+                .unwrap(),
+        ));
+        clients.push(url);
+        proxies.push_str(&format!(
+            "  - name: {name}\n    listen: 127.0.0.1:{proxy}\n    target: 127.0.0.1:{peer}\n"
+        ));
+    }
+    Some((members, clients, proxies))
+}
+
+#[test]
+fn three_etcd_members_stay_linearizable_through_a_cut_peer_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((members, clients, proxies)) = start_etcd_cluster(dir.path()) else {
+        return;
+    };
+    let kv = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../testcar-consistency/test_data/etcd-kv.consistency.yaml"),
+    )
+    .unwrap()
+    .replace("count: 200\n", "count: 100000\nduration: 8s\ntimeout: 1s\n");
+    std::fs::write(dir.path().join("kv.consistency.yaml"), kv).unwrap();
+    // n1's peer port is cut from 2 s to 5 s into the suite; the clients talk to n1.
+    std::fs::write(
+        dir.path().join("testcar.yaml"),
+        format!(
+            "{proxies}suites:\n  - name: kv\n    consistency: kv.consistency.yaml\n    timeout: 2m\n    faults:\n      - kind: cut\n        proxy: n1\n        at: 2s\n        duration: 3s\n"
+        ),
+    )
+    .unwrap();
+    let results = dir.path().join("results");
+    let out = agent()
+        .args(["run", dir.path().to_str().unwrap(), "--target", &clients[0]])
+        .args(["--readiness-url", "/health", "--ready-timeout", "90s"])
+        .args(["--results-dir", results.to_str().unwrap()])
+        .output()
+        .unwrap();
+    drop(members);
+    let doc = last_line_result(&String::from_utf8_lossy(&out.stdout));
+    let kv = suite(&doc, "kv");
+    assert_eq!(kv["status"], "passed", "{doc}");
+    assert_eq!(kv["checks"][0]["status"], "passed", "{doc}");
+    let fault = &kv["faults"][0];
+    assert_eq!(fault["kind"], "cut", "{doc}");
+    assert_eq!(fault["healedBy"], "schedule", "{doc}");
+    assert!(
+        fault["target"]
+            .as_str()
+            .unwrap()
+            .starts_with("n1 (127.0.0.1:"),
+        "{doc}"
+    );
+    assert!(kv["metrics"]["requests"].as_u64().unwrap() > 10, "{doc}");
 }

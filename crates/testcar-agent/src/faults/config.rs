@@ -39,6 +39,95 @@ pub struct RawFault {
     process: Option<RawProcess>,
     #[serde(default)]
     restart: Option<Vec<String>>,
+    #[serde(default)]
+    proxy: Option<String>,
+}
+
+/// A run-wide proxy as written (`proxies:` at the top of the manifest).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawProxy {
+    name: String,
+    listen: String,
+    target: String,
+}
+
+/// A run-wide proxy: listens on `listen` from the start of the run to its end and relays to
+/// `target`; faults name it with `proxy: NAME`. For links the suite does not drive itself
+/// (a cluster's peers, a database).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyDef {
+    /// Name faults use.
+    pub name: String,
+    /// Where it listens.
+    pub listen: std::net::SocketAddr,
+    /// `host:port` it relays to.
+    pub target: String,
+}
+
+/// A `proxies:` entry that does not make sense.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("proxies[{index}] ({name}): {key}: {message}")]
+pub struct ProxyConfigError {
+    /// Position in the list.
+    pub index: usize,
+    /// The entry's name.
+    pub name: String,
+    /// The key at fault.
+    pub key: &'static str,
+    /// What is wrong and what is expected.
+    pub message: String,
+}
+
+/// Check the manifest's `proxies:`.
+pub fn check_proxies(raw: Vec<RawProxy>) -> Result<Vec<ProxyDef>, ProxyConfigError> {
+    let mut out: Vec<ProxyDef> = Vec::with_capacity(raw.len());
+    for (index, p) in raw.into_iter().enumerate() {
+        let err = |key: &'static str, message: String| ProxyConfigError {
+            index,
+            name: p.name.clone(),
+            key,
+            message,
+        };
+        if p.name.trim().is_empty() {
+            return Err(err("name", "must not be empty".into()));
+        }
+        if out.iter().any(|o| o.name == p.name) {
+            return Err(err("name", "another proxy already has this name".into()));
+        }
+        let listen: std::net::SocketAddr = p.listen.parse().map_err(|_| {
+            err(
+                "listen",
+                format!(
+                    "expected an address and port such as 127.0.0.1:12380, found {:?}",
+                    p.listen
+                ),
+            )
+        })?;
+        let target = p
+            .target
+            .trim()
+            .trim_start_matches("http://")
+            .trim_end_matches('/');
+        let ok = target
+            .rsplit_once(':')
+            .is_some_and(|(h, port)| !h.is_empty() && port.parse::<u16>().is_ok_and(|n| n > 0));
+        if !ok {
+            return Err(err(
+                "target",
+                format!(
+                    "expected host:port such as 127.0.0.1:2380, found {:?}",
+                    p.target
+                ),
+            ));
+        }
+        out.push(ProxyDef {
+            name: p.name,
+            listen,
+            target: target.to_string(),
+        });
+    }
+    Ok(out)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -224,6 +313,8 @@ pub enum Schedule {
 pub struct FaultSpec {
     /// What it does.
     pub action: FaultAction,
+    /// The run-wide proxy it acts on (`proxy: NAME`); else the suite's own proxy.
+    pub proxy: Option<String>,
     /// When.
     pub schedule: Schedule,
 }
@@ -261,6 +352,13 @@ fn check_one(index: usize, f: RawFault) -> Result<FaultSpec, FaultConfigError> {
         ("process", f.process.is_some(), &["pause", "kill"]),
         ("restart", f.restart.is_some(), &["kill"]),
     ];
+    if f.proxy.is_some() && is_process {
+        return Err(err(
+            "proxy",
+            "only network faults (latency, bandwidth, reset, stall, drop, cut) take this key"
+                .into(),
+        ));
+    }
     for (key, set, kinds) in owned {
         if set && !kinds.contains(&f.kind.as_str()) {
             return Err(err(
@@ -450,7 +548,11 @@ fn check_one(index: usize, f: RawFault) -> Result<FaultSpec, FaultConfigError> {
             times: None,
         },
     };
-    Ok(FaultSpec { action, schedule })
+    Ok(FaultSpec {
+        action,
+        proxy: f.proxy,
+        schedule,
+    })
 }
 
 /// `64KiB/s`, `1MB/s`, `500B/s`, `8000` (bytes per second).

@@ -18,7 +18,9 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{FaultAction, FaultConfigError, FaultSpec, ProcessSel, RawFault, Schedule};
+pub use config::{
+    FaultAction, FaultConfigError, FaultSpec, ProcessSel, ProxyDef, RawFault, Schedule,
+};
 use proxy::{Effects, Proxy};
 
 /// Name of the Jepsen-style nemesis event file written in the suite's folder.
@@ -43,6 +45,57 @@ pub enum FaultError {
     /// The proxy did not start.
     #[error("faults: {0}")]
     Proxy(#[from] proxy::ProxyError),
+    /// A fault names a run-wide proxy that is not running.
+    #[error("faults: no proxy named {0:?} (declare it under `proxies:` in the manifest)")]
+    NoProxy(String),
+    /// A run-wide proxy's target does not resolve.
+    #[error("proxies: {name}: cannot resolve {target}: {message}")]
+    ProxyTarget {
+        /// The proxy.
+        name: String,
+        /// Its target.
+        target: String,
+        /// Why.
+        message: String,
+    },
+}
+
+/// The run-wide proxies (`proxies:`), by name; they live from the start of the run to its end.
+pub type NamedProxies = Arc<BTreeMap<String, Arc<Proxy>>>;
+
+/// Start the run-wide proxies: listening, relaying untouched until a fault names them.
+pub async fn start_proxies(defs: &[ProxyDef]) -> Result<NamedProxies, FaultError> {
+    let mut out = BTreeMap::new();
+    for (i, def) in defs.iter().enumerate() {
+        if out.contains_key(&def.name) {
+            return Err(FaultError::ProxyTarget {
+                name: def.name.clone(),
+                target: def.target.clone(),
+                message: "two manifests declare a proxy of this name".into(),
+            });
+        }
+        let bad = |message: String| FaultError::ProxyTarget {
+            name: def.name.clone(),
+            target: def.target.clone(),
+            message,
+        };
+        let upstream = tokio::net::lookup_host(def.target.as_str())
+            .await
+            .map_err(|e| bad(e.to_string()))?
+            .next()
+            .ok_or_else(|| bad("no address".into()))?;
+        let proxy = Proxy::start_on(def.listen, upstream, 0x9e37 + i as u64).await?;
+        tracing::info!(proxy = %def.name, listen = %proxy.addr(), upstream = %upstream, "run-wide fault proxy started");
+        out.insert(def.name.clone(), Arc::new(proxy));
+    }
+    Ok(Arc::new(out))
+}
+
+/// Stop the run-wide proxies and close their connections.
+pub async fn stop_proxies(proxies: &NamedProxies) {
+    for proxy in proxies.values() {
+        proxy.stop().await;
+    }
 }
 
 /// The faults of one running suite. Heal with [`Faults::heal`]; dropping it heals what it
@@ -59,13 +112,14 @@ pub struct Faults {
 #[derive(Debug)]
 struct Shared {
     proxy: Option<Proxy>,
+    named: NamedProxies,
     upstream: String,
     base_dir: PathBuf,
     suite_dir: PathBuf,
     t0: Instant,
     started: DateTime<Utc>,
-    /// Network faults on now, by fault index.
-    net: Mutex<BTreeMap<usize, FaultAction>>,
+    /// Network faults on now, by fault index, with the run-wide proxy they act on.
+    net: Mutex<BTreeMap<usize, (Option<String>, FaultAction)>>,
     /// Processes stopped now, by fault index.
     paused: Mutex<BTreeMap<usize, Vec<i32>>>,
     records: Mutex<Vec<FaultRecord>>,
@@ -81,10 +135,20 @@ impl Faults {
     pub async fn start(
         specs: &[FaultSpec],
         target: Option<&str>,
+        named: &NamedProxies,
         base_dir: PathBuf,
         suite_dir: PathBuf,
     ) -> Result<Faults, FaultError> {
-        let network = specs.iter().find(|s| s.action.is_network());
+        if let Some(name) = specs
+            .iter()
+            .filter_map(|s| s.proxy.as_ref())
+            .find(|n| !named.contains_key(*n))
+        {
+            return Err(FaultError::NoProxy(name.clone()));
+        }
+        let network = specs
+            .iter()
+            .find(|s| s.action.is_network() && s.proxy.is_none());
         let (proxy, upstream, proxy_target) = match network {
             None => (None, String::new(), None),
             Some(spec) => {
@@ -98,6 +162,7 @@ impl Faults {
         };
         let shared = Arc::new(Shared {
             proxy,
+            named: named.clone(),
             upstream,
             base_dir,
             suite_dir,
@@ -157,9 +222,16 @@ impl Drop for Faults {
             self.cancel.cancel();
             continue_all(&self.shared);
             // The proxy's own Drop (when the last task lets go of it) closes it; its effects
-            // are cleared now so nothing is cut meanwhile.
+            // are cleared now so nothing is cut meanwhile, and so are those of the run-wide
+            // proxies this suite's faults were on.
             if let Some(p) = &self.shared.proxy {
                 p.set(Effects::default());
+            }
+            let on = std::mem::take(&mut *lock(&self.shared.net));
+            for name in on.values().filter_map(|(n, _)| n.as_ref()) {
+                if let Some(p) = self.shared.named.get(name) {
+                    p.set(Effects::default());
+                }
             }
         }
     }
@@ -223,7 +295,7 @@ async fn drive(shared: Arc<Shared>, idx: usize, spec: FaultSpec, cancel: Cancell
             _ = tokio::time::sleep_until(shared.t0 + w.start) => {}
             _ = cancel.cancelled() => return,
         }
-        let rec = apply(&shared, idx, &spec.action);
+        let rec = apply(&shared, idx, &spec);
         let healed_by = match w.end {
             Some(end) => tokio::select! {
                 _ = tokio::time::sleep_until(shared.t0 + end) => "schedule",
@@ -242,10 +314,19 @@ async fn drive(shared: Arc<Shared>, idx: usize, spec: FaultSpec, cancel: Cancell
 }
 
 /// Switch the fault on; returns its record's index.
-fn apply(shared: &Shared, idx: usize, action: &FaultAction) -> usize {
+fn apply(shared: &Shared, idx: usize, spec: &FaultSpec) -> usize {
+    let action = &spec.action;
+    let target = match spec
+        .proxy
+        .as_ref()
+        .and_then(|n| Some((n, shared.named.get(n)?)))
+    {
+        Some((name, p)) => format!("{name} ({} → {})", p.addr(), p.upstream()),
+        None => shared.upstream.clone(),
+    };
     let mut record = FaultRecord {
         kind: action.kind().into(),
-        target: shared.upstream.clone(),
+        target,
         params: action.params(),
         start: Utc::now(),
         end: None,
@@ -275,7 +356,7 @@ fn apply(shared: &Shared, idx: usize, action: &FaultAction) -> usize {
             }
         }
         _ => {
-            lock(&shared.net).insert(idx, action.clone());
+            lock(&shared.net).insert(idx, (spec.proxy.clone(), action.clone()));
             update_proxy(shared);
         }
     }
@@ -327,11 +408,31 @@ fn heal(shared: &Shared, idx: usize, action: &FaultAction, rec: usize, healed_by
     }
 }
 
-/// The proxy's effects: the sum of the network faults on now.
+/// Each proxy's effects: the sum of the network faults on it now.
 fn update_proxy(shared: &Shared) {
-    let Some(proxy) = &shared.proxy else { return };
+    let net = lock(&shared.net);
+    if let Some(proxy) = &shared.proxy {
+        proxy.set(effects_of(
+            net.values().filter(|(n, _)| n.is_none()).map(|(_, a)| a),
+        ));
+    }
+    let names: std::collections::BTreeSet<&String> = shared
+        .named
+        .keys()
+        .filter(|k| net.values().any(|(n, _)| n.as_ref() == Some(*k)))
+        .collect();
+    // Run-wide proxies this suite touched: recomputed, cleared when nothing is on them.
+    for (name, proxy) in shared.named.iter() {
+        let mine = net.values().filter(|(n, _)| n.as_ref() == Some(name));
+        if names.contains(name) || proxy.effects() != Effects::default() {
+            proxy.set(effects_of(mine.map(|(_, a)| a)));
+        }
+    }
+}
+
+fn effects_of<'a>(actions: impl Iterator<Item = &'a FaultAction>) -> Effects {
     let mut e = Effects::default();
-    for action in lock(&shared.net).values() {
+    for action in actions {
         match action {
             FaultAction::Latency { latency, jitter } => {
                 e.latency += *latency;
@@ -347,7 +448,7 @@ fn update_proxy(shared: &Shared) {
             FaultAction::Pause(_) | FaultAction::Kill { .. } => {}
         }
     }
-    proxy.set(e);
+    e
 }
 
 fn join(pids: &[i32]) -> String {
@@ -406,6 +507,7 @@ mod tests {
         let e = Faults::start(
             &spec("- kind: cut\n"),
             None,
+            &NamedProxies::default(),
             dir.path().into(),
             dir.path().into(),
         )
@@ -420,6 +522,7 @@ mod tests {
         let faults = Faults::start(
             &spec("- kind: latency\n  latency: 5ms\n  duration: 50ms\n- kind: cut\n  at: 10s\n"),
             Some("http://127.0.0.1:9/api/"),
+            &NamedProxies::default(),
             dir.path().into(),
             dir.path().join("s"),
         )

@@ -23,9 +23,9 @@ const IN_FLIGHT: usize = 64;
 /// The proxy could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
-    /// No port on 127.0.0.1.
-    #[error("cannot listen on 127.0.0.1 for the fault proxy: {0}")]
-    Listen(#[source] std::io::Error),
+    /// The address to listen on is taken or not local.
+    #[error("cannot listen on {0} for the fault proxy: {1}")]
+    Listen(SocketAddr, #[source] std::io::Error),
 }
 
 /// What the proxy does to traffic right now: the sum of the faults that are on.
@@ -80,10 +80,21 @@ pub struct Proxy {
 impl Proxy {
     /// Listen on a free port of 127.0.0.1 and relay to `upstream`.
     pub async fn start(upstream: SocketAddr, seed: u64) -> Result<Proxy, ProxyError> {
-        let listener = TcpListener::bind("127.0.0.1:0")
+        Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), upstream, seed).await
+    }
+
+    /// Listen on `listen` and relay to `upstream`.
+    pub async fn start_on(
+        listen: SocketAddr,
+        upstream: SocketAddr,
+        seed: u64,
+    ) -> Result<Proxy, ProxyError> {
+        let listener = TcpListener::bind(listen)
             .await
-            .map_err(ProxyError::Listen)?;
-        let addr = listener.local_addr().map_err(ProxyError::Listen)?;
+            .map_err(|e| ProxyError::Listen(listen, e))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| ProxyError::Listen(listen, e))?;
         let (effects, rx) = watch::channel(Effects::default());
         let shutdown = CancellationToken::new();
         let counters = Arc::new(Counters::default());

@@ -41,6 +41,8 @@ pub struct RunContext {
     pub cancel: CancellationToken,
     /// Where runners publish live figures.
     pub progress: Option<watch::Sender<Progress>>,
+    /// The run-wide fault proxies (`proxies:`), for faults that name one.
+    pub proxies: crate::faults::NamedProxies,
 }
 
 impl std::fmt::Debug for RunContext {
@@ -98,6 +100,7 @@ pub async fn run_suite(def: &SuiteDef, ctx: &RunContext) -> Suite {
         match Faults::start(
             &def.faults,
             target.as_deref(),
+            &ctx.proxies,
             def.base_dir.clone(),
             suite_dir,
         )
@@ -206,6 +209,7 @@ mod tests {
             overlay: Default::default(),
             cancel: CancellationToken::new(),
             progress: None,
+            proxies: Default::default(),
         };
         let dbg = format!("{ctx:?}");
         assert!(dbg.contains("TESTCAR_BEARER_TOKEN_FILE"));
