@@ -285,7 +285,10 @@ fn faults(out: &mut String, suite: &Suite) {
             escape(&f.target),
             escape(&params),
             time(&f.start),
-            f.end.as_ref().map(time).unwrap_or_else(|| "not healed".into()),
+            f.end
+                .as_ref()
+                .map(time)
+                .unwrap_or_else(|| "not healed".into()),
             escape(f.healed_by.as_deref().unwrap_or("")),
             escape(f.error.as_deref().unwrap_or("")),
         );
