@@ -386,9 +386,15 @@ fn heal(shared: &Shared, idx: usize, action: &FaultAction, rec: usize, healed_by
         FaultAction::Kill {
             restart: Some(cmd), ..
         } => {
+            // Nothing was killed (not found, refused): starting another copy would double it.
+            let killed = lock(&shared.records)
+                .get(rec)
+                .is_some_and(|r| r.error.is_none());
             let log = shared.suite_dir.join("faults-restart.log");
-            if let Err(e) = process::restart(cmd, &shared.base_dir, &log) {
-                error = Some(e.to_string());
+            if killed {
+                if let Err(e) = process::restart(cmd, &shared.base_dir, &log) {
+                    error = Some(e.to_string());
+                }
             }
         }
         FaultAction::Kill { restart: None, .. } => {}

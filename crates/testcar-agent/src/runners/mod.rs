@@ -116,10 +116,12 @@ pub async fn run_suite(def: &SuiteDef, ctx: &RunContext) -> Suite {
             }
         }
     };
-    if let Some(target) = faults.as_ref().and_then(Faults::target) {
-        // The suite reaches the target through the fault proxy, without script changes.
-        tracing::info!(suite = %def.name, proxy = %target, "target rewritten to the fault proxy");
-        suite_ctx.target = Some(target.to_string());
+    if let Some(faults) = &faults {
+        if let (Some(target), Some(proxy)) = (faults.target(), faults.proxy()) {
+            // The suite reaches the target through the fault proxy, without script changes.
+            tracing::info!(suite = %def.name, proxy = %proxy.addr(), "target rewritten to the fault proxy");
+            suite_ctx.target = Some(target.to_string());
+        }
     }
     let mut suite = match &def.kind {
         SuiteKind::Exec(cmd) => exec::run(def, cmd, &suite_ctx).await,
