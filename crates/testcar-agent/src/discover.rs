@@ -130,6 +130,8 @@ pub struct Plan {
     pub timeout: Option<Duration>,
     /// A manifest's `auth:` block and the manifest it came from.
     pub auth: Option<(PathBuf, serde_yaml::Value)>,
+    /// Run-wide fault proxies from the manifests.
+    pub proxies: Vec<crate::faults::ProxyDef>,
 }
 
 /// Build the plan for `paths` (folders, manifests, scripts), in the order given.
@@ -225,6 +227,7 @@ fn add_manifest(plan: &mut Plan, path: &Path) -> Result<(), DiscoverError> {
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
     };
+    plan.proxies.extend(m.proxies);
     for suite in m.suites {
         push(plan, suite)?;
     }

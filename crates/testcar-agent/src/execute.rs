@@ -195,6 +195,15 @@ pub async fn run_plan(
             return meta.finish(Vec::new(), Some(e.to_string()));
         }
     };
+    // Run-wide fault proxies first: the service may only become ready through them (a
+    // cluster whose peers talk through them).
+    let proxies = match crate::faults::start_proxies(&plan.proxies).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "fault proxies");
+            return meta.finish(Vec::new(), Some(e.to_string()));
+        }
+    };
     state.pending("waiting for the service");
     let probe = match Probe::choose(session.target.as_deref(), session.readiness_url.as_deref()) {
         Ok(p) => p,
@@ -236,11 +245,13 @@ pub async fn run_plan(
         overlay: session.overlay.clone(),
         cancel: stop.token().clone(),
         progress: None,
+        proxies,
     };
     let (suites, error) = execute(&plan, &ctx, meta, state, stop).await;
     if let Some(timer) = timer {
         timer.abort();
     }
+    crate::faults::stop_proxies(&ctx.proxies).await;
     meta.finish(suites, error)
 }
 
@@ -267,6 +278,7 @@ mod tests {
             overlay: Default::default(),
             cancel: CancellationToken::new(),
             progress: None,
+            proxies: Default::default(),
         }
     }
 

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod credentials;
 pub mod discover;
 pub mod execute;
+pub mod faults;
 pub mod manifest;
 pub mod metrics;
 pub mod oneshot;

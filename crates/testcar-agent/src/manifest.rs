@@ -48,6 +48,8 @@ pub struct Manifest {
     pub auth: Option<serde_yaml::Value>,
     /// Suites in order.
     pub suites: Vec<SuiteDef>,
+    /// Run-wide fault proxies (`proxies:`).
+    pub proxies: Vec<crate::faults::ProxyDef>,
 }
 
 /// What runs a suite and on what.
@@ -95,6 +97,8 @@ pub struct SuiteDef {
     /// Artillery suites: `artillery run` flags (`config`, `overrides`, `variables`,
     /// `insecure`, `scenarioName`), the config file resolved against `base_dir`.
     pub overlay: testcar_artillery::Overlay,
+    /// Faults injected while the suite runs (`faults:`).
+    pub faults: Vec<crate::faults::FaultSpec>,
 }
 
 impl SuiteDef {
@@ -110,6 +114,7 @@ impl SuiteDef {
             environment: None,
             continue_on_failure: false,
             overlay: Default::default(),
+            faults: Vec::new(),
         }
     }
 
@@ -131,6 +136,8 @@ struct RawManifest {
     environment: Option<String>,
     #[serde(default)]
     auth: Option<serde_yaml::Value>,
+    #[serde(default)]
+    proxies: Vec<crate::faults::config::RawProxy>,
     suites: Vec<RawSuite>,
 }
 
@@ -170,9 +177,14 @@ struct RawSuite {
     /// Artillery `--dotenv`.
     #[serde(default)]
     dotenv: Option<PathBuf>,
+    /// Faults during the suite.
+    #[serde(default)]
+    faults: Vec<crate::faults::RawFault>,
 }
 
-fn de_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+pub(crate) fn de_duration<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Duration>, D::Error> {
     let raw = Option::<serde_yaml::Value>::deserialize(d)?;
     match raw {
         None | Some(serde_yaml::Value::Null) => Ok(None),
@@ -242,6 +254,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
             "suites: the list is empty; a manifest must name at least one suite".into(),
         ));
     }
+    let proxies = crate::faults::config::check_proxies(raw.proxies).map_err(|e| {
+        let line = find_line(text, "proxies:").unwrap_or(1);
+        invalid(line, 1, e.to_string())
+    })?;
     let mut suites = Vec::with_capacity(raw.suites.len());
     let mut seen = std::collections::BTreeSet::new();
     for (idx, s) in raw.suites.into_iter().enumerate() {
@@ -313,6 +329,26 @@ pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
             scenario_name: s.scenario_name,
             dotenv: s.dotenv.map(|p| base_dir.join(p)),
         };
+        let faults = crate::faults::config::check(s.faults).map_err(|e| {
+            let line = find_fault_line(text, line, e.index, e.key).unwrap_or(line);
+            invalid(line, 1, format!("suites[{idx}] ({}): {e}", s.name))
+        })?;
+        for (i, f) in faults.iter().enumerate() {
+            if let Some(name) = &f.proxy {
+                if !proxies.iter().any(|p| &p.name == name) {
+                    let line = find_fault_line(text, line, i, "proxy").unwrap_or(line);
+                    return Err(invalid(
+                        line,
+                        1,
+                        format!(
+                            "suites[{idx}] ({}): faults[{i}] ({}): proxy: no proxy named {name:?} in `proxies:`",
+                            s.name,
+                            f.action.kind()
+                        ),
+                    ));
+                }
+            }
+        }
         suites.push(SuiteDef {
             name: s.name,
             kind,
@@ -323,6 +359,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
             environment: s.environment.or_else(|| raw.environment.clone()),
             continue_on_failure: s.continue_on_failure,
             overlay,
+            faults,
         });
     }
     Ok(Manifest {
@@ -331,6 +368,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
         environment: raw.environment,
         auth: raw.auth,
         suites,
+        proxies,
     })
 }
 
@@ -392,6 +430,44 @@ fn find_suite_line(text: &str, name: &str) -> Option<usize> {
                 .is_some_and(|v| v.trim().trim_matches(|c| c == '"' || c == '\'') == name)
         })
         .map(|i| i + 1)
+}
+
+/// The line of `key` in entry `index` of the `faults:` list of the suite at `suite_line`
+/// (or of the entry itself, or of `faults:`), for errors found after parsing.
+fn find_fault_line(text: &str, suite_line: usize, index: usize, key: &str) -> Option<usize> {
+    let lines: Vec<&str> = text.lines().collect();
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let start = suite_line.checked_sub(1)?;
+    let faults_at = (start..lines.len()).find(|&i| {
+        let l = lines[i].trim_start().trim_start_matches('-').trim_start();
+        l.starts_with("faults:")
+    })?;
+    let base = indent(lines[faults_at]);
+    let mut entries = Vec::new();
+    let mut end = lines.len();
+    for (i, l) in lines.iter().enumerate().skip(faults_at + 1) {
+        if l.trim().is_empty() || l.trim_start().starts_with('#') {
+            continue;
+        }
+        let t = l.trim_start();
+        // the list may sit at the same indentation as `faults:` (YAML allows it)
+        if indent(l) < base || (indent(l) == base && !t.starts_with("- ")) {
+            end = i;
+            break;
+        }
+        if t.starts_with("- ") && entries.first().is_none_or(|&(_, d)| d == indent(l)) {
+            entries.push((i, indent(l)));
+        }
+    }
+    let Some(&(entry, _)) = entries.get(index) else {
+        return Some(faults_at + 1);
+    };
+    let entry_end = entries.get(index + 1).map_or(end, |&(i, _)| i);
+    let found = (entry..entry_end).find(|&i| {
+        let l = lines[i].trim_start().trim_start_matches("- ").trim_start();
+        l.starts_with(&format!("{key}:"))
+    });
+    Some(found.unwrap_or(entry) + 1)
 }
 
 #[cfg(test)]
@@ -520,6 +596,75 @@ mod tests {
         assert!(
             err.contains("suites[0] (unit): config: only Artillery suites take this key"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn faults_are_read_and_their_errors_name_line_and_key() {
+        let m = parse_str(
+            "suites:\n  - name: slow\n    exec: [x]\n    faults:\n      - kind: latency\n        latency: 200ms\n        at: 1s\n        duration: 5s\n",
+        )
+        .unwrap();
+        assert_eq!(m.suites[0].faults.len(), 1);
+        assert_eq!(m.suites[0].faults[0].action.kind(), "latency");
+        let text = "suites:\n  - name: a\n    exec: [x]\n    faults:\n      - kind: cut\n  - name: b\n    exec: [x]\n    faults:\n    - kind: stall\n    - kind: drop\n      at: 1s\n      fraction: 2\n";
+        let e = parse_str(text).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "/tests/testcar.yaml:12:1: suites[1] (b): faults[1] (drop): fraction: expected a number above 0 and at most 1, found 2"
+        );
+        let e = parse_str("suites:\n  - name: a\n    exec: [x]\n    faults: [{kind: pause}]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with(
+                "/tests/testcar.yaml:4:1: suites[0] (a): faults[0] (pause): process: required"
+            ),
+            "{e}"
+        );
+        let e = parse_str("suites:\n  - name: a\n    exec: [x]\n    faults:\n      - kind: drop\n        fraction: half\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("/tests/testcar.yaml:6:"), "{e}");
+    }
+
+    #[test]
+    fn run_wide_proxies_and_faults_that_name_them() {
+        let m = parse_str(
+            "proxies:\n  - name: n1\n    listen: 127.0.0.1:12380\n    target: 127.0.0.1:2380\nsuites:\n  - name: a\n    exec: [x]\n    faults:\n      - kind: cut\n        proxy: n1\n",
+        )
+        .unwrap();
+        assert_eq!(m.proxies[0].name, "n1");
+        assert_eq!(m.proxies[0].listen.port(), 12380);
+        assert_eq!(m.suites[0].faults[0].proxy.as_deref(), Some("n1"));
+        let e = parse_str(
+            "proxies:\n  - name: n1\n    listen: 127.0.0.1:12380\n    target: 127.0.0.1:2380\nsuites:\n  - name: a\n    exec: [x]\n    faults:\n      - kind: cut\n        proxy: n2\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            e,
+            "/tests/testcar.yaml:10:1: suites[0] (a): faults[0] (cut): proxy: no proxy named \"n2\" in `proxies:`"
+        );
+        let e = parse_str(
+            "proxies:\n  - name: n1\n    listen: localhost\n    target: 127.0.0.1:2380\nsuites:\n  - name: a\n    exec: [x]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with(
+                "/tests/testcar.yaml:1:1: proxies[0] (n1): listen: expected an address and port"
+            ),
+            "{e}"
+        );
+        let e = parse_str(
+            "suites:\n  - name: a\n    exec: [x]\n    faults:\n      - kind: pause\n        proxy: n1\n        process: {name: x}\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("faults[0] (pause): proxy: only network faults"),
+            "{e}"
         );
     }
 }

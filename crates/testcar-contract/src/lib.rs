@@ -17,6 +17,6 @@ pub mod yaml_guard;
 
 pub use exit::ExitClass;
 pub use result::{
-    Check, CheckKind, CheckStatus, Counts, HttpMetrics, LatencySummary, PodRef, Report, Run,
-    RunnerKind, SCHEMA_ID, Status, Suite, Summary, VuserCounts,
+    Check, CheckKind, CheckStatus, Counts, FaultRecord, HttpMetrics, LatencySummary, PodRef,
+    Report, Run, RunnerKind, SCHEMA_ID, Status, Suite, Summary, VuserCounts,
 };

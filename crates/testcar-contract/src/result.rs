@@ -210,6 +210,35 @@ pub struct Suite {
     /// Files written for this suite, relative to the results folder.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reports: Vec<Report>,
+    /// Faults injected while the suite ran (the manifest's `faults:`), one entry per
+    /// window, with the times they really started and were healed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<FaultRecord>,
+}
+
+/// One fault window as it really happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FaultRecord {
+    /// The fault: `latency`, `bandwidth`, `reset`, `stall`, `drop`, `cut`, `pause`, `kill`.
+    pub kind: String,
+    /// What it hit: the proxied address (`127.0.0.1:8080`) or the process (`etcd (pid 42)`).
+    pub target: String,
+    /// The fault's settings as configured (e.g. `{"latency": "200ms"}`).
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub params: serde_json::Map<String, serde_json::Value>,
+    /// When it took effect (RFC 3339, UTC).
+    pub start: DateTime<Utc>,
+    /// When it was healed; absent only if the agent died first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<DateTime<Utc>>,
+    /// What healed it: `schedule` (its window ended) or `suite end` (the suite finished,
+    /// timed out or was stopped first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healed_by: Option<String>,
+    /// What went wrong applying or healing it (process not found, restart failed, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// A file written next to the result (Artillery report, full exec log, history view …).
@@ -383,6 +412,7 @@ impl Suite {
             output_tail: None,
             error: None,
             reports: Vec::new(),
+            faults: Vec::new(),
         }
     }
 
@@ -489,5 +519,29 @@ mod tests {
             vec![mk_check(CheckStatus::Passed), mk_check(CheckStatus::Error)],
         );
         assert_eq!(s.status_from_checks(), Status::Error);
+    }
+
+    #[test]
+    fn faults_are_optional_both_ways() {
+        let mut s = mk_suite(Status::Passed, vec![]);
+        let json = serde_json::to_value(&s).unwrap();
+        assert!(json.get("faults").is_none(), "absent when there are none");
+        let back: Suite = serde_json::from_value(json).unwrap();
+        assert!(back.faults.is_empty());
+        s.faults.push(FaultRecord {
+            kind: "latency".into(),
+            target: "127.0.0.1:8080".into(),
+            params: serde_json::json!({"latency": "200ms"})
+                .as_object()
+                .unwrap()
+                .clone(),
+            start: Utc::now(),
+            end: Some(Utc::now()),
+            healed_by: Some("schedule".into()),
+            error: None,
+        });
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["faults"][0]["healedBy"], "schedule");
+        assert_eq!(serde_json::from_value::<Suite>(json).unwrap(), s);
     }
 }

@@ -218,6 +218,7 @@ fn suite_section(out: &mut String, index: usize, suite: &Suite, reports: &[&Valu
         );
     }
     checks(out, &suite.checks);
+    faults(out, suite);
 
     let parsed = reports.first().map(|r| periods::parse(r));
     if reports.len() > 1 {
@@ -261,6 +262,38 @@ fn orphan_section(out: &mut String, index: usize, name: &str, reports: &[&Value]
     endpoint_table(out, None, Some(&report));
     shape_errors(out, &errors);
     out.push_str("</section>");
+}
+
+/// The faults injected during the suite, with their real windows.
+fn faults(out: &mut String, suite: &Suite) {
+    if suite.faults.is_empty() {
+        return;
+    }
+    out.push_str(r#"<h3>Faults</h3><table class="faults"><thead><tr><th>Fault</th><th>Target</th><th>Settings</th><th>Start</th><th>End</th><th>Healed by</th><th>Error</th></tr></thead><tbody>"#);
+    for f in &suite.faults {
+        let params = f
+            .params
+            .iter()
+            .map(|(k, v)| format!("{k}={}", value(Some(v))))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let time = |t: &chrono::DateTime<chrono::Utc>| t.format("%H:%M:%S%.3f").to_string();
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&f.kind),
+            escape(&f.target),
+            escape(&params),
+            time(&f.start),
+            f.end
+                .as_ref()
+                .map(time)
+                .unwrap_or_else(|| "not healed".into()),
+            escape(f.healed_by.as_deref().unwrap_or("")),
+            escape(f.error.as_deref().unwrap_or("")),
+        );
+    }
+    out.push_str("</tbody></table>");
 }
 
 fn checks(out: &mut String, checks: &[Check]) {

@@ -303,3 +303,24 @@ fn short_suite_time_axis_has_distinct_tick_labels() {
         );
     }
 }
+
+#[test]
+fn faults_are_listed_with_their_windows_and_escaped() {
+    let mut run = mk_run(PASSED);
+    let fault: testcar_contract::FaultRecord = serde_json::from_value(json!({
+        "kind": "latency",
+        "target": "127.0.0.1:8080<script>",
+        "params": {"latency": "200ms"},
+        "start": "2026-12-04T21:00:01.250Z",
+        "end": "2026-12-04T21:00:06.500Z",
+        "healedBy": "schedule"
+    }))
+    .unwrap();
+    run.suites[0].faults.push(fault);
+    let html = render_html(&run, &[]);
+    assert!(html.contains("<h3>Faults</h3>"), "{html}");
+    assert!(html.contains("<td>latency</td><td><code>127.0.0.1:8080&lt;script&gt;</code></td><td>latency=200ms</td><td>21:00:01.250</td><td>21:00:06.500</td><td>schedule</td>"), "{html}");
+    balanced(&html, "table");
+    // A suite without faults shows no faults table.
+    assert_eq!(html.matches("<h3>Faults</h3>").count(), 1);
+}

@@ -208,6 +208,7 @@ mod tests {
             overlay: Default::default(),
             cancel: CancellationToken::new(),
             progress: None,
+            proxies: Default::default(),
         }
     }
 

@@ -15,6 +15,7 @@ use testcar_contract::{Status, Suite};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::faults::Faults;
 use crate::manifest::{SuiteDef, SuiteKind};
 
 /// Live figures of a running suite: the engine's own snapshot type, which every runner
@@ -40,6 +41,8 @@ pub struct RunContext {
     pub cancel: CancellationToken,
     /// Where runners publish live figures.
     pub progress: Option<watch::Sender<Progress>>,
+    /// The run-wide fault proxies (`proxies:`), for faults that name one.
+    pub proxies: crate::faults::NamedProxies,
 }
 
 impl std::fmt::Debug for RunContext {
@@ -89,6 +92,37 @@ pub async fn run_suite(def: &SuiteDef, ctx: &RunContext) -> Suite {
     let mut suite_ctx = ctx.clone();
     suite_ctx.cancel = cancel;
     tracing::info!(suite = %def.name, runner = def.kind.runner().as_str(), "suite starting");
+    let suite_dir = ctx.results_dir.join(slug(&def.name));
+    let faults = if def.faults.is_empty() {
+        None
+    } else {
+        let target = ctx.target.clone().or_else(|| own_target(def, ctx));
+        match Faults::start(
+            &def.faults,
+            target.as_deref(),
+            &ctx.proxies,
+            def.base_dir.clone(),
+            suite_dir,
+        )
+        .await
+        {
+            Ok(f) => Some(f),
+            Err(e) => {
+                if let Some(timer) = timer {
+                    timer.abort();
+                }
+                tracing::error!(suite = %def.name, error = %e, "faults could not be set up");
+                return error_suite(def, e.to_string());
+            }
+        }
+    };
+    if let Some(faults) = &faults {
+        if let (Some(target), Some(proxy)) = (faults.target(), faults.proxy()) {
+            // The suite reaches the target through the fault proxy, without script changes.
+            tracing::info!(suite = %def.name, proxy = %proxy.addr(), "target rewritten to the fault proxy");
+            suite_ctx.target = Some(target.to_string());
+        }
+    }
     let mut suite = match &def.kind {
         SuiteKind::Exec(cmd) => exec::run(def, cmd, &suite_ctx).await,
         SuiteKind::Artillery(_) => artillery::run(def, &suite_ctx).await,
@@ -96,6 +130,16 @@ pub async fn run_suite(def: &SuiteDef, ctx: &RunContext) -> Suite {
     };
     if let Some(timer) = timer {
         timer.abort();
+    }
+    // Healed whatever ended the suite: its end, its timeout, or the run's stop.
+    if let Some(faults) = faults {
+        suite.faults = faults.heal().await;
+        if !suite.faults.is_empty() {
+            suite.reports.push(testcar_contract::Report {
+                kind: "fault-events".into(),
+                path: format!("{}/{}", slug(&def.name), crate::faults::EVENTS_FILE),
+            });
+        }
     }
     suite.name = def.name.clone();
     if suite.source.is_none() {
@@ -114,6 +158,26 @@ pub async fn run_suite(def: &SuiteDef, ctx: &RunContext) -> Suite {
     }
     tracing::info!(suite = %def.name, status = %suite.status, duration_ms = suite.duration_ms, "suite finished");
     suite
+}
+
+/// The target a suite names itself (an Artillery script's `config.target`, a consistency
+/// suite's `target`), for the fault proxy when the agent was given none.
+fn own_target(def: &SuiteDef, ctx: &RunContext) -> Option<String> {
+    let path = def.file()?;
+    match &def.kind {
+        SuiteKind::Artillery(_) => {
+            let opts = testcar_artillery::LoadOptions {
+                environment: def.environment.clone().or_else(|| ctx.environment.clone()),
+                target_from_runner: true,
+                overlay: def.overlay.clone().or(&ctx.overlay),
+                ..Default::default()
+            };
+            let script = testcar_artillery::load_script(&path, &opts).ok()?;
+            Some(script.config.target).filter(|t| !t.is_empty())
+        }
+        SuiteKind::Consistency(_) => testcar_consistency::load_suite(&path).ok()?.target,
+        SuiteKind::Exec(_) => None,
+    }
 }
 
 /// A suite that could not run at all.
@@ -147,6 +211,7 @@ mod tests {
             overlay: Default::default(),
             cancel: CancellationToken::new(),
             progress: None,
+            proxies: Default::default(),
         };
         let dbg = format!("{ctx:?}");
         assert!(dbg.contains("TESTCAR_BEARER_TOKEN_FILE"));

@@ -1,0 +1,684 @@
+//! The `faults:` list of a suite in `testcar.yaml`: what to break, where, and when. Checked
+//! when the manifest is read so a typo fails before any test runs, naming the key.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use testcar_contract::duration::format_duration;
+
+use crate::manifest::de_duration;
+
+/// The longest a single window may last or start after the suite (a typo guard).
+const MAX_OFFSET: Duration = Duration::from_secs(7 * 24 * 3600);
+/// The most windows a random schedule may ask for.
+const MAX_RANDOM_COUNT: u32 = 10_000;
+
+/// A fault as written, before checking.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawFault {
+    kind: String,
+    #[serde(default, deserialize_with = "de_duration")]
+    at: Option<Duration>,
+    #[serde(default, deserialize_with = "de_duration")]
+    duration: Option<Duration>,
+    #[serde(default)]
+    repeat: Option<RawRepeat>,
+    #[serde(default)]
+    random: Option<RawRandom>,
+    #[serde(default, deserialize_with = "de_duration")]
+    latency: Option<Duration>,
+    #[serde(default, deserialize_with = "de_duration")]
+    jitter: Option<Duration>,
+    #[serde(default)]
+    rate: Option<serde_yaml::Value>,
+    #[serde(default)]
+    fraction: Option<f64>,
+    #[serde(default)]
+    process: Option<RawProcess>,
+    #[serde(default)]
+    restart: Option<Vec<String>>,
+    #[serde(default)]
+    proxy: Option<String>,
+}
+
+/// A run-wide proxy as written (`proxies:` at the top of the manifest).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawProxy {
+    name: String,
+    listen: String,
+    target: String,
+}
+
+/// A run-wide proxy: listens on `listen` from the start of the run to its end and relays to
+/// `target`; faults name it with `proxy: NAME`. For links the suite does not drive itself
+/// (a cluster's peers, a database).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyDef {
+    /// Name faults use.
+    pub name: String,
+    /// Where it listens.
+    pub listen: std::net::SocketAddr,
+    /// `host:port` it relays to.
+    pub target: String,
+}
+
+/// A `proxies:` entry that does not make sense.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("proxies[{index}] ({name}): {key}: {message}")]
+pub struct ProxyConfigError {
+    /// Position in the list.
+    pub index: usize,
+    /// The entry's name.
+    pub name: String,
+    /// The key at fault.
+    pub key: &'static str,
+    /// What is wrong and what is expected.
+    pub message: String,
+}
+
+/// Check the manifest's `proxies:`.
+pub fn check_proxies(raw: Vec<RawProxy>) -> Result<Vec<ProxyDef>, ProxyConfigError> {
+    let mut out: Vec<ProxyDef> = Vec::with_capacity(raw.len());
+    for (index, p) in raw.into_iter().enumerate() {
+        let err = |key: &'static str, message: String| ProxyConfigError {
+            index,
+            name: p.name.clone(),
+            key,
+            message,
+        };
+        if p.name.trim().is_empty() {
+            return Err(err("name", "must not be empty".into()));
+        }
+        if out.iter().any(|o| o.name == p.name) {
+            return Err(err("name", "another proxy already has this name".into()));
+        }
+        let listen: std::net::SocketAddr = p.listen.parse().map_err(|_| {
+            err(
+                "listen",
+                format!(
+                    "expected an address and port such as 127.0.0.1:12380, found {:?}",
+                    p.listen
+                ),
+            )
+        })?;
+        let target = p
+            .target
+            .trim()
+            .trim_start_matches("http://")
+            .trim_end_matches('/');
+        let ok = target
+            .rsplit_once(':')
+            .is_some_and(|(h, port)| !h.is_empty() && port.parse::<u16>().is_ok_and(|n| n > 0));
+        if !ok {
+            return Err(err(
+                "target",
+                format!(
+                    "expected host:port such as 127.0.0.1:2380, found {:?}",
+                    p.target
+                ),
+            ));
+        }
+        out.push(ProxyDef {
+            name: p.name,
+            listen,
+            target: target.to_string(),
+        });
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawRepeat {
+    #[serde(default, deserialize_with = "de_duration")]
+    every: Option<Duration>,
+    #[serde(default)]
+    times: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawRandom {
+    seed: u64,
+    count: u32,
+    #[serde(default, deserialize_with = "de_duration")]
+    within: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawProcess {
+    #[serde(default)]
+    pid_file: Option<PathBuf>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// A fault entry that does not make sense, with the key to fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("faults[{index}] ({kind}): {key}: {message}")]
+pub struct FaultConfigError {
+    /// Position in the suite's `faults:` list.
+    pub index: usize,
+    /// The entry's `kind` as written.
+    pub kind: String,
+    /// The key at fault.
+    pub key: &'static str,
+    /// What is wrong and what is expected.
+    pub message: String,
+}
+
+/// What a fault does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FaultAction {
+    /// Responses are held `latency` ± `jitter` before they go on.
+    Latency {
+        /// Added delay.
+        latency: Duration,
+        /// Uniform spread around it.
+        jitter: Duration,
+    },
+    /// Each direction carries at most `bytes_per_sec`.
+    Bandwidth {
+        /// The limit.
+        bytes_per_sec: u64,
+    },
+    /// Open connections and new ones are reset (TCP RST).
+    Reset,
+    /// Nothing flows; connections stay open and resume when healed.
+    Stall,
+    /// This fraction of new connections is reset at once.
+    Drop {
+        /// Between 0 and 1.
+        fraction: f64,
+    },
+    /// A partition: new connections are never forwarded, open ones carry nothing.
+    Cut,
+    /// The process is stopped (SIGSTOP) and continued (SIGCONT) when healed.
+    Pause(ProcessSel),
+    /// The process is killed (SIGKILL) and, when healed, restarted by `restart`.
+    Kill {
+        /// Which process.
+        process: ProcessSel,
+        /// Command that starts it again, in the suite's folder.
+        restart: Option<Vec<String>>,
+    },
+}
+
+impl FaultAction {
+    /// The kind as written.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FaultAction::Latency { .. } => "latency",
+            FaultAction::Bandwidth { .. } => "bandwidth",
+            FaultAction::Reset => "reset",
+            FaultAction::Stall => "stall",
+            FaultAction::Drop { .. } => "drop",
+            FaultAction::Cut => "cut",
+            FaultAction::Pause(_) => "pause",
+            FaultAction::Kill { .. } => "kill",
+        }
+    }
+
+    /// Whether it works through the fault proxy (else on a process).
+    pub fn is_network(&self) -> bool {
+        !matches!(self, FaultAction::Pause(_) | FaultAction::Kill { .. })
+    }
+
+    /// Its settings, for the result.
+    pub fn params(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut m = serde_json::Map::new();
+        match self {
+            FaultAction::Latency { latency, jitter } => {
+                m.insert("latency".into(), format_duration(*latency).into());
+                if !jitter.is_zero() {
+                    m.insert("jitter".into(), format_duration(*jitter).into());
+                }
+            }
+            FaultAction::Bandwidth { bytes_per_sec } => {
+                m.insert("bytesPerSec".into(), (*bytes_per_sec).into());
+            }
+            FaultAction::Drop { fraction } => {
+                m.insert("fraction".into(), (*fraction).into());
+            }
+            FaultAction::Reset | FaultAction::Stall | FaultAction::Cut => {}
+            FaultAction::Pause(p) => {
+                m.insert("process".into(), p.to_string().into());
+            }
+            FaultAction::Kill { process, restart } => {
+                m.insert("process".into(), process.to_string().into());
+                if let Some(cmd) = restart {
+                    m.insert("restart".into(), cmd.join(" ").into());
+                }
+            }
+        }
+        m
+    }
+}
+
+/// How a process fault finds its process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProcessSel {
+    /// The pid written in this file (relative to the suite's folder).
+    PidFile(PathBuf),
+    /// Every process whose name (`/proc/<pid>/comm`, or its program's file name) is this.
+    Name(String),
+}
+
+impl std::fmt::Display for ProcessSel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProcessSel::PidFile(p) => write!(f, "pidFile {}", p.display()),
+            ProcessSel::Name(n) => write!(f, "name {n}"),
+        }
+    }
+}
+
+/// When a fault is on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Schedule {
+    /// From `at` for `duration` (until the suite ends without one), again every `every`
+    /// (`times` windows in all, or until the suite ends).
+    Fixed {
+        /// Offset from the suite's start.
+        at: Duration,
+        /// Length of each window.
+        duration: Option<Duration>,
+        /// Period between window starts.
+        every: Option<Duration>,
+        /// Number of windows (with `every`).
+        times: Option<u32>,
+    },
+    /// `count` windows of `duration`, their starts drawn from a seeded generator in
+    /// `[at, at + within)`; the same seed gives the same windows.
+    Random {
+        /// Offset from the suite's start.
+        at: Duration,
+        /// Length of each window.
+        duration: Duration,
+        /// Generator seed.
+        seed: u64,
+        /// Number of windows.
+        count: u32,
+        /// Span the starts are drawn from.
+        within: Duration,
+    },
+}
+
+/// A checked fault entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultSpec {
+    /// What it does.
+    pub action: FaultAction,
+    /// The run-wide proxy it acts on (`proxy: NAME`); else the suite's own proxy.
+    pub proxy: Option<String>,
+    /// When.
+    pub schedule: Schedule,
+}
+
+/// Check the raw `faults:` entries of one suite.
+pub fn check(raw: Vec<RawFault>) -> Result<Vec<FaultSpec>, FaultConfigError> {
+    raw.into_iter()
+        .enumerate()
+        .map(|(index, f)| check_one(index, f))
+        .collect()
+}
+
+fn check_one(index: usize, f: RawFault) -> Result<FaultSpec, FaultConfigError> {
+    let kind = f.kind.clone();
+    let err = |key: &'static str, message: String| FaultConfigError {
+        index,
+        kind: kind.clone(),
+        key,
+        message,
+    };
+    let network = ["latency", "bandwidth", "reset", "stall", "drop", "cut"];
+    let is_process = matches!(f.kind.as_str(), "pause" | "kill");
+    if !network.contains(&f.kind.as_str()) && !is_process {
+        return Err(err(
+            "kind",
+            "expected one of latency, bandwidth, reset, stall, drop, cut (network, through the agent's proxy) or pause, kill (a process beside the agent)".into(),
+        ));
+    }
+    // Keys that belong to other kinds are mistakes, not silently ignored settings.
+    let owned: [(&'static str, bool, &[&str]); 6] = [
+        ("latency", f.latency.is_some(), &["latency"]),
+        ("jitter", f.jitter.is_some(), &["latency"]),
+        ("rate", f.rate.is_some(), &["bandwidth"]),
+        ("fraction", f.fraction.is_some(), &["drop"]),
+        ("process", f.process.is_some(), &["pause", "kill"]),
+        ("restart", f.restart.is_some(), &["kill"]),
+    ];
+    if f.proxy.is_some() && is_process {
+        return Err(err(
+            "proxy",
+            "only network faults (latency, bandwidth, reset, stall, drop, cut) take this key"
+                .into(),
+        ));
+    }
+    for (key, set, kinds) in owned {
+        if set && !kinds.contains(&f.kind.as_str()) {
+            return Err(err(
+                key,
+                format!("only {} faults take this key", kinds.join(", ")),
+            ));
+        }
+    }
+    let action = match f.kind.as_str() {
+        "latency" => {
+            let latency = f.latency.ok_or_else(|| {
+                err(
+                    "latency",
+                    "required: the delay added to each response, e.g. 200ms".into(),
+                )
+            })?;
+            let jitter = f.jitter.unwrap_or_default();
+            if jitter > latency {
+                return Err(err(
+                    "jitter",
+                    format!(
+                        "must not exceed latency ({}): the delay cannot go below zero",
+                        format_duration(latency)
+                    ),
+                ));
+            }
+            FaultAction::Latency { latency, jitter }
+        }
+        "bandwidth" => {
+            let raw = f.rate.ok_or_else(|| {
+                err(
+                    "rate",
+                    "required: bytes per second, e.g. 64KiB/s, 1MB/s or 8000".into(),
+                )
+            })?;
+            let bytes_per_sec = parse_rate(&raw).map_err(|m| err("rate", m))?;
+            FaultAction::Bandwidth { bytes_per_sec }
+        }
+        "reset" => FaultAction::Reset,
+        "stall" => FaultAction::Stall,
+        "cut" => FaultAction::Cut,
+        "drop" => {
+            let fraction = f.fraction.ok_or_else(|| {
+                err(
+                    "fraction",
+                    "required: the share of new connections dropped, between 0 and 1, e.g. 0.5"
+                        .into(),
+                )
+            })?;
+            if !(fraction > 0.0 && fraction <= 1.0) {
+                return Err(err(
+                    "fraction",
+                    format!("expected a number above 0 and at most 1, found {fraction}"),
+                ));
+            }
+            FaultAction::Drop { fraction }
+        }
+        _ => {
+            let p = f.process.ok_or_else(|| {
+                err(
+                    "process",
+                    "required: `process: {pidFile: FILE}` or `process: {name: NAME}`".into(),
+                )
+            })?;
+            let sel = match (p.pid_file, p.name) {
+                (Some(file), None) => ProcessSel::PidFile(file),
+                (None, Some(name)) if !name.trim().is_empty() => ProcessSel::Name(name),
+                (None, Some(_)) => return Err(err("process", "name: must not be empty".into())),
+                _ => {
+                    return Err(err(
+                        "process",
+                        "expected exactly one of `pidFile` and `name`".into(),
+                    ));
+                }
+            };
+            if f.kind == "pause" {
+                FaultAction::Pause(sel)
+            } else {
+                if let Some(cmd) = &f.restart {
+                    if cmd.is_empty() || cmd[0].trim().is_empty() {
+                        return Err(err(
+                            "restart",
+                            "expected a command and its arguments, e.g. [\"sh\", \"start.sh\"]"
+                                .into(),
+                        ));
+                    }
+                }
+                FaultAction::Kill {
+                    process: sel,
+                    restart: f.restart,
+                }
+            }
+        }
+    };
+    let at = f.at.unwrap_or_default();
+    if at > MAX_OFFSET {
+        return Err(err("at", "must be at most a week".into()));
+    }
+    if let Some(d) = f.duration {
+        if d.is_zero() && !matches!(action, FaultAction::Kill { .. }) {
+            return Err(err(
+                "duration",
+                "must be above zero (leave it out to keep the fault on until the suite ends)"
+                    .into(),
+            ));
+        }
+        if d > MAX_OFFSET {
+            return Err(err("duration", "must be at most a week".into()));
+        }
+    }
+    let schedule = match (f.repeat, f.random) {
+        (Some(_), Some(_)) => {
+            return Err(err(
+                "random",
+                "a fault takes `repeat` or `random`, not both".into(),
+            ));
+        }
+        (Some(r), None) => {
+            let every = r.every.ok_or_else(|| {
+                err(
+                    "repeat",
+                    "every: required, the period between window starts, e.g. 10s".into(),
+                )
+            })?;
+            let duration = f.duration.ok_or_else(|| {
+                err(
+                    "duration",
+                    "required with `repeat`: how long each window lasts".into(),
+                )
+            })?;
+            if every <= duration {
+                return Err(err(
+                    "repeat",
+                    format!(
+                        "every: must be longer than duration ({}) so windows do not overlap",
+                        format_duration(duration)
+                    ),
+                ));
+            }
+            if r.times == Some(0) {
+                return Err(err("repeat", "times: must be at least 1".into()));
+            }
+            Schedule::Fixed {
+                at,
+                duration: Some(duration),
+                every: Some(every),
+                times: r.times,
+            }
+        }
+        (None, Some(r)) => {
+            let duration = f.duration.ok_or_else(|| {
+                err(
+                    "duration",
+                    "required with `random`: how long each window lasts".into(),
+                )
+            })?;
+            let within = r.within.ok_or_else(|| {
+                err(
+                    "random",
+                    "within: required, the span window starts are drawn from, e.g. 60s".into(),
+                )
+            })?;
+            if r.count == 0 || r.count > MAX_RANDOM_COUNT {
+                return Err(err(
+                    "random",
+                    format!("count: expected 1 to {MAX_RANDOM_COUNT}"),
+                ));
+            }
+            if within.is_zero() || within > MAX_OFFSET {
+                return Err(err(
+                    "random",
+                    "within: must be above zero and at most a week".into(),
+                ));
+            }
+            Schedule::Random {
+                at,
+                duration,
+                seed: r.seed,
+                count: r.count,
+                within,
+            }
+        }
+        (None, None) => Schedule::Fixed {
+            at,
+            duration: f.duration,
+            every: None,
+            times: None,
+        },
+    };
+    Ok(FaultSpec {
+        action,
+        proxy: f.proxy,
+        schedule,
+    })
+}
+
+/// `64KiB/s`, `1MB/s`, `500B/s`, `8000` (bytes per second).
+fn parse_rate(v: &serde_yaml::Value) -> Result<u64, String> {
+    let bad =
+        || "expected bytes per second, e.g. 64KiB/s, 1MB/s, 500B/s or a plain number".to_string();
+    let n = match v {
+        serde_yaml::Value::Number(n) => n.as_u64().ok_or_else(bad)?,
+        serde_yaml::Value::String(s) => {
+            let s = s.trim();
+            let s = s.strip_suffix("/s").unwrap_or(s).trim();
+            let split = s
+                .find(|c: char| !c.is_ascii_digit() && c != '.')
+                .unwrap_or(s.len());
+            let (num, unit) = s.split_at(split);
+            let num: f64 = num.parse().map_err(|_| bad())?;
+            let mult = match unit.trim() {
+                "" | "B" => 1.0,
+                "KB" | "kB" => 1e3,
+                "MB" => 1e6,
+                "GB" => 1e9,
+                "KiB" => 1024.0,
+                "MiB" => 1024.0 * 1024.0,
+                "GiB" => 1024.0 * 1024.0 * 1024.0,
+                _ => return Err(bad()),
+            };
+            (num * mult) as u64
+        }
+        _ => return Err(bad()),
+    };
+    if n == 0 {
+        return Err("must be above zero (use `stall` to stop traffic)".into());
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(yaml: &str) -> Result<FaultSpec, FaultConfigError> {
+        let raw: Vec<RawFault> = serde_yaml::from_str(yaml).unwrap();
+        check(raw).map(|mut v| v.remove(0))
+    }
+
+    #[test]
+    fn latency_with_window() {
+        let f =
+            one("- kind: latency\n  latency: 200ms\n  jitter: 20ms\n  at: 1s\n  duration: 5s\n")
+                .unwrap();
+        assert_eq!(
+            f.action,
+            FaultAction::Latency {
+                latency: Duration::from_millis(200),
+                jitter: Duration::from_millis(20)
+            }
+        );
+        assert_eq!(
+            f.schedule,
+            Schedule::Fixed {
+                at: Duration::from_secs(1),
+                duration: Some(Duration::from_secs(5)),
+                every: None,
+                times: None
+            }
+        );
+    }
+
+    #[test]
+    fn rates() {
+        let r = |s: &str| parse_rate(&serde_yaml::Value::String(s.into()));
+        assert_eq!(r("64KiB/s"), Ok(65536));
+        assert_eq!(r("1MB/s"), Ok(1_000_000));
+        assert_eq!(r("500B/s"), Ok(500));
+        assert!(r("fast").is_err());
+        assert!(r("0/s").is_err());
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let e = one("- kind: latncy\n").unwrap_err();
+        assert_eq!(e.key, "kind");
+        let e = one("- kind: latency\n").unwrap_err();
+        assert_eq!(e.key, "latency");
+        assert!(
+            e.to_string()
+                .starts_with("faults[0] (latency): latency: required")
+        );
+        let e = one("- kind: latency\n  latency: 10ms\n  jitter: 50ms\n").unwrap_err();
+        assert_eq!(e.key, "jitter");
+        let e = one("- kind: drop\n  fraction: 1.5\n").unwrap_err();
+        assert_eq!(e.key, "fraction");
+        let e = one("- kind: reset\n  fraction: 0.5\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "faults[0] (reset): fraction: only drop faults take this key"
+        );
+        let e = one("- kind: pause\n").unwrap_err();
+        assert_eq!(e.key, "process");
+        let e = one("- kind: pause\n  process: {name: a, pidFile: b}\n").unwrap_err();
+        assert_eq!(e.key, "process");
+        let e = one("- kind: cut\n  duration: 1s\n  repeat: {every: 1s}\n").unwrap_err();
+        assert_eq!(e.key, "repeat");
+        let e = one("- kind: cut\n  repeat: {every: 5s}\n").unwrap_err();
+        assert_eq!(e.key, "duration");
+        let e = one("- kind: cut\n  duration: 1s\n  random: {seed: 1, count: 0, within: 5s}\n")
+            .unwrap_err();
+        assert_eq!(e.key, "random");
+        let e = one("- kind: kill\n  process: {name: x}\n  restart: []\n").unwrap_err();
+        assert_eq!(e.key, "restart");
+    }
+
+    #[test]
+    fn random_and_repeat() {
+        let f = one("- kind: stall\n  duration: 1s\n  random: {seed: 7, count: 3, within: 20s}\n")
+            .unwrap();
+        assert!(matches!(
+            f.schedule,
+            Schedule::Random {
+                seed: 7,
+                count: 3,
+                ..
+            }
+        ));
+        let f = one("- kind: kill\n  process: {pidFile: db.pid}\n  restart: [sh, start.sh]\n  duration: 2s\n  repeat: {every: 10s, times: 3}\n").unwrap();
+        assert!(matches!(f.action, FaultAction::Kill { .. }));
+        assert!(matches!(f.schedule, Schedule::Fixed { times: Some(3), .. }));
+    }
+}
