@@ -40,8 +40,6 @@ impl Guard {
     }
 
     /// `Ok` when `peer` may call `endpoint`, else the answer to send instead.
-    // The refusal is the response itself, built once per refused request; boxing it would
-    // only move the allocation (clippy 1.95 flags axum's `Response` as large).
     pub fn check(
         &self,
         endpoint: Endpoint,
