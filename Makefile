@@ -53,7 +53,7 @@ test-rust:
 
 ## test-tools: checks driven by external tools (helm, kubernetes-validate, artillery, ...)
 test-tools:
-	bash scripts/run-dir.sh tests/tools.d
+	TESTCAR_REQUIRE_TOOLS=1 bash scripts/run-dir.sh tests/tools.d
 
 ## fuzz: the hostile-input properties (hostile_*) with a long budget, FUZZ_CASES per property
 ## (default 20000; `make test` runs 96); see docs/architecture.md "Hostile input"
