@@ -210,6 +210,18 @@ pub struct Suite {
     /// Files written for this suite, relative to the results folder.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reports: Vec<Report>,
+    /// Set when the suite ran a share of its script's load (`testcar.io/load: shared`):
+    /// the rollout's pods together send the script's load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_share: Option<LoadShare>,
+}
+
+/// The share of a script's load one pod sent (`testcar.io/load: shared`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LoadShare {
+    /// The replicas the load was divided across (`testcar.io/replicas`): this pod sent
+    /// `1/replicas` of every phase's arrivals.
+    pub replicas: u32,
 }
 
 /// A file written next to the result (Artillery report, full exec log, history view …).
@@ -282,6 +294,12 @@ pub struct HttpMetrics {
     /// Every other latency summary by name (per status class, per endpoint).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub summaries: BTreeMap<String, LatencySummary>,
+    /// The latency histograms behind the summaries, by Artillery name
+    /// (`http.response_time`, `testcar.http.response_time_intended`, …): HDR histograms of
+    /// microseconds in HdrHistogram's V2 deflate encoding, base64 (see
+    /// [`crate::histogram`]). The gate adds them up for exact rollout percentiles.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub histograms: BTreeMap<String, String>,
 }
 
 /// Latency summary in milliseconds, from an HDR histogram.
@@ -383,6 +401,7 @@ impl Suite {
             output_tail: None,
             error: None,
             reports: Vec::new(),
+            load_share: None,
         }
     }
 
