@@ -312,6 +312,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
             solo: false,
             scenario_name: s.scenario_name,
             dotenv: s.dotenv.map(|p| base_dir.join(p)),
+            load_share: None,
         };
         suites.push(SuiteDef {
             name: s.name,
