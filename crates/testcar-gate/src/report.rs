@@ -10,6 +10,7 @@ use testcar_contract::junit::JunitReport;
 use testcar_contract::summary;
 use testcar_contract::{CheckStatus, PodRef, Run, Status};
 
+use crate::merge::Rollout;
 use crate::verdict::{HtmlReport, Source};
 
 /// Schema id of the aggregated JSON document.
@@ -125,6 +126,10 @@ pub struct GateReport {
     pub duration_ms: u64,
     /// One entry per pod, in name order.
     pub pods: Vec<PodReport>,
+    /// The pods' suites merged by name: exact rollout percentiles from the pods'
+    /// histograms, summed counters, thresholds judged again (see [`crate::merge`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<Rollout>,
 }
 
 impl GateReport {
@@ -168,6 +173,11 @@ impl GateReport {
             }
             v
         };
+        let rollout_run = self
+            .rollout
+            .as_ref()
+            .filter(|r| !r.suites.is_empty())
+            .map(|r| r.as_run(self.started));
         let mut junit = JunitReport::new();
         for pod in &self.pods {
             if let Some(run) = &pod.run {
@@ -176,6 +186,9 @@ impl GateReport {
         }
         for (label, run) in &placeholders {
             junit = junit.add_run(Some(label), run);
+        }
+        if let Some(run) = &rollout_run {
+            junit = junit.add_run(Some("rollout"), run);
         }
         junit.render()
     }
@@ -355,6 +368,10 @@ impl GateReport {
                 let _ = writeln!(out, "  {line}");
             }
         }
+        if let Some(r) = self.rollout.as_ref().filter(|r| !r.suites.is_empty()) {
+            out.push('\n');
+            out.push_str(&r.render_summary());
+        }
         if let Some(e) = &self.error {
             let _ = writeln!(out, "\nError: {e}");
         }
@@ -469,6 +486,7 @@ pub(crate) mod tests {
             finished: t,
             duration_ms: 0,
             pods,
+            rollout: None,
         }
     }
 
