@@ -137,4 +137,29 @@ mod tests {
         let s = summary_of(&h, 123.5, 123.5, 123.5);
         assert_eq!((s.p50, s.p99, s.count), (123.5, 123.5, 1));
     }
+
+    #[test]
+    fn the_documented_example_decodes_to_its_summary() {
+        let run: crate::Run =
+            serde_json::from_str(include_str!("../../../docs/examples/passed.json")).unwrap();
+        let m = run.suites[0].metrics.as_ref().unwrap();
+        for (name, s) in [
+            ("http.response_time", m.response_time.unwrap()),
+            (
+                "testcar.http.response_time_intended",
+                m.response_time_intended.unwrap(),
+            ),
+        ] {
+            let h = decode(&m.histograms[name]).unwrap();
+            assert_eq!(summary_of(&h, s.min, s.max, s.mean), s, "{name}");
+        }
+        // An older result, without histograms, still reads.
+        let old: crate::Run =
+            serde_json::from_str(include_str!("../../../docs/examples/failed.json")).unwrap();
+        assert!(
+            old.suites
+                .iter()
+                .all(|s| s.metrics.as_ref().is_none_or(|m| m.histograms.is_empty()))
+        );
+    }
 }

@@ -45,6 +45,8 @@ pub struct RolloutSuite {
     /// The pods that ran it.
     pub pods: Vec<String>,
     /// Checks not judged again, with why (conditions, rates, figures without histograms).
+    /// Expectations are merged (their tallies summed); exit codes and consistency verdicts
+    /// stay the pods' own and are not listed.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub not_rejudged: Vec<String>,
     /// Latency figures without an exact rollout value because a pod's result carries no
@@ -57,6 +59,14 @@ impl Rollout {
     /// Whether the merged judgement decides the verdict: some suite's load was shared.
     pub fn shared(&self) -> bool {
         self.suites.iter().any(|s| s.suite.load_share.is_some())
+    }
+
+    /// Whether the rollout section says more than the pod rows: a suite ran in several pods
+    /// or on a shared load.
+    pub fn worth_showing(&self) -> bool {
+        self.suites
+            .iter()
+            .any(|s| s.pods.len() > 1 || s.suite.load_share.is_some())
     }
 
     /// The verdict the merged figures give: the worst status of the shared suites (a suite
@@ -121,7 +131,9 @@ impl Rollout {
                 .collect();
             let _ = writeln!(out, "{}", line.join("  ").trim_end());
         }
-        for s in &self.suites {
+        // A suite every pod ran in full is judged per pod: its rollout row informs, and its
+        // merged checks would only repeat the pods' findings.
+        for s in self.suites.iter().filter(|s| s.suite.load_share.is_some()) {
             for c in s
                 .suite
                 .checks
@@ -135,15 +147,10 @@ impl Rollout {
                     .unwrap_or_else(|| "no data".into());
                 let _ = writeln!(
                     out,
-                    "  rollout/{}: {} {} (rollout: {observed}){}",
+                    "  rollout/{}: {} {} (rollout: {observed})",
                     s.suite.name,
                     c.status.as_str(),
-                    c.name,
-                    if s.suite.load_share.is_some() {
-                        ""
-                    } else {
-                        "; informational: every pod sent the full load"
-                    }
+                    c.name
                 );
             }
             for n in &s.not_rejudged {
@@ -156,13 +163,18 @@ impl Rollout {
         out
     }
 
-    /// The merged suites as a result document, for JUnit (`rollout/<suite>`).
+    /// The merged suites run on a shared load as a result document, for JUnit
+    /// (`rollout/<suite>`): their merged judgement is the one that counts.
     pub fn as_run(&self, started: chrono::DateTime<chrono::Utc>) -> Run {
         let mut run = Run::finish(
             "rollout",
             started,
             started,
-            self.suites.iter().map(|s| s.suite.clone()).collect(),
+            self.suites
+                .iter()
+                .filter(|s| s.suite.load_share.is_some())
+                .map(|s| s.suite.clone())
+                .collect(),
             None,
         );
         run.suites.iter_mut().for_each(|s| {
@@ -262,8 +274,9 @@ fn merge_suite(name: &str, members: &[(&str, &Suite)]) -> RolloutSuite {
         .iter()
         .filter_map(|(p, s)| s.metrics.as_ref().map(|m| (*p, m)))
         .collect();
+    let mut without = Vec::new();
     if !metrics.is_empty() {
-        suite.metrics = Some(merge_metrics(&metrics, &mut inexact));
+        suite.metrics = Some(merge_metrics(&metrics, &mut inexact, &mut without));
     }
     let mut not_rejudged = Vec::new();
     let mut seen: Vec<&str> = Vec::new();
@@ -273,9 +286,20 @@ fn merge_suite(name: &str, members: &[(&str, &Suite)]) -> RolloutSuite {
                 continue;
             }
             seen.push(&c.name);
-            match rejudge(c, suite.metrics.as_ref(), suite.load_share.is_some()) {
-                Ok(check) => suite.checks.push(check),
-                Err(why) => not_rejudged.push(format!("{}: {why}", c.name)),
+            match c.kind {
+                // Every evaluation of an expectation counts: the pods' tallies add up.
+                CheckKind::Expect => suite.checks.push(merge_expect(&c.name, members)),
+                // A pod's own verdict (its command, its history); nothing to merge.
+                CheckKind::ExitCode | CheckKind::Consistency => {}
+                _ => match rejudge(
+                    c,
+                    suite.metrics.as_ref(),
+                    suite.load_share.is_some(),
+                    &without,
+                ) {
+                    Ok(check) => suite.checks.push(check),
+                    Err(why) => not_rejudged.push(format!("{}: {why}", c.name)),
+                },
             }
         }
     }
@@ -291,13 +315,43 @@ fn merge_suite(name: &str, members: &[(&str, &Suite)]) -> RolloutSuite {
     }
 }
 
+/// An expectation across the pods: passes and failures summed; failed if any failed.
+fn merge_expect(name: &str, members: &[(&str, &Suite)]) -> Check {
+    let same = members
+        .iter()
+        .flat_map(|(pod, s)| s.checks.iter().map(move |c| (*pod, c)))
+        .filter(|(_, c)| c.name == name);
+    let mut out: Option<Check> = None;
+    for (pod, c) in same {
+        let o = out.get_or_insert_with(|| Check {
+            passes: Some(0),
+            failures: Some(0),
+            message: None,
+            status: CheckStatus::Passed,
+            ..c.clone()
+        });
+        o.passes = Some(o.passes.unwrap_or(0) + c.passes.unwrap_or(0));
+        o.failures = Some(o.failures.unwrap_or(0) + c.failures.unwrap_or(0));
+        if c.status != CheckStatus::Passed && o.status == CheckStatus::Passed {
+            o.status = c.status;
+            o.message = c.message.as_ref().map(|m| format!("{pod}: {m}"));
+        }
+    }
+    out.expect("the name comes from one of the members")
+}
+
 fn add_all(into: &mut BTreeMap<String, u64>, from: &BTreeMap<String, u64>) {
     for (k, v) in from {
         *into.entry(k.clone()).or_default() += v;
     }
 }
 
-fn merge_metrics(pods: &[(&str, &HttpMetrics)], inexact: &mut Vec<String>) -> HttpMetrics {
+/// `inexact` gets why a latency figure has no exact rollout value, `without` its name.
+fn merge_metrics(
+    pods: &[(&str, &HttpMetrics)],
+    inexact: &mut Vec<String>,
+    without: &mut Vec<String>,
+) -> HttpMetrics {
     let mut out = HttpMetrics::default();
     for (_, m) in pods {
         out.requests += m.requests;
@@ -336,7 +390,10 @@ fn merge_metrics(pods: &[(&str, &HttpMetrics)], inexact: &mut Vec<String>) -> Ht
                     }
                 }
             }
-            Err(why) => inexact.push(format!("{name}: {why}")),
+            Err(why) => {
+                inexact.push(format!("{name}: {why}"));
+                without.push(name.to_string());
+            }
         }
     }
     out
@@ -453,12 +510,14 @@ fn lookup(m: &HttpMetrics, name: &str, shared: bool) -> Result<Value, String> {
 /// Judge a pod's threshold check again on the merged figures. Thresholds read
 /// `<metric> < <value>` (`ensure.thresholds` and the legacy `ensure.p95`-style keys) or
 /// `maxErrorRate < <value>`; conditions are free expressions and are not judged again.
-fn rejudge(c: &Check, merged: Option<&HttpMetrics>, shared: bool) -> Result<Check, String> {
+fn rejudge(
+    c: &Check,
+    merged: Option<&HttpMetrics>,
+    shared: bool,
+    without: &[String],
+) -> Result<Check, String> {
     if c.kind != CheckKind::Threshold {
-        return Err(match c.kind {
-            CheckKind::Condition => "a condition is an expression; judged per pod only".into(),
-            _ => "judged per pod".into(),
-        });
+        return Err("a condition is an expression; judged per pod only".into());
     }
     let Some(m) = merged else {
         return Err("no metrics to judge it on".into());
@@ -478,6 +537,14 @@ fn rejudge(c: &Check, merged: Option<&HttpMetrics>, shared: bool) -> Result<Chec
             "min" | "max" | "median" | "p95" | "p99" => format!("{RESPONSE_TIME}.{metric}"),
             other => other.to_string(),
         };
+        if let Some((base, _)) = name
+            .rsplit_once('.')
+            .filter(|(b, _)| without.iter().any(|w| w == b))
+        {
+            return Err(format!(
+                "no exact rollout figure for {base} (a pod's result has no histogram)"
+            ));
+        }
         match lookup(m, &name, shared)? {
             Value::Num(v) => (Value::Num(v), v < limit),
             Value::Missing => (Value::Missing, false),

@@ -176,7 +176,7 @@ impl GateReport {
         let rollout_run = self
             .rollout
             .as_ref()
-            .filter(|r| !r.suites.is_empty())
+            .filter(|r| r.shared())
             .map(|r| r.as_run(self.started));
         let mut junit = JunitReport::new();
         for pod in &self.pods {
@@ -368,7 +368,7 @@ impl GateReport {
                 let _ = writeln!(out, "  {line}");
             }
         }
-        if let Some(r) = self.rollout.as_ref().filter(|r| !r.suites.is_empty()) {
+        if let Some(r) = self.rollout.as_ref().filter(|r| r.worth_showing()) {
             out.push('\n');
             out.push_str(&r.render_summary());
         }
@@ -566,5 +566,36 @@ pub(crate) mod tests {
         assert_eq!(json["schema"], GATE_SCHEMA_ID);
         assert_eq!(json["status"], "error");
         assert_eq!(json["workload"]["replicaSet"], "orders-7c9f8d6b5");
+    }
+
+    #[test]
+    fn the_rollout_figures_reach_summary_junit_and_json() {
+        let (a, b) = (example("passed"), example("passed"));
+        let rollout = crate::merge::merge(&[("orders-a", &a), ("orders-b", &b)], Some(2));
+        let mut r = mk_report(
+            vec![
+                mk_pod("orders-a", Some(a.clone()), PodStatus::Passed, None),
+                mk_pod("orders-b", Some(b.clone()), PodStatus::Passed, None),
+            ],
+            Status::Passed,
+            None,
+        );
+        r.rollout = Some(rollout);
+        let out = r.render_summary(false, true);
+        assert!(out.contains("Rollout (the pods' figures merged"), "{out}");
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("smoke") && l.contains("full") && l.contains(" 20 ")),
+            "{out}"
+        );
+        // Every pod sent the full load: the pods are the judges, JUnit stays per pod.
+        let xml = r.to_junit();
+        assert!(!xml.contains("rollout/"), "{xml}");
+        let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        let smoke = &json["rollout"]["suites"][0];
+        assert_eq!(smoke["name"], "smoke");
+        assert_eq!(smoke["metrics"]["requests"], 20);
+        assert_eq!(smoke["metrics"]["responseTime"]["count"], 20);
+        assert_eq!(smoke["pods"], serde_json::json!(["orders-a", "orders-b"]));
     }
 }

@@ -216,11 +216,21 @@ fn shares_that_do_not_add_up_are_named() {
 
 #[test]
 fn an_old_result_without_histograms_leaves_the_percentiles_out() {
-    let mut old = pod_suite(&[5_000, 6_000], None, Vec::new());
+    let p99 = || vec![threshold("http.response_time.p99 < 100", 6.0, true)];
+    let mut old = pod_suite(&[5_000, 6_000], Some(2), p99());
     old.metrics.as_mut().unwrap().histograms.clear();
     let old = run_of(old);
-    let new = run_of(pod_suite(&[1_000], None, Vec::new()));
+    let new = run_of(pod_suite(&[1_000], Some(2), p99()));
     let rollout = merge(&[("old", &old), ("new", &new)], None);
+    // Not judged on a figure the gate does not have, rather than failed for "no data".
+    assert!(rollout.suites[0].suite.checks.is_empty());
+    assert!(
+        rollout.suites[0].not_rejudged[0]
+            .contains("no exact rollout figure for http.response_time"),
+        "{:?}",
+        rollout.suites[0].not_rejudged
+    );
+    assert_eq!(rollout.status(), Status::Passed);
     let s = &rollout.suites[0];
     let m = s.suite.metrics.as_ref().unwrap();
     assert_eq!(m.requests, 3);
@@ -230,4 +240,22 @@ fn an_old_result_without_histograms_leaves_the_percentiles_out() {
         "{:?}",
         s.inexact
     );
+}
+
+#[test]
+fn expectations_add_up_their_tallies() {
+    let expect = |passes, failures| Check {
+        kind: CheckKind::Expect,
+        passes: Some(passes),
+        failures: Some(failures),
+        message: (failures > 0).then(|| "1 response had status 500".to_string()),
+        ..threshold("GET / statusCode 200", 0.0, failures == 0)
+    };
+    let a = run_of(pod_suite(&[1_000], Some(2), vec![expect(10, 0)]));
+    let b = run_of(pod_suite(&[1_000], Some(2), vec![expect(9, 1)]));
+    let rollout = merge(&[("a", &a), ("b", &b)], Some(2));
+    let c = &rollout.suites[0].suite.checks[0];
+    assert_eq!((c.passes, c.failures), (Some(19), Some(1)));
+    assert_eq!(c.status, CheckStatus::Failed);
+    assert_eq!(c.message.as_deref(), Some("b: 1 response had status 500"));
 }
