@@ -131,6 +131,10 @@ pub struct SidecarArgs {
     /// Pod namespace (downward API).
     #[arg(long, env = env::POD_NAMESPACE)]
     pub pod_namespace: Option<String>,
+    /// `testcar.io/load: shared`: this many replicas share every Artillery script's load,
+    /// so this pod sends 1/N of each phase's arrivals (from `testcar.io/replicas`).
+    #[arg(long, env = env::LOAD_SHARE, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub load_share: Option<u32>,
 }
 
 /// `testcar-agent run`.
@@ -216,6 +220,7 @@ impl ArtilleryFlags {
             solo: self.solo,
             scenario_name: self.scenario_name.clone(),
             dotenv: self.dotenv.clone(),
+            load_share: None,
         }
     }
 }

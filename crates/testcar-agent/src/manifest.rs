@@ -328,6 +328,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
             solo: false,
             scenario_name: s.scenario_name,
             dotenv: s.dotenv.map(|p| base_dir.join(p)),
+            load_share: None,
         };
         let faults = crate::faults::config::check(s.faults).map_err(|e| {
             let line = find_fault_line(text, line, e.index, e.key).unwrap_or(line);

@@ -147,7 +147,10 @@ async fn run_once(
         ready_timeout: args.ready_timeout,
         auth_file: Some(credentials::auth_file_in(&args.auth_dir)),
         environment: args.environment.clone(),
-        overlay: Default::default(),
+        overlay: testcar_artillery::Overlay {
+            load_share: args.load_share,
+            ..Default::default()
+        },
         timeout: Some(args.timeout),
         results_dir: args.results_dir.clone(),
     };

@@ -35,6 +35,37 @@ pub fn arrivals(phases: &[Phase]) -> Arrivals<'_> {
     }
 }
 
+/// Divide every phase's load across `replicas` pods (`testcar.io/load: shared`), so the
+/// pods together send what the script describes. Rates (`arrivalRate`, `rampTo`) are divided
+/// exactly (a fractional rate is fine: its interval is `1/rate`); `arrivalCount` is rounded
+/// to the nearest whole arrival, so a count that `replicas` does not divide is off by less
+/// than `replicas / 2` in total; `maxVusers` is rounded up (a cap of 0 would stop the pod).
+/// Durations and pauses are unchanged: every pod runs the same timeline.
+pub fn share(phases: &mut [Phase], replicas: u32) {
+    let n = replicas.max(1);
+    if n == 1 {
+        return;
+    }
+    let nf = f64::from(n);
+    for p in phases {
+        match &mut p.kind {
+            PhaseKind::Rate { rate, ramp_to, .. } => {
+                *rate /= nf;
+                if let Some(to) = ramp_to {
+                    *to /= nf;
+                }
+            }
+            PhaseKind::Count { count, .. } => {
+                *count = (*count as f64 / nf).round() as u64;
+            }
+            PhaseKind::Pause { .. } => {}
+        }
+        if let Some(max) = &mut p.max_vusers {
+            *max = max.div_ceil(u64::from(n));
+        }
+    }
+}
+
 /// Total length of the phases.
 #[cfg(test)]
 pub fn total_length(phases: &[Phase]) -> Duration {
@@ -224,5 +255,37 @@ mod tests {
         );
         assert_eq!(len, Duration::from_secs(7));
         assert_eq!(count(&phases), 12);
+    }
+
+    #[test]
+    fn a_shared_load_is_divided_across_the_replicas() {
+        let mut phases = vec![
+            mk_phase(PhaseKind::Rate {
+                duration: Duration::from_secs(10),
+                rate: 30.0,
+                ramp_to: None,
+            }),
+            mk_phase(PhaseKind::Count {
+                duration: Duration::from_secs(3),
+                count: 30,
+            }),
+            mk_phase(PhaseKind::Rate {
+                duration: Duration::from_secs(4),
+                rate: 3.0,
+                ramp_to: Some(12.0),
+            }),
+        ];
+        phases[0].max_vusers = Some(10);
+        let full = count(&phases);
+        let full_len = total_length(&phases);
+        share(&mut phases, 3);
+        assert_eq!(phases[0].max_vusers, Some(4));
+        assert_eq!(total_length(&phases), full_len);
+        // 300 + 30 + (3+6+9+12) = 360 in all; each of three pods sends 100 + 10 + (1+2+3+4).
+        assert_eq!(full, 360);
+        assert_eq!(count(&phases) * 3, full);
+        let mut unchanged = phases.clone();
+        share(&mut unchanged, 1);
+        assert_eq!(unchanged, phases);
     }
 }

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use serde_json::{Value as Json, json};
 use testcar_contract::{
-    Check, CheckKind, CheckStatus, HttpMetrics, Report, RunnerKind, Status, Suite, VuserCounts,
+    Check, CheckKind, CheckStatus, HttpMetrics, LoadShare, Report, RunnerKind, Status, Suite,
+    VuserCounts,
 };
 use tokio::task::JoinSet;
 
@@ -69,9 +70,13 @@ pub async fn run(script: Script, opts: RunOptions) -> Outcome {
     }
 }
 
-async fn run_inner(script: Script, opts: RunOptions, started: Instant) -> Outcome {
+async fn run_inner(mut script: Script, opts: RunOptions, started: Instant) -> Outcome {
     let mut suite = Suite::new(script.name.clone(), RunnerKind::Artillery);
     suite.source = Some(script.path.display().to_string());
+    if let Some(replicas) = opts.load_share.filter(|n| *n > 0) {
+        arrivals::share(&mut script.config.phases, replicas);
+        suite.load_share = Some(LoadShare { replicas });
+    }
     let target = opts
         .target
         .clone()
@@ -320,6 +325,17 @@ fn visit_requests<'s>(script: &'s Script, f: &mut dyn FnMut(&'s Request)) {
 fn http_metrics(m: &Metrics, span: Duration) -> HttpMetrics {
     let counters = m.counters();
     let mut summaries = m.summaries();
+    let histograms = m
+        .histograms()
+        .into_iter()
+        .filter_map(|(name, h)| match h.encode() {
+            Ok(text) => Some((name, text)),
+            Err(e) => {
+                tracing::warn!(histogram = %name, error = %e, "cannot encode a histogram; the result carries its summary only");
+                None
+            }
+        })
+        .collect();
     let get = |k: &str| counters.get(k).copied().unwrap_or(0);
     let requests = get("http.requests");
     let mut out = HttpMetrics {
@@ -335,6 +351,7 @@ fn http_metrics(m: &Metrics, span: Duration) -> HttpMetrics {
             failed: get("vusers.failed"),
             skipped: get("vusers.skipped"),
         },
+        histograms,
         ..Default::default()
     };
     for (k, v) in counters {

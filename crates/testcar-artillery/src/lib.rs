@@ -47,6 +47,9 @@ pub struct RunOptions {
     pub cancel: tokio_util::sync::CancellationToken,
     /// Progress, about once a second.
     pub progress: Option<tokio::sync::watch::Sender<Progress>>,
+    /// `testcar.io/load: shared` across this many replicas: every phase's arrivals are
+    /// divided by it (see the rollouts documentation), and the suite records the share.
+    pub load_share: Option<u32>,
 }
 
 /// A snapshot of a running script.

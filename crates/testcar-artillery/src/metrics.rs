@@ -18,7 +18,7 @@ pub const PERIOD_MS: u64 = 10_000;
 pub const INTENDED_RESPONSE_TIME: &str = "testcar.http.response_time_intended";
 
 /// Histogram values are microseconds; reports show milliseconds.
-const MAX_MICROS: u64 = 3_600_000_000;
+const MAX_MICROS: u64 = testcar_contract::histogram::HIGHEST_MICROS;
 
 /// Metric names are short and few, and come from the script, not from an attacker: a
 /// multiply-rotate hash (as in rustc's FxHash) costs a fraction of SipHash per recording.
@@ -186,11 +186,16 @@ impl Default for Hist {
 }
 
 impl Hist {
-    /// Empty; 1 µs to the longest timeout, two significant digits.
+    /// Empty; 1 µs to the longest timeout, two significant digits (the contract's latency
+    /// histogram, so the gate can add pods' histograms).
     pub fn new() -> Hist {
         Hist {
-            h: Histogram::new_with_bounds(1, MAX_MICROS, 2)
-                .expect("static histogram bounds are valid"),
+            h: Histogram::new_with_bounds(
+                testcar_contract::histogram::LOWEST_MICROS,
+                MAX_MICROS,
+                testcar_contract::histogram::SIGNIFICANT_DIGITS,
+            )
+            .expect("static histogram bounds are valid"),
             min: u64::MAX,
             max: 0,
             sum: 0,
@@ -233,7 +238,23 @@ impl Hist {
         self.h.count_between(0, us)
     }
 
-    fn merge(&mut self, other: &Hist) {
+    /// The samples in the result document's form: HdrHistogram V2 deflate, base64.
+    pub fn encode(&self) -> Result<String, testcar_contract::histogram::HistogramError> {
+        testcar_contract::histogram::encode(&self.h)
+    }
+
+    /// The summary in milliseconds, as the result document writes it.
+    pub fn summary(&self) -> LatencySummary {
+        summarize(self)
+    }
+
+    /// The HDR histogram itself.
+    pub fn hdr(&self) -> &Histogram<u64> {
+        &self.h
+    }
+
+    /// Add `other`'s samples.
+    pub fn merge(&mut self, other: &Hist) {
         // Same bounds and precision on both sides, so adding cannot fail.
         let _ = self.h.add(&other.h);
         self.min = self.min.min(other.min);
@@ -244,23 +265,15 @@ impl Hist {
 
 /// Reduce a histogram to a summary in milliseconds, one decimal like Artillery.
 pub fn summarize(hist: &Hist) -> LatencySummary {
-    let ms = |us: f64| (us / 100.0).round() / 10.0;
-    let h = &hist.h;
-    let count = h.len();
-    // Quantiles are bucket-precise; clamp them into the exact range.
-    let q = |p: f64| ms((h.value_at_quantile(p)).clamp(hist.min, hist.max) as f64);
-    LatencySummary {
-        count,
-        min: ms(hist.min as f64),
-        max: ms(hist.max as f64),
-        mean: ms(hist.sum as f64 / count.max(1) as f64),
-        p50: q(0.5),
-        p75: q(0.75),
-        p90: q(0.9),
-        p95: q(0.95),
-        p99: q(0.99),
-        p999: q(0.999),
-    }
+    use testcar_contract::histogram::{micros_to_ms as ms, summary_of};
+    let count = hist.h.len();
+    // Quantiles are bucket-precise; the contract clamps them into the exact range.
+    summary_of(
+        &hist.h,
+        ms(hist.min as f64),
+        ms(hist.max as f64),
+        ms(hist.sum as f64 / count.max(1) as f64),
+    )
 }
 
 /// A summary as Artillery writes it (with `median` next to `p50`).
@@ -430,6 +443,12 @@ impl Metrics {
             }
         }
         all
+    }
+
+    /// Every histogram's aggregate so far, by name.
+    pub fn histograms(&self) -> BTreeMap<String, Hist> {
+        let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        Metrics::aggregate(&st).histograms.into_iter().collect()
     }
 
     /// A histogram's aggregate p99 in milliseconds.

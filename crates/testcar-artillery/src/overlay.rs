@@ -33,6 +33,10 @@ pub struct Overlay {
     pub scenario_name: Option<String>,
     /// `--dotenv FILE`: variables `$env` sees when the process environment lacks them.
     pub dotenv: Option<PathBuf>,
+    /// Testcar's own (`testcar.io/load: shared`): this many replicas share the script's
+    /// load, so each runs `1/n` of every phase's arrivals. Applied when the script runs
+    /// ([`crate::RunOptions::load_share`]), not when it is read.
+    pub load_share: Option<u32>,
 }
 
 impl Overlay {
@@ -54,6 +58,9 @@ impl Overlay {
         }
         if self.dotenv.is_none() {
             self.dotenv = defaults.dotenv.clone();
+        }
+        if self.load_share.is_none() {
+            self.load_share = defaults.load_share;
         }
         self
     }

@@ -53,6 +53,12 @@ pub mod keys {
     /// The agent endpoints to keep serving (`none`, or e.g. `metrics` or `result,metrics`);
     /// the others are turned off. Can only close what the operator's policy opens.
     pub const ENDPOINTS: &str = "testcar.io/endpoints";
+    /// `shared`: the rollout's pods divide every Artillery phase's load, so together they
+    /// send what the script describes; `full` (default): every pod sends all of it.
+    pub const LOAD: &str = "testcar.io/load";
+    /// How many pods share the load with `testcar.io/load: shared` (the Deployment's
+    /// `replicas`, written into the pod template: the injector cannot see it).
+    pub const REPLICAS: &str = "testcar.io/replicas";
 
     /// Every key Testcar knows, for did-you-mean suggestions.
     pub const ALL: &[&str] = &[
@@ -76,6 +82,8 @@ pub mod keys {
         ENVIRONMENT,
         HOLD_READINESS,
         ENDPOINTS,
+        LOAD,
+        REPLICAS,
     ];
 }
 
@@ -110,6 +118,16 @@ impl TestsSource {
             TestsSource::Copy(_) => "copy",
         }
     }
+}
+
+/// `testcar.io/load`: who sends a script's load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LoadMode {
+    /// Every pod sends the whole load (default).
+    #[default]
+    Full,
+    /// The pods of the rollout divide it (`testcar.io/replicas` of them).
+    Shared,
 }
 
 /// The typed `testcar.io/*` annotations of one pod.
@@ -153,12 +171,25 @@ pub struct TestcarAnnotations {
     pub tests_timeout: Option<Duration>,
     /// Artillery environment.
     pub environment: Option<String>,
+    /// `testcar.io/load`.
+    pub load: LoadMode,
+    /// `testcar.io/replicas`.
+    pub replicas: Option<u32>,
 }
 
 impl TestcarAnnotations {
     /// Whether the injector already marked this pod.
     pub fn is_injected(&self) -> bool {
         self.status.as_deref() == Some(STATUS_INJECTED)
+    }
+
+    /// How many replicas share the load: `Some(n)` with `testcar.io/load: shared` and
+    /// `testcar.io/replicas: n`, else `None` (every pod sends the whole load).
+    pub fn load_share(&self) -> Option<u32> {
+        match self.load {
+            LoadMode::Shared => self.replicas,
+            LoadMode::Full => None,
+        }
     }
 }
 
@@ -245,6 +276,26 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> ParsedAnnotations {
             keys::TIMEOUT => parse_dur(value).map(|d| a.timeout = Some(d)),
             keys::READY_TIMEOUT => parse_dur(value).map(|d| a.ready_timeout = Some(d)),
             keys::TESTS_TIMEOUT => parse_dur(value).map(|d| a.tests_timeout = Some(d)),
+            keys::LOAD => match value.trim() {
+                "shared" => {
+                    a.load = LoadMode::Shared;
+                    Ok(())
+                }
+                "full" => {
+                    a.load = LoadMode::Full;
+                    Ok(())
+                }
+                _ => Err("shared or full".to_string()),
+            },
+            keys::REPLICAS => match value.trim().parse::<u32>() {
+                Ok(n) if (1..=MAX_REPLICAS).contains(&n) => {
+                    a.replicas = Some(n);
+                    Ok(())
+                }
+                _ => Err(format!(
+                    "a replica count from 1 to {MAX_REPLICAS}, e.g. \"3\" (the Deployment's replicas)"
+                )),
+            },
             keys::ENVIRONMENT => {
                 if value.trim().is_empty() {
                     Err("a non-empty Artillery environment name, e.g. staging".to_string())
@@ -278,7 +329,41 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> ParsedAnnotations {
             });
         }
     }
+    check_load(annotations, &mut out);
     out
+}
+
+/// Largest `testcar.io/replicas`.
+pub const MAX_REPLICAS: u32 = 10_000;
+
+/// `testcar.io/load: shared` needs `testcar.io/replicas`: without it every pod sends the
+/// whole load (an error the injector reports as a warning). `testcar.io/replicas` alone is
+/// ignored.
+fn check_load(raw: &BTreeMap<String, String>, out: &mut ParsedAnnotations) {
+    let a = &mut out.annotations;
+    let replicas_invalid = raw.contains_key(keys::REPLICAS) && a.replicas.is_none();
+    if a.load == LoadMode::Shared && a.replicas.is_none() && !replicas_invalid {
+        a.load = LoadMode::Full;
+        out.errors.push(AnnotationError {
+            key: keys::REPLICAS.to_string(),
+            value: String::new(),
+            expected: format!(
+                "a replica count with {}: shared, e.g. \"3\" (the Deployment's replicas); every pod sends the whole load until it is set",
+                keys::LOAD
+            ),
+        });
+    } else if a.load == LoadMode::Shared && replicas_invalid {
+        a.load = LoadMode::Full;
+    } else if a.load == LoadMode::Full && a.replicas.is_some() {
+        out.warnings.push(AnnotationWarning {
+            key: keys::REPLICAS.to_string(),
+            message: format!(
+                "{} is ignored without {}: shared (every pod sends the whole load)",
+                keys::REPLICAS,
+                keys::LOAD
+            ),
+        });
+    }
 }
 
 /// The closest known key to `key`, if it is close enough to be a typo.
@@ -549,5 +634,42 @@ mod tests {
     fn injected_marker() {
         let p = parse(&mk_annotations(&[("testcar.io/status", "injected")]));
         assert!(p.annotations.is_injected());
+    }
+
+    #[test]
+    fn shared_load_needs_a_replica_count() {
+        let p = parse(&mk_annotations(&[
+            ("testcar.io/load", "shared"),
+            ("testcar.io/replicas", "3"),
+        ]));
+        assert!(p.errors.is_empty(), "{:?}", p.errors);
+        assert_eq!(p.annotations.load_share(), Some(3));
+
+        let p = parse(&mk_annotations(&[("testcar.io/load", "shared")]));
+        assert_eq!(p.annotations.load_share(), None);
+        let e = p.errors[0].to_string();
+        assert!(
+            e.contains("testcar.io/replicas") && e.contains("testcar.io/load: shared"),
+            "{e}"
+        );
+
+        let p = parse(&mk_annotations(&[
+            ("testcar.io/load", "shared"),
+            ("testcar.io/replicas", "0"),
+        ]));
+        assert_eq!(p.annotations.load_share(), None);
+        assert_eq!(p.errors.len(), 1, "{:?}", p.errors);
+        assert_eq!(p.errors[0].key, "testcar.io/replicas");
+
+        let p = parse(&mk_annotations(&[("testcar.io/load", "half")]));
+        assert!(p.errors[0].to_string().contains("shared or full"));
+
+        let p = parse(&mk_annotations(&[("testcar.io/replicas", "3")]));
+        assert_eq!(p.annotations.load_share(), None);
+        assert!(
+            p.warnings[0]
+                .message
+                .contains("ignored without testcar.io/load: shared")
+        );
     }
 }

@@ -31,6 +31,9 @@ pub const LISTEN: &str = "TESTCAR_LISTEN";
 pub const LOG_FORMAT: &str = "TESTCAR_LOG_FORMAT";
 /// Log filter (tracing `EnvFilter` syntax).
 pub const LOG: &str = "TESTCAR_LOG";
+/// `testcar.io/load: shared` with `testcar.io/replicas: N`: the agent runs 1/N of every
+/// Artillery phase's arrivals, so the rollout's N pods together send the script's load.
+pub const LOAD_SHARE: &str = "TESTCAR_LOAD_SHARE";
 
 /// Given to exec suites: a file holding the bearer token from the credential chain.
 pub const BEARER_TOKEN_FILE: &str = "TESTCAR_BEARER_TOKEN_FILE";

@@ -7,6 +7,7 @@ pub mod duration;
 pub mod endpoints;
 pub mod env;
 pub mod exit;
+pub mod histogram;
 pub mod junit;
 pub mod line;
 pub mod paths;
@@ -17,6 +18,6 @@ pub mod yaml_guard;
 
 pub use exit::ExitClass;
 pub use result::{
-    Check, CheckKind, CheckStatus, Counts, FaultRecord, HttpMetrics, LatencySummary, PodRef,
-    Report, Run, RunnerKind, SCHEMA_ID, Status, Suite, Summary, VuserCounts,
+    Check, CheckKind, CheckStatus, Counts, FaultRecord, HttpMetrics, LatencySummary, LoadShare,
+    PodRef, Report, Run, RunnerKind, SCHEMA_ID, Status, Suite, Summary, VuserCounts,
 };

@@ -214,6 +214,10 @@ pub struct Suite {
     /// window, with the times they really started and were healed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<FaultRecord>,
+    /// Set when the suite ran a share of its script's load (`testcar.io/load: shared`):
+    /// the rollout's pods together send the script's load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_share: Option<LoadShare>,
 }
 
 /// One fault window as it really happened.
@@ -239,6 +243,14 @@ pub struct FaultRecord {
     /// What went wrong applying or healing it (process not found, restart failed, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// The share of a script's load one pod sent (`testcar.io/load: shared`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LoadShare {
+    /// The replicas the load was divided across (`testcar.io/replicas`): this pod sent
+    /// `1/replicas` of every phase's arrivals.
+    pub replicas: u32,
 }
 
 /// A file written next to the result (Artillery report, full exec log, history view …).
@@ -311,6 +323,12 @@ pub struct HttpMetrics {
     /// Every other latency summary by name (per status class, per endpoint).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub summaries: BTreeMap<String, LatencySummary>,
+    /// The latency histograms behind the summaries, by Artillery name
+    /// (`http.response_time`, `testcar.http.response_time_intended`, …): HDR histograms of
+    /// microseconds in HdrHistogram's V2 deflate encoding, base64 (see
+    /// [`crate::histogram`]). The gate adds them up for exact rollout percentiles.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub histograms: BTreeMap<String, String>,
 }
 
 /// Latency summary in milliseconds, from an HDR histogram.
@@ -413,6 +431,7 @@ impl Suite {
             error: None,
             reports: Vec::new(),
             faults: Vec::new(),
+            load_share: None,
         }
     }
 

@@ -482,6 +482,21 @@ fn judge(
             _ => None,
         })
         .fold(Status::Passed, Status::worst);
+    // One rollout, one load: the pods' suites merged by name. A shared load is judged on
+    // the merged figures, and shares that do not add up to the script's load are an error.
+    let runs: Vec<(&str, &testcar_contract::Run)> = state
+        .pods
+        .iter()
+        .filter_map(|(name, t)| match &t.state {
+            PodState::Reported(run, _) => Some((name.as_str(), &**run)),
+            _ => None,
+        })
+        .collect();
+    let rollout = (!runs.is_empty()).then(|| crate::merge::merge(&runs, sel.expected));
+    if let Some(r) = &rollout {
+        status = status.worst(r.status());
+        errors.extend(r.problems.iter().cloned());
+    }
     // Under --fail-fast the failure found is the verdict, not the pods left unchecked.
     let error = if errors.is_empty() || (stopped_early && status == Status::Failed && broken == 0) {
         None
@@ -530,6 +545,7 @@ fn judge(
         finished,
         duration_ms: (finished - started).num_milliseconds().max(0) as u64,
         pods,
+        rollout,
     }
 }
 

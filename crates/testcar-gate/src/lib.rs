@@ -8,6 +8,7 @@ pub mod client;
 pub mod gate;
 pub mod hint;
 pub mod markdown;
+pub mod merge;
 pub mod report;
 pub mod rollback;
 pub mod verdict;

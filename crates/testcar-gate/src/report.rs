@@ -10,6 +10,7 @@ use testcar_contract::junit::JunitReport;
 use testcar_contract::summary;
 use testcar_contract::{CheckStatus, PodRef, Run, Status};
 
+use crate::merge::Rollout;
 use crate::verdict::{HtmlReport, Source};
 
 /// Schema id of the aggregated JSON document.
@@ -125,6 +126,10 @@ pub struct GateReport {
     pub duration_ms: u64,
     /// One entry per pod, in name order.
     pub pods: Vec<PodReport>,
+    /// The pods' suites merged by name: exact rollout percentiles from the pods'
+    /// histograms, summed counters, thresholds judged again (see [`crate::merge`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<Rollout>,
 }
 
 impl GateReport {
@@ -168,6 +173,11 @@ impl GateReport {
             }
             v
         };
+        let rollout_run = self
+            .rollout
+            .as_ref()
+            .filter(|r| r.shared())
+            .map(|r| r.as_run(self.started));
         let mut junit = JunitReport::new();
         for pod in &self.pods {
             if let Some(run) = &pod.run {
@@ -176,6 +186,9 @@ impl GateReport {
         }
         for (label, run) in &placeholders {
             junit = junit.add_run(Some(label), run);
+        }
+        if let Some(run) = &rollout_run {
+            junit = junit.add_run(Some("rollout"), run);
         }
         junit.render()
     }
@@ -355,6 +368,10 @@ impl GateReport {
                 let _ = writeln!(out, "  {line}");
             }
         }
+        if let Some(r) = self.rollout.as_ref().filter(|r| r.worth_showing()) {
+            out.push('\n');
+            out.push_str(&r.render_summary());
+        }
         if let Some(e) = &self.error {
             let _ = writeln!(out, "\nError: {e}");
         }
@@ -469,6 +486,7 @@ pub(crate) mod tests {
             finished: t,
             duration_ms: 0,
             pods,
+            rollout: None,
         }
     }
 
@@ -548,5 +566,36 @@ pub(crate) mod tests {
         assert_eq!(json["schema"], GATE_SCHEMA_ID);
         assert_eq!(json["status"], "error");
         assert_eq!(json["workload"]["replicaSet"], "orders-7c9f8d6b5");
+    }
+
+    #[test]
+    fn the_rollout_figures_reach_summary_junit_and_json() {
+        let (a, b) = (example("passed"), example("passed"));
+        let rollout = crate::merge::merge(&[("orders-a", &a), ("orders-b", &b)], Some(2));
+        let mut r = mk_report(
+            vec![
+                mk_pod("orders-a", Some(a.clone()), PodStatus::Passed, None),
+                mk_pod("orders-b", Some(b.clone()), PodStatus::Passed, None),
+            ],
+            Status::Passed,
+            None,
+        );
+        r.rollout = Some(rollout);
+        let out = r.render_summary(false, true);
+        assert!(out.contains("Rollout (the pods' figures merged"), "{out}");
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("smoke") && l.contains("full") && l.contains(" 20 ")),
+            "{out}"
+        );
+        // Every pod sent the full load: the pods are the judges, JUnit stays per pod.
+        let xml = r.to_junit();
+        assert!(!xml.contains("rollout/"), "{xml}");
+        let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        let smoke = &json["rollout"]["suites"][0];
+        assert_eq!(smoke["name"], "smoke");
+        assert_eq!(smoke["metrics"]["requests"], 20);
+        assert_eq!(smoke["metrics"]["responseTime"]["count"], 20);
+        assert_eq!(smoke["pods"], serde_json::json!(["orders-a", "orders-b"]));
     }
 }

@@ -669,3 +669,43 @@ async fn a_pod_whose_run_is_an_error_makes_the_gate_an_error_and_says_why() {
     );
     assert_eq!(report.pods_reported, 3);
 }
+
+/// Every current pod reports `passed`, its smoke suite run on a 1/`replicas` share.
+fn all_passing_shared(w: &mut World, replicas: u32) {
+    let mut run: serde_json::Value = serde_json::from_str(RUN_PASSED).unwrap();
+    run["suites"][0]["loadShare"] = json!({ "replicas": replicas });
+    let text = run.to_string();
+    for pod in CURRENT {
+        w.set_log(pod, &[log_with(&text, pod)]);
+    }
+}
+
+#[tokio::test]
+async fn a_shared_load_is_merged_and_its_shares_must_add_up() {
+    let mut world = World::orders();
+    all_passing_shared(&mut world, 3);
+    let api = FakeApi::start(world).await;
+    let (report, _) = gate(&api, &mk_opts(deployment(), 5_000)).await;
+    assert_eq!(report.status, Status::Passed, "{:?}", report.error);
+    let rollout = report.rollout.as_ref().unwrap();
+    let smoke = &rollout.suites[0];
+    assert_eq!(smoke.pods.len(), 3);
+    assert_eq!(smoke.suite.metrics.as_ref().unwrap().requests, 30);
+    assert!(
+        report
+            .to_junit()
+            .contains("testsuite name=\"rollout/smoke\"")
+    );
+
+    // Three pods each sent half: 3/2 of the script's load.
+    let mut world = World::orders();
+    all_passing_shared(&mut world, 2);
+    let api = FakeApi::start(world).await;
+    let (report, _) = gate(&api, &mk_opts(deployment(), 5_000)).await;
+    assert_eq!(report.status, Status::Error);
+    let error = report.error.unwrap();
+    assert!(
+        error.contains("suite smoke: 3 pod(s) ran a 1/2 share each (testcar.io/replicas: \"2\"), so the rollout sent 3/2 of the script's load"),
+        "{error}"
+    );
+}

@@ -16,10 +16,12 @@ pub async fn run(def: &SuiteDef, ctx: &RunContext) -> Suite {
         return error_suite(def, "not an Artillery suite");
     };
     let environment = def.environment.clone().or_else(|| ctx.environment.clone());
+    let overlay = def.overlay.clone().or(&ctx.overlay);
+    let load_share = overlay.load_share;
     let load = LoadOptions {
         environment: environment.clone(),
         target: ctx.target.clone(),
-        overlay: def.overlay.clone().or(&ctx.overlay),
+        overlay,
         ..LoadOptions::default()
     };
     let script = match testcar_artillery::load_script(&path, &load) {
@@ -36,6 +38,7 @@ pub async fn run(def: &SuiteDef, ctx: &RunContext) -> Suite {
             auth: ctx.auth.clone(),
             cancel: ctx.cancel.clone(),
             progress: ctx.progress.clone(),
+            load_share,
         },
     )
     .await;

@@ -129,6 +129,7 @@ pub(super) const OWN_ENV: &[&str] = &[
     env::READY_TIMEOUT,
     env::TESTS_WAIT_TIMEOUT,
     env::ENVIRONMENT,
+    env::LOAD_SHARE,
     env::LISTEN,
     env::LOG_FORMAT,
     env::ENDPOINTS,
@@ -161,6 +162,9 @@ fn agent_env(plan: &Plan) -> Vec<EnvVar> {
     envs.push(value_env(env::TESTS_WAIT_TIMEOUT, t.tests_wait.clone()));
     if let Some(e) = &plan.environment {
         envs.push(value_env(env::ENVIRONMENT, e.clone()));
+    }
+    if let Some(n) = plan.load_share {
+        envs.push(value_env(env::LOAD_SHARE, n.to_string()));
     }
     // On the node's network the agent's endpoints stay on loopback, and its port is not
     // declared: a declared port becomes a hostPort there, and two injected hostNetwork

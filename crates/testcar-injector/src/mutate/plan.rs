@@ -50,6 +50,8 @@ pub(super) struct Plan {
     pub timeouts: Timeouts,
     /// `testcar.io/environment`.
     pub environment: Option<String>,
+    /// `testcar.io/load: shared` across `testcar.io/replicas` pods.
+    pub load_share: Option<u32>,
     /// The Secret mounted at the auth folder.
     pub auth_secret: Option<String>,
     /// The agent's readiness follows the verdict.
@@ -143,6 +145,7 @@ impl Plan {
                 tests_wait: timeout(a.tests_timeout, &agent.tests_timeout),
             },
             environment: a.environment.clone(),
+            load_share: a.load_share(),
             auth_secret: a.auth_secret.clone(),
             hold_readiness: a.hold_readiness.unwrap_or(agent.hold_readiness),
             endpoints: match &a.endpoints {

@@ -285,6 +285,8 @@ fn own_env_lists_every_variable_testcar_sets() {
             ("testcar.io/inject", "true"),
             ("testcar.io/auth-secret", "a"),
             ("testcar.io/environment", "staging"),
+            ("testcar.io/load", "shared"),
+            ("testcar.io/replicas", "3"),
         ],
         vec![app],
     );
@@ -297,6 +299,30 @@ fn own_env_lists_every_variable_testcar_sets() {
             "{n} is not in OWN_ENV"
         );
     }
+}
+
+/// `testcar.io/load: shared` with `testcar.io/replicas` reaches the agent as its share;
+/// without a replica count the agent gets no share (it sends the whole load).
+#[test]
+fn a_shared_load_passes_the_replica_count_to_the_agent() {
+    let share = |annotations: &[(&str, &str)]| {
+        let mut all = vec![("testcar.io/inject", "true")];
+        all.extend_from_slice(annotations);
+        let pod = mk_pod(&all, vec![mk_container("app", Some(8080))]);
+        let agent = agent_of(&apply(&pod, &mk_injector().mutate(&pod, "shop")));
+        agent
+            .env
+            .unwrap()
+            .into_iter()
+            .find(|e| e.name == testcar_contract::env::LOAD_SHARE)
+            .and_then(|e| e.value)
+    };
+    assert_eq!(
+        share(&[("testcar.io/load", "shared"), ("testcar.io/replicas", "3")]),
+        Some("3".to_string())
+    );
+    assert_eq!(share(&[("testcar.io/load", "shared")]), None);
+    assert_eq!(share(&[("testcar.io/replicas", "3")]), None);
 }
 
 fn mk_extras_config() -> Config {
