@@ -76,6 +76,9 @@ pub struct Config {
     pub strict_capture: bool,
     /// No default headers are configured: send Artillery's user agent.
     pub default_user_agent: bool,
+    /// Keys Artillery accepts and ignores on a local HTTP run (`statsInterval`, …), each
+    /// as `file:line:column: key`; the load logs a warning for each.
+    pub ignored_keys: Vec<String>,
 }
 
 /// A `variables` entry.
