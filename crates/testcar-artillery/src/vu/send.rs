@@ -18,6 +18,9 @@ use crate::template::{lookup, parse_path};
 impl<'s> Vu<'s> {
     pub(super) async fn request(&mut self, r: &'s Request) -> Result<(), VuFailure> {
         let sh = self.sh;
+        if !r.is_probable_enough(|| rand::random_range(0..=100)) {
+            return Ok(());
+        }
         if let Some(cond) = &r.if_true {
             let scope = self.scope();
             let v = cond.eval(
