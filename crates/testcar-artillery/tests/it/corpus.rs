@@ -356,6 +356,32 @@ async fn before_flow_token_reaches_every_vu_and_stays_out_of_the_metrics() {
 }
 
 #[tokio::test]
+async fn after_flow_sees_before_not_scenario_captures_and_its_failure_fails_the_run() {
+    let (status, c, suite) = run("after-match-scenario-capture.yml", None).await;
+    assert_eq!(status, Status::Failed);
+    let check = suite
+        .checks
+        .iter()
+        .find(|ch| ch.name == "after flow completes")
+        .unwrap_or_else(|| panic!("{:?}", suite.checks));
+    assert!(
+        check
+            .message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("Failed capture or match"),
+        "{check:?}"
+    );
+    // The after flow's failure is not a VU's: nothing of it is counted.
+    assert_counters(&c, &[("http.requests", 2), ("vusers.failed", 0)]);
+    assert!(c.get("errors.Failed capture or match").is_none(), "{c:#}");
+
+    let (status, _, suite) = run("after-match-before-capture.yml", None).await;
+    assert_eq!(status, Status::Passed, "{:?}", suite.checks);
+    assert!(suite.checks.is_empty(), "{:?}", suite.checks);
+}
+
+#[tokio::test]
 async fn timeouts_and_refused_connections_count_artillerys_error_codes() {
     let (status, c, _) = run("http-timeout.yml", None).await;
     assert_eq!(status, Status::Passed);
