@@ -264,7 +264,7 @@ impl Cx {
                         .find(|(n, _)| *n == ignored)
                         .map(|(_, why)| *why)
                         .unwrap_or_else(|| unreachable!("checked by entries: {pos:?}"));
-                    let file = &self.files[pos.src as usize];
+                    let file = self.files.get(pos.src as usize).unwrap_or(&self.files[0]);
                     // Environments are validated merged over `config`: warn once, for the
                     // configuration that runs.
                     if key == "config" {
