@@ -6,7 +6,8 @@
 # when its counters depend on timing, or `# compat: counters-only` when its verdict differs
 # on purpose (a known difference, see docs/artillery-compatibility.md); `# args: ...` passes
 # extra run arguments (e.g. -e).
-# Usage: compat.sh [NAME...] runs only the named scripts (file names without .yml);
+# Usage: compat.sh [NAME...] runs only the named scripts (file names without .yml or .json;
+# JSON scripts carry no comments, so they are compared exactly);
 # COMPAT_BIN=DIR uses already built examples (compat-server, run-script) from DIR.
 # Artillery's verdicts and counters are recorded in expected.json, which the Rust corpus test
 # (crates/testcar-artillery/tests/it/corpus.rs) asserts in `make test`; every run checks the
@@ -41,14 +42,24 @@ done
 failed=0
 scripts=()
 if [ $# -gt 0 ]; then
-  for n in "$@"; do scripts+=("$CORPUS/$n.yml"); done
+  for n in "$@"; do
+    if [ -f "$CORPUS/$n.json" ]; then scripts+=("$CORPUS/$n.json"); else scripts+=("$CORPUS/$n.yml"); fi
+  done
 else
-  scripts=("$CORPUS"/*.yml)
+  shopt -s nullglob
+  scripts=("$CORPUS"/*.yml "$CORPUS"/*.json)
+  shopt -u nullglob
 fi
+# script_name SCRIPT: the file name without its extension (.yml or .json).
+script_name() {
+  local base
+  base="$(basename "$1")"
+  echo "${base%.*}"
+}
 # run_pair SCRIPT: both runners on one script, exit codes kept in $WORK/NAME.*.rc.
 run_pair() {
   local script="$1" name args rc
-  name="$(basename "$script" .yml)"
+  name="$(script_name "$script")"
   args="$(sed -n '/^# args: /{s///p;q;}' "$script")"
   rc=0
   # shellcheck disable=SC2086
@@ -72,7 +83,7 @@ done
 for pid in "${pids[@]}"; do wait "$pid" || true; done
 
 for script in "${scripts[@]}"; do
-  name="$(basename "$script" .yml)"
+  name="$(script_name "$script")"
   mode=exact
   grep -q '^# compat: verdict-only' "$script" && mode=verdict
   grep -q '^# compat: counters-only' "$script" && mode=counters

@@ -1,5 +1,6 @@
 //! Turns paths into a plan of suites: a folder's `testcar.yaml` when present, else every
-//! Artillery script in it by name (`*.consistency.yaml` files become consistency suites);
+//! Artillery script in it by name (`*.yml`, `*.yaml`, `*.json`; `*.consistency.yaml` files
+//! become consistency suites);
 //! and, for tests the app copies in itself, waits until the folder is filled and settled.
 
 use std::path::{Path, PathBuf};
@@ -27,7 +28,7 @@ pub enum DiscoverError {
     },
     /// A path given as the tests does not exist.
     #[error(
-        "the tests folder {path} does not exist; it should hold the tests: a {MANIFEST_FILE} manifest, Artillery scripts (*.yml, *.yaml), consistency suites (*.consistency.yaml) and any files exec suites use"
+        "the tests folder {path} does not exist; it should hold the tests: a {MANIFEST_FILE} manifest, Artillery scripts (*.yml, *.yaml, *.json), consistency suites (*.consistency.yaml) and any files exec suites use"
     )]
     MissingFolder {
         /// The path.
@@ -41,7 +42,7 @@ pub enum DiscoverError {
     },
     /// A file is neither a manifest, an Artillery script nor a consistency suite.
     #[error(
-        "{path}: not a test definition; expected testcar.yaml, an Artillery script (*.yml, *.yaml) or a consistency suite (*.consistency.yaml)"
+        "{path}: not a test definition; expected testcar.yaml, an Artillery script (*.yml, *.yaml, *.json) or a consistency suite (*.consistency.yaml)"
     )]
     NotADefinition {
         /// The file.
@@ -49,7 +50,7 @@ pub enum DiscoverError {
     },
     /// Nothing to run.
     #[error(
-        "no test suites found in {}: expected a {MANIFEST_FILE} or Artillery scripts (*.yml, *.yaml)",
+        "no test suites found in {}: expected a {MANIFEST_FILE} or Artillery scripts (*.yml, *.yaml, *.json)",
         .paths.join(", ")
     )]
     Empty {
@@ -140,7 +141,7 @@ pub fn discover(paths: &[PathBuf]) -> Result<Plan, DiscoverError> {
     for path in paths {
         let meta = std::fs::metadata(path).map_err(|source| {
             match (source.kind(), path.extension().and_then(|e| e.to_str())) {
-                (std::io::ErrorKind::NotFound, Some("yml" | "yaml")) => {
+                (std::io::ErrorKind::NotFound, Some("yml" | "yaml" | "json")) => {
                     DiscoverError::MissingScript { path: path.clone() }
                 }
                 (std::io::ErrorKind::NotFound, _) => {
@@ -183,8 +184,9 @@ fn is_manifest(path: &Path) -> bool {
     )
 }
 
-fn is_yaml(name: &str) -> bool {
-    name.ends_with(".yml") || name.ends_with(".yaml")
+/// An Artillery script by name: YAML, or JSON (which Artillery runs too).
+fn is_script(name: &str) -> bool {
+    name.ends_with(".yml") || name.ends_with(".yaml") || name.ends_with(".json")
 }
 
 fn consistency_stem(name: &str) -> Option<&str> {
@@ -192,7 +194,7 @@ fn consistency_stem(name: &str) -> Option<&str> {
         .or_else(|| name.strip_suffix(".consistency.yml"))
 }
 
-/// YAML files directly in `dir`, by name; hidden files (Kubernetes ConfigMap volumes keep
+/// Script and suite files (YAML, JSON) directly in `dir`, by name; hidden files (Kubernetes ConfigMap volumes keep
 /// `..data` links) are not tests.
 fn definition_files(dir: &Path) -> Result<Vec<PathBuf>, DiscoverError> {
     let read_err = |source| DiscoverError::Read {
@@ -203,7 +205,7 @@ fn definition_files(dir: &Path) -> Result<Vec<PathBuf>, DiscoverError> {
     for entry in std::fs::read_dir(dir).map_err(read_err)? {
         let entry = entry.map_err(read_err)?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') || !is_yaml(&name) || !entry.path().is_file() {
+        if name.starts_with('.') || !is_script(&name) || !entry.path().is_file() {
             continue;
         }
         files.push(entry.path());
@@ -242,7 +244,7 @@ fn add_file(plan: &mut Plan, file: &Path, base: &Path) -> Result<(), DiscoverErr
     let rel = PathBuf::from(&name);
     let (suite_name, kind) = if let Some(stem) = consistency_stem(&name) {
         (stem.to_string(), SuiteKind::Consistency(rel))
-    } else if is_yaml(&name) {
+    } else if is_script(&name) {
         let stem = name.rsplit_once('.').map(|(s, _)| s).unwrap_or(&name);
         (stem.to_string(), SuiteKind::Artillery(rel))
     } else {
@@ -367,15 +369,20 @@ mod tests {
         let dir = mk_dir(&[
             ("b-load.yaml", "scenarios: []"),
             ("a-smoke.yml", "scenarios: []"),
+            ("c-soak.json", "{\"scenarios\": []}"),
             ("kv.consistency.yaml", "x: 1"),
             ("notes.txt", "not a test"),
             (".hidden.yaml", "x: 1"),
         ]);
         let plan = discover(&[dir.path().to_path_buf()]).unwrap();
         let names: Vec<_> = plan.suites.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["a-smoke", "b-load", "kv"]);
+        assert_eq!(names, ["a-smoke", "b-load", "c-soak", "kv"]);
         assert_eq!(
             plan.suites[2].kind,
+            SuiteKind::Artillery("c-soak.json".into())
+        );
+        assert_eq!(
+            plan.suites[3].kind,
             SuiteKind::Consistency("kv.consistency.yaml".into())
         );
         assert_eq!(plan.suites[0].source.as_deref(), Some("a-smoke.yml"));
@@ -420,13 +427,18 @@ mod tests {
         let e = discover(&[PathBuf::from("/nonexistent/testcar")]).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "the tests folder /nonexistent/testcar does not exist; it should hold the tests: a testcar.yaml manifest, Artillery scripts (*.yml, *.yaml), consistency suites (*.consistency.yaml) and any files exec suites use"
+            "the tests folder /nonexistent/testcar does not exist; it should hold the tests: a testcar.yaml manifest, Artillery scripts (*.yml, *.yaml, *.json), consistency suites (*.consistency.yaml) and any files exec suites use"
         );
         assert_eq!(e.headline(), "cannot find the tests");
         let e = discover(&[PathBuf::from("/nonexistent/smoke.yml")]).unwrap_err();
         assert_eq!(
             e.to_string(),
             "the test script /nonexistent/smoke.yml does not exist"
+        );
+        let e = discover(&[PathBuf::from("/nonexistent/smoke.json")]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the test script /nonexistent/smoke.json does not exist"
         );
     }
 

@@ -38,7 +38,7 @@ fn missing_tests_folder_says_what_belongs_in_it() {
     assert_eq!(
         error,
         format!(
-            "the tests folder {} does not exist; it should hold the tests: a testcar.yaml manifest, Artillery scripts (*.yml, *.yaml), consistency suites (*.consistency.yaml) and any files exec suites use",
+            "the tests folder {} does not exist; it should hold the tests: a testcar.yaml manifest, Artillery scripts (*.yml, *.yaml, *.json), consistency suites (*.consistency.yaml) and any files exec suites use",
             missing.display()
         )
     );

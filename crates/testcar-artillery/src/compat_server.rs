@@ -116,6 +116,23 @@ async fn handle(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infalli
             .header("set-cookie", "sid=abc; Path=/")
             .body(Full::new(Bytes::from_static(b"set")))
             .expect("valid"),
+        // Set-Cookie values tough-cookie refuses: no `=`, a tab in the value, a domain that
+        // is not the server's, an IP address as the domain (a "public suffix" to
+        // tough-cookie); and one good cookie.
+        ("GET", "/cookie/malformed") => Response::builder()
+            .status(200)
+            .header("set-cookie", "novalue")
+            .header("set-cookie", "tab=a\tb")
+            .header("set-cookie", "other=1; Domain=example.com")
+            .header("set-cookie", "ip=1; Domain=127.0.0.1")
+            .header("set-cookie", "good=1; Path=/")
+            .body(Full::new(Bytes::from_static(b"malformed")))
+            .expect("valid"),
+        ("GET", "/cookie/malformed-one") => Response::builder()
+            .status(200)
+            .header("set-cookie", "=nameless")
+            .body(Full::new(Bytes::from_static(b"malformed")))
+            .expect("valid"),
         // A cookie only for paths under /cookie/private, and one that ends the session.
         ("GET", "/cookie/set-private") => Response::builder()
             .status(200)

@@ -154,10 +154,15 @@ async fn run_inner(mut script: Script, opts: RunOptions, started: Instant) -> Ou
     if error.is_none() {
         run_phases(&sh).await;
     }
+    // The `after` flow sees what `before` left (never a scenario's captures), as in
+    // Artillery; when it fails (a failed capture or match, a refused connection) Artillery
+    // 2 still writes its report and then exits 1: a failed check here.
+    let mut after_failed = None;
     if error.is_none() && !sh.cancel.is_cancelled() && sh.script.after.is_some() {
         let mut vu = Vu::new_hook(&sh);
         if let Err(f) = vu.run(FlowKind::After).await {
             tracing::warn!(code = %f.code, "the after flow failed");
+            after_failed = Some(f.code);
         }
     }
     if let Some(t) = progress_task {
@@ -172,6 +177,9 @@ async fn run_inner(mut script: Script, opts: RunOptions, started: Instant) -> Ou
     let report = sh.metrics.report(span);
     suite.metrics = Some(http_metrics(&sh.metrics, span));
     suite.checks = checks(&sh, span);
+    if let Some(code) = after_failed {
+        suite.checks.push(after_flow_check(code));
+    }
     let strict_failed = suite
         .checks
         .iter()
@@ -374,6 +382,22 @@ fn http_metrics(m: &Metrics, span: Duration) -> HttpMetrics {
     }
     out.summaries = summaries;
     out
+}
+
+/// The failed check a failed `after` flow adds (Artillery exits 1 after its report).
+fn after_flow_check(code: String) -> Check {
+    Check {
+        name: "after flow completes".into(),
+        kind: CheckKind::Expect,
+        status: CheckStatus::Failed,
+        observed: None,
+        expected: None,
+        passes: Some(0),
+        failures: Some(1),
+        message: Some(format!(
+            "the after flow failed ({code}); it sees the variables of `before`, `config.variables` and the payload, never a scenario's captures"
+        )),
+    }
 }
 
 fn checks(sh: &Shared, span: Duration) -> Vec<Check> {

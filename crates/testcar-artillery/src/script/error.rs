@@ -16,8 +16,9 @@ pub enum ScriptError {
         #[source]
         source: std::io::Error,
     },
-    /// The file is not valid YAML.
-    #[error("{file}:{line}:{col}: (yaml): {message}")]
+    /// The file is not valid YAML (or, for a `*.json` script, not valid JSON; JSON is read
+    /// as the YAML it is a subset of, so positions come out the same).
+    #[error("{file}:{line}:{col}: ({}): {message}", syntax_name(file))]
     Yaml {
         /// The script path.
         file: String,
@@ -42,4 +43,13 @@ pub enum ScriptError {
         /// What was expected, or why it is unsupported.
         message: String,
     },
+}
+
+/// What a syntax error is named after: `json` for a `*.json` script, else `yaml`.
+fn syntax_name(file: &str) -> &'static str {
+    if file.ends_with(".json") {
+        "json"
+    } else {
+        "yaml"
+    }
 }

@@ -76,6 +76,9 @@ pub struct Config {
     pub strict_capture: bool,
     /// No default headers are configured: send Artillery's user agent.
     pub default_user_agent: bool,
+    /// Keys Artillery accepts and ignores on a local HTTP run (`statsInterval`, …), each
+    /// as `file:line:column: key`; the load logs a warning for each.
+    pub ignored_keys: Vec<String>,
 }
 
 /// A `variables` entry.
@@ -367,8 +370,25 @@ pub struct Request {
     pub expects: Vec<Expectation>,
     /// `ifTrue`.
     pub if_true: Option<Expr>,
+    /// `probability`: the percentage (at most 100) with which the request is sent; see
+    /// [`Request::is_probable_enough`].
+    pub probability: Option<f64>,
     /// Where the step was written.
     pub pos: Pos,
+}
+
+impl Request {
+    /// Artillery's `isProbableEnough`: with a `probability`, the request is sent when a
+    /// whole number drawn uniformly from 0 to 100 *inclusive* (lodash `random(100)`) is
+    /// below it, so `probability: 30` sends 30 in 101 and even 100 skips 1 in 101. A skipped
+    /// request counts nothing and the VU goes on, as after a false `ifTrue`; the draw comes
+    /// before `ifTrue` is looked at. `roll` draws that number.
+    pub fn is_probable_enough(&self, roll: impl FnOnce() -> u8) -> bool {
+        match self.probability {
+            None => true,
+            Some(p) => f64::from(roll()) < p,
+        }
+    }
 }
 
 /// A request's identity within its script (see [`Request::id`]).
@@ -480,5 +500,100 @@ impl Expectation {
             Expectation::HeaderEquals(..) => "headerEquals",
             Expectation::MatchesRegexp(_) => "matchesRegexp",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::{Rng, SeedableRng};
+
+    use super::*;
+
+    fn request_with(probability: &str) -> Request {
+        let text = format!(
+            "config: {{target: 'http://127.0.0.1:1'}}\nscenarios:\n  - flow:\n      - get: {{url: /, probability: {probability}}}\n"
+        );
+        let script = crate::script::parse(
+            &text,
+            std::path::Path::new("p.yml"),
+            &crate::script::LoadOptions::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        match &script.scenarios[0].flow[0] {
+            Step::Request(r) => (**r).clone(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// How many of the 101 equally likely draws (0 to 100) send the request.
+    fn sent_of_101(r: &Request) -> usize {
+        (0..=100u8).filter(|&n| r.is_probable_enough(|| n)).count()
+    }
+
+    #[test]
+    fn probability_sends_on_draws_below_it_out_of_0_to_100_inclusive() {
+        assert_eq!(sent_of_101(&request_with("30")), 30);
+        assert_eq!(sent_of_101(&request_with("'30'")), 30, "numeric string");
+        assert_eq!(sent_of_101(&request_with("30.5")), 31);
+        assert_eq!(
+            sent_of_101(&request_with("100")),
+            100,
+            "100 still skips 1 in 101"
+        );
+        assert_eq!(sent_of_101(&request_with("250")), 100, "capped at 100");
+        assert_eq!(sent_of_101(&request_with("0")), 0);
+        assert_eq!(sent_of_101(&request_with("-5")), 0);
+    }
+
+    #[test]
+    fn probability_under_a_seed_is_reproducible() {
+        let r = request_with("30");
+        let run = |seed| {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+            (0..10_100)
+                .filter(|_| r.is_probable_enough(|| rng.random_range(0..=100)))
+                .count()
+        };
+        let sent = run(23);
+        assert_eq!(sent, run(23));
+        // 30 in 101 of 10,100 is 3,000; the seeded draw stays well inside ±5%.
+        assert!((2850..=3150).contains(&sent), "{sent}");
+    }
+
+    #[test]
+    fn probability_that_is_not_a_number_is_refused() {
+        for bad in ["often", "'{{ p }}'", "true", "[1]"] {
+            let text = format!(
+                "config: {{target: 'http://127.0.0.1:1'}}\nscenarios:\n  - flow:\n      - get: {{url: /, probability: {bad}}}\n"
+            );
+            let e = crate::script::parse(
+                &text,
+                std::path::Path::new("p.yml"),
+                &crate::script::LoadOptions::default(),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                e.starts_with(
+                    "p.yml:4:36: scenarios[0].flow[0].get.probability: expected a percentage"
+                ),
+                "{bad}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn without_probability_every_request_is_sent() {
+        let text = "config: {target: 'http://127.0.0.1:1'}\nscenarios:\n  - flow:\n      - get: {url: /}\n";
+        let script = crate::script::parse(
+            text,
+            std::path::Path::new("p.yml"),
+            &crate::script::LoadOptions::default(),
+        )
+        .unwrap();
+        let Step::Request(r) = &script.scenarios[0].flow[0] else {
+            panic!()
+        };
+        assert!(r.is_probable_enough(|| unreachable!("no draw without probability")));
     }
 }

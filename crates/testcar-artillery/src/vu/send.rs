@@ -18,6 +18,9 @@ use crate::template::{lookup, parse_path};
 impl<'s> Vu<'s> {
     pub(super) async fn request(&mut self, r: &'s Request) -> Result<(), VuFailure> {
         let sh = self.sh;
+        if !r.is_probable_enough(|| rand::random_range(0..=100)) {
+            return Ok(());
+        }
         if let Some(cond) = &r.if_true {
             let scope = self.scope();
             let v = cond.eval(
@@ -50,7 +53,8 @@ impl<'s> Vu<'s> {
                     }
                 }
                 for (name, value) in set {
-                    self.cookies.store(&target.0, &format!("{name}={value}"));
+                    // A value the jar refuses is not sent, as with Artillery's jar.
+                    let _ = self.cookies.store(&target.0, &format!("{name}={value}"));
                 }
             }
         }
@@ -116,12 +120,7 @@ impl<'s> Vu<'s> {
                 }
             };
             self.record_response(&received, intended);
-            for v in received.parts.headers.get_all(http::header::SET_COOKIE) {
-                if let Ok(text) = v.to_str() {
-                    self.cookies.store(parsed, text);
-                    self.jar_in_use = true;
-                }
-            }
+            self.store_cookies(&received.parts.headers, parsed, endpoint);
             let status = received.parts.status.as_u16();
             // Once per request, redirects included: this URL goes again with fresh headers.
             match creds.resend_after(status).await {
@@ -165,6 +164,39 @@ impl<'s> Vu<'s> {
             }
         }
         self.after_response(r, &received, &final_url, endpoint)
+    }
+
+    /// Keep a response's `Set-Cookie` values, counting the ones Artillery's jar refuses as
+    /// Artillery does. Until a response has set a cookie, Artillery stores them itself and
+    /// counts `errors.cookie_parse_error_invalid_cookie` for each refused value; once the jar
+    /// is in use got stores them, and a refused value is a request error that only the
+    /// metrics-by-endpoint plugin sees (`<endpoint>.errors.ERR_GOT_REQUEST_ERROR`, once per
+    /// response): the response still counts and the VU goes on.
+    fn store_cookies(
+        &mut self,
+        headers: &http::HeaderMap,
+        url: &url::Url,
+        endpoint: Option<&super::Endpoint>,
+    ) {
+        let was_in_use = self.jar_in_use;
+        let mut refused = false;
+        for v in headers.get_all(http::header::SET_COOKIE) {
+            self.jar_in_use = true;
+            let text = String::from_utf8_lossy(v.as_bytes());
+            if let Err(why) = self.cookies.store(url, &text) {
+                tracing::debug!(cookie = %text, %why, "Set-Cookie refused");
+                if !was_in_use {
+                    self.count_error("cookie_parse_error_invalid_cookie", None);
+                }
+                refused = true;
+            }
+        }
+        if refused && was_in_use {
+            if let Some(ep) = endpoint {
+                let name = format!("{}ERR_GOT_REQUEST_ERROR", ep.errors);
+                self.record(&[Record::Counter(&name, 1)]);
+            }
+        }
     }
 
     /// The parsed URL and origin of `url`, from the cache when it is the last one sent.

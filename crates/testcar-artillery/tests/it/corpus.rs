@@ -268,29 +268,32 @@ async fn every_script_agrees_with_what_artillery_recorded() {
         "../../../../tests/artillery-compat/expected.json"
     ))
     .expect("expected.json parses");
-    let mut names: Vec<String> = std::fs::read_dir(corpus(""))
+    // Scripts are YAML or JSON; the record is keyed by the name without the extension.
+    let mut names: Vec<(String, String)> = std::fs::read_dir(corpus(""))
         .unwrap()
         .filter_map(|e| {
-            let name = e.ok()?.file_name().to_string_lossy().into_owned();
-            name.strip_suffix(".yml").map(str::to_string)
+            let file = e.ok()?.file_name().to_string_lossy().into_owned();
+            let stem = file
+                .strip_suffix(".yml")
+                .or_else(|| file.strip_suffix(".json"))?;
+            Some((stem.to_string(), file))
         })
         .collect();
     names.sort();
     assert!(names.len() >= 67, "corpus shrank: {names:?}");
-    for n in &names {
+    for (n, file) in &names {
         assert!(
             recorded.contains_key(n),
-            "{n}.yml has no record from real Artillery; run COMPAT_RECORD=1 tests/artillery-compat/compat.sh {n}"
+            "{file} has no record from real Artillery; run COMPAT_RECORD=1 tests/artillery-compat/compat.sh {n}"
         );
     }
     // A few at a time: each run has its own server and engine thread.
     let outcomes: Vec<(String, Status, serde_json::Value, u16)> =
         futures::stream::iter(names.iter().cloned())
-            .map(|name| async move {
-                let text = std::fs::read_to_string(corpus(&format!("{name}.yml"))).unwrap();
+            .map(|(name, file)| async move {
+                let text = std::fs::read_to_string(corpus(&file)).unwrap();
                 let env = environment_arg(&text);
-                let (status, counters, _, port) =
-                    run_with_port(&format!("{name}.yml"), env.as_deref()).await;
+                let (status, counters, _, port) = run_with_port(&file, env.as_deref()).await;
                 (name, status, counters, port)
             })
             .buffer_unordered(4)
@@ -350,6 +353,32 @@ async fn before_flow_token_reaches_every_vu_and_stays_out_of_the_metrics() {
         &[("http.requests", 6), ("plugins.expect.ok.statusCode", 6)],
     );
     assert!(c.get("plugins.expect.failed").is_none(), "{c:#}");
+}
+
+#[tokio::test]
+async fn after_flow_sees_before_not_scenario_captures_and_its_failure_fails_the_run() {
+    let (status, c, suite) = run("after-match-scenario-capture.yml", None).await;
+    assert_eq!(status, Status::Failed);
+    let check = suite
+        .checks
+        .iter()
+        .find(|ch| ch.name == "after flow completes")
+        .unwrap_or_else(|| panic!("{:?}", suite.checks));
+    assert!(
+        check
+            .message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("Failed capture or match"),
+        "{check:?}"
+    );
+    // The after flow's failure is not a VU's: nothing of it is counted.
+    assert_counters(&c, &[("http.requests", 2), ("vusers.failed", 0)]);
+    assert!(c.get("errors.Failed capture or match").is_none(), "{c:#}");
+
+    let (status, _, suite) = run("after-match-before-capture.yml", None).await;
+    assert_eq!(status, Status::Passed, "{:?}", suite.checks);
+    assert!(suite.checks.is_empty(), "{:?}", suite.checks);
 }
 
 #[tokio::test]

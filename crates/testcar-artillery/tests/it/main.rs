@@ -5,3 +5,4 @@ mod corpus;
 mod engine;
 mod hostile;
 mod overlay;
+mod script_forms;

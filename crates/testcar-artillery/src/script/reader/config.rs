@@ -11,6 +11,23 @@ use crate::script::options::LoadOptions;
 use crate::template::Template;
 use crate::yaml::{Node, Pos, Value};
 
+/// `config` keys Artillery 2 accepts and that change nothing in a local HTTP run: accepted
+/// with a warning naming them. Each with why Artillery ignores it.
+pub(crate) const IGNORED_CONFIG_KEYS: [(&str, &str); 3] = [
+    (
+        "statsInterval",
+        "Artillery 1.x's reporting interval; Artillery 2 reports every 10 s whatever it says",
+    ),
+    (
+        "includeFiles",
+        "files to ship with a distributed (cloud) run; a local run does not read it",
+    ),
+    (
+        "bundling",
+        "how a distributed run bundles `processor` code, which Testcar does not run",
+    ),
+];
+
 /// A `config` being read: the result, and what its keys leave for the end.
 pub(super) struct Draft<'n> {
     pub(super) config: Config,
@@ -164,7 +181,6 @@ impl Cx {
             ("engine", "other engines are"),
             ("ws", "the WebSocket engine is"),
             ("socketio", "the Socket.IO engine is"),
-            ("includeFiles", "`includeFiles` is"),
         ];
         let allowed = [
             "target",
@@ -178,7 +194,12 @@ impl Cx {
             "ensure",
             "plugins",
             "apdex",
-        ];
+            "timeout",
+            "mode",
+        ]
+        .into_iter()
+        .chain(IGNORED_CONFIG_KEYS.iter().map(|(k, _)| *k))
+        .collect::<Vec<_>>();
         // Artillery reads `http.defaults.X || defaults.X`: what `http.defaults` sets, the
         // top-level `defaults` only has checked, whichever of the two comes first.
         let http_defaults = node.get("http").and_then(|h| h.get("defaults"));
@@ -209,12 +230,14 @@ impl Cx {
                 expect_environments: Vec::new(),
                 strict_capture: true,
                 default_user_agent: true,
+                ignored_keys: Vec::new(),
             },
             target_pos: node.pos,
             ensure_nodes: Vec::new(),
             has_defaults: false,
             apdex_threshold: None,
         };
+        let mut legacy_timeout = None;
         for (name, v, pos) in self.entries(node, key, &allowed, &rejected)? {
             let k = join(key, name);
             match name {
@@ -232,8 +255,34 @@ impl Cx {
                 "apdex" => d.apdex_threshold = self.apdex_threshold(v, &k)?,
                 "ensure" => d.ensure_nodes.push((v, k)),
                 "plugins" => self.config_plugins(v, &k, &mut d)?,
-                _ => unreachable!("checked by entries: {pos:?}"),
+                // Artillery 1.x's request timeout: `config.timeout || http.timeout || 10`.
+                "timeout" => legacy_timeout = Some(self.number(v, &k)?),
+                "mode" => self.arrival_mode(v, &k)?,
+                ignored => {
+                    let why = IGNORED_CONFIG_KEYS
+                        .iter()
+                        .find(|(n, _)| *n == ignored)
+                        .map(|(_, why)| *why)
+                        .unwrap_or_else(|| unreachable!("checked by entries: {pos:?}"));
+                    let file = self.files.get(pos.src as usize).unwrap_or(&self.files[0]);
+                    // Environments are validated merged over `config`: warn once, for the
+                    // configuration that runs.
+                    if key == "config" {
+                        tracing::warn!(
+                            file = %file,
+                            line = pos.line,
+                            key = %k,
+                            "key ignored, as Artillery 2 ignores it: {why}"
+                        );
+                    }
+                    d.config
+                        .ignored_keys
+                        .push(format!("{file}:{}:{}: {k}", pos.line, pos.col));
+                }
             }
+        }
+        if let Some(t) = legacy_timeout.filter(|t| *t > 0.0) {
+            d.config.timeout = Duration::from_secs_f64(t);
         }
         self.config_finish(d, overridden.contains(&"headers"), opts)
     }
@@ -312,6 +361,20 @@ impl Cx {
             }
         }
         Ok(())
+    }
+
+    /// `mode` (of `config` or a phase): Artillery spaces an `arrivalRate` phase's arrivals
+    /// evenly (`uniform`, the default) or at random (`poisson`); only the first is run.
+    fn arrival_mode(&self, v: &Node, k: &str) -> R<()> {
+        match self.string(v, k)?.as_str() {
+            "uniform" => Ok(()),
+            "poisson" => Err(self.unsupported(v.pos, k, "`mode: poisson` (random arrivals) is")),
+            other => Err(self.err(
+                v.pos,
+                k,
+                format!("unknown arrival mode {other:?}; expected uniform"),
+            )),
+        }
     }
 
     fn config_tls(&self, v: &Node, k: &str, config: &mut Config) -> R<()> {
@@ -462,6 +525,7 @@ impl Cx {
             "pause",
             "maxVusers",
             "name",
+            "mode",
         ];
         let mut duration = None;
         let mut rate = None;
@@ -479,6 +543,7 @@ impl Cx {
                 "arrivalCount" => count = Some(self.number(pv, &k)? as u64),
                 "pause" => pause = Some(self.duration(pv, &k)?),
                 "maxVusers" => max_vusers = Some(self.number(pv, &k)? as u64),
+                "mode" => self.arrival_mode(pv, &k)?,
                 _ => name = Some(self.string(pv, &k)?),
             }
         }

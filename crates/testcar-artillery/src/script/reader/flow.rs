@@ -170,12 +170,12 @@ impl Cx {
             "cookie",
             "match",
             "formData",
+            "probability",
         ];
         let rejected = [
             ("beforeRequest", "`beforeRequest` (custom JavaScript) is"),
             ("afterResponse", "`afterResponse` (custom JavaScript) is"),
             ("function", "`function` (custom JavaScript) is"),
-            ("probability", "`probability` is"),
         ];
         let mut r = Request {
             id: self.request_id(),
@@ -193,6 +193,7 @@ impl Cx {
             matches: Vec::new(),
             expects: Vec::new(),
             if_true: None,
+            probability: None,
             pos,
         };
         let mut has_url = false;
@@ -292,6 +293,7 @@ impl Cx {
                     }
                     _ => return Err(self.err(v.pos, &kk, "expected a list of expectations")),
                 },
+                "probability" => r.probability = Some(self.probability(v, &kk)?),
                 _ => {
                     let text = self.string(v, &kk)?;
                     r.if_true =
@@ -307,6 +309,26 @@ impl Cx {
             ));
         }
         Ok(r)
+    }
+
+    /// `probability`: a percentage, a number or a numeric string (Artillery takes
+    /// `Number(probability)`); above 100 is 100. Anything else Artillery reads as 0 and never
+    /// sends the request, which is refused here as the mistake it must be.
+    fn probability(&self, v: &Node, key: &str) -> R<f64> {
+        let n = match &v.value {
+            Value::Int(i) => Some(*i as f64),
+            Value::Float(f) => Some(*f),
+            Value::Str(s) => s.trim().parse::<f64>().ok(),
+            _ => None,
+        };
+        match n {
+            Some(n) if n.is_finite() => Ok(n.min(100.0)),
+            _ => Err(self.err(
+                v.pos,
+                key,
+                "expected a percentage (a number); Artillery would never send this request",
+            )),
+        }
     }
 
     /// A `capture` entry, or with `is_match` a `match` entry (`value` instead of `as`).
