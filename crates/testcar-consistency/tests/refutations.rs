@@ -87,8 +87,8 @@ fn read_before_every_write_of_its_value_names_the_writes() {
     assert_eq!(
         writers,
         [
-            "#1 client 0 write \"x\" \"1\"",
-            "#2 client 2 write \"x\" \"1\""
+            "#1 client 0 write \"x\" \"1\" ok",
+            "#2 client 2 write \"x\" \"1\" ok"
         ]
     );
 }
@@ -123,7 +123,7 @@ fn cas_that_succeeded_on_a_value_never_current() {
     );
     assert_eq!(rule, "stale value");
     assert_eq!(stuck, "#2 client 1 cas \"x\" \"1\"→\"2\" ok");
-    assert_eq!(writers, ["#0 client 0 write \"x\" \"1\""]);
+    assert_eq!(writers, ["#0 client 0 write \"x\" \"1\" ok"]);
 }
 
 #[test]
@@ -158,7 +158,7 @@ fn kv_keys_without_appends_follow_the_register_rules() {
     );
     assert_eq!(rule, "stale value");
     assert_eq!(stuck, "#2 client 1 get \"x\" → \"a\"");
-    assert_eq!(writers, ["#0 client 0 put \"x\" \"a\""]);
+    assert_eq!(writers, ["#0 client 0 put \"x\" \"a\" ok"]);
     let (rule, _, _) = refuted(
         ModelKind::Kv,
         vec![put(0, (0, 10), "a"), get(1, (20, 30), "z")],
