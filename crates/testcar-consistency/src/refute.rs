@@ -84,6 +84,10 @@ fn overwritten_by(writes: &[Write]) -> Vec<Option<(u64, usize)>> {
         .collect()
 }
 
+/// A write of one value: its call, its operation, and when (and by which operation) it was
+/// surely replaced, if ever.
+type ValueWrite = (u64, usize, Option<(u64, usize)>);
+
 /// Phantom values, values from the future, and stale values, for one register-like object
 /// (`init` is its initial value). Linear after sorting.
 fn refute_register(
@@ -102,7 +106,7 @@ fn refute_register(
         .min();
     // Per value: its writes by call time, and the running maximum of when they were
     // surely replaced (`None` = maybe never).
-    let mut by_value: HashMap<u32, Vec<(u64, usize, Option<(u64, usize)>)>> = HashMap::new();
+    let mut by_value: HashMap<u32, Vec<ValueWrite>> = HashMap::new();
     for (w, o) in writes.iter().zip(&over) {
         by_value
             .entry(w.value)
