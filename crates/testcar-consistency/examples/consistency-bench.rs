@@ -43,6 +43,7 @@ fn time_all(
         timeout: None,
         partition,
         threads: None,
+        memory_limit: None,
     };
     let mut times = Vec::new();
     let mut verdicts = String::new();

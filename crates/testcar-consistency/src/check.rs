@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::history::{History, Op};
+use crate::memory::{proc_status_bytes, search_budget, show_bytes};
 use crate::model::{Bank, Keyed, Kv, ModelError, ModelKind, Register};
-use crate::search::{Control, Model, SearchResult, Stats, search_stats};
+use crate::refute::{self, Refutation};
+use crate::search::{Control, MemoryBudget, Model, SearchResult, Stats, search_stats};
 
 /// The three possible answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -21,8 +23,8 @@ pub enum Linearizability {
     Linearizable,
     /// None does.
     NotLinearizable,
-    /// The time budget ran out first (or the partition was not checked because another
-    /// one already failed).
+    /// The time or memory budget ran out first (or the partition was not checked because
+    /// another one already failed).
     Unknown,
 }
 
@@ -46,6 +48,10 @@ pub struct CheckOptions {
     pub partition: bool,
     /// Worker threads; `None` = available parallelism.
     pub threads: Option<usize>,
+    /// Memory limit of the whole process in bytes; the search stops with `unknown` before it
+    /// would take the process past it. `None` = unlimited. Default: the container's cgroup
+    /// limit, when there is one.
+    pub memory_limit: Option<u64>,
 }
 
 impl Default for CheckOptions {
@@ -54,6 +60,7 @@ impl Default for CheckOptions {
             timeout: Some(Duration::from_secs(60)),
             partition: true,
             threads: None,
+            memory_limit: crate::memory::cgroup_limit(),
         }
     }
 }
@@ -77,10 +84,18 @@ pub struct PartitionVerdict {
     pub state: Option<String>,
     /// Why the result is unknown.
     pub reason: Option<String>,
+    /// For a violation proved without search: the rule (`phantom value`, `value from the
+    /// future`, `bank total`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refuted: Option<&'static str>,
     /// Search steps taken (candidate tries and backtracks).
     pub steps: u64,
     /// Distinct (linearized set, model state) pairs the search visited and cached.
     pub states: usize,
+    /// The most operations the search had linearized at once.
+    pub depth: usize,
+    /// The most bytes the search's structures held at once.
+    pub bytes: u64,
 }
 
 /// The verdict of a history.
@@ -97,6 +112,12 @@ pub struct Verdict {
     /// Time spent checking.
     #[serde(serialize_with = "ser_ms")]
     pub elapsed: Duration,
+    /// The process memory limit the check honoured, in bytes (`None`: unlimited).
+    pub memory_limit: Option<u64>,
+    /// The most bytes the searches' structures held at once (all partitions together).
+    pub memory_peak: u64,
+    /// The process's peak resident memory when the check ended, in bytes (Linux only).
+    pub rss_peak: Option<u64>,
 }
 
 fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -114,7 +135,7 @@ impl Verdict {
     /// A multi-line explanation for people.
     pub fn explain(&self, history: &History) -> String {
         let mut out = format!(
-            "{}: {} operations, {} model, {} partition{}, checked in {:.1} ms ({} search steps, {} states)",
+            "{}: {} operations, {} model, {} partition{}, checked in {:.1} ms ({} search steps, {} states, search memory peak {}{})",
             self.result.as_str(),
             self.operations,
             self.model.name(),
@@ -123,6 +144,10 @@ impl Verdict {
             self.elapsed.as_secs_f64() * 1000.0,
             self.partitions.iter().map(|p| p.steps).sum::<u64>(),
             self.partitions.iter().map(|p| p.states).sum::<usize>(),
+            show_bytes(self.memory_peak),
+            self.memory_limit
+                .map(|l| format!(" of a {} limit", show_bytes(l)))
+                .unwrap_or_default(),
         );
         if let Some(p) = self.violation() {
             let key = p
@@ -130,12 +155,19 @@ impl Verdict {
                 .as_deref()
                 .map(|k| format!("key {k:?}"))
                 .unwrap_or_else(|| "the history".into());
-            out.push_str(&format!(
-                "\n{key}: longest linearizable prefix has {} of {} operations; state after it: {}",
-                p.longest.len(),
-                p.ops.len(),
-                p.state.as_deref().unwrap_or("?")
-            ));
+            if let Some(rule) = p.refuted {
+                out.push_str(&format!(
+                    "\n{key}: refuted without search ({rule}): {}",
+                    p.state.as_deref().unwrap_or("?")
+                ));
+            } else {
+                out.push_str(&format!(
+                    "\n{key}: longest linearizable prefix has {} of {} operations; state after it: {}",
+                    p.longest.len(),
+                    p.ops.len(),
+                    p.state.as_deref().unwrap_or("?")
+                ));
+            }
             if let Some(s) = p.stuck {
                 out.push_str(&format!("\ncould not place: {}", history.ops[s].describe()));
             }
@@ -145,7 +177,11 @@ impl Verdict {
                 .filter(|c| Some(**c) != p.stuck)
                 .collect();
             if !others.is_empty() {
-                out.push_str("\nnone of the open operations fits either:");
+                out.push_str(if p.refuted.is_some() {
+                    "\nthe operations that wrote that value, all too late:"
+                } else {
+                    "\nnone of the open operations fits either:"
+                });
                 for c in others.iter().take(10) {
                     out.push_str(&format!("\n  {}", history.ops[**c].describe()));
                 }
@@ -191,20 +227,60 @@ fn run_search<M: Model>(
     model: &M,
     cands: &[crate::search::Candidate<M::Step>],
     ctl: &Control<'_>,
-) -> (SearchResult, Stats) {
-    search_stats(model, cands, ctl)
+) -> PartitionRun {
+    let (r, stats) = search_stats(model, cands, ctl);
+    (r, stats, None)
 }
 
+/// A violation proved without search, as the search would report it.
+fn refuted(r: Refutation) -> PartitionRun {
+    (
+        SearchResult::Illegal {
+            longest: Vec::new(),
+            stuck: Some(r.stuck),
+            candidates: r.writers,
+            state: r.why,
+        },
+        Stats::default(),
+        Some(r.rule),
+    )
+}
+
+/// The search's answer, its work, and the refutation rule if no search was needed.
+type PartitionRun = (SearchResult, Stats, Option<&'static str>);
+
 /// What checking one partition gave.
-type PartitionOutcome = Result<(SearchResult, Stats), ModelError>;
+type PartitionOutcome = Result<PartitionRun, ModelError>;
 
 fn check_partition(
     model: ModelKind,
     history: &History,
     ops: &[&Op],
     ctl: &Control<'_>,
-) -> Result<(SearchResult, Stats), ModelError> {
+) -> PartitionOutcome {
     let many_keys = ops.iter().any(|o| o.key != ops[0].key);
+    if many_keys && model != ModelKind::Bank {
+        // Refute key by key first: a violation on one key is one for the whole.
+        let mut by_key: BTreeMap<Option<&str>, Vec<&Op>> = BTreeMap::new();
+        for op in ops {
+            by_key.entry(op.key.as_deref()).or_default().push(op);
+        }
+        for key_ops in by_key.values() {
+            let found = match model {
+                ModelKind::Register => {
+                    let (m, c) = Register::compile(key_ops)?;
+                    refute::register(&m, &c)
+                }
+                _ => {
+                    let (m, c) = Kv::compile(key_ops)?;
+                    refute::kv(&m, &c)
+                }
+            };
+            if let Some(r) = found {
+                return Ok(refuted(r));
+            }
+        }
+    }
     Ok(match model {
         ModelKind::Register if many_keys => {
             let (m, c) = Keyed::compile(ops, Register::compile)?;
@@ -212,7 +288,10 @@ fn check_partition(
         }
         ModelKind::Register => {
             let (m, c) = Register::compile(ops)?;
-            run_search(&m, &c, ctl)
+            match refute::register(&m, &c) {
+                Some(r) => refuted(r),
+                None => run_search(&m, &c, ctl),
+            }
         }
         ModelKind::Kv if many_keys => {
             let (m, c) = Keyed::compile(ops, Kv::compile)?;
@@ -220,7 +299,10 @@ fn check_partition(
         }
         ModelKind::Kv => {
             let (m, c) = Kv::compile(ops)?;
-            run_search(&m, &c, ctl)
+            match refute::kv(&m, &c) {
+                Some(r) => refuted(r),
+                None => run_search(&m, &c, ctl),
+            }
         }
         ModelKind::Bank => {
             let (m, c) = Bank::compile(ops, history.initial.as_ref())?;
@@ -233,19 +315,12 @@ fn check_partition(
                 }
                 _ => None,
             }) {
-                return Ok((
-                    SearchResult::Illegal {
-                        longest: Vec::new(),
-                        stuck: Some(bad.0),
-                        candidates: Vec::new(),
-                        state: format!(
-                            "the total is {} but this read sums to {}",
-                            m.total(),
-                            bad.1
-                        ),
-                    },
-                    Stats::default(),
-                ));
+                return Ok(refuted(Refutation {
+                    rule: "bank total",
+                    stuck: bad.0,
+                    writers: Vec::new(),
+                    why: format!("the total is {} but this read sums to {}", m.total(), bad.1),
+                }));
             }
             run_search(&m, &c, ctl)
         }
@@ -260,6 +335,10 @@ pub fn check(
 ) -> Result<Verdict, ModelError> {
     let started = Instant::now();
     let deadline = opts.timeout.map(|t| started + t);
+    let budget = MemoryBudget::new(
+        opts.memory_limit
+            .map(|l| search_budget(l, proc_status_bytes("VmRSS").unwrap_or(0))),
+    );
     let parts = partitions(model, history, opts.partition);
     // Biggest first, so that one long partition does not start last.
     let mut order: Vec<usize> = (0..parts.len()).collect();
@@ -279,6 +358,7 @@ pub fn check(
         let ctl = Control {
             deadline,
             stop: &stop,
+            memory: Some(&budget),
         };
         loop {
             let k = next.fetch_add(1, Ordering::Relaxed);
@@ -287,7 +367,7 @@ pub fn check(
                 break;
             }
             let r = check_partition(model, history, &parts[i].1, &ctl);
-            if matches!(r, Err(_) | Ok((SearchResult::Illegal { .. }, _))) {
+            if matches!(r, Err(_) | Ok((SearchResult::Illegal { .. }, _, _))) {
                 stop.store(true, Ordering::Relaxed);
             }
             results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
@@ -314,15 +394,23 @@ pub fn check(
             candidates: Vec::new(),
             state: None,
             reason: None,
+            refuted: None,
             steps: 0,
             states: 0,
+            depth: 0,
+            bytes: 0,
         };
         let r = r.transpose()?;
-        if let Some((_, stats)) = &r {
+        let mut total = 0;
+        if let Some((_, stats, rule)) = &r {
             v.steps = stats.steps;
             v.states = stats.states;
+            v.depth = stats.depth;
+            v.bytes = stats.bytes;
+            v.refuted = *rule;
+            total = stats.depth;
         }
-        match r.map(|(r, _)| r) {
+        match r.map(|(r, _, _)| r) {
             Some(SearchResult::Linearizable) => v.result = Linearizability::Linearizable,
             Some(SearchResult::Illegal {
                 longest,
@@ -340,6 +428,21 @@ pub fn check(
                 v.reason = Some(format!(
                     "the time budget of {} ran out before this partition was decided",
                     humantime::format_duration(opts.timeout.unwrap_or_default())
+                ))
+            }
+            Some(SearchResult::OutOfMemory) => {
+                v.reason = Some(format!(
+                    "the memory budget ran out before this partition was decided: the process \
+                     may use {} ({} of it for the search, the rest is the process itself and a \
+                     margin); the search held {} in {} states after {} steps, with at most {} of \
+                     its {} operations linearized at once",
+                    opts.memory_limit.map(show_bytes).unwrap_or_default(),
+                    show_bytes(budget.limit()),
+                    show_bytes(v.bytes),
+                    v.states,
+                    v.steps,
+                    total,
+                    v.ops.len()
                 ))
             }
             Some(SearchResult::Cancelled) | None => {
@@ -368,6 +471,9 @@ pub fn check(
         operations: history.ops.len(),
         partitions: verdicts,
         elapsed: started.elapsed(),
+        memory_limit: opts.memory_limit,
+        memory_peak: budget.peak(),
+        rss_peak: proc_status_bytes("VmHWM"),
     })
 }
 
@@ -406,19 +512,15 @@ mod tests {
 
     const OK: Outcome = Outcome::Ok(Output::None);
 
-    /// 24 concurrent writes, then a read of a value none of them wrote: illegal, but only
-    /// after trying every subset of the writes.
+    /// 24 concurrent writes, then reads of two different values one after the other:
+    /// illegal, but only after trying every subset of the writes (every value read was
+    /// written in time, so no refutation applies).
     fn hopeless(key: &str, client0: u64) -> Vec<Op> {
         let mut ops: Vec<Op> = (0..24)
             .map(|c| mk_op(client0 + c, key, (c, 100), Input::Write(c.to_string()), OK))
             .collect();
-        ops.push(mk_op(
-            client0 + 99,
-            key,
-            (200, 201),
-            Input::Read,
-            read("77"),
-        ));
+        ops.push(mk_op(client0 + 99, key, (200, 201), Input::Read, read("0")));
+        ops.push(mk_op(client0 + 99, key, (202, 203), Input::Read, read("1")));
         ops
     }
 
@@ -432,112 +534,76 @@ mod tests {
     }
 
     #[test]
-    fn violation_report_gives_the_longest_prefix_and_the_op_that_did_not_fit() {
+    fn stale_read_is_refuted_without_search_and_the_search_agrees() {
         let h = mk_history(stale_read("x"));
         let v = check(ModelKind::Register, &h, &CheckOptions::default()).unwrap();
         assert_eq!(v.result, Linearizability::NotLinearizable);
         let p = v.violation().unwrap();
-        // write 1, write 2, the overlapping read of 2; then the read of 1 (called after
-        // write 2 returned) has nowhere to go.
-        assert_eq!(p.longest, vec![0, 1, 2]);
-        assert_eq!(h.ops[2].describe(), "#2 client 0 read \"x\" → \"2\"");
+        // The read of 1 was called after write 2 replaced write 1: refuted without search,
+        // naming the read and the write of its value.
+        assert_eq!(h.ops[3].describe(), "#3 client 2 read \"x\" → \"1\"");
+        assert_eq!(p.refuted, Some("stale value"));
         assert_eq!(p.stuck, Some(3));
-        assert_eq!(p.candidates, vec![3]);
-        assert_eq!(p.state.as_deref(), Some("\"2\""));
+        assert_eq!(p.candidates, vec![0]);
+        assert_eq!(p.steps, 0, "no search");
         let text = v.explain(&h);
         assert!(
-            text.contains("key \"x\": longest linearizable prefix has 3 of 4 operations; state after it: \"2\""),
+            text.contains("key \"x\": refuted without search (stale value): read \"1\""),
             "{text}"
         );
         assert!(
             text.contains("could not place: #3 client 2 read \"x\" → \"1\""),
             "{text}"
         );
+        assert!(
+            text.contains("the operations that wrote that value, all too late:\n  #0 client 0 write \"x\" \"1\""),
+            "{text}"
+        );
+        // The search alone says the same, with the longest prefix: write 1, write 2, the
+        // overlapping read of 2; then the read of 1 has nowhere to go.
+        let stop = AtomicBool::new(false);
+        let ops: Vec<&Op> = h.ops.iter().collect();
+        let (m, c) = Register::compile(&ops).unwrap();
+        let ctl = Control {
+            deadline: None,
+            stop: &stop,
+            memory: None,
+        };
+        match search_stats(&m, &c, &ctl).0 {
+            SearchResult::Illegal { longest, stuck, .. } => {
+                assert_eq!(longest, vec![0, 1, 2]);
+                assert_eq!(stuck, Some(3));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
     fn violation_report_lists_the_open_operations_that_did_not_fit_either() {
-        // Two reads of values nobody wrote, open at the same time.
+        // Two overlapping reads of different values after the writes: whichever write goes
+        // last, one of them cannot fit (and no rule refutes it without search: both values
+        // were written in time and never surely replaced).
         let h = mk_history(vec![
-            mk_op(0, "x", (0, 10), Input::Write("1".into()), OK),
-            mk_op(1, "x", (20, 40), Input::Read, read("5")),
-            mk_op(2, "x", (25, 30), Input::Read, read("6")),
+            mk_op(0, "x", (0, 12), Input::Write("5".into()), OK),
+            mk_op(1, "x", (1, 12), Input::Write("6".into()), OK),
+            mk_op(2, "x", (20, 40), Input::Read, read("5")),
+            mk_op(3, "x", (25, 30), Input::Read, read("6")),
         ]);
         let v = check(ModelKind::Register, &h, &CheckOptions::default()).unwrap();
         let p = v.violation().unwrap();
-        assert_eq!(p.longest, vec![0]);
-        assert_eq!(p.stuck, Some(2), "the read of 6 returned first");
-        assert_eq!(p.candidates, vec![1, 2]);
+        assert_eq!(p.refuted, None);
+        // Both writes and one read fit; the other read cannot be placed.
+        assert_eq!(p.longest.len(), 3, "{p:?}");
+        let stuck = p.stuck.unwrap();
+        assert!(stuck == 2 || stuck == 3, "{p:?}");
+        assert!(
+            !p.longest.contains(&stuck) && p.candidates.contains(&stuck),
+            "{p:?}"
+        );
         let text = v.explain(&h);
         assert!(
-            text.contains(
-                "none of the open operations fits either:\n  #1 client 1 read \"x\" → \"5\""
-            ),
+            text.contains(&format!("could not place: {}", h.ops[stuck].describe())),
             "{text}"
-        );
-    }
-
-    #[test]
-    fn first_illegal_partition_stops_the_others() {
-        // One worker, biggest partition first: the illegal one is the biggest, so the
-        // others are never started.
-        let mut ops = stale_read("bad");
-        ops.extend(stale_read("bad"));
-        for k in ["a", "b", "c"] {
-            ops.push(mk_op(5, k, (0, 1), Input::Write("1".into()), OK));
-            ops.push(mk_op(6, k, (2, 3), Input::Read, read("1")));
-        }
-        let h = mk_history(ops);
-        let v = check(
-            ModelKind::Register,
-            &h,
-            &CheckOptions {
-                threads: Some(1),
-                ..CheckOptions::default()
-            },
-        )
-        .unwrap();
-        assert_eq!(v.result, Linearizability::NotLinearizable);
-        assert_eq!(v.partitions.len(), 4);
-        for p in &v.partitions {
-            if p.key.as_deref() == Some("bad") {
-                assert_eq!(p.result, Linearizability::NotLinearizable);
-            } else {
-                assert_eq!(p.result, Linearizability::Unknown, "{p:?}");
-                assert_eq!(p.steps, 0, "never started");
-                assert!(p.reason.as_deref().unwrap().starts_with("not checked"));
-            }
-        }
-    }
-
-    #[test]
-    fn illegal_partition_cancels_a_search_already_running() {
-        // Two workers: one takes the hopeless partition (biggest), the other finds the
-        // stale read at once and must stop the first; without the stop this would run
-        // into the two-minute budget and say so.
-        let mut ops = hopeless("slow", 100);
-        ops.extend(stale_read("bad"));
-        let h = mk_history(ops);
-        let v = check(
-            ModelKind::Register,
-            &h,
-            &CheckOptions {
-                threads: Some(2),
-                timeout: Some(Duration::from_secs(120)),
-                ..CheckOptions::default()
-            },
-        )
-        .unwrap();
-        assert_eq!(v.result, Linearizability::NotLinearizable);
-        let slow = v
-            .partitions
-            .iter()
-            .find(|p| p.key.as_deref() == Some("slow"))
-            .unwrap();
-        assert_eq!(slow.result, Linearizability::Unknown);
-        assert!(
-            slow.reason.as_deref().unwrap().starts_with("not checked"),
-            "{slow:?}"
         );
     }
 
@@ -564,7 +630,7 @@ mod tests {
         assert_eq!(slow.result, Linearizability::Unknown);
         assert!(slow.steps > 0);
         let text = v.explain(&h);
-        assert!(text.starts_with("unknown: 27 operations"), "{text}");
+        assert!(text.starts_with("unknown: 28 operations"), "{text}");
         assert!(
             text.contains("the time budget of 1ms ran out before this partition was decided"),
             "{text}"

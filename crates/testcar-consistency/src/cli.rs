@@ -30,6 +30,10 @@ pub struct CheckHistoryArgs {
     /// Time budget; when it runs out the verdict is unknown (exit 2).
     #[arg(long, default_value = "60s", value_parser = parse_timeout)]
     pub timeout: Duration,
+    /// Memory limit of the process (e.g. 256MiB, 1GiB): the search stops with `unknown`
+    /// (exit 2) before it would exceed it. Default: the container's cgroup limit, if any.
+    #[arg(long, value_name = "SIZE", value_parser = parse_memory)]
+    pub memory_limit: Option<u64>,
     /// Bank model: initial balances as `a=100,b=100` (overrides a JSONL header).
     #[arg(long, value_name = "BALANCES")]
     pub initial: Option<String>,
@@ -39,6 +43,10 @@ pub struct CheckHistoryArgs {
     /// Print the verdict as one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+fn parse_memory(s: &str) -> Result<u64, String> {
+    crate::memory::parse_memory_size(s).map_err(|e| e.to_string())
 }
 
 fn parse_timeout(s: &str) -> Result<Duration, String> {
@@ -142,6 +150,7 @@ pub fn check_history_to(
         timeout: Some(args.timeout),
         partition: !args.no_partition,
         threads: None,
+        memory_limit: args.memory_limit.or_else(crate::memory::cgroup_limit),
     };
     let verdict = check(args.model, &history, &opts).map_err(|source| CheckError::Model {
         path: path.clone(),

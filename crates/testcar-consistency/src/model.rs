@@ -192,6 +192,18 @@ impl Model for Register {
                 }
         )
     }
+    fn class(&self, step: &RegisterStep) -> Option<u64> {
+        match *step {
+            RegisterStep::Write(v) => Some(u64::from(v)),
+            RegisterStep::Cas {
+                from,
+                to,
+                applied: Some(true) | None,
+                // `from` is an interned value, never 0 (nil): no clash with a write's class.
+            } => Some(u64::from(from) << 32 | u64::from(to)),
+            _ => None,
+        }
+    }
     fn show(&self, s: &u32) -> String {
         match s {
             0 => "nil".to_string(),
@@ -319,6 +331,14 @@ impl Model for Kv {
     fn read_only(&self, step: &KvStep) -> bool {
         matches!(step, KvStep::Get(..))
     }
+    fn class(&self, step: &KvStep) -> Option<u64> {
+        match *step {
+            KvStep::Put(v) => Some(u64::from(v)),
+            KvStep::Append(v) => Some(1 << 62 | u64::from(v)),
+            KvStep::Delete => Some(1 << 61),
+            KvStep::Get(..) => None,
+        }
+    }
     fn dead(&self, s: &u32, step: &KvStep, linearized: &dyn Fn(usize) -> bool) -> bool {
         let KvStep::Get(v, enablers) = step else {
             return false;
@@ -382,6 +402,12 @@ impl<M: Model> Model for Keyed<M> {
     }
     fn read_only(&self, (k, step): &Self::Step) -> bool {
         self.models[*k].read_only(step)
+    }
+    fn state_heap(&self, s: &Self::State) -> usize {
+        s.capacity() * std::mem::size_of::<M::State>()
+            + s.iter()
+                .map(|x| self.models[0].state_heap(x))
+                .sum::<usize>()
     }
     fn show(&self, s: &Self::State) -> String {
         let parts: Vec<String> = self.models.iter().zip(s).map(|(m, x)| m.show(x)).collect();
@@ -480,6 +506,9 @@ impl Model for Bank {
     }
     fn read_only(&self, step: &BankStep) -> bool {
         matches!(step, BankStep::Read(_))
+    }
+    fn state_heap(&self, s: &Vec<i64>) -> usize {
+        s.capacity() * 8
     }
     fn show(&self, s: &Vec<i64>) -> String {
         let parts: Vec<String> = self

@@ -2,10 +2,8 @@
 //! return events as a linked list, linearize calls one by one, backtrack at a return whose
 //! call is not yet linearized, and never revisit a (linearized set, model state) pair.
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 /// A sequential specification the search checks against.
@@ -23,6 +21,17 @@ pub(crate) trait Model {
     fn show(&self, state: &Self::State) -> String;
     /// Whether `step` never changes the state (reads, failed compare-and-sets).
     fn read_only(&self, step: &Self::Step) -> bool;
+    /// Steps with the same class have the same effect on every state (two writes of one
+    /// value): among open operations of one class the search only tries the one that must
+    /// return first, since exchanging them turns any linearization into one that does.
+    /// `None`: no such twin. Classes must be exact, never merely likely.
+    fn class(&self, _step: &Self::Step) -> Option<u64> {
+        None
+    }
+    /// Heap bytes a state holds beyond its own size (for the memory budget).
+    fn state_heap(&self, _state: &Self::State) -> usize {
+        0
+    }
     /// Whether the read-only `step` can never become applicable from `state`, whatever
     /// of the operations not yet linearized (`linearized(i)` is false) come next. Lets the
     /// search abandon a branch early; the default never does.
@@ -64,6 +73,8 @@ pub(crate) enum SearchResult {
     },
     /// The deadline passed.
     Timeout,
+    /// Going on would take more memory than the budget allows.
+    OutOfMemory,
     /// Another partition was found illegal first.
     Cancelled,
 }
@@ -75,6 +86,10 @@ pub(crate) struct Stats {
     pub steps: u64,
     /// Distinct (linearized set, state) pairs visited.
     pub states: usize,
+    /// The most operations linearized at once (how far the search got).
+    pub depth: usize,
+    /// The most bytes the search's own structures held at once.
+    pub bytes: u64,
 }
 
 /// Stop conditions shared by the partitions of one check.
@@ -82,6 +97,8 @@ pub(crate) struct Stats {
 pub(crate) struct Control<'a> {
     pub deadline: Option<Instant>,
     pub stop: &'a AtomicBool,
+    /// Shared memory budget; `None`: unlimited.
+    pub memory: Option<&'a MemoryBudget>,
 }
 
 /// FxHash: the cache is hit on every step, and its keys are not attacker-chosen.
@@ -128,26 +145,6 @@ impl Hasher for FxHasher {
 
 pub(crate) type FxBuild = BuildHasherDefault<FxHasher>;
 
-/// For maps keyed by a hash that is already well mixed.
-#[derive(Debug, Default, Clone, Copy)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8) ^ u64::from(b);
-        }
-    }
-    #[inline]
-    fn write_u64(&mut self, i: u64) {
-        self.0 = i;
-    }
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
 /// splitmix64: a fixed random word per operation for Zobrist hashing of the linearized set.
 fn zobrist(i: usize) -> u64 {
     let mut z = (i as u64)
@@ -158,55 +155,285 @@ fn zobrist(i: usize) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Lowe's cache of visited (linearized set, state) pairs. Sets live in one flat arena and
-/// are found by a Zobrist hash kept up to date as operations are linearized and undone, so
-/// a lookup allocates nothing.
-struct Cache<S> {
-    heads: HashMap<u64, u32, BuildHasherDefault<IdHasher>>,
-    /// Per entry: the next entry with the same hash, and the state.
-    entries: Vec<(u32, S)>,
-    sets: Vec<u64>,
-    words: usize,
+/// The linearized set as a bitset that also knows its first word that is not all ones
+/// (`lo`) and the end of its last non-zero word (`end`): the cache keeps only the words in
+/// between, a window about as wide as the history's concurrency, not the whole history.
+struct Linearized {
+    bits: Vec<u64>,
+    lo: usize,
+    end: usize,
 }
 
-impl<S: Eq> Cache<S> {
-    fn new(words: usize) -> Self {
-        Cache {
-            heads: HashMap::default(),
-            entries: Vec::new(),
-            sets: Vec::new(),
-            words,
+impl Linearized {
+    fn new(n: usize) -> Self {
+        Linearized {
+            bits: vec![0; n.div_ceil(64)],
+            lo: 0,
+            end: 0,
         }
     }
 
-    /// Record the pair; `false` if it was already there.
     #[inline]
-    fn insert(&mut self, hash: u64, set: &[u64], state: &S) -> bool
+    fn contains(&self, i: usize) -> bool {
+        self.bits[i / 64] & (1u64 << (i % 64)) != 0
+    }
+
+    #[inline]
+    fn set(&mut self, i: usize) {
+        let w = i / 64;
+        self.bits[w] |= 1u64 << (i % 64);
+        self.end = self.end.max(w + 1);
+        while self.lo < self.bits.len() && self.bits[self.lo] == u64::MAX {
+            self.lo += 1;
+        }
+    }
+
+    #[inline]
+    fn clear(&mut self, i: usize) {
+        let w = i / 64;
+        self.bits[w] &= !(1u64 << (i % 64));
+        self.lo = self.lo.min(w);
+        while self.end > 0 && self.bits[self.end - 1] == 0 {
+            self.end -= 1;
+        }
+    }
+
+    #[inline]
+    fn window(&self) -> &[u64] {
+        &self.bits[self.lo..self.end.max(self.lo)]
+    }
+}
+
+/// Memory shared by the searches of one check: what they hold, the most they held, and the
+/// most they may hold (`u64::MAX`: no limit, only measured).
+#[derive(Debug)]
+pub(crate) struct MemoryBudget {
+    limit: u64,
+    used: AtomicU64,
+    peak: AtomicU64,
+}
+
+impl MemoryBudget {
+    pub(crate) fn new(limit: Option<u64>) -> Self {
+        MemoryBudget {
+            limit: limit.unwrap_or(u64::MAX),
+            used: AtomicU64::new(0),
+            peak: AtomicU64::new(0),
+        }
+    }
+
+    /// The most the searches may hold.
+    pub(crate) fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// The most bytes held at once so far.
+    pub(crate) fn peak(&self) -> u64 {
+        self.peak.load(Ordering::Relaxed)
+    }
+
+    fn take(&self, bytes: u64) -> bool {
+        let before = self.used.fetch_add(bytes, Ordering::Relaxed);
+        if before.saturating_add(bytes) > self.limit {
+            self.used.fetch_sub(bytes, Ordering::Relaxed);
+            return false;
+        }
+        self.peak.fetch_max(before + bytes, Ordering::Relaxed);
+        true
+    }
+
+    fn give(&self, bytes: u64) {
+        self.used.fetch_sub(bytes, Ordering::Relaxed);
+    }
+}
+
+/// One search's account with the shared budget: it reserves in chunks so that the shared
+/// counter is touched rarely, and gives everything back when the search ends.
+struct Meter<'a> {
+    budget: &'a MemoryBudget,
+    reserved: u64,
+    used: u64,
+    peak: u64,
+}
+
+const CHUNK: u64 = 1 << 20;
+
+impl<'a> Meter<'a> {
+    fn new(budget: &'a MemoryBudget) -> Self {
+        Meter {
+            budget,
+            reserved: 0,
+            used: 0,
+            peak: 0,
+        }
+    }
+
+    /// Account for `bytes` more; `false` (and nothing accounted) if over the budget.
+    #[inline]
+    fn need(&mut self, bytes: usize) -> bool {
+        let want = self.used + bytes as u64;
+        if want > self.reserved {
+            let more = (want - self.reserved).max(CHUNK);
+            if !self.budget.take(more) {
+                // Maybe the last whole chunk does not fit but the bytes do.
+                if !self.budget.take(want - self.reserved) {
+                    return false;
+                }
+                self.reserved = want;
+            } else {
+                self.reserved += more;
+            }
+        }
+        self.used = want;
+        self.peak = self.peak.max(want);
+        true
+    }
+
+    #[inline]
+    fn free(&mut self, bytes: usize) {
+        self.used -= bytes as u64;
+    }
+}
+
+impl Drop for Meter<'_> {
+    fn drop(&mut self) {
+        self.budget.give(self.reserved);
+    }
+}
+
+/// A cached pair: the hash, the window of the linearized set (`off`/`len` in the arena,
+/// starting at word `lo`), and the state.
+struct Entry<S> {
+    hash: u64,
+    lo: u32,
+    off: u32,
+    len: u32,
+    state: S,
+}
+
+/// Lowe's cache of visited (linearized set, state) pairs: an open-addressing table of entry
+/// indices over entries whose set windows live in one flat arena. Every allocation is
+/// accounted with the [`Meter`] before it is made, so the search stops before it would
+/// exceed its memory budget instead of being killed.
+struct Cache<S> {
+    table: Vec<u32>,
+    entries: Vec<Entry<S>>,
+    sets: Vec<u64>,
+}
+
+/// The cache would need more memory than the budget allows.
+struct OutOfMemory;
+
+/// Make room for `extra` more elements in `v`, accounting the new allocation first (the old
+/// one is still held while the new one is filled).
+fn reserve<T>(v: &mut Vec<T>, extra: usize, meter: &mut Meter<'_>) -> Result<(), OutOfMemory> {
+    if v.len() + extra <= v.capacity() {
+        return Ok(());
+    }
+    let old = v.capacity();
+    let new = (old * 2).max(v.len() + extra).max(1024);
+    let size = std::mem::size_of::<T>();
+    if !meter.need(new * size) {
+        return Err(OutOfMemory);
+    }
+    v.reserve_exact(new - v.len());
+    meter.free(old * size);
+    // reserve_exact may round up; account what was really allocated.
+    let got = v.capacity();
+    if got > new && !meter.need((got - new) * size) {
+        return Err(OutOfMemory);
+    }
+    Ok(())
+}
+
+impl<S: Eq> Cache<S> {
+    fn new() -> Self {
+        Cache {
+            table: Vec::new(),
+            entries: Vec::new(),
+            sets: Vec::new(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Record the pair; `Ok(false)` if it was already there.
+    #[inline]
+    fn insert(
+        &mut self,
+        hash: u64,
+        set: &Linearized,
+        state: &S,
+        state_heap: usize,
+        meter: &mut Meter<'_>,
+    ) -> Result<bool, OutOfMemory>
     where
         S: Clone,
     {
-        let new = self.entries.len() as u32;
-        let w = self.words;
-        match self.heads.entry(hash) {
-            Entry::Occupied(mut head) => {
-                let mut i = *head.get();
-                while i != NONE {
-                    let (next, s) = &self.entries[i as usize];
-                    if s == state && &self.sets[i as usize * w..(i as usize + 1) * w] == set {
-                        return false;
-                    }
-                    i = *next;
-                }
-                self.entries.push((*head.get(), state.clone()));
-                head.insert(new);
-            }
-            Entry::Vacant(v) => {
-                self.entries.push((NONE, state.clone()));
-                v.insert(new);
-            }
+        let window = set.window();
+        if self.table.is_empty() {
+            self.grow_table(meter)?;
         }
-        self.sets.extend_from_slice(set);
-        true
+        let mask = self.table.len() - 1;
+        let mut i = hash as usize & mask;
+        loop {
+            let e = self.table[i];
+            if e == NONE {
+                break;
+            }
+            let x = &self.entries[e as usize];
+            if x.hash == hash
+                && x.lo as usize == set.lo
+                && x.len as usize == window.len()
+                && x.state == *state
+                && &self.sets[x.off as usize..x.off as usize + window.len()] == window
+            {
+                return Ok(false);
+            }
+            i = (i + 1) & mask;
+        }
+        reserve(&mut self.entries, 1, meter)?;
+        reserve(&mut self.sets, window.len(), meter)?;
+        if state_heap > 0 && !meter.need(state_heap) {
+            return Err(OutOfMemory);
+        }
+        let idx = self.entries.len() as u32;
+        self.entries.push(Entry {
+            hash,
+            lo: set.lo as u32,
+            off: self.sets.len() as u32,
+            len: window.len() as u32,
+            state: state.clone(),
+        });
+        self.sets.extend_from_slice(window);
+        self.table[i] = idx;
+        if self.entries.len() * 2 > self.table.len() {
+            self.grow_table(meter)?;
+        }
+        Ok(true)
+    }
+
+    /// Double the table (at most half full) and re-place every entry.
+    fn grow_table(&mut self, meter: &mut Meter<'_>) -> Result<(), OutOfMemory> {
+        let old = self.table.len();
+        let new = (old * 2).max(4096);
+        if !meter.need(new * 4) {
+            return Err(OutOfMemory);
+        }
+        let mut table = vec![NONE; new];
+        let mask = new - 1;
+        for (k, e) in self.entries.iter().enumerate() {
+            let mut i = e.hash as usize & mask;
+            while table[i] != NONE {
+                i = (i + 1) & mask;
+            }
+            table[i] = k as u32;
+        }
+        self.table = table;
+        meter.free(old * 4);
+        Ok(())
     }
 }
 
@@ -305,11 +532,6 @@ impl Events {
 
 #[cfg(test)]
 /// Run the search over one partition.
-///
-/// On top of Wing & Gong and Lowe: when a read-only operation (a read, a failed cas) can be
-/// linearized next, it is, and no alternative is tried at that point. Moving such an
-/// operation earlier in any valid linearization keeps it valid (it changes no state, and
-/// nothing still open had to precede it), so if that branch fails the configuration fails.
 pub(crate) fn search<M: Model>(
     model: &M,
     cands: &[Candidate<M::Step>],
@@ -318,14 +540,22 @@ pub(crate) fn search<M: Model>(
     search_stats(model, cands, ctl).0
 }
 
-/// [`search`], also saying how much work it took.
+/// Run the search over one partition, also saying how much work it took.
+///
+/// On top of Wing & Gong and Lowe: when a read-only operation (a read, a failed cas) can be
+/// linearized next, it is, and no alternative is tried at that point. Moving such an
+/// operation earlier in any valid linearization keeps it valid (it changes no state, and
+/// nothing still open had to precede it), so if that branch fails the configuration fails.
 pub(crate) fn search_stats<M: Model>(
     model: &M,
     cands: &[Candidate<M::Step>],
     ctl: &Control<'_>,
 ) -> (SearchResult, Stats) {
     let mut stats = Stats::default();
-    let r = search_inner(model, cands, ctl, &mut stats);
+    let unlimited = MemoryBudget::new(None);
+    let mut meter = Meter::new(ctl.memory.unwrap_or(&unlimited));
+    let r = search_inner(model, cands, ctl, &mut stats, &mut meter);
+    stats.bytes = meter.peak;
     (r, stats)
 }
 
@@ -334,23 +564,46 @@ fn search_inner<M: Model>(
     cands: &[Candidate<M::Step>],
     ctl: &Control<'_>,
     stats: &mut Stats,
+    meter: &mut Meter<'_>,
 ) -> SearchResult {
     let required = cands.iter().filter(|c| c.ret.is_some()).count();
     if required == 0 {
         return SearchResult::Linearizable;
     }
+    // The fixed structures: events, bitset, Zobrist words, the stack at its deepest.
+    let fixed = cands.len() * (2 * 17 + 8 + 8 + 4)
+        + cands.len() * std::mem::size_of::<(u32, M::State, bool)>();
+    if !meter.need(fixed) {
+        return SearchResult::OutOfMemory;
+    }
     let mut ev = Events::build(cands);
-    let words = cands.len().div_ceil(64);
-    let mut bits = vec![0u64; words];
-    let mut cache: Cache<M::State> = Cache::new(words);
+    // Bit positions: operations that returned in call order, then the pending ones, so that
+    // the set's all-ones prefix is not held back by an operation that may never be placed.
+    let mut pos = vec![0usize; cands.len()];
+    {
+        let mut k = 0;
+        for (i, c) in cands.iter().enumerate() {
+            if c.ret.is_some() {
+                pos[i] = k;
+                k += 1;
+            }
+        }
+        for (i, c) in cands.iter().enumerate() {
+            if c.ret.is_none() {
+                pos[i] = k;
+                k += 1;
+            }
+        }
+    }
+    let mut set = Linearized::new(cands.len());
+    let mut cache: Cache<M::State> = Cache::new();
     let zob: Vec<u64> = (0..cands.len()).map(zobrist).collect();
     let mut set_hash = 0u64;
     let mut state = model.init();
     // (call node, state before it, whether it was forced)
-    let mut stack: Vec<(u32, M::State, bool)> = Vec::new();
+    let mut stack: Vec<(u32, M::State, bool)> = Vec::with_capacity(cands.len());
     let mut done = 0usize;
     let mut best: Option<(usize, SearchResult)> = None;
-    let mut cur = ev.next[0];
     let mut fresh = true;
     let mut iterations: u64 = 0;
     let key_of = |set_hash: u64, state: &M::State| {
@@ -358,11 +611,36 @@ fn search_inner<M: Model>(
         state.hash(&mut h);
         set_hash ^ h.finish().rotate_left(17)
     };
+    // Record a pair in the cache: Some(true) new, Some(false) seen, None out of memory.
+    macro_rules! visit {
+        ($ci:expr, $next:expr) => {{
+            let heap = model.state_heap(&$next);
+            match cache.insert(
+                key_of(set_hash ^ zob[$ci], &$next),
+                &set,
+                &$next,
+                heap,
+                meter,
+            ) {
+                Ok(new) => new,
+                Err(OutOfMemory) => {
+                    stats.states = cache.len();
+                    return SearchResult::OutOfMemory;
+                }
+            }
+        }};
+    }
+    // Configurations where the search branches: the range of their alternatives in `alts`,
+    // the next one to try, and the return node that bounds them.
+    let mut alts: Vec<u32> = Vec::new();
+    let mut levels: Vec<(usize, usize, u32)> = Vec::new();
+    let mut backtrack = false;
     loop {
         iterations += 1;
         stats.steps = iterations;
-        stats.states = cache.entries.len();
+        stats.depth = stats.depth.max(stack.len());
         if iterations & 0x3ff == 0 {
+            stats.states = cache.len();
             if ctl.stop.load(Ordering::Relaxed) {
                 return SearchResult::Cancelled;
             }
@@ -370,7 +648,6 @@ fn search_inner<M: Model>(
                 return SearchResult::Timeout;
             }
         }
-        let mut backtrack = false;
         if fresh {
             fresh = false;
             let mut n = ev.next[0];
@@ -384,9 +661,7 @@ fn search_inner<M: Model>(
                         break;
                     }
                     if cands[ci].ret.is_some()
-                        && model.dead(&state, &cands[ci].step, &|i| {
-                            bits[i / 64] & (1u64 << (i % 64)) != 0
-                        })
+                        && model.dead(&state, &cands[ci].step, &|i| set.contains(pos[i]))
                     {
                         doomed = true;
                         break;
@@ -397,8 +672,8 @@ fn search_inner<M: Model>(
             if doomed {
                 backtrack = true;
             } else if let Some((n, ci, next_state)) = forced {
-                bits[ci / 64] |= 1u64 << (ci % 64);
-                if cache.insert(key_of(set_hash ^ zob[ci], &next_state), &bits, &next_state) {
+                set.set(pos[ci]);
+                if visit!(ci, next_state) {
                     set_hash ^= zob[ci];
                     let prev_state = std::mem::replace(&mut state, next_state);
                     stack.push((n, prev_state, true));
@@ -406,55 +681,107 @@ fn search_inner<M: Model>(
                     if cands[ci].ret.is_some() {
                         done += 1;
                         if done == required {
+                            stats.states = cache.len();
                             return SearchResult::Linearizable;
                         }
                     }
                     fresh = true;
                     continue;
                 }
-                bits[ci / 64] &= !(1u64 << (ci % 64));
+                set.clear(pos[ci]);
                 backtrack = true;
             } else {
-                cur = ev.next[0];
+                // Branch over the operations that change the state and may go next (called
+                // before the first pending return), earliest return first: the order a
+                // linearizable history most likely took, so it is found with few detours.
+                let start = alts.len();
+                let mut n = ev.next[0];
+                while n != NONE && ev.is_call[n as usize] {
+                    let ci = ev.cand[n as usize] as usize;
+                    if !model.read_only(&cands[ci].step) {
+                        if alts.len() == alts.capacity() && reserve(&mut alts, 1, meter).is_err() {
+                            stats.states = cache.len();
+                            return SearchResult::OutOfMemory;
+                        }
+                        alts.push(n);
+                    }
+                    n = ev.next[n as usize];
+                }
+                let deadline = |n: u32| {
+                    let ci = ev.cand[n as usize] as usize;
+                    (cands[ci].ret.unwrap_or(u64::MAX), ci)
+                };
+                // Of each class of twins keep the one that must return first.
+                alts[start..].sort_unstable_by_key(|&n| {
+                    let ci = ev.cand[n as usize] as usize;
+                    (
+                        model
+                            .class(&cands[ci].step)
+                            .map_or((1, ci as u64), |c| (0, c)),
+                        deadline(n),
+                    )
+                });
+                let mut keep = start;
+                for k in start..alts.len() {
+                    let n = alts[k];
+                    let class = model.class(&cands[ev.cand[n as usize] as usize].step);
+                    let twin = keep > start && class.is_some() && {
+                        let prev = alts[keep - 1];
+                        model.class(&cands[ev.cand[prev as usize] as usize].step) == class
+                    };
+                    if !twin {
+                        alts[keep] = n;
+                        keep += 1;
+                    }
+                }
+                alts.truncate(keep);
+                alts[start..].sort_unstable_by_key(|&n| deadline(n));
+                levels.push((start, start, n));
             }
         }
-        if backtrack {
-            // handled below
-        } else if cur == NONE {
-            backtrack = true;
-        } else if ev.is_call[cur as usize] {
-            let ci = ev.cand[cur as usize] as usize;
+        if !backtrack {
+            let Some(level) = levels.last_mut() else {
+                unreachable!("a fresh configuration either forces, fails or branches")
+            };
             let mut advanced = false;
-            if let Some(next_state) = model.apply(&state, &cands[ci].step) {
-                let (w, b) = (ci / 64, 1u64 << (ci % 64));
-                bits[w] |= b;
-                if cache.insert(key_of(set_hash ^ zob[ci], &next_state), &bits, &next_state) {
+            while level.1 < alts.len() {
+                let n = alts[level.1];
+                level.1 += 1;
+                let ci = ev.cand[n as usize] as usize;
+                let Some(next_state) = model.apply(&state, &cands[ci].step) else {
+                    continue;
+                };
+                set.set(pos[ci]);
+                if visit!(ci, next_state) {
                     set_hash ^= zob[ci];
                     let prev_state = std::mem::replace(&mut state, next_state);
-                    stack.push((cur, prev_state, false));
-                    ev.lift(cur);
+                    stack.push((n, prev_state, false));
+                    ev.lift(n);
                     if cands[ci].ret.is_some() {
                         done += 1;
                         if done == required {
+                            stats.states = cache.len();
                             return SearchResult::Linearizable;
                         }
                     }
                     fresh = true;
                     advanced = true;
-                } else {
-                    bits[w] &= !b;
+                    break;
                 }
+                set.clear(pos[ci]);
             }
-            if !advanced {
-                cur = ev.next[cur as usize];
+            if advanced {
+                continue;
             }
-        } else {
-            // A return whose call is still in the list: that operation must have taken
-            // effect by now and could not be placed.
-            if best.as_ref().is_none_or(|(depth, _)| stack.len() > *depth) {
+            // Every alternative failed. If a return bounds them, that operation must have
+            // taken effect by now and could not be placed.
+            let (start, _, ret_node) = *level;
+            levels.pop();
+            alts.truncate(start);
+            if ret_node != NONE && best.as_ref().is_none_or(|(depth, _)| stack.len() > *depth) {
                 let mut candidates = Vec::new();
                 let mut n = ev.next[0];
-                while n != NONE && n != cur {
+                while n != NONE && n != ret_node {
                     if ev.is_call[n as usize] {
                         candidates.push(cands[ev.cand[n as usize] as usize].op);
                     }
@@ -467,7 +794,7 @@ fn search_inner<M: Model>(
                             .iter()
                             .map(|(n, _, _)| cands[ev.cand[*n as usize] as usize].op)
                             .collect(),
-                        stuck: Some(cands[ev.cand[cur as usize] as usize].op),
+                        stuck: Some(cands[ev.cand[ret_node as usize] as usize].op),
                         candidates,
                         state: model.show(&state),
                     },
@@ -477,6 +804,7 @@ fn search_inner<M: Model>(
         }
         while backtrack {
             let Some((node, prev_state, forced)) = stack.pop() else {
+                stats.states = cache.len();
                 return best.map(|(_, r)| r).unwrap_or(SearchResult::Illegal {
                     longest: Vec::new(),
                     stuck: None,
@@ -485,16 +813,16 @@ fn search_inner<M: Model>(
                 });
             };
             let ci = ev.cand[node as usize] as usize;
-            bits[ci / 64] &= !(1u64 << (ci % 64));
+            set.clear(pos[ci]);
             set_hash ^= zob[ci];
             if cands[ci].ret.is_some() {
                 done -= 1;
             }
             state = prev_state;
             ev.unlift(node);
-            // A forced read failed: so does the configuration it was forced in.
+            // A forced read failed: so does the configuration it was forced in. Otherwise
+            // the configuration it was chosen in tries its next alternative.
             backtrack = forced;
-            cur = ev.next[node as usize];
         }
     }
 }
@@ -546,6 +874,7 @@ mod tests {
             &Control {
                 deadline: None,
                 stop: &stop,
+                memory: None,
             },
         )
     }
@@ -613,6 +942,7 @@ mod tests {
             &Control {
                 deadline: None,
                 stop: &stop,
+                memory: None,
             },
         );
         assert_eq!(r, SearchResult::Cancelled);
@@ -623,8 +953,56 @@ mod tests {
             &Control {
                 deadline: Some(Instant::now()),
                 stop: &go,
+                memory: None,
             },
         );
         assert_eq!(r, SearchResult::Timeout);
+    }
+
+    #[test]
+    fn memory_budget_stops_the_search_and_is_given_back() {
+        let stop = AtomicBool::new(false);
+        let budget = MemoryBudget::new(Some(64 << 10));
+        let (r, stats) = search_stats(
+            &Reg,
+            &hopeless(),
+            &Control {
+                deadline: None,
+                stop: &stop,
+                memory: Some(&budget),
+            },
+        );
+        assert_eq!(r, SearchResult::OutOfMemory);
+        assert!(stats.bytes <= 64 << 10, "{stats:?}");
+        assert!(budget.peak() <= 64 << 10);
+        assert_eq!(budget.used.load(Ordering::Relaxed), 0, "all given back");
+        // Unlimited, the same search decides and says how much it held.
+        let unlimited = MemoryBudget::new(None);
+        let (r, stats) = search_stats(
+            &Reg,
+            &hopeless(),
+            &Control {
+                deadline: None,
+                stop: &stop,
+                memory: Some(&unlimited),
+            },
+        );
+        assert!(matches!(r, SearchResult::Illegal { .. }), "{r:?}");
+        assert!(stats.bytes > 64 << 10 && stats.states > 1000, "{stats:?}");
+    }
+
+    #[test]
+    fn set_window_tracks_the_full_prefix_and_the_last_word() {
+        let mut s = Linearized::new(200);
+        for i in 0..70 {
+            s.set(i);
+        }
+        s.set(150);
+        assert_eq!((s.lo, s.end), (1, 3));
+        assert_eq!(s.window().len(), 2);
+        s.clear(150);
+        assert_eq!((s.lo, s.end), (1, 2));
+        s.clear(3);
+        assert_eq!((s.lo, s.end), (0, 2));
     }
 }

@@ -400,6 +400,7 @@ fn checker(model: ModelKind, h: &History, partition: bool, threads: Option<usize
             timeout: None,
             partition,
             threads,
+            memory_limit: None,
         },
     )
     .unwrap()
