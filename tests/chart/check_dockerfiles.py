@@ -5,10 +5,12 @@ stage runs as non-root with OCI labels fed by the VERSION build-arg, `cargo buil
 real package, binary and features of this workspace, a kerberos build carries MIT Kerberos'
 runtime (libgssapi-krb5-2 and kinit), the agent carries curl for exec suites, the ENTRYPOINT is the binary copied out
 of the builder (directly, or through the `binaries` stage that picks the builder or the release's
-prebuilt dist/linux-$TARGETARCH/ binary by the BINARIES build-arg), and every COPY source exists
-and is not excluded by .dockerignore.
+prebuilt dist/linux-$TARGETARCH/ binary by the BINARIES build-arg), every COPY source exists
+and is not excluded by .dockerignore, and every base image is pinned by tag and digest
+(`image:tag@sha256:<64 hex>`), the same image with the same digest in every Dockerfile and in
+the workflows' build containers (the release binaries come from the same builder as the images).
 
-usage: check_dockerfiles.py Dockerfile.injector Dockerfile.agent
+usage: check_dockerfiles.py Dockerfile.injector Dockerfile.agent Dockerfile.gate
 """
 from __future__ import annotations
 
@@ -22,6 +24,23 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 OCI_LABELS = ["title", "description", "version", "source", "licenses"]
 RUNTIMES = ("gcr.io/distroless/cc-debian12", "debian:bookworm-slim")
+BUILDER = re.compile(r"rust:1\.\d+(?:\.\d+)?-bookworm@sha256:[0-9a-f]{64}$")
+PINNED = re.compile(r"^(?P<name>[\w./-]+(?::\d+)?/?[\w./-]*):(?P<tag>[\w.-]+)@sha256:(?P<digest>[0-9a-f]{64})$")
+WORKFLOWS = (".github/workflows/ci.yml", ".github/workflows/release.yml")
+# image:tag -> (digest, where first seen), across every file checked in one run
+SEEN: dict[str, tuple[str, str]] = {}
+
+
+def pinned(ref: str, where: str, bad_at) -> None:
+    """A base image reference must carry its tag and the digest of its index; one digest per tag."""
+    m = PINNED.match(ref)
+    if not m:
+        bad_at(f"base image {ref} is not pinned by tag and digest (expected image:tag@sha256:<64 hex>)")
+        return
+    key = f"{m['name']}:{m['tag']}"
+    first = SEEN.setdefault(key, (m["digest"], where))
+    if first[0] != m["digest"]:
+        bad_at(f"{key} is pinned to sha256:{m['digest'][:12]}… here but to sha256:{first[0][:12]}… at {first[1]}")
 
 
 def instructions(text: str) -> list[tuple[int, str, str]]:
@@ -77,9 +96,16 @@ def check(path: Path, problems: list[str]) -> None:
         bad(1, "expected a multi-stage build (builder + runtime)")
         return
     builder, runtime = stages[0], stages[-1]
+    stage_names = {s[0][2].split()[-1] for s in stages if s[0][2].split()[-2:-1] == ["AS"]}
+    for stage in stages:
+        line, _, args = stage[0]
+        ref = args.split()[0]
+        if ref == "scratch" or ref.startswith("${") or ref in stage_names:
+            continue
+        pinned(ref, f"{path.name}:{line}", lambda msg, line=line: bad(line, msg))
     b_from = builder[0][2].split()
-    if b_from[0] != "rust:1-bookworm" or b_from[-2:] != ["AS", "builder"]:
-        bad(builder[0][0], f"builder must be `FROM rust:1-bookworm AS builder`, found `FROM {builder[0][2]}`")
+    if not BUILDER.match(b_from[0]) or b_from[-2:] != ["AS", "builder"]:
+        bad(builder[0][0], f"builder must be `FROM rust:1.N-bookworm@sha256:<digest> AS builder`, found `FROM {builder[0][2]}`")
     r_image = runtime[0][2].split()[0]
     if not r_image.startswith(RUNTIMES):
         bad(runtime[0][0], f"runtime image {r_image} is neither distroless cc nor debian slim")
@@ -174,10 +200,29 @@ def check(path: Path, problems: list[str]) -> None:
                 bad(line, f"COPY source {src} is excluded by .dockerignore")
 
 
+def check_workflows(problems: list[str]) -> None:
+    """The workflows' Rust build containers are the Dockerfiles' builder, the same reference."""
+    builders = {(k, d, w) for k, (d, w) in SEEN.items() if k.startswith("rust:")}
+    for rel in WORKFLOWS:
+        path = ROOT / rel
+        if not path.exists():
+            continue
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            m = re.match(r"\s*(?:container|image):\s*(rust:\S+)\s*$", line)
+            if not m:
+                continue
+            pinned(m.group(1), f"{rel}:{n}", lambda msg, n=n, rel=rel: problems.append(f"{rel}:{n}: {msg}"))
+            for key, digest, where in builders:
+                if m.group(1) != f"{key}@sha256:{digest}":
+                    problems.append(f"{rel}:{n}: build container {m.group(1)} is not the Dockerfiles' builder {key}@sha256:{digest[:12]}… ({where})")
+
+
 def main() -> int:
     problems: list[str] = []
     for name in sys.argv[1:]:
         check(ROOT / name, problems)
+    if any(Path(n).name.startswith("Dockerfile") and (ROOT / n).resolve().parent == ROOT for n in sys.argv[1:]):
+        check_workflows(problems)
     for p in problems:
         print(f"FAIL {p}")
     if not problems:

@@ -45,6 +45,29 @@ else
   ok "every action is pinned by commit SHA with its version in a comment"
 fi
 
+# Dependabot's configuration (base image digests, action commits) is valid for Dependabot.
+if ! command -v check-jsonschema >/dev/null; then
+  fail "check-jsonschema is missing (scripts/setup.d/45-pipelines.sh installs it)"
+elif check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml >"$work/out" 2>&1; then
+  ok ".github/dependabot.yml is valid against Dependabot's schema"
+else
+  fail ".github/dependabot.yml is valid against Dependabot's schema"; sed 's/^/     /' "$work/out"
+fi
+printf 'version: 2\nupdates:\n  - package-ecosystem: dockr\n    directory: /\n    schedule: {interval: weekly}\n' >"$work/dependabot.yml"
+if command -v check-jsonschema >/dev/null \
+    && ! check-jsonschema --builtin-schema vendor.dependabot "$work/dependabot.yml" >"$work/out" 2>&1 \
+    && grep -q "'dockr' is not one of" "$work/out"; then
+  ok "a misspelt Dependabot ecosystem is refused, naming it"
+else
+  fail "a misspelt Dependabot ecosystem is refused, naming it"; sed 's/^/     /' "$work/out"
+fi
+ecosystems="$(sed -n 's/^ *- package-ecosystem: *//p' .github/dependabot.yml | sort | tr '\n' ' ')"
+if [ "$ecosystems" = "docker github-actions " ]; then
+  ok "Dependabot updates the base image pins and the action pins"
+else
+  fail "Dependabot updates the base image pins and the action pins (found: $ecosystems)"
+fi
+
 # ...and the check bites: an unknown job in `needs`, a bad expression and (with shellcheck) an
 # unquoted variable must each be reported.
 mkdir -p "$work/repo/.github/workflows"

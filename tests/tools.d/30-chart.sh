@@ -224,6 +224,24 @@ else
   fail "an agent image without curl is refused, naming it"; sed 's/^/     /' "$work/out"
 fi
 
+# ...and a base image without its digest, or pinned differently in two Dockerfiles, is refused.
+sed 's/^FROM \(debian:bookworm-slim\)@sha256:[0-9a-f]*/FROM \1/' Dockerfile.agent >"$work/Dockerfile.agent"
+if python3 tests/chart/check_dockerfiles.py "$work/Dockerfile.agent" >"$work/out" 2>&1; then
+  fail "a base image pinned by tag only is refused"; sed 's/^/     /' "$work/out"
+elif grep -q 'debian:bookworm-slim is not pinned by tag and digest' "$work/out"; then
+  ok "a base image pinned by tag only is refused, naming it"
+else
+  fail "a base image pinned by tag only is refused, naming it"; sed 's/^/     /' "$work/out"
+fi
+sed 's/^\(FROM gcr.io\/distroless\/cc-debian12:nonroot@sha256:\)[0-9a-f]\{4\}/\1ffff/' Dockerfile.gate >"$work/Dockerfile.gate"
+if python3 tests/chart/check_dockerfiles.py Dockerfile.injector "$work/Dockerfile.gate" >"$work/out" 2>&1; then
+  fail "one base pinned to two digests is refused"; sed 's/^/     /' "$work/out"
+elif grep -q 'cc-debian12:nonroot is pinned to sha256:ffff.* at Dockerfile.injector:' "$work/out"; then
+  ok "one base pinned to two digests is refused, naming both places"
+else
+  fail "one base pinned to two digests is refused, naming both places"; sed 's/^/     /' "$work/out"
+fi
+
 echo "chart: $passed passed, $failed failed"
 if [ "$failed" -gt 0 ]; then
   printf '  failed: %s\n' "${failures[@]}" >&2
