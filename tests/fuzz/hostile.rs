@@ -71,8 +71,8 @@ pub enum Tree {
 
 impl Tree {
     /// From a parsed seed document.
-    pub fn from_yaml(v: &serde_yaml::Value) -> Tree {
-        use serde_yaml::Value as Y;
+    pub fn from_yaml(v: &testcar_yaml::Value) -> Tree {
+        use testcar_yaml::Value as Y;
         match v {
             Y::Sequence(items) => Tree::Seq(items.iter().map(Tree::from_yaml).collect()),
             Y::Mapping(m) => Tree::Map(
@@ -182,13 +182,13 @@ impl Tree {
     }
 }
 
-fn scalar(v: &serde_yaml::Value) -> String {
+fn scalar(v: &testcar_yaml::Value) -> String {
     match v {
-        serde_yaml::Value::String(s) => serde_json::to_string(s).unwrap(),
-        serde_yaml::Value::Null => "null".into(),
-        serde_yaml::Value::Bool(b) => b.to_string(),
-        serde_yaml::Value::Number(n) => n.to_string(),
-        other => serde_yaml::to_string(other)
+        testcar_yaml::Value::String(s) => serde_json::to_string(s).unwrap(),
+        testcar_yaml::Value::Null => "null".into(),
+        testcar_yaml::Value::Bool(b) => b.to_string(),
+        testcar_yaml::Value::Number(n) => n.to_string(),
+        other => testcar_yaml::to_string(other)
             .unwrap_or_default()
             .trim()
             .to_string(),
@@ -306,7 +306,7 @@ pub fn document(
 ) -> impl Strategy<Value = Vec<u8>> {
     let seed_trees: Vec<Tree> = seeds
         .iter()
-        .map(|s| Tree::from_yaml(&serde_yaml::from_str(s).expect("seeds are valid YAML")))
+        .map(|s| Tree::from_yaml(&testcar_yaml::from_str(s).expect("seeds are valid YAML")))
         .collect();
     let grafted = (
         proptest::sample::select(seed_trees),

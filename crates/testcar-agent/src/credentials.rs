@@ -42,7 +42,7 @@ pub enum AuthSource {
         /// The manifest.
         origin: PathBuf,
         /// The block, untyped.
-        block: serde_yaml::Value,
+        block: testcar_yaml::Value,
     },
 }
 
@@ -88,7 +88,7 @@ impl std::fmt::Debug for Credentials {
 /// The configuration to use: `auth_file` when it exists, else the manifest's block.
 pub fn find_source(
     auth_file: Option<&Path>,
-    manifest_block: Option<&(PathBuf, serde_yaml::Value)>,
+    manifest_block: Option<&(PathBuf, testcar_yaml::Value)>,
 ) -> Result<Option<AuthSource>, CredentialsError> {
     let file = auth_file.filter(|p| p.is_file()).map(Path::to_path_buf);
     match (file, manifest_block) {
@@ -129,7 +129,7 @@ pub async fn start(
             origin: file,
             block,
         } => {
-            let text = serde_yaml::to_string(block).expect("a YAML value serializes");
+            let text = testcar_yaml::to_string(block).expect("a YAML value serializes");
             (
                 testcar_auth::parse_config(&text, &format!("{} (auth:)", file.display()))?,
                 file.parent().unwrap_or(Path::new(".")).to_path_buf(),
@@ -207,7 +207,7 @@ mod tests {
         let e = start(source, dir.path()).await.unwrap_err().to_string();
         assert!(e.contains("auth.yaml:3"), "{e}");
         assert!(e.contains("bearerToken"), "{e}");
-        let block = (PathBuf::from("t/testcar.yaml"), serde_yaml::Value::Null);
+        let block = (PathBuf::from("t/testcar.yaml"), testcar_yaml::Value::Null);
         assert!(matches!(
             find_source(Some(&file), Some(&block)),
             Err(CredentialsError::Twice { .. })

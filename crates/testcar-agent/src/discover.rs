@@ -130,7 +130,7 @@ pub struct Plan {
     /// Whole-run timeout from a manifest.
     pub timeout: Option<Duration>,
     /// A manifest's `auth:` block and the manifest it came from.
-    pub auth: Option<(PathBuf, serde_yaml::Value)>,
+    pub auth: Option<(PathBuf, testcar_yaml::Value)>,
     /// Run-wide fault proxies from the manifests.
     pub proxies: Vec<crate::faults::ProxyDef>,
 }

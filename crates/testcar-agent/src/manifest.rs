@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use testcar_contract::duration::parse_duration;
+use testcar_yaml::{Seg, locate};
 
 /// A manifest that could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +46,7 @@ pub struct Manifest {
     /// Artillery environment for every suite that does not name its own.
     pub environment: Option<String>,
     /// The `auth:` block, untouched, for the credential chain.
-    pub auth: Option<serde_yaml::Value>,
+    pub auth: Option<testcar_yaml::Value>,
     /// Suites in order.
     pub suites: Vec<SuiteDef>,
     /// Run-wide fault proxies (`proxies:`).
@@ -135,7 +136,7 @@ struct RawManifest {
     #[serde(default)]
     environment: Option<String>,
     #[serde(default)]
-    auth: Option<serde_yaml::Value>,
+    auth: Option<testcar_yaml::Value>,
     #[serde(default)]
     proxies: Vec<crate::faults::config::RawProxy>,
     suites: Vec<RawSuite>,
@@ -164,10 +165,10 @@ struct RawSuite {
     config: Option<PathBuf>,
     /// Artillery `--overrides`, as a mapping.
     #[serde(default)]
-    overrides: Option<serde_yaml::Mapping>,
+    overrides: Option<testcar_yaml::Mapping>,
     /// Artillery `--variables`, as a mapping.
     #[serde(default)]
-    variables: Option<serde_yaml::Mapping>,
+    variables: Option<testcar_yaml::Mapping>,
     /// Artillery `--insecure`.
     #[serde(default)]
     insecure: bool,
@@ -185,13 +186,13 @@ struct RawSuite {
 pub(crate) fn de_duration<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> Result<Option<Duration>, D::Error> {
-    let raw = Option::<serde_yaml::Value>::deserialize(d)?;
+    let raw = Option::<testcar_yaml::Value>::deserialize(d)?;
     match raw {
-        None | Some(serde_yaml::Value::Null) => Ok(None),
-        Some(serde_yaml::Value::Number(n)) => parse_duration(&n.to_string())
+        None | Some(testcar_yaml::Value::Null) => Ok(None),
+        Some(testcar_yaml::Value::Number(n)) => parse_duration(&n.to_string())
             .map(Some)
             .map_err(serde::de::Error::custom),
-        Some(serde_yaml::Value::String(s)) => parse_duration(&s)
+        Some(testcar_yaml::Value::String(s)) => parse_duration(&s)
             .map(Some)
             .map_err(serde::de::Error::custom),
         Some(_) => Err(serde::de::Error::custom(
@@ -224,19 +225,12 @@ pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
             "the manifest is empty; expected a mapping with `suites:` (a list of suites)".into(),
         ));
     }
-    if let Some((line, column)) = testcar_contract::yaml_guard::too_deep(text) {
-        return Err(invalid(
-            line,
-            column,
-            testcar_contract::yaml_guard::too_deep_message(),
-        ));
-    }
-    let raw: RawManifest = serde_yaml::from_str(text).map_err(|e| {
-        let (line, column) = e
-            .location()
-            .map(|l| (l.line(), l.column()))
-            .unwrap_or((0, 0));
-        invalid(line, column, yaml_message(&e.to_string()))
+    let raw: RawManifest = testcar_yaml::from_str(text).map_err(|e| {
+        invalid(
+            e.line,
+            e.column,
+            e.explained("the keys of one suite start in the same column, under its `- `"),
+        )
     })?;
     let base_dir = path
         .parent()
@@ -247,7 +241,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_else(|| testcar_contract::paths::MANIFEST_FILE.into());
     if raw.suites.is_empty() {
-        let line = find_line(text, "suites:").unwrap_or(1);
+        let line = locate(text, &["suites".into()]).unwrap_or(1);
         return Err(invalid(
             line,
             1,
@@ -255,13 +249,13 @@ pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
         ));
     }
     let proxies = crate::faults::config::check_proxies(raw.proxies).map_err(|e| {
-        let line = find_line(text, "proxies:").unwrap_or(1);
+        let line = locate(text, &["proxies".into()]).unwrap_or(1);
         invalid(line, 1, e.to_string())
     })?;
     let mut suites = Vec::with_capacity(raw.suites.len());
     let mut seen = std::collections::BTreeSet::new();
     for (idx, s) in raw.suites.into_iter().enumerate() {
-        let line = find_suite_line(text, &s.name).unwrap_or(0);
+        let line = locate(text, &["suites".into(), idx.into(), "name".into()]).unwrap_or(0);
         let at =
             |message: String| invalid(line, 1, format!("suites[{idx}] ({}): {message}", s.name));
         if s.name.trim().is_empty() {
@@ -309,10 +303,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
             }
         }
         let as_json = |key: &str,
-                       m: Option<serde_yaml::Mapping>|
+                       m: Option<testcar_yaml::Mapping>|
          -> Result<Option<serde_json::Value>, ManifestError> {
             m.map(|m| {
-                serde_json::to_value(serde_yaml::Value::Mapping(m))
+                serde_json::to_value(testcar_yaml::Value::Mapping(m))
                     .map_err(|e| at(format!("{key}: cannot be read as JSON: {e}")))
             })
             .transpose()
@@ -331,13 +325,13 @@ pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
             load_share: None,
         };
         let faults = crate::faults::config::check(s.faults).map_err(|e| {
-            let line = find_fault_line(text, line, e.index, e.key).unwrap_or(line);
+            let line = locate(text, &fault_path(idx, e.index, e.key)).unwrap_or(line);
             invalid(line, 1, format!("suites[{idx}] ({}): {e}", s.name))
         })?;
         for (i, f) in faults.iter().enumerate() {
             if let Some(name) = &f.proxy {
                 if !proxies.iter().any(|p| &p.name == name) {
-                    let line = find_fault_line(text, line, i, "proxy").unwrap_or(line);
+                    let line = locate(text, &fault_path(idx, i, "proxy")).unwrap_or(line);
                     return Err(invalid(
                         line,
                         1,
@@ -373,102 +367,16 @@ pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
     })
 }
 
-/// serde_yaml appends " at line L column C"; the location is already in our prefix.
-/// serde_yaml's message without its location (the file:line:column prefix says it); a syntax
-/// error (not a wrong key or value) is named so, with the usual cause.
-fn yaml_message(message: &str) -> String {
-    const SYNTAX: [&str; 6] = [
-        "while parsing",
-        "while scanning",
-        "did not find expected",
-        "mapping values are not allowed",
-        "could not find expected",
-        "found character that cannot start any token",
-    ];
-    if !SYNTAX.iter().any(|s| message.contains(s)) {
-        return strip_location(message);
-    }
-    // "did not find expected '-' indicator at line 3 column 4, while parsing a block collection"
-    let mut text = message.to_string();
-    while let Some(i) = text.find(" at line ") {
-        // " at line N column M": drop it up to the end of M
-        let rest = &text[i + " at line ".len()..];
-        let skip = rest
-            .find("column ")
-            .map(|c| {
-                let digits = rest[c + "column ".len()..]
-                    .chars()
-                    .take_while(char::is_ascii_digit)
-                    .count();
-                c + "column ".len() + digits
-            })
-            .unwrap_or(rest.len());
-        text.replace_range(i..i + " at line ".len() + skip, "");
-    }
-    format!(
-        "YAML syntax error: {text}; check the indentation of this line and the ones above it (spaces only; the keys of one suite start in the same column, under its `- `)"
-    )
-}
-
-fn strip_location(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(i) => message[..i].to_string(),
-        None => message.to_string(),
-    }
-}
-
-fn find_line(text: &str, needle: &str) -> Option<usize> {
-    text.lines().position(|l| l.contains(needle)).map(|i| i + 1)
-}
-
-/// The line of `name: <name>` inside the suite list: checks after parsing have no serde
-/// location, and pointing at the suite is what a user needs.
-fn find_suite_line(text: &str, name: &str) -> Option<usize> {
-    text.lines()
-        .position(|l| {
-            let l = l.trim_start().trim_start_matches('-').trim_start();
-            l.strip_prefix("name:")
-                .is_some_and(|v| v.trim().trim_matches(|c| c == '"' || c == '\'') == name)
-        })
-        .map(|i| i + 1)
-}
-
-/// The line of `key` in entry `index` of the `faults:` list of the suite at `suite_line`
-/// (or of the entry itself, or of `faults:`), for errors found after parsing.
-fn find_fault_line(text: &str, suite_line: usize, index: usize, key: &str) -> Option<usize> {
-    let lines: Vec<&str> = text.lines().collect();
-    let indent = |l: &str| l.len() - l.trim_start().len();
-    let start = suite_line.checked_sub(1)?;
-    let faults_at = (start..lines.len()).find(|&i| {
-        let l = lines[i].trim_start().trim_start_matches('-').trim_start();
-        l.starts_with("faults:")
-    })?;
-    let base = indent(lines[faults_at]);
-    let mut entries = Vec::new();
-    let mut end = lines.len();
-    for (i, l) in lines.iter().enumerate().skip(faults_at + 1) {
-        if l.trim().is_empty() || l.trim_start().starts_with('#') {
-            continue;
-        }
-        let t = l.trim_start();
-        // the list may sit at the same indentation as `faults:` (YAML allows it)
-        if indent(l) < base || (indent(l) == base && !t.starts_with("- ")) {
-            end = i;
-            break;
-        }
-        if t.starts_with("- ") && entries.first().is_none_or(|&(_, d)| d == indent(l)) {
-            entries.push((i, indent(l)));
-        }
-    }
-    let Some(&(entry, _)) = entries.get(index) else {
-        return Some(faults_at + 1);
-    };
-    let entry_end = entries.get(index + 1).map_or(end, |&(i, _)| i);
-    let found = (entry..entry_end).find(|&i| {
-        let l = lines[i].trim_start().trim_start_matches("- ").trim_start();
-        l.starts_with(&format!("{key}:"))
-    });
-    Some(found.unwrap_or(entry) + 1)
+/// The key path of `key` in entry `fault` of suite `suite`'s `faults:` list: checks after
+/// parsing have no serde location, so the line comes from the text.
+fn fault_path(suite: usize, fault: usize, key: &str) -> [Seg; 5] {
+    [
+        "suites".into(),
+        suite.into(),
+        "faults".into(),
+        fault.into(),
+        key.into(),
+    ]
 }
 
 #[cfg(test)]

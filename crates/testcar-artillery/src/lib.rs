@@ -22,7 +22,7 @@ mod payload;
 mod script;
 mod template;
 mod vu;
-mod yaml;
+use testcar_yaml::tree as yaml;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -7,13 +7,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use testcar_yaml::{Seg, key_path, locate};
 
 /// The whole credential chain configuration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AuthConfig {
     /// Steps, run in order at start.
-    #[serde(default, with = "serde_yaml::with::singleton_map_recursive")]
+    #[serde(default, with = "testcar_yaml::with::singleton_map_recursive")]
     pub steps: Vec<Step>,
 }
 
@@ -313,34 +314,11 @@ pub enum ConfigError {
     },
 }
 
-/// A segment of a key path, for error messages and for finding the line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Seg {
-    Key(String),
-    Index(usize),
-}
-
 /// A semantic problem found after parsing.
 #[derive(Debug)]
 struct Problem {
     path: Vec<Seg>,
     message: String,
-}
-
-fn key_path(path: &[Seg]) -> String {
-    let mut out = String::new();
-    for seg in path {
-        match seg {
-            Seg::Key(k) => {
-                if !out.is_empty() {
-                    out.push('.');
-                }
-                out.push_str(k);
-            }
-            Seg::Index(i) => out.push_str(&format!("[{i}]")),
-        }
-    }
-    out
 }
 
 /// Read and check `auth.yaml`. Relative file paths inside resolve against its folder when
@@ -367,33 +345,14 @@ pub fn load_from_dir(dir: &Path) -> Result<Option<AuthConfig>, ConfigError> {
 /// Parse and check an auth config from YAML text; `origin` names it in errors (a path, or
 /// e.g. `testcar.yaml (auth)`).
 pub fn parse_config(yaml: &str, origin: &str) -> Result<AuthConfig, ConfigError> {
-    if let Some((line, column)) = testcar_contract::yaml_guard::too_deep(yaml) {
-        return Err(ConfigError::Syntax {
-            origin: origin.to_string(),
-            line,
-            column,
-            message: testcar_contract::yaml_guard::too_deep_message(),
-        });
-    }
     let config: AuthConfig = if yaml.trim().is_empty() {
         AuthConfig { steps: Vec::new() }
     } else {
-        serde_yaml::from_str(yaml).map_err(|e| {
-            let (line, column) = e
-                .location()
-                .map(|l| (l.line(), l.column()))
-                .unwrap_or((0, 0));
-            let mut message = e.to_string();
-            // serde_yaml appends the position; it is already in front of the message
-            if let Some(pos) = message.rfind(" at line ") {
-                message.truncate(pos);
-            }
-            ConfigError::Syntax {
-                origin: origin.to_string(),
-                line,
-                column,
-                message: explain(message),
-            }
+        testcar_yaml::from_str(yaml).map_err(|e| ConfigError::Syntax {
+            origin: origin.to_string(),
+            line: e.line,
+            column: e.column,
+            message: explain(e.explained("")),
         })?
     };
     if let Some(p) = config.problems().into_iter().next() {
@@ -694,105 +653,6 @@ fn check_header_name(name: &str, key: &str, problem: &mut impl FnMut(&str, Strin
     if !ok {
         problem(key, format!("`{name}` is not a valid HTTP header name"));
     }
-}
-
-/// Find the 1-based line of a key path in block-style YAML. Best effort: returns the line
-/// of the deepest segment found, `None` when not even the first is found.
-fn locate(text: &str, path: &[Seg]) -> Option<usize> {
-    struct Line<'a> {
-        raw: usize,
-        eff: usize,
-        dash: bool,
-        content: &'a str,
-    }
-    let lines: Vec<Option<Line<'_>>> = text
-        .lines()
-        .map(|l| {
-            let trimmed = l.trim_start();
-            if trimmed.is_empty() || trimmed.starts_with('#') {
-                return None;
-            }
-            let raw = l.len() - trimmed.len();
-            let mut content = trimmed;
-            let mut eff = raw;
-            let mut dash = false;
-            while let Some(rest) = content.strip_prefix('-') {
-                if !(rest.is_empty() || rest.starts_with(' ')) {
-                    break;
-                }
-                dash = true;
-                let r = rest.trim_start();
-                eff += content.len() - r.len();
-                content = r;
-            }
-            Some(Line {
-                raw,
-                eff,
-                dash,
-                content,
-            })
-        })
-        .collect();
-    let (mut lo, mut hi) = (0usize, lines.len());
-    let mut found = None;
-    for seg in path {
-        match seg {
-            Seg::Key(k) => {
-                let Some(first) = (lo..hi).find_map(|i| lines[i].as_ref()) else {
-                    break;
-                };
-                let indent = first.eff;
-                let Some(pos) = (lo..hi).find(|&i| {
-                    lines[i].as_ref().is_some_and(|l| {
-                        l.eff == indent
-                            && (l
-                                .content
-                                .strip_prefix(k.as_str())
-                                .is_some_and(|r| r.starts_with(':'))
-                                || l.content
-                                    .strip_prefix(&format!("\"{k}\""))
-                                    .is_some_and(|r| r.starts_with(':')))
-                    })
-                }) else {
-                    break;
-                };
-                found = Some(pos + 1);
-                let end = (pos + 1..hi)
-                    .find(|&i| {
-                        lines[i]
-                            .as_ref()
-                            .is_some_and(|l| l.raw < indent || (l.raw == indent && !l.dash))
-                    })
-                    .unwrap_or(hi);
-                lo = pos + 1;
-                hi = end;
-            }
-            Seg::Index(n) => {
-                let Some(dash_indent) = (lo..hi)
-                    .filter_map(|i| lines[i].as_ref())
-                    .filter(|l| l.dash)
-                    .map(|l| l.raw)
-                    .min()
-                else {
-                    break;
-                };
-                let items: Vec<usize> = (lo..hi)
-                    .filter(|&i| {
-                        lines[i]
-                            .as_ref()
-                            .is_some_and(|l| l.dash && l.raw == dash_indent)
-                    })
-                    .collect();
-                let Some(&pos) = items.get(*n) else {
-                    break;
-                };
-                found = Some(pos + 1);
-                lo = pos;
-                hi = items.get(n + 1).copied().unwrap_or(hi);
-            }
-        }
-    }
-    found
 }
 
 #[cfg(test)]

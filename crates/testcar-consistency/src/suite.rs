@@ -32,7 +32,7 @@ pub enum SuiteError {
         line: usize,
         /// 1-based column.
         column: usize,
-        /// serde_yaml's explanation, with the key path.
+        /// The YAML reader's explanation, with the key path.
         message: String,
     },
     /// A value that parsed but makes no sense.
@@ -224,37 +224,10 @@ pub struct ConsistencySuite {
     pub operations: Vec<OperationSpec>,
 }
 
-/// Find the line of a dotted key path in YAML text by indentation (1-based; 0 if absent).
+/// The line of a key path in the suite's text (1-based; 0 if absent).
 pub(crate) fn locate(text: &str, path: &[&str]) -> usize {
-    let mut depth = 0;
-    let mut min_indent = 0usize;
-    let mut found = 0;
-    for (i, line) in text.lines().enumerate() {
-        if depth == path.len() {
-            break;
-        }
-        let trimmed = line.trim_start();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
-        }
-        let indent = line.len() - trimmed.len();
-        if depth > 0 && indent < min_indent {
-            break;
-        }
-        let key = path[depth];
-        let unquoted = trimmed.trim_start_matches(['"', '\'']);
-        if indent >= min_indent
-            && unquoted.starts_with(key)
-            && unquoted[key.len()..]
-                .trim_start_matches(['"', '\''])
-                .starts_with(':')
-        {
-            found = i + 1;
-            depth += 1;
-            min_indent = indent + 1;
-        }
-    }
-    found
+    let path: Vec<testcar_yaml::Seg> = path.iter().map(|k| (*k).into()).collect();
+    testcar_yaml::locate(text, &path).unwrap_or(0)
 }
 
 fn duration(
@@ -296,27 +269,11 @@ pub fn load_suite(path: &Path) -> Result<ConsistencySuite, SuiteError> {
 /// Parse and validate suite YAML (`path` names it in errors and is kept as the source).
 pub fn parse_suite(text: &str, path: &Path) -> Result<ConsistencySuite, SuiteError> {
     let file = path.display().to_string();
-    if let Some((line, column)) = testcar_contract::yaml_guard::too_deep(text) {
-        return Err(SuiteError::Yaml {
-            file,
-            line,
-            column,
-            message: testcar_contract::yaml_guard::too_deep_message(),
-        });
-    }
-    let def: SuiteFile = serde_yaml::from_str(text).map_err(|e| {
-        let loc = e.location();
-        SuiteError::Yaml {
-            file: file.clone(),
-            line: loc.as_ref().map(|l| l.line()).unwrap_or(0),
-            column: loc.as_ref().map(|l| l.column()).unwrap_or(0),
-            message: e
-                .to_string()
-                .split(" at line ")
-                .next()
-                .unwrap_or_default()
-                .to_string(),
-        }
+    let def: SuiteFile = testcar_yaml::from_str(text).map_err(|e| SuiteError::Yaml {
+        file: file.clone(),
+        line: e.line,
+        column: e.column,
+        message: e.explained(""),
     })?;
     let invalid = |path: &[&str], message: String| SuiteError::Invalid {
         file: file.clone(),

@@ -14,7 +14,6 @@ pub mod paths;
 pub mod result;
 pub mod schema;
 pub mod summary;
-pub mod yaml_guard;
 
 pub use exit::ExitClass;
 pub use result::{

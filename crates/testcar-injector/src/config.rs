@@ -430,7 +430,7 @@ impl Config {
         let config: Config = if blank {
             Config::default()
         } else {
-            serde_yaml::from_str(text).map_err(|e| yaml_error(e, origin))?
+            testcar_yaml::from_str(text).map_err(|e| yaml_error(e, origin))?
         };
         config.check(origin)?;
         Ok(config)
@@ -578,22 +578,12 @@ impl Config {
     }
 }
 
-fn yaml_error(e: serde_yaml::Error, origin: &str) -> ConfigError {
-    let (line, column) = e
-        .location()
-        .map(|l| (l.line(), l.column()))
-        .unwrap_or((1, 1));
-    let full = e.to_string();
-    // serde_yaml appends " at line L column C"; the location is already in the prefix.
-    let message = match full.rfind(" at line ") {
-        Some(i) => full[..i].to_string(),
-        None => full,
-    };
+fn yaml_error(e: testcar_yaml::YamlError, origin: &str) -> ConfigError {
     ConfigError::Invalid {
         path: origin.to_string(),
-        line,
-        column,
-        message,
+        line: e.line.max(1),
+        column: e.column.max(1),
+        message: e.explained(""),
     }
 }
 

@@ -1,5 +1,5 @@
-//! A cheap check run before a YAML text reaches serde_yaml. libyaml (under serde_yaml)
-//! scans flow collections nested N deep in time that grows with N² before serde_yaml's own
+//! A cheap check run before a YAML text reaches the parser. libyaml (under the serde parser)
+//! scans flow collections nested N deep in time that grows with N² before serde's own
 //! recursion limit applies: 100 000 `{a: ` took minutes. Real files nest a few levels.
 
 /// Deepest flow nesting (`[` / `{`) accepted.

@@ -1,5 +1,6 @@
-//! YAML documents as trees that remember where every node was written, so that script
-//! errors can name `file:line:column`. Built on yaml-rust2's event parser.
+//! YAML documents as trees that remember where every node was written, so that errors found
+//! after parsing (an Artillery script's keys, a key path from a typed check) can name
+//! `file:line:column`. Built on yaml-rust2's event parser (pure Rust, no libyaml).
 
 use std::collections::HashMap;
 
@@ -49,7 +50,7 @@ pub enum Value {
 /// The document could not be parsed as YAML.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{line}:{col}: {message}")]
-pub struct YamlError {
+pub struct SyntaxError {
     /// Line of the problem.
     pub line: usize,
     /// Column of the problem.
@@ -174,7 +175,7 @@ pub const MAX_DEPTH: usize = 256;
 pub const MAX_NODES: usize = 1_000_000;
 
 /// Parse the first document of `text`. An empty text gives a null node.
-pub fn parse(text: &str) -> Result<Node, YamlError> {
+pub fn parse(text: &str) -> Result<Node, SyntaxError> {
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
     // Events one at a time, not `Parser::load`: that recurses once per nesting level (a
@@ -182,7 +183,7 @@ pub fn parse(text: &str) -> Result<Node, YamlError> {
     // process) and asserts on events it does not expect. This loop stops at the end of the
     // first document or at the first problem.
     loop {
-        let (ev, mark) = parser.next_token().map_err(|e| YamlError {
+        let (ev, mark) = parser.next_token().map_err(|e| SyntaxError {
             line: e.marker().line(),
             col: e.marker().col() + 1,
             message: e.info().to_string(),
@@ -194,7 +195,7 @@ pub fn parse(text: &str) -> Result<Node, YamlError> {
         }
     }
     if let Some(message) = builder.error {
-        return Err(YamlError {
+        return Err(SyntaxError {
             line: builder.error_pos.line,
             col: builder.error_pos.col,
             message,

@@ -32,7 +32,7 @@ pub struct RawFault {
     #[serde(default, deserialize_with = "de_duration")]
     jitter: Option<Duration>,
     #[serde(default)]
-    rate: Option<serde_yaml::Value>,
+    rate: Option<testcar_yaml::Value>,
     #[serde(default)]
     fraction: Option<f64>,
     #[serde(default)]
@@ -556,12 +556,12 @@ fn check_one(index: usize, f: RawFault) -> Result<FaultSpec, FaultConfigError> {
 }
 
 /// `64KiB/s`, `1MB/s`, `500B/s`, `8000` (bytes per second).
-fn parse_rate(v: &serde_yaml::Value) -> Result<u64, String> {
+fn parse_rate(v: &testcar_yaml::Value) -> Result<u64, String> {
     let bad =
         || "expected bytes per second, e.g. 64KiB/s, 1MB/s, 500B/s or a plain number".to_string();
     let n = match v {
-        serde_yaml::Value::Number(n) => n.as_u64().ok_or_else(bad)?,
-        serde_yaml::Value::String(s) => {
+        testcar_yaml::Value::Number(n) => n.as_u64().ok_or_else(bad)?,
+        testcar_yaml::Value::String(s) => {
             let s = s.trim();
             let s = s.strip_suffix("/s").unwrap_or(s).trim();
             let split = s
@@ -594,7 +594,7 @@ mod tests {
     use super::*;
 
     fn one(yaml: &str) -> Result<FaultSpec, FaultConfigError> {
-        let raw: Vec<RawFault> = serde_yaml::from_str(yaml).unwrap();
+        let raw: Vec<RawFault> = testcar_yaml::from_str(yaml).unwrap();
         check(raw).map(|mut v| v.remove(0))
     }
 
@@ -623,7 +623,7 @@ mod tests {
 
     #[test]
     fn rates() {
-        let r = |s: &str| parse_rate(&serde_yaml::Value::String(s.into()));
+        let r = |s: &str| parse_rate(&testcar_yaml::Value::String(s.into()));
         assert_eq!(r("64KiB/s"), Ok(65536));
         assert_eq!(r("1MB/s"), Ok(1_000_000));
         assert_eq!(r("500B/s"), Ok(500));

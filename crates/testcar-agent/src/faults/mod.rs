@@ -503,7 +503,7 @@ mod tests {
     use std::time::Duration;
 
     fn spec(yaml: &str) -> Vec<FaultSpec> {
-        let raw: Vec<RawFault> = serde_yaml::from_str(yaml).unwrap();
+        let raw: Vec<RawFault> = testcar_yaml::from_str(yaml).unwrap();
         config::check(raw).unwrap()
     }
 
