@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Args, Parser, Subcommand};
+use testcar_contract::annotations::TestsSourceKind;
 use testcar_contract::duration::parse_duration;
 use testcar_contract::endpoints::EndpointPolicy;
 use testcar_contract::{env, paths};
@@ -60,17 +62,9 @@ pub enum Command {
     },
 }
 
-/// Where the tests in the tests folder come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum TestsSource {
-    /// The application copies them into a shared volume: wait until filled and settled.
-    Shared,
-    /// A ConfigMap volume.
-    Configmap,
-    /// An image volume.
-    Image,
-    /// An init container copied them from the application image.
-    Copy,
+/// `--tests-source`: one of the contract's kinds, listed in `--help`.
+fn tests_source() -> impl clap::builder::TypedValueParser<Value = TestsSourceKind> {
+    PossibleValuesParser::new(TestsSourceKind::NAMES).try_map(|s| s.parse::<TestsSourceKind>())
 }
 
 fn duration(text: &str) -> Result<Duration, testcar_contract::duration::DurationError> {
@@ -91,8 +85,8 @@ pub struct SidecarArgs {
     #[arg(long, env = env::TESTS_DIR, default_value = paths::TESTS_DIR)]
     pub tests_dir: PathBuf,
     /// Where the tests come from (`shared`: wait for the application to fill the folder).
-    #[arg(long, env = env::TESTS_SOURCE, value_enum, default_value_t = TestsSource::Configmap)]
-    pub tests_source: TestsSource,
+    #[arg(long, env = env::TESTS_SOURCE, value_parser = tests_source(), default_value = "configmap")]
+    pub tests_source: TestsSourceKind,
     /// Results folder.
     #[arg(long, env = env::RESULTS_DIR, default_value = paths::RESULTS_DIR)]
     pub results_dir: PathBuf,

@@ -10,7 +10,7 @@ use testcar_contract::{ExitClass, PodRef};
 use tokio_util::sync::CancellationToken;
 
 use crate::access::Guard;
-use crate::cli::{SidecarArgs, TestsSource};
+use crate::cli::SidecarArgs;
 use crate::credentials;
 use crate::discover;
 use crate::execute::{RunMeta, Session, Stop, run_plan};
@@ -18,6 +18,7 @@ use crate::oneshot::{print_result, wait_for_signal};
 use crate::results;
 use crate::server;
 use crate::state::AgentState;
+use testcar_contract::annotations::TestsSourceKind;
 
 /// Live the sidecar's life; returns the exit class when SIGTERM ends it.
 pub async fn run(args: &SidecarArgs) -> ExitClass {
@@ -122,7 +123,7 @@ async fn run_once(
     let meta = RunMeta::start(pod, Some(args.target.clone()));
     tracing::info!(run_id = %meta.run_id, tests = %args.tests_dir.display(), "run starting");
     let plan = async {
-        if args.tests_source == TestsSource::Shared {
+        if args.tests_source == TestsSourceKind::Shared {
             state.pending("waiting for the application to fill the tests folder");
             discover::wait_until_filled(
                 &args.tests_dir,
@@ -132,7 +133,8 @@ async fn run_once(
             )
             .await?;
         }
-        if args.tests_source == TestsSource::Image && discover::is_empty_folder(&args.tests_dir) {
+        if args.tests_source == TestsSourceKind::Image && discover::is_empty_folder(&args.tests_dir)
+        {
             return Err(discover::DiscoverError::ImageVolumeEmpty {
                 path: args.tests_dir.clone(),
             });

@@ -109,13 +109,65 @@ pub enum TestsSource {
 }
 
 impl TestsSource {
-    /// The kind name, as passed to the agent in `TESTCAR_TESTS_SOURCE`.
-    pub fn kind(&self) -> &'static str {
+    /// Its kind, as passed to the agent in `TESTCAR_TESTS_SOURCE`.
+    pub fn kind(&self) -> TestsSourceKind {
         match self {
-            TestsSource::Shared => "shared",
-            TestsSource::ConfigMap(_) => "configmap",
-            TestsSource::Image(_) => "image",
-            TestsSource::Copy(_) => "copy",
+            TestsSource::Shared => TestsSourceKind::Shared,
+            TestsSource::ConfigMap(_) => TestsSourceKind::ConfigMap,
+            TestsSource::Image(_) => TestsSourceKind::Image,
+            TestsSource::Copy(_) => TestsSourceKind::Copy,
+        }
+    }
+}
+
+/// The kind of a [`TestsSource`]: what the agent needs to know to wait for its tests
+/// (a shared folder fills while the app starts; an image folder may have been dropped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestsSourceKind {
+    /// `shared`: the app fills an emptyDir.
+    Shared,
+    /// `configmap`: a ConfigMap volume.
+    ConfigMap,
+    /// `image`: an image volume.
+    Image,
+    /// `copy`: an init container copied the folder from the app's image.
+    Copy,
+}
+
+impl TestsSourceKind {
+    /// Every kind's name, in the order documented.
+    pub const NAMES: [&'static str; 4] = ["shared", "configmap", "image", "copy"];
+
+    /// The name in `TESTCAR_TESTS_SOURCE`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TestsSourceKind::Shared => "shared",
+            TestsSourceKind::ConfigMap => "configmap",
+            TestsSourceKind::Image => "image",
+            TestsSourceKind::Copy => "copy",
+        }
+    }
+}
+
+impl std::fmt::Display for TestsSourceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for TestsSourceKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "shared" => Ok(TestsSourceKind::Shared),
+            "configmap" => Ok(TestsSourceKind::ConfigMap),
+            "image" => Ok(TestsSourceKind::Image),
+            "copy" => Ok(TestsSourceKind::Copy),
+            other => Err(format!(
+                "unknown tests source `{other}`; expected one of {}",
+                TestsSourceKind::NAMES.join(", ")
+            )),
         }
     }
 }
@@ -516,6 +568,24 @@ fn check_quantity(value: &str, resource: Resource) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tests_source_kinds_round_trip_and_name_the_choices() {
+        for name in TestsSourceKind::NAMES {
+            let kind: TestsSourceKind = name.parse().unwrap();
+            assert_eq!(kind.as_str(), name);
+        }
+        assert_eq!(
+            TestsSource::ConfigMap("t".into()).kind(),
+            TestsSourceKind::ConfigMap
+        );
+        assert_eq!(TestsSource::default().kind().to_string(), "shared");
+        let e = "ConfigMap".parse::<TestsSourceKind>().unwrap_err();
+        assert!(
+            e.contains("`ConfigMap`") && e.contains("shared, configmap, image, copy"),
+            "{e}"
+        );
+    }
 
     fn mk_annotations(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs

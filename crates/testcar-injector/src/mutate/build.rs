@@ -151,7 +151,7 @@ fn agent_env(plan: &Plan) -> Vec<EnvVar> {
         envs.push(value_env(env::READINESS_URL, r.clone()));
     }
     envs.push(value_env(env::TESTS_DIR, paths::TESTS_DIR));
-    envs.push(value_env(env::TESTS_SOURCE, plan.tests.kind()));
+    envs.push(value_env(env::TESTS_SOURCE, plan.tests.kind().as_str()));
     envs.push(value_env(env::RESULTS_DIR, paths::RESULTS_DIR));
     if plan.auth_secret.is_some() {
         envs.push(value_env(env::AUTH_DIR, paths::AUTH_DIR));
