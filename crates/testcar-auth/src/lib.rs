@@ -3,17 +3,17 @@
 //! the same way by every runner through [`RequestCredentials`].
 //! [`load_config`] reads `auth.yaml`, [`start`] runs the steps into a [`Chain`].
 
-pub mod apply;
-pub mod chain;
-pub mod config;
-pub mod hmac;
+mod apply;
+mod chain;
+mod config;
+mod hmac;
 #[cfg(feature = "kerberos")]
-pub mod kerberos;
+mod kerberos;
 pub mod mtls;
-pub mod oauth;
-pub mod request;
-pub mod secret;
-pub mod static_creds;
+mod oauth;
+mod request;
+mod secret;
+mod static_creds;
 
 pub use apply::{AuthError, ClientTls, RequestAuth, RequestParts};
 pub use chain::{Chain, start};

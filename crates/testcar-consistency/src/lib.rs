@@ -5,15 +5,15 @@
 pub mod check;
 pub mod cli;
 pub mod format;
-pub mod history;
-pub mod html;
-pub mod memory;
-pub mod model;
+mod history;
+mod html;
+mod memory;
+mod model;
 mod refute;
-pub mod runner;
+mod runner;
 mod search;
 pub mod suite;
-pub mod template;
+mod template;
 
 pub use check::{CheckOptions, Linearizability, PartitionVerdict, Verdict, check};
 pub use cli::{CheckError, CheckHistoryArgs, check_history};

@@ -13,13 +13,13 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-pub mod endpoints;
-pub mod escape;
-pub mod format;
-pub mod html;
-pub mod inputs;
-pub mod periods;
-pub mod svg;
+mod endpoints;
+mod escape;
+mod format;
+mod html;
+mod inputs;
+mod periods;
+mod svg;
 
 pub use inputs::{
     ARTILLERY_REPORT, LoadError, load_artillery, load_run, reports_in_results_dir, suite_for_report,
