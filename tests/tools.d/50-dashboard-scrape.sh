@@ -63,4 +63,4 @@ for f in agent injector; do
   log "$f scrape: $n testcar_ samples"
 done
 TESTCAR_METRICS_SCRAPE="$WORK/agent.txt,$WORK/injector.txt" \
-  cargo test -q --workspace --all-features --test dashboard
+  cargo test -q -p testcar-report --all-features --test it dashboard::

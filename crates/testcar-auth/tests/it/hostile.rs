@@ -2,12 +2,12 @@
 //! huge numbers, alias bombs, invalid UTF-8, truncation) load to `Ok` or a typed error that
 //! names the file, never a panic or a hang. `PROPTEST_CASES` sets the budget.
 
-#[path = "../../../tests/fuzz/hostile.rs"]
-mod hostile;
+#[path = "../../../../tests/fuzz/hostile.rs"]
+mod fuzz;
 
 use proptest::prelude::*;
 
-const SEEDS: &[&str] = &[include_str!("../test_data/auth-full.yaml")];
+const SEEDS: &[&str] = &[include_str!("../../test_data/auth-full.yaml")];
 
 const KEYS: &[&str] = &[
     "steps",
@@ -43,17 +43,17 @@ const KEYS: &[&str] = &[
 ];
 
 proptest! {
-    #![proptest_config(hostile::config())]
+    #![proptest_config(fuzz::config())]
 
     #[test]
-    fn hostile_auth_files_load_or_name_the_file(bytes in hostile::document(SEEDS, KEYS)) {
-        let (_dir, path) = hostile::write_case("auth.yaml", &bytes);
+    fn hostile_auth_files_load_or_name_the_file(bytes in fuzz::document(SEEDS, KEYS)) {
+        let (_dir, path) = fuzz::write_case("auth.yaml", &bytes);
         let loading = path.clone();
-        let result = hostile::within("load_config", move || {
+        let result = fuzz::within("load_config", move || {
             testcar_auth::load_config(&loading).map(|_| ()).map_err(|e| e.to_string())
         });
         if let Err(message) = result {
-            hostile::check_error(&message, &path)?;
+            fuzz::check_error(&message, &path)?;
         }
     }
 }
@@ -61,8 +61,8 @@ proptest! {
 /// Regression (found by the property above): deep flow nesting took minutes in libyaml.
 #[test]
 fn hostile_deep_flow_nesting_is_refused_quickly() {
-    let text = include_str!("../test_data/deep-flow-nesting.yaml");
-    let err = hostile::within("deep flow nesting", move || {
+    let text = include_str!("../../test_data/deep-flow-nesting.yaml");
+    let err = fuzz::within("deep flow nesting", move || {
         testcar_auth::parse_config(text, "/x/auth.yaml").map(|_| ())
     })
     .unwrap_err()
@@ -73,9 +73,9 @@ fn hostile_deep_flow_nesting_is_refused_quickly() {
 
 #[test]
 fn hostile_alias_bomb_is_refused() {
-    let (_dir, path) = hostile::write_case("auth.yaml", hostile::alias_bomb(10, 10).as_bytes());
+    let (_dir, path) = fuzz::write_case("auth.yaml", fuzz::alias_bomb(10, 10).as_bytes());
     let loading = path.clone();
-    let err = hostile::within("alias bomb", move || {
+    let err = fuzz::within("alias bomb", move || {
         testcar_auth::load_config(&loading).map(|_| ())
     })
     .unwrap_err()

@@ -2,8 +2,8 @@
 //! `kerberos` stays apart: it runs its scenarios in a child process whose KRB5_CONFIG names a
 //! throw-away realm (harness = false).
 
-#[path = "../support/mod.rs"]
-mod support;
 mod hostile;
 mod oauth2;
 mod signing_and_tls;
+#[path = "../support/mod.rs"]
+mod support;

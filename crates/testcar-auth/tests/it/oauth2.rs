@@ -3,7 +3,7 @@
 //! refresh + retry after a 401, both client authentication methods, the server's error on a
 //! wrong secret, exec files rewritten on refresh, and no secret in logs, errors or Debug.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

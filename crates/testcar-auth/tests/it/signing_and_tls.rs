@@ -2,7 +2,7 @@
 //! mTLS against a rustls server that requires client certificates from a test CA, static
 //! credentials, and the files exec suites get — with redaction checks throughout.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead as _, BufReader};
 use std::os::unix::fs::PermissionsExt as _;

@@ -76,7 +76,7 @@ async fn start(lossy: bool) -> String {
     format!("http://{addr}")
 }
 
-const SUITE: &str = include_str!("../test_data/bank-http.consistency.yaml");
+const SUITE: &str = include_str!("../../test_data/bank-http.consistency.yaml");
 
 fn mk_suite(text: &str) -> ConsistencySuite {
     parse_suite(text, Path::new("bank-http.consistency.yaml")).unwrap()

@@ -37,7 +37,7 @@ fn linearizable_history_exits_0() {
     let f = write(
         &dir,
         "ok.jsonl",
-        include_str!("../test_data/register-ok.jsonl"),
+        include_str!("../../test_data/register-ok.jsonl"),
     );
     let (r, out) = run(&["--model", "register", &f]);
     assert_eq!(r, Ok(ExitClass::Passed));
@@ -154,12 +154,12 @@ fn jepsen_history_txt_is_detected_and_checked() {
     let f = write(
         &dir,
         "history.txt",
-        include_str!("../test_data/history.txt"),
+        include_str!("../../test_data/history.txt"),
     );
     let (r, out) = run(&["--model", "register", &f]);
     assert_eq!(r, Ok(ExitClass::Passed), "{out}");
     let stale =
-        include_str!("../test_data/history.txt").replace("2\t:ok\t:read\t2", "2\t:ok\t:read\t1");
+        include_str!("../../test_data/history.txt").replace("2\t:ok\t:read\t2", "2\t:ok\t:read\t1");
     let f = write(&dir, "history.txt", &stale);
     let (r, out) = run(&["--model", "register", &f]);
     assert_eq!(r, Ok(ExitClass::Failed), "{out}");
@@ -172,7 +172,7 @@ fn jepsen_history_txt_is_detected_and_checked() {
 #[test]
 fn bad_edn_deep_in_a_file_names_its_line() {
     let dir = tempfile::tempdir().unwrap();
-    let mut text = include_str!("../test_data/jepsen-independent.edn").to_string();
+    let mut text = include_str!("../../test_data/jepsen-independent.edn").to_string();
     text.push_str("{:index 21, :type :invoke, :process 3, :f :write, :value [1 \"unterminated]}\n");
     let f = write(&dir, "h.edn", &text);
     let (r, _) = run(&["--model", "register", &f]);

@@ -2,17 +2,17 @@
 //! EDN, JSONL) load to `Ok` or a typed error that names the file, never a panic, a stack
 //! overflow or a hang. `PROPTEST_CASES` sets the budget.
 
-#[path = "../../../tests/fuzz/hostile.rs"]
-mod hostile;
+#[path = "../../../../tests/fuzz/hostile.rs"]
+mod fuzz;
 
 use proptest::prelude::*;
 use testcar_consistency::format::{self, Format};
 use testcar_consistency::{ModelKind, load_suite};
 
 const SUITES: &[&str] = &[
-    include_str!("../test_data/kv-http.consistency.yaml"),
-    include_str!("../test_data/bank-http.consistency.yaml"),
-    include_str!("../test_data/etcd-register.consistency.yaml"),
+    include_str!("../../test_data/kv-http.consistency.yaml"),
+    include_str!("../../test_data/bank-http.consistency.yaml"),
+    include_str!("../../test_data/etcd-register.consistency.yaml"),
 ];
 
 const SUITE_KEYS: &[&str] = &[
@@ -53,21 +53,24 @@ const SUITE_KEYS: &[&str] = &[
 
 const HISTORIES: &[(&str, Format)] = &[
     (
-        include_str!("../test_data/register-ok.jsonl"),
+        include_str!("../../test_data/register-ok.jsonl"),
         Format::Jsonl,
     ),
     (
-        include_str!("../test_data/jepsen-events.jsonl"),
+        include_str!("../../test_data/jepsen-events.jsonl"),
         Format::Edn,
     ),
-    (include_str!("../test_data/jepsen-vector.edn"), Format::Edn),
     (
-        include_str!("../test_data/jepsen-independent.edn"),
+        include_str!("../../test_data/jepsen-vector.edn"),
         Format::Edn,
     ),
-    (include_str!("../test_data/history.txt"), Format::Edn),
     (
-        include_str!("../test_data/jepsen-logback.log"),
+        include_str!("../../test_data/jepsen-independent.edn"),
+        Format::Edn,
+    ),
+    (include_str!("../../test_data/history.txt"), Format::Edn),
+    (
+        include_str!("../../test_data/jepsen-logback.log"),
         Format::Jepsen,
     ),
 ];
@@ -76,7 +79,7 @@ const HISTORIES: &[(&str, Format)] = &[
 /// tags and discards stacked deep, big numbers.
 fn hostile_line() -> impl Strategy<Value = String> {
     prop_oneof![
-        3 => hostile::hostile_tree(&["index", "time", "type", "process", "f", "key", "value",
+        3 => fuzz::hostile_tree(&["index", "time", "type", "process", "f", "key", "value",
             "client", "op", "call", "return", "status", "output", "history", "model", ":type",
             ":f", ":value", ":process", "invoke", "ok", "fail", "info"])
             .prop_map(|t| { let mut s = String::new(); t.flow(&mut s); s }),
@@ -85,7 +88,7 @@ fn hostile_line() -> impl Strategy<Value = String> {
             .prop_map(|((open, close), n, closed)| {
                 format!("{}{}", open.repeat(n), if closed { close.repeat(n) } else { String::new() })
             }),
-        1 => hostile::hostile_scalar(),
+        1 => fuzz::hostile_scalar(),
         1 => "[0-9:a-z \\t\\[\\]{}()#_\"\\\\,.-]{0,80}",
     ]
 }
@@ -97,7 +100,7 @@ fn history() -> impl Strategy<Value = (Vec<u8>, Format, ModelKind)> {
         proptest::sample::select(vec![Format::Jsonl, Format::Edn, Format::Jepsen]),
         any::<bool>(),
         proptest::sample::select(vec![ModelKind::Register, ModelKind::Kv, ModelKind::Bank]),
-        hostile::damage(),
+        fuzz::damage(),
     )
         .prop_map(|((seed, seed_format), lines, other, keep, model, damage)| {
             let mut all: Vec<String> = seed.lines().map(str::to_string).collect();
@@ -115,17 +118,17 @@ fn history() -> impl Strategy<Value = (Vec<u8>, Format, ModelKind)> {
 }
 
 proptest! {
-    #![proptest_config(hostile::config())]
+    #![proptest_config(fuzz::config())]
 
     #[test]
-    fn hostile_suites_load_or_name_the_file(bytes in hostile::document(SUITES, SUITE_KEYS)) {
-        let (_dir, path) = hostile::write_case("hostile.consistency.yaml", &bytes);
+    fn hostile_suites_load_or_name_the_file(bytes in fuzz::document(SUITES, SUITE_KEYS)) {
+        let (_dir, path) = fuzz::write_case("hostile.consistency.yaml", &bytes);
         let loading = path.clone();
-        let result = hostile::within("load_suite", move || {
+        let result = fuzz::within("load_suite", move || {
             load_suite(&loading).map(|_| ()).map_err(|e| e.to_string())
         });
         if let Err(message) = result {
-            hostile::check_error(&message, &path)?;
+            fuzz::check_error(&message, &path)?;
         }
     }
 
@@ -135,11 +138,11 @@ proptest! {
         // The CLI reads the file as text; invalid UTF-8 is refused there, by name.
         let Ok(text) = String::from_utf8(bytes) else { return Ok(()); };
         let name = file.clone();
-        let result = hostile::within("format::parse", move || {
+        let result = fuzz::within("format::parse", move || {
             format::parse(&text, &name, format, model).map(|_| ()).map_err(|e| e.to_string())
         });
         if let Err(message) = result {
-            hostile::check_error(&message, std::path::Path::new(&file))?;
+            fuzz::check_error(&message, std::path::Path::new(&file))?;
         }
     }
 }
@@ -147,8 +150,8 @@ proptest! {
 /// Regression (found by the property above): deep flow nesting took minutes in libyaml.
 #[test]
 fn hostile_deep_flow_nesting_is_refused_quickly() {
-    let text = include_str!("../test_data/deep-flow-nesting.consistency.yaml");
-    let err = hostile::within("deep flow nesting", move || {
+    let text = include_str!("../../test_data/deep-flow-nesting.consistency.yaml");
+    let err = fuzz::within("deep flow nesting", move || {
         testcar_consistency::suite::parse_suite(text, std::path::Path::new("/x/s.consistency.yaml"))
             .map(|_| ())
     })
@@ -160,12 +163,10 @@ fn hostile_deep_flow_nesting_is_refused_quickly() {
 
 #[test]
 fn hostile_alias_bomb_is_refused() {
-    let (_dir, path) = hostile::write_case(
-        "bomb.consistency.yaml",
-        hostile::alias_bomb(10, 10).as_bytes(),
-    );
+    let (_dir, path) =
+        fuzz::write_case("bomb.consistency.yaml", fuzz::alias_bomb(10, 10).as_bytes());
     let loading = path.clone();
-    let err = hostile::within("alias bomb", move || load_suite(&loading).map(|_| ()))
+    let err = fuzz::within("alias bomb", move || load_suite(&loading).map(|_| ()))
         .unwrap_err()
         .to_string();
     assert!(err.contains(&path.display().to_string()), "{err}");

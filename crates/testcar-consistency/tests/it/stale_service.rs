@@ -118,7 +118,7 @@ async fn start(lag: Duration, token: Option<&'static str>) -> (String, Kv) {
     (format!("http://{addr}"), kv)
 }
 
-const SUITE: &str = include_str!("../test_data/kv-http.consistency.yaml");
+const SUITE: &str = include_str!("../../test_data/kv-http.consistency.yaml");
 
 fn suite(extra: &str) -> testcar_consistency::ConsistencySuite {
     parse_suite(

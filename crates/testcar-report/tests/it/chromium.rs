@@ -4,7 +4,7 @@
 //!
 //! With `TESTCAR_REQUIRE_TOOLS=1` a missing Chromium fails; otherwise these tests skip.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

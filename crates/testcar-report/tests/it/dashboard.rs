@@ -15,9 +15,9 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-const DASHBOARD: &str = include_str!("../../../charts/testcar/dashboards/testcar.json");
-const TEMPLATE: &str = include_str!("../../../charts/testcar/templates/grafana-dashboard.yaml");
-const METRICS_DOC: &str = include_str!("../../../docs/metrics.md");
+const DASHBOARD: &str = include_str!("../../../../charts/testcar/dashboards/testcar.json");
+const TEMPLATE: &str = include_str!("../../../../charts/testcar/templates/grafana-dashboard.yaml");
+const METRICS_DOC: &str = include_str!("../../../../docs/metrics.md");
 
 /// Grafana's own migrations accept 9..=42 at the time of writing (`LATEST_VERSION` in
 /// grafana/apps/dashboard/pkg/migration/schemaversion); 39 is what Grafana 10.3–11 write, so
@@ -532,12 +532,12 @@ fn configmap_renders_with_helm_when_the_chart_is_present() {
         !off.contains("grafana_dashboard"),
         "dashboard rendered although disabled"
     );
-    let configmap = |rendered: &str| -> serde_yaml::Value {
+    let configmap = |rendered: &str| -> testcar_yaml::Value {
         let doc = rendered
             .split("\n---")
             .find(|d| d.contains("grafana_dashboard"))
             .expect("dashboard ConfigMap rendered");
-        serde_yaml::from_str(doc).expect("ConfigMap is YAML")
+        testcar_yaml::from_str(doc).expect("ConfigMap is YAML")
     };
     let cm = configmap(&render(&["--set", "grafana.dashboard.enabled=true"]));
     assert_eq!(cm["kind"].as_str(), Some("ConfigMap"));

@@ -1,7 +1,7 @@
 //! `render_files`, the entry point of `testcar-agent report`: a results folder on disk with
 //! the run's recorded Artillery report, explicit `--artillery` arguments, and bad inputs.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

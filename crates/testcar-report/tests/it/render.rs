@@ -1,7 +1,7 @@
 //! Rendering the documented example runs (and hostile or malformed inputs) to HTML and
 //! checking the page's content and structure without a browser.
 
-mod common;
+use crate::common;
 
 use common::*;
 use quick_xml::Reader;

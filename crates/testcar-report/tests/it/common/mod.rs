@@ -8,13 +8,13 @@ use std::path::PathBuf;
 use serde_json::Value;
 use testcar_contract::Run;
 
-pub const PASSED: &str = include_str!("../../../../docs/examples/passed.json");
-pub const FAILED: &str = include_str!("../../../../docs/examples/failed.json");
-pub const ERROR: &str = include_str!("../../../../docs/examples/error.json");
+pub const PASSED: &str = include_str!("../../../../../docs/examples/passed.json");
+pub const FAILED: &str = include_str!("../../../../../docs/examples/failed.json");
+pub const ERROR: &str = include_str!("../../../../../docs/examples/error.json");
 /// Six 10 s periods for the `load` suite of `failed.json`, with metrics-by-endpoint on.
-pub const LOAD_REPORT: &str = include_str!("../../test_data/load-report.json");
+pub const LOAD_REPORT: &str = include_str!("../../../test_data/load-report.json");
 /// Markup and script in every text field a result document can carry.
-pub const HOSTILE: &str = include_str!("../../test_data/hostile.json");
+pub const HOSTILE: &str = include_str!("../../../test_data/hostile.json");
 
 pub fn mk_run(json: &str) -> Run {
     serde_json::from_str(json).expect("fixture is a result v1 document")
