@@ -315,7 +315,7 @@ fn visit_requests<'s>(script: &'s Script, f: &mut dyn FnMut(&'s Request)) {
                 Step::Request(r) => f(r),
                 Step::Loop(l) => walk(&l.steps, f),
                 Step::Parallel(steps) => walk(steps, f),
-                Step::Think(_) | Step::Log(_) => {}
+                Step::Think(_) | Step::Log(_) | Step::WsSend(_) => {}
             }
         }
     }
