@@ -462,7 +462,7 @@ where
 }
 
 /// A TLS acceptor with a fresh self-signed certificate for 127.0.0.1.
-fn mk_tls_acceptor() -> tokio_rustls::TlsAcceptor {
+pub(crate) fn mk_tls_acceptor() -> tokio_rustls::TlsAcceptor {
     let key = rcgen::KeyPair::generate().unwrap();
     let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     params.subject_alt_names = vec![rcgen::SanType::IpAddress("127.0.0.1".parse().unwrap())];

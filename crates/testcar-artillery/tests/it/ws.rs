@@ -417,3 +417,101 @@ fn config_engine_ws_makes_every_scenario_a_ws_one() {
     let yaml = "config:\n  target: http://127.0.0.1:9/\n  engine: ws\nscenarios:\n  - flow: [{send: hi}]\n  - engine: http\n    flow: [{get: {url: /}}]\n";
     parse_script(yaml, Path::new("ok.yml"), &LoadOptions::default()).unwrap();
 }
+
+#[tokio::test]
+async fn in_a_pod_the_agents_http_target_and_connect_give_the_url() {
+    // The agent replaces `config.target` with `http://127.0.0.1:PORT`, as `-t` does; a
+    // `connect` step adds the path, and the http:// URL connects as ws://.
+    let stop = CancellationToken::new();
+    let (addr, seen) = ws_server(stop.clone()).await;
+    let yaml = "config:\n  target: ws://chat.example.com/\n  engine: ws\nscenarios:\n  - flow:\n      - connect: \"{{ target }}/echo\"\n      - send: {payload: hi, match: {regexp: hi, value: hi}}\n";
+    let out = run_script(
+        script(yaml, &format!("http://{addr}")),
+        RunOptions::default(),
+    )
+    .await;
+    assert_eq!(
+        counter(&out, "websocket.messages_received"),
+        Some(1),
+        "{:#?}",
+        out.report["aggregate"]["counters"]
+    );
+    assert_eq!(counter(&out, "vusers.completed"), Some(1));
+    assert_eq!(seen.messages.lock().unwrap().as_slice(), ["hi"]);
+    stop.cancel();
+}
+
+/// A `wss://` echo server with a self-signed certificate for 127.0.0.1.
+async fn wss_server(stop: CancellationToken) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let acceptor = super::engine::mk_tls_acceptor();
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = tokio::select! {
+                r = listener.accept() => match r { Ok(s) => s, Err(_) => continue },
+                _ = stop.cancelled() => return,
+            };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let Ok(mut ws) = tokio_tungstenite::accept_async(tls).await else {
+                    return;
+                };
+                while let Some(Ok(msg)) = ws.next().await {
+                    if msg.is_text() && ws.send(msg).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn wss_verifies_the_certificate_unless_ws_or_tls_says_reject_unauthorized_false() {
+    let stop = CancellationToken::new();
+    let addr = wss_server(stop.clone()).await;
+    let target = format!("wss://{addr}/");
+    let flow = "scenarios:\n  - engine: ws\n    flow:\n      - send: {payload: '{\"a\": 1}', match: {json: $.a, value: 1}}\n";
+    // Verified (the default): a self-signed certificate fails the handshake.
+    let out = run_script(
+        script(&format!("config:\n  target: ws://x\n{flow}"), &target),
+        RunOptions::default(),
+    )
+    .await;
+    let counters = &out.report["aggregate"]["counters"];
+    assert_eq!(
+        counter(&out, "errors.UNABLE_TO_VERIFY_LEAF_SIGNATURE"),
+        Some(1),
+        "{counters:#}"
+    );
+    assert_eq!(
+        counter(&out, "errors.unable to verify the first certificate"),
+        Some(1),
+        "{counters:#}"
+    );
+    assert_eq!(counter(&out, "vusers.failed"), Some(1));
+    // `ws.rejectUnauthorized: false` wins over `tls`, and `tls` alone works too.
+    for config in [
+        "config:\n  target: ws://x\n  tls: {rejectUnauthorized: true}\n  ws: {rejectUnauthorized: false}\n",
+        "config:\n  target: ws://x\n  tls: {rejectUnauthorized: false}\n",
+    ] {
+        let out = run_script(
+            script(&format!("{config}{flow}"), &target),
+            RunOptions::default(),
+        )
+        .await;
+        assert_eq!(
+            counter(&out, "vusers.completed"),
+            Some(1),
+            "{config}: {:#}",
+            out.report["aggregate"]["counters"]
+        );
+        assert_eq!(counter(&out, "websocket.messages_received"), Some(1));
+    }
+    stop.cancel();
+}
