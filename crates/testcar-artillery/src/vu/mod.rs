@@ -65,6 +65,11 @@ pub struct Shared {
     pub cancel: CancellationToken,
     /// VUs running now (for `maxVusers`).
     pub running: AtomicU64,
+    /// WebSocket connections tried, and those the server answered (opened, or refused
+    /// with an HTTP status): none answered means the target never answered.
+    pub ws_tried: AtomicU64,
+    /// See `ws_tried`.
+    pub ws_answered: AtomicU64,
 }
 
 /// A request's metrics-by-endpoint names, built once per run rather than per response.

@@ -3,6 +3,7 @@
 //! message read as JSON or text, under the error names Artillery counts.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -42,6 +43,8 @@ impl std::fmt::Debug for WsConn {
 struct OpenError {
     message: String,
     code: String,
+    /// The server answered the handshake (with a status, or a bad upgrade): it is up.
+    answered: bool,
 }
 
 impl OpenError {
@@ -50,7 +53,13 @@ impl OpenError {
         OpenError {
             code: message.clone(),
             message,
+            answered: false,
         }
+    }
+
+    fn answered(mut self) -> OpenError {
+        self.answered = true;
+        self
     }
 }
 
@@ -90,6 +99,7 @@ impl<'s> Vu<'s> {
             let client = sh.auth.as_ref().and_then(|a| a.client_tls());
             Connector::new(reject, client).map(|c| c.tls_config())
         };
+        sh.ws_tried.fetch_add(1, Ordering::Relaxed);
         let result = match tls {
             Ok(tls) => {
                 let deadline = config.timeout;
@@ -105,6 +115,9 @@ impl<'s> Vu<'s> {
             }
             Err(e) => Err(OpenError::same(e.to_string())),
         };
+        if result.as_ref().map_or_else(|e| e.answered, |_| true) {
+            sh.ws_answered.fetch_add(1, Ordering::Relaxed);
+        }
         match result {
             Ok(conn) => {
                 self.ws = Some(conn);
@@ -343,10 +356,12 @@ async fn ws_handshake(
                 if creds.resend_after(status).await.unwrap_or(false) {
                     continue;
                 }
-                return Err(OpenError::same(format!(
-                    "Unexpected server response: {status}"
-                )));
+                return Err(
+                    OpenError::same(format!("Unexpected server response: {status}")).answered(),
+                );
             }
+            // The server answered, but not as a WebSocket server should.
+            Err(e @ WsError::Protocol(_)) => return Err(handshake_error(e).answered()),
             Err(e) => return Err(handshake_error(e)),
         }
     }
@@ -372,10 +387,12 @@ async fn ws_tcp(host: &str, port: u16) -> Result<TcpStream, OpenError> {
         Some((code, addr)) => OpenError {
             message: format!("connect {code} {}:{}", addr.ip(), addr.port()),
             code,
+            answered: false,
         },
         None => OpenError {
             message: format!("getaddrinfo ENOTFOUND {host}"),
             code: "ENOTFOUND".into(),
+            answered: false,
         },
     })
 }
@@ -391,6 +408,7 @@ fn tls_error(e: RequestError) -> OpenError {
     OpenError {
         message: message.to_string(),
         code: e.code,
+        answered: false,
     }
 }
 
@@ -421,6 +439,7 @@ fn handshake_error(e: WsError) -> OpenError {
                     code.clone()
                 },
                 code,
+                answered: false,
             }
         }
         other => OpenError::same(other.to_string()),

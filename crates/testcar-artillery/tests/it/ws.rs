@@ -515,3 +515,31 @@ async fn wss_verifies_the_certificate_unless_ws_or_tls_says_reject_unauthorized_
     }
     stop.cancel();
 }
+
+#[tokio::test]
+async fn a_target_that_answers_no_handshake_is_an_error_one_that_refuses_with_a_status_is_not() {
+    // Nothing listens on port 1: no WebSocket was answered, so the service was not tested.
+    let yaml = "config:\n  target: ws://x\n  phases: [{duration: 1, arrivalCount: 2}]\nscenarios:\n  - engine: ws\n    flow:\n      - send: hi\n";
+    let out = run_script(script(yaml, "ws://127.0.0.1:1/"), RunOptions::default()).await;
+    assert_eq!(out.suite.status, Status::Error);
+    let error = out.suite.error.clone().unwrap_or_default();
+    assert!(error.starts_with("no response from the target"), "{error}");
+    assert_eq!(
+        counter(&out, "errors.connect ECONNREFUSED 127.0.0.1:1"),
+        Some(2)
+    );
+    assert_eq!(counter(&out, "errors.ECONNREFUSED"), Some(2));
+    // A handshake refused with a status is an answer: the VUs fail, the run is judged.
+    let stop = CancellationToken::new();
+    let addr = testcar_artillery::compat_server::spawn(stop.clone())
+        .await
+        .unwrap();
+    let out = run_script(
+        script(yaml, &format!("ws://{addr}/ws/nope")),
+        RunOptions::default(),
+    )
+    .await;
+    assert_eq!(out.suite.status, Status::Passed, "{:?}", out.suite.error);
+    assert_eq!(counter(&out, "vusers.failed"), Some(2));
+    stop.cancel();
+}
