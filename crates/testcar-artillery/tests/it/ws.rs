@@ -400,6 +400,19 @@ fn bad_ws_input_is_refused_at_its_file_line_and_key() {
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    // A `before` flow may say `engine: http`, not `engine: ws`.
+    let hook = "config:\n  target: http://x/\nbefore:\n  engine: ENGINE\n  flow: [{get: {url: /}}]\nscenarios:\n  - flow: [{get: {url: /}}]\n";
+    parse_script(
+        &hook.replace("ENGINE", "http"),
+        Path::new("ok.yml"),
+        &LoadOptions::default(),
+    )
+    .unwrap();
+    let err = load_err(&hook.replace("ENGINE", "ws"));
+    assert!(
+        err.starts_with("bad.yml:4:3: before.engine: a `before`/`after` flow on the `ws` engine"),
+        "{err}"
+    );
     let socketio = load_err(
         "config:\n  target: http://x/\n  engine: socketio\nscenarios:\n  - flow: [{emit: hi}]\n",
     );

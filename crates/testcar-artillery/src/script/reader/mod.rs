@@ -302,13 +302,16 @@ impl Cx {
 
     fn hook(&self, node: &Node, key: &str) -> R<Vec<Step>> {
         let mut flow = None;
-        let rejected = [(
-            "engine",
-            "a `before`/`after` flow on another engine than http is",
-        )];
-        for (name, v, _) in self.entries(node, key, &["flow"], &rejected)? {
+        for (name, v, pos) in self.entries(node, key, &["flow", "engine"], &[])? {
             if name == "flow" {
                 flow = Some(self.flow(v, &join(key, "flow"))?);
+            } else if self.engine(v, &join(key, name), pos)? {
+                // Artillery runs a hook on its own `engine` (never `config.engine`).
+                return Err(self.unsupported(
+                    pos,
+                    &join(key, name),
+                    "a `before`/`after` flow on the `ws` engine is",
+                ));
             }
         }
         flow.ok_or_else(|| self.err(node.pos, key, "expected a `flow` list"))
