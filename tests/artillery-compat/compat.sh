@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every script of the corpus through real Artillery 2.x and through Testcar's native
 # engine against the same deterministic local server, then compares: counters
-# (http.requests, http.codes.*, vusers.*, plugins.expect.*) must be equal on deterministic
+# (http.requests, http.codes.*, vusers.*, plugins.expect.*, websocket.*) must be equal on deterministic
 # scripts, and verdicts must agree on all. A script marks itself `# compat: verdict-only`
 # when its counters depend on timing, or `# compat: counters-only` when its verdict differs
 # on purpose (a known difference, see docs/artillery-compatibility.md); `# args: ...` passes
@@ -109,7 +109,7 @@ def counters(path):
         problems.append(f"no report at {path}: {e}")
         return {}
     keep = ("apdex.", "http.requests", "http.responses", "http.codes.", "vusers.", "errors.",
-            "plugins.expect.", "plugins.metrics-by-endpoint.")
+            "plugins.expect.", "plugins.metrics-by-endpoint.", "websocket.")
     # Per-endpoint histograms are summaries, not counters; Artillery lists none here.
     # The server's port changes per run: names holding a URL record it as PORT.
     server = "127.0.0.1:" + os.environ["COMPAT_PORT"]

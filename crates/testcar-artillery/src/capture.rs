@@ -94,6 +94,19 @@ pub fn capture(c: &Capture, res: &Response<'_>, scope: &Scope<'_>) -> Captured {
     }
 }
 
+/// Whether a `match` holds: Artillery compares with `!==`, so the extracted value must have
+/// the type and value of the expected one, and an object or list never matches.
+pub fn matches(got: Captured, want: Option<Json>) -> bool {
+    match (got, want) {
+        (Captured::Value(got), Some(want)) => match (&got, &want) {
+            (Json::Number(a), Json::Number(b)) => a.as_f64() == b.as_f64(),
+            (Json::Array(_) | Json::Object(_), _) => false,
+            _ => got == want,
+        },
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

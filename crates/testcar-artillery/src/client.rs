@@ -120,6 +120,11 @@ impl Connector {
         })
     }
 
+    /// The TLS client settings (the `ws` engine's connections use them too).
+    pub fn tls_config(&self) -> Arc<rustls::ClientConfig> {
+        self.tls.clone()
+    }
+
     /// Share at most `size` connections per origin among all VUs (`http.pool`).
     pub fn with_pool(mut self, size: usize) -> Connector {
         self.pool = Some(Arc::new(SharedPool {
@@ -439,7 +444,7 @@ where
     Ok((sender, Box::pin(conn)))
 }
 
-fn map_io(e: std::io::Error) -> RequestError {
+pub(crate) fn map_io(e: std::io::Error) -> RequestError {
     use std::io::ErrorKind as K;
     // Out of file descriptors (an overloaded run piles up VUs): Node's names.
     match e.raw_os_error() {
@@ -463,7 +468,7 @@ fn map_io(e: std::io::Error) -> RequestError {
     RequestError::new(code, e)
 }
 
-fn map_tls(e: std::io::Error) -> RequestError {
+pub(crate) fn map_tls(e: std::io::Error) -> RequestError {
     let text = e.to_string();
     if let Some(inner) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
         use rustls::CertificateError as C;

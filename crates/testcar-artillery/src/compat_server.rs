@@ -1,6 +1,7 @@
 //! A small deterministic HTTP server for the compatibility corpus and tests: fixed answers
 //! per path, so Artillery and Testcar must count exactly the same codes and expectations.
 //! Run it with `cargo run -p testcar-artillery --example compat-server -- --port N`.
+//! WebSocket endpoints (`/ws/echo`, `/ws/silent`) serve the `ws` engine's corpus scripts.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -35,6 +36,7 @@ pub async fn serve(listener: TcpListener, stop: CancellationToken) {
             let _ = http1::Builder::new()
                 .keep_alive(true)
                 .serve_connection(TokioIo::new(stream), service_fn(handle))
+                .with_upgrades()
                 .await;
         });
     }
@@ -79,6 +81,9 @@ fn query_param(req: &Request<Incoming>, name: &str) -> Option<String> {
 
 async fn handle(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path().to_string();
+    if path.starts_with("/ws/") {
+        return Ok(websocket(req, path));
+    }
     let method = req.method().clone();
     let header = |name: &str| {
         req.headers()
@@ -241,4 +246,54 @@ async fn handle(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infalli
         _ => respond(404, "text/plain", "not found"),
     };
     Ok(res)
+}
+
+/// A WebSocket upgrade: `/ws/echo` sends every message back as it came, `/ws/silent` never
+/// answers. The first subprotocol the client offers is accepted. Anything that is not an
+/// upgrade request, or another path, is answered 404 (the client's handshake then fails).
+fn websocket(mut req: Request<Incoming>, path: String) -> Response<Full<Bytes>> {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::protocol::{Message, Role};
+    let echo = match path.as_str() {
+        "/ws/echo" => true,
+        "/ws/silent" => false,
+        _ => return respond(404, "text/plain", "not found"),
+    };
+    let Some(key) = req.headers().get("sec-websocket-key").cloned() else {
+        return respond(404, "text/plain", "not a websocket upgrade");
+    };
+    let protocol = req
+        .headers()
+        .get("sec-websocket-protocol")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(|p| p.trim().to_string());
+    let upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        let Ok(upgraded) = upgrade.await else { return };
+        let mut ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
+            TokioIo::new(upgraded),
+            Role::Server,
+            None,
+        )
+        .await;
+        while let Some(Ok(msg)) = ws.next().await {
+            let reply = echo && matches!(msg, Message::Text(_) | Message::Binary(_));
+            if matches!(msg, Message::Close(_)) || (reply && ws.send(msg).await.is_err()) {
+                return;
+            }
+        }
+    });
+    let mut res = Response::builder()
+        .status(101)
+        .header("connection", "Upgrade")
+        .header("upgrade", "websocket")
+        .header(
+            "sec-websocket-accept",
+            tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes()),
+        );
+    if let Some(p) = protocol {
+        res = res.header("sec-websocket-protocol", p);
+    }
+    res.body(Full::new(Bytes::new())).expect("valid")
 }

@@ -122,6 +122,8 @@ async fn run_inner(mut script: Script, opts: RunOptions, started: Instant) -> Ou
         endpoints,
         cancel: opts.cancel.clone(),
         running: Default::default(),
+        ws_tried: Default::default(),
+        ws_answered: Default::default(),
     });
 
     let progress_task = opts.progress.clone().map(|tx| {
@@ -196,7 +198,10 @@ async fn run_inner(mut script: Script, opts: RunOptions, started: Instant) -> Ou
     }
     if error.is_none() {
         if let Some(m) = &suite.metrics {
-            if m.requests > 0 && m.responses == 0 {
+            // HTTP requests without a response, or WebSockets of which none was answered.
+            let tried = m.requests > 0 || sh.ws_tried.load(Ordering::Relaxed) > 0;
+            let answered = m.responses > 0 || sh.ws_answered.load(Ordering::Relaxed) > 0;
+            if tried && !answered {
                 let errs: Vec<String> = m.errors.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 error = Some(format!("no response from the target ({})", errs.join(", ")));
             }
@@ -315,7 +320,7 @@ fn visit_requests<'s>(script: &'s Script, f: &mut dyn FnMut(&'s Request)) {
                 Step::Request(r) => f(r),
                 Step::Loop(l) => walk(&l.steps, f),
                 Step::Parallel(steps) => walk(steps, f),
-                Step::Think(_) | Step::Log(_) => {}
+                Step::Think(_) | Step::Log(_) | Step::WsSend(_) => {}
             }
         }
     }

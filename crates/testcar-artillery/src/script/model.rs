@@ -48,6 +48,12 @@ pub struct Config {
     /// `defaults.think.jitter` (`http.defaults.think` wins): every think time is drawn
     /// uniformly within this much of its value.
     pub think_jitter: Option<Jitter>,
+    /// `defaults.think.jitter` alone: Artillery's `ws` engine reads only this one.
+    pub ws_think_jitter: Option<Jitter>,
+    /// `config.engine: ws`: scenarios without their own `engine` run on the `ws` engine.
+    pub ws_default: bool,
+    /// `config.ws` (with `tls.rejectUnauthorized` and the legacy `config.timeout`).
+    pub ws: WsConfig,
     /// Variables from `--dotenv`, for `$env` when the process environment lacks them.
     pub dotenv: std::sync::Arc<std::collections::BTreeMap<String, String>>,
     /// `http.timeout` (default 10 s).
@@ -236,6 +242,8 @@ pub struct Scenario {
     pub weight: u32,
     /// `flow`.
     pub flow: Vec<Step>,
+    /// `engine` (else `config.engine`): `ws` scenarios hold a [`WsScenario`].
+    pub ws: Option<WsScenario>,
 }
 
 /// One step of a flow.
@@ -252,6 +260,8 @@ pub enum Step {
     Parallel(Vec<Step>),
     /// `log`: print a line.
     Log(Template),
+    /// `send` or `wait` of a `ws` scenario.
+    WsSend(Box<WsSend>),
 }
 
 /// `loop` with `count` or `over`.
@@ -500,6 +510,66 @@ impl Expectation {
             Expectation::HeaderEquals(..) => "headerEquals",
             Expectation::MatchesRegexp(_) => "matchesRegexp",
         }
+    }
+}
+
+/// `config.ws`: how a `ws` scenario connects and how long a reply may take.
+#[derive(Debug, Clone, Default)]
+pub struct WsConfig {
+    /// `ws.headers`, sent with the opening handshake.
+    pub headers: Vec<(String, Template)>,
+    /// `ws.subprotocols` (and a `Sec-WebSocket-Protocol` in `ws.headers`).
+    pub subprotocols: Vec<String>,
+    /// `ws.rejectUnauthorized`, else `tls.rejectUnauthorized`.
+    pub reject_unauthorized: Option<bool>,
+    /// How long a `capture`/`match` waits for its message: `config.timeout`, else
+    /// `ws.timeout`, else 10 s (Artillery's order).
+    pub timeout: Duration,
+}
+
+/// A `ws` scenario: where it connects. Artillery opens the connection when the VU starts,
+/// to the target or to the URL of a `connect` first step.
+#[derive(Debug, Clone, Default)]
+pub struct WsScenario {
+    /// The `connect` first step, if any.
+    pub connect: Option<WsConnect>,
+}
+
+/// A `connect` step: a URL, or `{target, headers, subprotocols, rejectUnauthorized}`
+/// (which replace `config.ws`'s, as in Artillery).
+#[derive(Debug, Clone)]
+pub struct WsConnect {
+    /// The URL (`target`), else `config.target`.
+    pub target: Option<Template>,
+    /// `headers`, else `config.ws.headers` (only in the mapping form).
+    pub headers: Option<Vec<(String, Template)>>,
+    /// `subprotocols`, else `config.ws.subprotocols`.
+    pub subprotocols: Option<Vec<String>>,
+    /// `rejectUnauthorized`, else `tls.rejectUnauthorized` (the mapping form drops
+    /// `config.ws`'s other options).
+    pub reject_unauthorized: Option<bool>,
+    /// The mapping form (`{target, ...}`) rather than a URL.
+    pub mapping: bool,
+}
+
+/// A `send` (or `wait`) step: a message to send, and with `capture`/`match` the next
+/// message to wait for and read.
+#[derive(Debug, Clone)]
+pub struct WsSend {
+    /// What to send: a string as is, anything else as JSON; none for a `wait`.
+    pub payload: Option<JsonTemplate>,
+    /// `capture` on the reply.
+    pub captures: Vec<Capture>,
+    /// `match` on the reply.
+    pub matches: Vec<Capture>,
+    /// Where the step was written.
+    pub pos: Pos,
+}
+
+impl WsSend {
+    /// Whether the step waits for a reply (it has a `capture` or a `match`).
+    pub fn waits(&self) -> bool {
+        !self.captures.is_empty() || !self.matches.is_empty()
     }
 }
 

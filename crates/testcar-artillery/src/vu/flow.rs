@@ -86,12 +86,20 @@ impl<'s> Vu<'s> {
             top.next += 1;
             match step {
                 Step::Request(r) => self.request(r).await?,
+                Step::WsSend(s) => self.ws_send(s).await?,
                 Step::Think(t) => {
                     let d = {
                         let text = t.render(&self.scope()).into_owned();
                         crate::script::think_duration(&text).map_err(VuFailure::new)?
                     };
-                    let d = match self.sh.script.config.think_jitter {
+                    let config = &self.sh.script.config;
+                    // The ws engine reads only `defaults.think`.
+                    let jitter = if self.ws.is_some() {
+                        config.ws_think_jitter
+                    } else {
+                        config.think_jitter
+                    };
+                    let d = match jitter {
                         Some(j) => j.apply(d, rand::rng().random::<f64>()),
                         None => d,
                     };

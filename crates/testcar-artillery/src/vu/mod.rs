@@ -1,12 +1,14 @@
 //! One virtual user running a flow. The VU's state lives here; what it does is split by
 //! stage: the flow loop (`flow`), building a request (`build`), sending it with redirects,
-//! cookies and credentials (`send`), reading the response (`response`) and metrics (`record`).
+//! cookies and credentials (`send`), reading the response (`response`) and metrics (`record`);
+//! a `ws` scenario's WebSocket (`ws`).
 
 mod build;
 mod flow;
 mod record;
 mod response;
 mod send;
+mod ws;
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
@@ -63,6 +65,11 @@ pub struct Shared {
     pub cancel: CancellationToken,
     /// VUs running now (for `maxVusers`).
     pub running: AtomicU64,
+    /// WebSocket connections tried, and those the server answered (opened, or refused
+    /// with an HTTP status): none answered means the target never answered.
+    pub ws_tried: AtomicU64,
+    /// See `ws_tried`.
+    pub ws_answered: AtomicU64,
 }
 
 /// A request's metrics-by-endpoint names, built once per run rather than per response.
@@ -129,6 +136,8 @@ pub struct Vu<'s> {
     last_url: Option<(String, Arc<(url::Url, Origin)>)>,
     /// Reused buffer for metric names built per response.
     name_buf: String,
+    /// The WebSocket of a `ws` scenario, open while its flow runs.
+    ws: Option<ws::WsConn>,
 }
 
 impl<'s> Vu<'s> {
@@ -164,6 +173,7 @@ impl<'s> Vu<'s> {
             quiet: false,
             last_url: None,
             name_buf: String::new(),
+            ws: None,
         }
     }
 
@@ -187,7 +197,18 @@ impl<'s> Vu<'s> {
             FlowKind::Before => sh.script.before.as_deref().unwrap_or(&[]),
             FlowKind::After => sh.script.after.as_deref().unwrap_or(&[]),
         };
-        self.steps(steps).await
+        let ws = match which {
+            FlowKind::Scenario(i) => sh.script.scenarios[i].ws.as_ref(),
+            _ => None,
+        };
+        let Some(ws) = ws else {
+            return self.steps(steps).await;
+        };
+        // Artillery's ws engine connects before the first step and closes after the last.
+        self.ws_open(ws).await?;
+        let result = self.steps(steps).await;
+        self.ws_close();
+        result
     }
 
     fn scope(&self) -> Scope<'_> {

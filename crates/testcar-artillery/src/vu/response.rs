@@ -75,14 +75,7 @@ impl Vu<'_> {
         for m in &r.matches {
             // Artillery compares with `!==`: same type and value, never equal for objects.
             let expected = m.value.as_ref().map(|v| v.render(&self.scope()));
-            let same = match (capture::capture(m, &res, &self.scope()), expected) {
-                (Captured::Value(got), Some(want)) => match (&got, &want) {
-                    (Json::Number(a), Json::Number(b)) => a.as_f64() == b.as_f64(),
-                    (Json::Array(_) | Json::Object(_), _) => false,
-                    _ => got == want,
-                },
-                _ => false,
-            };
+            let same = capture::matches(capture::capture(m, &res, &self.scope()), expected);
             if !same && m.strict != Some(false) {
                 capture_failed = true;
             }

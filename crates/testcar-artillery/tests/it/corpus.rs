@@ -36,7 +36,7 @@ async fn run_with_port(
     let addr = compat_server::spawn(stop.clone()).await.unwrap();
     let opts = LoadOptions {
         environment: environment.map(str::to_string),
-        target: Some(format!("http://{addr}")),
+        target: Some(target_for(name, addr)),
         ..Default::default()
     };
     let script = load_script(&corpus(name), &opts).unwrap_or_else(|e| panic!("{e}"));
@@ -48,6 +48,22 @@ async fn run_with_port(
         out.suite,
         addr.port(),
     )
+}
+
+/// The server's URL for a script: `http://ADDR`, or for a WebSocket target
+/// (`ws://127.0.0.1:{{ $env.COMPAT_PORT }}/path`) the same URL with the port filled in.
+fn target_for(name: &str, addr: std::net::SocketAddr) -> String {
+    let text = std::fs::read_to_string(corpus(name)).unwrap_or_default();
+    let ws_path = text.lines().find_map(|l| {
+        let rest = l
+            .trim()
+            .strip_prefix("target: \"ws://127.0.0.1:{{ $env.COMPAT_PORT }}")?;
+        Some(rest.trim_end_matches('"').to_string())
+    });
+    match ws_path {
+        Some(path) => format!("ws://{addr}{path}"),
+        None => format!("http://{addr}"),
+    }
 }
 
 fn assert_counters(counters: &serde_json::Value, expected: &[(&str, u64)]) {
@@ -227,7 +243,7 @@ struct Recorded {
 /// `PORT` in names that hold a URL, as `compat.sh` records them.
 fn compared_counters(counters: &serde_json::Value, port: u16) -> BTreeMap<String, u64> {
     let server = format!("127.0.0.1:{port}");
-    const KEEP: [&str; 8] = [
+    const KEEP: [&str; 9] = [
         "apdex.",
         "http.requests",
         "http.responses",
@@ -236,6 +252,7 @@ fn compared_counters(counters: &serde_json::Value, port: u16) -> BTreeMap<String
         "errors.",
         "plugins.expect.",
         "plugins.metrics-by-endpoint.",
+        "websocket.",
     ];
     counters
         .as_object()

@@ -63,7 +63,7 @@ fn unsupported_features_are_rejected_with_position_key_and_advice() {
             "bad.yml:4:5: config.plugins.fuzzer:",
         ),
         (
-            "config:\n  target: http://x\nscenarios:\n  - engine: ws\n    flow: []\n",
+            "config:\n  target: http://x\nscenarios:\n  - engine: playwright\n    flow: []\n",
             "bad.yml:4:5: scenarios[0].engine:",
         ),
         (
@@ -101,7 +101,7 @@ fn real_world_scripts_needing_javascript_or_other_engines_are_rejected() {
         ),
         (
             include_str!("../../test_data/rejected-ws.yml"),
-            "bad.yml:2:11: config.target: WebSocket targets",
+            "bad.yml:10:19: scenarios[0].flow[0].connect.function: `connect.function`",
         ),
         (
             include_str!("../../test_data/rejected-socketio.yml"),
@@ -462,7 +462,7 @@ where
 }
 
 /// A TLS acceptor with a fresh self-signed certificate for 127.0.0.1.
-fn mk_tls_acceptor() -> tokio_rustls::TlsAcceptor {
+pub(crate) fn mk_tls_acceptor() -> tokio_rustls::TlsAcceptor {
     let key = rcgen::KeyPair::generate().unwrap();
     let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     params.subject_alt_names = vec![rcgen::SanType::IpAddress("127.0.0.1".parse().unwrap())];
@@ -681,5 +681,8 @@ fn target_from_runner_allows_a_missing_target_but_not_a_bad_one() {
     parse(script, path, &later).unwrap();
     let bad = script.replace("config:\n", "config:\n  target: ftp://x\n");
     let e = parse(&bad, path, &later).unwrap_err().to_string();
-    assert!(e.contains("is not an http:// or https:// URL"), "{e}");
+    assert!(
+        e.contains("is not an http://, https://, ws:// or wss:// URL"),
+        "{e}"
+    );
 }

@@ -6,3 +6,4 @@ mod engine;
 mod hostile;
 mod overlay;
 mod script_forms;
+mod ws;

@@ -178,9 +178,7 @@ impl Cx {
         let rejected = [
             ("processor", "`processor` (custom JavaScript) is"),
             ("engines", "other engines are"),
-            ("engine", "other engines are"),
-            ("ws", "the WebSocket engine is"),
-            ("socketio", "the Socket.IO engine is"),
+            ("socketio", super::ws::SOCKETIO),
         ];
         let allowed = [
             "target",
@@ -196,6 +194,8 @@ impl Cx {
             "apdex",
             "timeout",
             "mode",
+            "engine",
+            "ws",
         ]
         .into_iter()
         .chain(IGNORED_CONFIG_KEYS.iter().map(|(k, _)| *k))
@@ -216,6 +216,12 @@ impl Cx {
                 headers: Vec::new(),
                 default_cookies: Vec::new(),
                 think_jitter: None,
+                ws_think_jitter: None,
+                ws_default: false,
+                ws: crate::script::model::WsConfig {
+                    timeout: Duration::from_secs(10),
+                    ..Default::default()
+                },
                 dotenv: Default::default(),
                 timeout: Duration::from_secs(10),
                 max_sockets: None,
@@ -258,6 +264,8 @@ impl Cx {
                 // Artillery 1.x's request timeout: `config.timeout || http.timeout || 10`.
                 "timeout" => legacy_timeout = Some(self.number(v, &k)?),
                 "mode" => self.arrival_mode(v, &k)?,
+                "engine" => d.config.ws_default = self.engine(v, &k, pos)?,
+                "ws" => self.config_ws(v, &k, &mut d.config)?,
                 ignored => {
                     let why = IGNORED_CONFIG_KEYS
                         .iter()
@@ -283,6 +291,8 @@ impl Cx {
         }
         if let Some(t) = legacy_timeout.filter(|t| *t > 0.0) {
             d.config.timeout = Duration::from_secs_f64(t);
+            // `config.timeout || ws.timeout || 10` in the ws engine too.
+            d.config.ws.timeout = d.config.timeout;
         }
         self.config_finish(d, overridden.contains(&"headers"), opts)
     }
@@ -412,24 +422,19 @@ impl Cx {
                 "missing; set it in the script, in the chosen environment, or pass --target",
             ));
         }
-        if !target_later
-            && url::Url::parse(&config.target).is_ok_and(|u| matches!(u.scheme(), "ws" | "wss"))
-        {
-            return Err(self.unsupported(
-                target_pos,
-                "config.target",
-                "WebSocket targets (the `ws` engine) are",
-            ));
-        }
+        // A ws:// target is checked against the scenarios' engines once they are read.
         if !target_later
             && url::Url::parse(&config.target)
-                .map(|u| !matches!(u.scheme(), "http" | "https"))
+                .map(|u| !matches!(u.scheme(), "http" | "https" | "ws" | "wss"))
                 .unwrap_or(true)
         {
             return Err(self.err(
                 target_pos,
                 "config.target",
-                format!("{:?} is not an http:// or https:// URL", config.target),
+                format!(
+                    "{:?} is not an http://, https://, ws:// or wss:// URL",
+                    config.target
+                ),
             ));
         }
         if config.phases.is_empty() {
@@ -480,6 +485,10 @@ impl Cx {
                     let mut jitter = None;
                     for (tk, tv, _) in self.entries(dv, &k, &["jitter"], &[])? {
                         jitter = Some(self.jitter(tv, &join(&k, tk))?);
+                    }
+                    if !key.ends_with("http.defaults") {
+                        // The ws engine reads `defaults.think` whatever `http.defaults` says.
+                        config.ws_think_jitter = jitter;
                     }
                     if apply {
                         config.think_jitter = jitter;

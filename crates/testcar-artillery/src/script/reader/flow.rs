@@ -14,10 +14,10 @@ use crate::template::Template;
 use crate::yaml::{Node, Pos, Value};
 
 impl Cx {
-    pub(super) fn scenario(&self, node: &Node, index: usize) -> R<Scenario> {
+    /// A scenario; `ws_default` is `config.engine: ws`.
+    pub(super) fn scenario(&self, node: &Node, index: usize, ws_default: bool) -> R<Scenario> {
         let key = format!("scenarios[{index}]");
         let rejected = [
-            ("engine", "other engines are"),
             ("beforeScenario", "`beforeScenario` (custom JavaScript) is"),
             ("afterScenario", "`afterScenario` (custom JavaScript) is"),
             ("beforeRequest", "`beforeRequest` (custom JavaScript) is"),
@@ -26,43 +26,46 @@ impl Cx {
         ];
         let mut name = None;
         let mut weight = 1;
-        let mut flow = None;
+        let mut flow_node = None;
+        let mut ws = ws_default;
         for (k, v, kpos) in self
             .map(node, &key)?
             .iter()
             .map(|(a, b)| (a.scalar_text(), b, a.pos))
         {
-            // `engine: http` is the default and harmless.
-            if k == "engine" && v.as_str() == Some("http") {
-                continue;
-            }
-            if k == "engine" {
-                let engine = v.scalar_text();
-                return Err(self.unsupported(
-                    kpos,
-                    &join(&key, &k),
-                    &format!("the `{engine}` engine is"),
-                ));
-            }
-            self.check_key(&k, kpos, &key, &["name", "weight", "flow"], &rejected)?;
+            self.check_key(
+                &k,
+                kpos,
+                &key,
+                &["name", "weight", "flow", "engine"],
+                &rejected,
+            )?;
             let kk = join(&key, &k);
             match k.as_str() {
                 "name" => name = Some(self.string(v, &kk)?),
                 "weight" => weight = self.number(v, &kk)? as u32,
-                _ => flow = Some(self.flow(v, &kk)?),
+                "engine" => ws = self.engine(v, &kk, kpos)?,
+                _ => flow_node = Some((v, kk)),
             }
         }
-        let Some(flow) = flow else {
+        let Some((flow_node, kk)) = flow_node else {
             return Err(self.err(
                 node.pos,
                 &join(&key, "flow"),
                 "missing; expected a list of steps",
             ));
         };
+        let (ws, flow) = if ws {
+            let (scenario, flow) = self.ws_flow(flow_node, &kk)?;
+            (Some(scenario), flow)
+        } else {
+            (None, self.flow(flow_node, &kk)?)
+        };
         Ok(Scenario {
             name: name.unwrap_or_else(|| index.to_string()),
             weight,
             flow,
+            ws,
         })
     }
 
@@ -144,8 +147,11 @@ impl Cx {
                 }
                 Ok(Step::Parallel(steps))
             }
-            "emit" | "send" | "connect" | "context" | "wait" | "reply" => {
-                Err(self.unsupported(kpos, &kk, &format!("`{kind}` steps (WebSocket/Socket.IO engines) are")))
+            "send" | "connect" | "wait" => {
+                Err(self.err(kpos, &kk, format!("`{kind}` is a step of the `ws` engine and this flow runs HTTP; add `engine: ws` to the scenario (or `engine: ws` to config)")))
+            }
+            "emit" | "context" | "reply" => {
+                Err(self.unsupported(kpos, &kk, &format!("`{kind}` steps (the Socket.IO engine) are")))
             }
             _ => Err(self.err(kpos, &kk, "unknown step; expected get, post, put, patch, delete, head, options, think, loop, parallel or log")),
         }
@@ -332,7 +338,7 @@ impl Cx {
     }
 
     /// A `capture` entry, or with `is_match` a `match` entry (`value` instead of `as`).
-    fn capture(&self, node: &Node, key: &str, is_match: bool) -> R<Capture> {
+    pub(super) fn capture(&self, node: &Node, key: &str, is_match: bool) -> R<Capture> {
         let allowed: &[&str] = if is_match {
             &[
                 "json", "header", "regexp", "value", "strict", "group", "flags",

@@ -5,6 +5,7 @@
 mod config;
 mod flow;
 mod plugins;
+mod ws;
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -247,7 +248,7 @@ impl Cx {
         };
         let mut list = Vec::new();
         for (i, node) in self.seq(scenarios_node, "scenarios")?.iter().enumerate() {
-            list.push(self.scenario(node, i)?);
+            list.push(self.scenario(node, i, config.ws_default)?);
         }
         if list.is_empty() {
             return Err(self.err(
@@ -256,6 +257,12 @@ impl Cx {
                 "expected at least one scenario",
             ));
         }
+        self.check_ws_target(
+            &config.target,
+            config_node,
+            &list,
+            before.is_some() || after.is_some(),
+        )?;
         if config.expect.is_none() {
             for s in &list {
                 let Some(pos) = first_expect(&s.flow) else {
@@ -295,12 +302,54 @@ impl Cx {
 
     fn hook(&self, node: &Node, key: &str) -> R<Vec<Step>> {
         let mut flow = None;
-        for (name, v, _) in self.entries(node, key, &["flow"], &[])? {
+        for (name, v, pos) in self.entries(node, key, &["flow", "engine"], &[])? {
             if name == "flow" {
                 flow = Some(self.flow(v, &join(key, "flow"))?);
+            } else if self.engine(v, &join(key, name), pos)? {
+                // Artillery runs a hook on its own `engine` (never `config.engine`).
+                return Err(self.unsupported(
+                    pos,
+                    &join(key, name),
+                    "a `before`/`after` flow on the `ws` engine is",
+                ));
             }
         }
         flow.ok_or_else(|| self.err(node.pos, key, "expected a `flow` list"))
+    }
+}
+
+impl Cx {
+    /// A `ws://` target is for `ws` scenarios: an HTTP scenario (or `before`/`after`
+    /// flow) could not send to it.
+    fn check_ws_target(
+        &self,
+        target: &str,
+        config: Option<&Node>,
+        scenarios: &[super::model::Scenario],
+        hooks: bool,
+    ) -> R<()> {
+        if !url::Url::parse(target).is_ok_and(|u| matches!(u.scheme(), "ws" | "wss")) {
+            return Ok(());
+        }
+        let pos = config
+            .and_then(|c| c.get("target"))
+            .map(|t| t.pos)
+            .unwrap_or(Pos {
+                line: 1,
+                col: 1,
+                src: 0,
+            });
+        if let Some(i) = scenarios.iter().position(|s| s.ws.is_none()) {
+            return Err(self.err(pos, "config.target", format!("a ws:// target is for `engine: ws` scenarios, and scenarios[{i}] runs HTTP; give it its own URLs or `engine: ws`")));
+        }
+        if hooks {
+            return Err(self.err(
+                pos,
+                "config.target",
+                "a ws:// target is for `engine: ws` scenarios; the `before`/`after` flows run HTTP",
+            ));
+        }
+        Ok(())
     }
 }
 
