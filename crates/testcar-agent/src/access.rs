@@ -34,11 +34,6 @@ impl Guard {
         }
     }
 
-    /// The policy, for the start-up log line.
-    pub fn policy(&self) -> EndpointPolicy {
-        self.policy
-    }
-
     /// `Ok` when `peer` may call `endpoint`, else the answer to send instead.
     pub fn check(
         &self,

@@ -62,18 +62,9 @@ pub struct Credentials {
     pub auth: Option<Arc<dyn testcar_auth::RequestAuth>>,
     /// Variables naming the credential files for exec suites.
     pub exec_env: Vec<(String, String)>,
-    /// The running chain: kept so that its background refresh lives as long as the run.
-    chain: Option<testcar_auth::Chain>,
-}
-
-impl Credentials {
-    /// The steps that were applied, for the log.
-    pub fn steps(&self) -> Vec<&str> {
-        self.chain
-            .as_ref()
-            .map(|c| c.applied_steps())
-            .unwrap_or_default()
-    }
+    /// The running chain: held (never read) so that its background refresh lives as long
+    /// as the run.
+    _chain: Option<testcar_auth::Chain>,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -148,7 +139,7 @@ pub async fn start(
     Ok(Credentials {
         auth: Some(chain.request_auth()),
         exec_env,
-        chain: Some(chain),
+        _chain: Some(chain),
     })
 }
 

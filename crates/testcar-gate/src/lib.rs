@@ -1,18 +1,18 @@
 //! testcar-gate: waits for the verdicts of a rollout's Testcar sidecars and passes or fails
 //! it. All the logic lives here; `main.rs` only parses arguments and maps the exit class.
 
-pub mod api_error;
-pub mod check;
+mod api_error;
+mod check;
 pub mod cli;
 pub mod client;
-pub mod gate;
-pub mod hint;
-pub mod markdown;
+mod gate;
+mod hint;
+mod markdown;
 pub mod merge;
 pub mod report;
-pub mod rollback;
+mod rollback;
 pub mod verdict;
-pub mod workload;
+mod workload;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};

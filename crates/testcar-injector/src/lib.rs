@@ -8,9 +8,9 @@ pub mod cli;
 pub mod config;
 pub mod metrics;
 pub mod mutate;
-pub mod quantity;
+mod quantity;
 pub mod server;
-pub mod tls;
+mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
