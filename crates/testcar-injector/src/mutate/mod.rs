@@ -1,7 +1,9 @@
 //! One pod in, one [`Outcome`] out, in stages so that deciding never mixes with building:
 //! [`eligibility`] (skip or go on) → [`facts`] (what the pod already has) → [`plan`] (every
 //! choice and every warning) → [`build`] (the objects to add) → [`patch`] (the JSON Patch).
-//! Pure (no I/O): every rule is unit-tested beside its stage and property-tested in `tests/`.
+//! The stages are pure; the one read of a review (the gate's record of a verified ReplicaSet,
+//! for scale-out pods) is [`Injector`]'s. Every rule is unit-tested beside its stage and
+//! property-tested in `tests/`.
 
 mod build;
 mod eligibility;
