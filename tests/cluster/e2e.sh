@@ -3,8 +3,9 @@
 # (scripts/cluster/up.sh): helm install the chart as users get it, kubectl apply annotated
 # Deployments, let the real API server call the webhook, run the gate, scale out a version the
 # gate verified (no load test again) — then the failure cases: a restarted sidecar, the
-# injector scaled to zero, a re-applied injected pod, a rotated serving certificate. Every step asserts. The cluster is torn down at the end, also when a
-# step fails or the run is interrupted; a failure prints the components' log tails.
+# injector scaled to zero, a re-applied injected pod, a rotated serving certificate. Every step
+# asserts. The cluster is torn down at the end, also when a step fails or the run is
+# interrupted; a failure prints the components' log tails.
 source "$(dirname "$0")/../../scripts/cluster/cluster-lib.sh"
 cd "$ROOT"
 
