@@ -65,7 +65,7 @@ pub struct Cli {
         long,
         env = "TESTCAR_GATE_VERIFIED_CONFIGMAP",
         value_name = "NAMESPACE/NAME",
-        default_value = "testcar/testcar-verified"
+        default_value = "testcar-system/testcar-verified"
     )]
     pub verified_configmap: crate::verified::VerifiedConfigMap,
     /// Do not record a passed rollout's ReplicaSet as verified (every new pod is tested in

@@ -22,12 +22,12 @@ impl std::str::FromStr for VerifiedConfigMap {
 
     fn from_str(value: &str) -> Result<VerifiedConfigMap, String> {
         let (namespace, name) = value.split_once('/').ok_or_else(|| {
-            format!("{value:?}: expected NAMESPACE/NAME, e.g. testcar/testcar-verified")
+            format!("{value:?}: expected NAMESPACE/NAME, e.g. testcar-system/testcar-verified")
         })?;
         let label = testcar_contract::annotations::is_dns_label;
         if !label(namespace) || !testcar_contract::annotations::is_dns_subdomain(name) {
             return Err(format!(
-                "{value:?}: expected NAMESPACE/NAME of a ConfigMap, e.g. testcar/testcar-verified"
+                "{value:?}: expected NAMESPACE/NAME of a ConfigMap, e.g. testcar-system/testcar-verified"
             ));
         }
         Ok(VerifiedConfigMap {

@@ -375,7 +375,7 @@ async fn a_passed_rollout_marks_its_replica_set_verified() {
 #[tokio::test]
 async fn marking_never_changes_the_verdict() {
     let mut world = passing_world();
-    world.add_configmap("testcar", "testcar-verified");
+    world.add_configmap("testcar-system", "testcar-verified");
     world.forbid_configmap_patch = true;
     let api = FakeApi::start(world).await;
     let dir = tempfile::tempdir().unwrap();
@@ -385,8 +385,8 @@ async fn marking_never_changes_the_verdict() {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(
-        stderr.contains("warning: cannot mark replicaset orders-7c9f8d6b5 verified in configmap testcar/testcar-verified: HTTP 403 Forbidden")
-            && stderr.contains("needs RBAC: patch configmaps/testcar-verified in namespace testcar")
+        stderr.contains("warning: cannot mark replicaset orders-7c9f8d6b5 verified in configmap testcar-system/testcar-verified: HTTP 403 Forbidden")
+            && stderr.contains("needs RBAC: patch configmaps/testcar-verified in namespace testcar-system")
             && stderr.contains("the verdict is unchanged"),
         "{stderr}"
     );
@@ -399,7 +399,7 @@ async fn marking_never_changes_the_verdict() {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(
-        stderr.contains("note: configmap testcar/testcar-verified not found, so scale-out pods of replicaset orders-7c9f8d6b5 are tested in full"),
+        stderr.contains("note: configmap testcar-system/testcar-verified not found, so scale-out pods of replicaset orders-7c9f8d6b5 are tested in full"),
         "{stderr}"
     );
 
@@ -412,7 +412,8 @@ async fn marking_never_changes_the_verdict() {
     assert_eq!(api.world().configmap_patches.len(), before);
 
     // A failed rollout: no patch.
-    api.world().add_configmap("testcar", "testcar-verified");
+    api.world()
+        .add_configmap("testcar-system", "testcar-verified");
     api.world()
         .set_log(CURRENT[0], &[log_with(RUN_FAILED, CURRENT[0])]);
     let out = run_gate(&kc, &args).await;
@@ -420,7 +421,7 @@ async fn marking_never_changes_the_verdict() {
     assert_eq!(api.world().configmap_patches.len(), before);
     assert_eq!(
         api.world()
-            .configmap_data("testcar", "testcar-verified")
+            .configmap_data("testcar-system", "testcar-verified")
             .unwrap(),
         Value::Null
     );
