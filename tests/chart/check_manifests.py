@@ -417,6 +417,14 @@ def check_deployment(f: Failures, docs: list[dict], v: dict, svc_name: str) -> N
     want_secret = v["tls"]["secret"]["name"] if v["tls"]["mode"] == "secret" else f"{svc_name}-tls"
     f.check(vols.get("tls", {}).get("secret", {}).get("secretName") == want_secret, "tls volume is not the serving certificate Secret")
     env = {e["name"]: e for e in c.get("env", [])}
+    if v["scaleOut"]["enabled"]:
+        d_verified = env.get("TESTCAR_INJECTOR_VERIFIED_DIR", {}).get("value", "")
+        f.check("verified" in mounts and d_verified == mounts["verified"], "TESTCAR_INJECTOR_VERIFIED_DIR is not the verified volume's mount")
+        cm = vols.get("verified", {}).get("configMap", {})
+        f.check(cm.get("name") == v["scaleOut"]["configMapName"] and cm.get("optional") is True,
+                "the verified volume is not the scaleOut.configMapName ConfigMap, optional")
+    else:
+        f.check("verified" not in vols and "TESTCAR_INJECTOR_VERIFIED_DIR" not in env, "the verified folder is mounted although scaleOut.enabled=false")
     f.check(env.get("POD_NAMESPACE", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "metadata.namespace", "POD_NAMESPACE is not from the downward API")
     aff = pod.get("affinity", {}).get("podAntiAffinity", {})
     if v["affinity"]:
@@ -445,10 +453,33 @@ def check_deployment(f: Failures, docs: list[dict], v: dict, svc_name: str) -> N
             f.check(not (s.get("kind") == "ServiceAccount" and s.get("name") == sa), f"{name_of(rb)} grants the injector's ServiceAccount API access")
 
 
+def check_verified_rbac(f: Failures, docs: list[dict], v: dict, ns: str) -> None:
+    """The gate may get and patch the one ConfigMap of verified ReplicaSets, nothing else."""
+    g = v["gate"]
+    roles = [r for r in find(docs, "Role") if r["metadata"]["name"].endswith("-gate-verified")]
+    bindings = [b for b in find(docs, "RoleBinding") if b["metadata"]["name"].endswith("-gate-verified")]
+    want = g["rbac"]["create"] and g["rbac"]["markVerified"] and v["scaleOut"]["enabled"]
+    f.check(len(roles) == len(bindings) == (1 if want else 0), f"{len(roles)} gate-verified Roles rendered, expected {int(want)}")
+    for role in roles:
+        f.check(role["metadata"]["namespace"] == ns, "the gate-verified Role is not in the release namespace")
+        f.check(role["rules"] == [{"apiGroups": [""], "resources": ["configmaps"], "resourceNames": [v["scaleOut"]["configMapName"]], "verbs": ["get", "patch"]}],
+                f"{name_of(role)} rules are {role['rules']}")
+    sa_ns = g["serviceAccount"]["namespace"] or ns
+    for b in bindings:
+        f.check(b["subjects"][0] == {"kind": "ServiceAccount", "name": g["serviceAccount"]["name"], "namespace": sa_ns}, f"{name_of(b)} does not bind the gate ServiceAccount")
+        f.check(b["subjects"][1:] == g["extraSubjects"], f"{name_of(b)} extra subjects {b['subjects'][1:]}")
+    cms = [c for c in find(docs, "ConfigMap") if c["metadata"]["name"] == v["scaleOut"]["configMapName"]]
+    f.check(len(cms) == (1 if v["scaleOut"]["enabled"] else 0), "the verified ConfigMap does not follow scaleOut.enabled")
+    for cm in cms:
+        # No data: Helm upgrades must leave the gate's keys alone.
+        f.check("data" not in cm and cm["metadata"]["namespace"] == ns, "the verified ConfigMap renders data or sits outside the release namespace")
+
+
 def check_gate_rbac(f: Failures, docs: list[dict], v: dict, ns: str) -> None:
     g = v["gate"]
-    roles = find(docs, "Role")
-    bindings = find(docs, "RoleBinding")
+    check_verified_rbac(f, docs, v, ns)
+    roles = [r for r in find(docs, "Role") if not r["metadata"]["name"].endswith("-gate-verified")]
+    bindings = [b for b in find(docs, "RoleBinding") if not b["metadata"]["name"].endswith("-gate-verified")]
     if not g["rbac"]["create"]:
         f.check(not roles and not bindings, "gate Roles rendered although gate.rbac.create=false")
         return
@@ -583,6 +614,7 @@ CONFIG_KEYS = {
     },
     "kubernetesVersion": None,
     "excludeNamespaces": None,
+    "onScaleOut": None,
 }
 
 
@@ -605,6 +637,7 @@ def check_config(f: Failures, docs: list[dict], v: dict, app_version: str) -> No
     want_limits = {k: (q or None) for k, q in a["volumeSizeLimits"].items()}
     f.check(agent.get("volumeSizeLimits") == want_limits, f"agent.volumeSizeLimits {agent.get('volumeSizeLimits')!r} != {want_limits!r}")
     f.check(cfg.get("excludeNamespaces") == v["excludeNamespaces"], "excludeNamespaces does not follow the values")
+    f.check(cfg.get("onScaleOut") == v["scaleOut"]["onScaleOut"], "onScaleOut does not follow scaleOut.onScaleOut")
     f.check(re.match(r"^v?1\.[0-9]+\.[0-9]+", str(cfg.get("kubernetesVersion", ""))) is not None, f"kubernetesVersion {cfg.get('kubernetesVersion')!r} is not the cluster's version")
     deps = find(docs, "Deployment")
     if deps:

@@ -242,9 +242,16 @@ SCHEMA = {
                     },
                 }
             ),
+            "scaleOut": obj(
+                {
+                    "enabled": BOOL,
+                    "configMapName": DNS_SUBDOMAIN,
+                    "onScaleOut": {"type": "string", "enum": ["none", "smoke", "all"]},
+                }
+            ),
             "gate": obj(
                 {
-                    "rbac": obj({"create": BOOL, "rollback": BOOL, "podProxy": BOOL, "namespaces": {"type": "array", "items": DNS_LABEL, "uniqueItems": True}}),
+                    "rbac": obj({"create": BOOL, "rollback": BOOL, "podProxy": BOOL, "markVerified": BOOL, "namespaces": {"type": "array", "items": DNS_LABEL, "uniqueItems": True}}),
                     "serviceAccount": obj({"create": BOOL, "name": DNS_SUBDOMAIN, "namespace": {"anyOf": [{"const": ""}, DNS_LABEL]}}),
                     "extraSubjects": {
                         "type": "array",

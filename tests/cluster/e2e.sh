@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # A platform team's first hour, on a real single-node Kubernetes built on this machine
 # (scripts/cluster/up.sh): helm install the chart as users get it, kubectl apply annotated
-# Deployments, let the real API server call the webhook, run the gate — then the failure
-# cases: a restarted sidecar, the injector scaled to zero, a re-applied injected pod, a rotated
-# serving certificate. Every step asserts. The cluster is torn down at the end, also when a
-# step fails or the run is interrupted; a failure prints the components' log tails.
+# Deployments, let the real API server call the webhook, run the gate, scale out a version the
+# gate verified (no load test again) — then the failure cases: a restarted sidecar, the
+# injector scaled to zero, a re-applied injected pod, a rotated serving certificate. Every step
+# asserts. The cluster is torn down at the end, also when a step fails or the run is
+# interrupted; a failure prints the components' log tails.
 source "$(dirname "$0")/../../scripts/cluster/cluster-lib.sh"
 cd "$ROOT"
 
@@ -347,6 +348,127 @@ kubectl -n "$NS" rollout status deploy/sample-hold --timeout=240s > "$W/rollout-
 [ "$(kubectl -n "$NS" get deploy sample-hold -o jsonpath='{.spec.template.metadata.annotations.testcar\.io/tests}')" = copy:/app/testcar ] \
   || fail "after --rollback the Deployment runs the passing tests again"
 ok "testcar-gate --rollback: exit 1, says the rollout stalled, puts revision 1's template back; the rollout completes"
+
+# ---------------------------------------------------------------------------------------------
+# Scale-out is not a new version: once testcar-gate passes a rollout it records the ReplicaSet
+# in the injector's ConfigMap (mounted into the injector, which has no API access); a pod that
+# `kubectl scale` adds to that ReplicaSet then runs what testcar.io/on-scale-out says: nothing
+# (not injected, Ready at once although readiness is held) or only the suites tagged smoke.
+VERIFIED=testcar-verified
+kubectl -n "$NS" apply -f examples/local-cluster/scale-out.yaml >/dev/null
+for d in sample-scaleout sample-scaleout-smoke; do
+  kubectl -n "$NS" rollout status "deploy/$d" --timeout=240s > "$W/rollout-$d.txt" 2>&1 \
+    || fail "$d rolls out once its tests pass" "$(cat "$W/rollout-$d.txt")"
+done
+# suites_of POD: the names of the suites in the pod's verdict, comma-separated.
+suites_of() { jq -r '[.suites[].name] | join(",")' <<<"$(verdict_of "$1")"; }
+# ready_secs POD: seconds from the pod's creation to its Ready condition.
+ready_secs() {
+  kubectl -n "$NS" get pod "$1" -o json | jq -r '((.status.conditions[] | select(.type == "Ready") | .lastTransitionTime)
+    | fromdate) - (.metadata.creationTimestamp | fromdate)'
+}
+rs_of() { kubectl -n "$NS" get rs -l "app.kubernetes.io/name=$1" -o jsonpath='{.items[0].metadata.name}'; }
+first_none="$(pod_of sample-scaleout)"
+first_smoke="$(pod_of sample-scaleout-smoke)"
+for p in "$first_none" "$first_smoke"; do
+  [ "$(suites_of "$p")" = smoke,load ] || fail "the first pod $p of a new version runs every suite" "$(verdict_of "$p")"
+done
+rollout_ready="$(ready_secs "$first_none")"
+[ "$rollout_ready" -ge 20 ] || fail "with the hold, $first_none became Ready only after its 20 s load suite (${rollout_ready}s)"
+ok "a new version runs smoke and the 20 s load suite before it is Ready ($first_none: ${rollout_ready}s from creation to Ready)"
+
+for d in sample-scaleout sample-scaleout-smoke; do
+  rs="$(rs_of "$d")"
+  code=0
+  "$GATE" -n "$NS" --deployment "$d" --verified-configmap "$SYS/$VERIFIED" --timeout 2m --interval 1s --log-format text \
+    > "$W/gate-$d.txt" 2>&1 || code=$?
+  [ "$code" = 0 ] || fail "the gate passes $d (exit $code)" "$(tail -n 20 "$W/gate-$d.txt")"
+  grep -q "marked replicaset $rs of deployment $d verified in configmap $SYS/$VERIFIED" "$W/gate-$d.txt" \
+    || fail "the gate says it marked $rs verified" "$(tail -n 20 "$W/gate-$d.txt")"
+  [ "$(kubectl -n "$SYS" get configmap "$VERIFIED" -o json | jq -r --arg k "$NS.$d" '.data[$k] // empty')" = "$rs" ] \
+    || fail "configmap $SYS/$VERIFIED records $rs under $NS.$d" "$(kubectl -n "$SYS" get configmap "$VERIFIED" -o yaml)"
+done
+marked_at=$SECONDS
+ok "testcar-gate passes both rollouts and records their ReplicaSets in $SYS/$VERIFIED"
+
+# replica_set_pod RS: the pod the ReplicaSet RS would create (its template, its controller
+# ownerReference, the pod-template-hash label), with a name of its own.
+replica_set_pod() {
+  kubectl -n "$NS" get rs "$1" -o json | jq --arg name "probe-$1-$RANDOM" '{apiVersion: "v1", kind: "Pod",
+    metadata: (.spec.template.metadata + {name: $name, namespace: .metadata.namespace, ownerReferences: [{apiVersion: "apps/v1",
+      kind: "ReplicaSet", name: .metadata.name, uid: .metadata.uid, controller: true, blockOwnerDeletion: true}]}),
+    spec: .spec.template.spec}'
+}
+# dry_run_skips RS: a server-side dry-run create of RS's pod (the API server calls the webhook)
+# comes back marked skipped-scale-out.
+dry_run_skips() {
+  [ "$(replica_set_pod "$1" | kubectl -n "$NS" create --dry-run=server -o json -f - 2>/dev/null \
+    | jq -r '.metadata.annotations["testcar.io/status"] // empty')" = skipped-scale-out ]
+}
+# every_injector_skips RS: each injector replica, asked directly with RS's pod, answers with the
+# skipped-scale-out mark (each pod's kubelet syncs its own copy of the folder).
+every_injector_skips() {
+  local ip review answer n=0
+  review="$(replica_set_pod "$1" | jq --arg ns "$NS" '{apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview",
+    request: {uid: "e2e-scale-out", kind: {group: "", version: "v1", kind: "Pod"}, resource: {group: "", version: "v1", resource: "pods"},
+      namespace: $ns, operation: "CREATE", userInfo: {username: "e2e"}, object: .}}')"
+  for ip in $(injector_ips); do
+    n=$((n + 1))
+    answer="$(curl -fsSk --max-time 5 -H 'Content-Type: application/json' --data-binary "$review" "https://$ip:8443/mutate")" || return 1
+    jq -r '.response.patch // ""' <<<"$answer" | base64 -d 2>/dev/null | grep -q '"skipped-scale-out"' || return 1
+  done
+  [ "$n" -ge 1 ]
+}
+rs_none="$(rs_of sample-scaleout)"
+rs_smoke="$(rs_of sample-scaleout-smoke)"
+until_true 180 "a server-side dry-run pod of $rs_none comes back skipped-scale-out (the kubelet brings the gate's record into the injector's mounted folder)" dry_run_skips "$rs_none"
+dry_run_secs=$((SECONDS - marked_at))
+until_true 180 "every injector replica has the gate's record of $rs_none" every_injector_skips "$rs_none"
+sync_secs=$((SECONDS - marked_at))
+ok "the injector reads the record from its mounted ConfigMap: dry-run skipped after ${dry_run_secs}s, every replica after ${sync_secs}s"
+
+kubectl -n "$NS" scale deploy/sample-scaleout --replicas=2 > "$W/scale-none.txt" 2>&1 || fail "kubectl scale sample-scaleout" "$(cat "$W/scale-none.txt")"
+kubectl -n "$NS" scale deploy/sample-scaleout-smoke --replicas=2 > "$W/scale-smoke.txt" 2>&1 || fail "kubectl scale sample-scaleout-smoke" "$(cat "$W/scale-smoke.txt")"
+# new_pod_of DEPLOYMENT FIRST: the Deployment's newest pod when it is not FIRST.
+new_pod_of() { local p; p="$(pod_of "$1")"; [ -n "$p" ] && [ "$p" != "$2" ] && echo "$p"; }
+has_new_pod() { new_pod_of "$@" >/dev/null; }
+until_true 60 "sample-scaleout has a second pod" has_new_pod sample-scaleout "$first_none"
+until_true 60 "sample-scaleout-smoke has a second pod" has_new_pod sample-scaleout-smoke "$first_smoke"
+kubectl -n "$NS" rollout status deploy/sample-scaleout --timeout=120s > "$W/rollout-scale-none.txt" 2>&1 \
+  || fail "the scale-out pod of sample-scaleout becomes Ready" "$(cat "$W/rollout-scale-none.txt")"
+scaled="$(new_pod_of sample-scaleout "$first_none")"
+kubectl -n "$NS" get pod "$scaled" -o json > "$W/scaled-none.json"
+[ "$(testcar_containers < "$W/scaled-none.json")" = 0 ] || fail "the scale-out pod $scaled of a verified ReplicaSet is not injected"
+[ "$(jq -r '.metadata.annotations["testcar.io/status"]' "$W/scaled-none.json")" = skipped-scale-out ] \
+  || fail "the scale-out pod $scaled is marked testcar.io/status: skipped-scale-out" "$(jq .metadata.annotations "$W/scaled-none.json")"
+[ "$(jq -r '.metadata.ownerReferences[0].name' "$W/scaled-none.json")" = "$rs_none" ] || fail "$scaled belongs to the verified $rs_none"
+scale_ready="$(ready_secs "$scaled")"
+[ "$scale_ready" -lt 20 ] || fail "the scale-out pod $scaled is Ready before a load test could have run (${scale_ready}s, the load suite takes 20 s)"
+skipped_total=0
+for ip in $(injector_ips); do
+  n="$(curl -fsS "http://$ip:9090/metrics" | awk '/^testcar_injector_admissions_total.*reason="scale-out-verified"/ {s += $2} END {print s + 0}')"
+  skipped_total=$((skipped_total + n))
+done
+[ "$skipped_total" -ge 1 ] || fail "the injectors count the skip (reason=\"scale-out-verified\")"
+ok "on-scale-out none: $scaled (+1 by kubectl scale) not injected, Ready ${scale_ready}s after creation (the rollout's pod: ${rollout_ready}s); metric reason scale-out-verified"
+
+kubectl -n "$NS" rollout status deploy/sample-scaleout-smoke --timeout=120s > "$W/rollout-scale-smoke.txt" 2>&1 \
+  || fail "the scale-out pod of sample-scaleout-smoke becomes Ready" "$(cat "$W/rollout-scale-smoke.txt")"
+smoked="$(new_pod_of sample-scaleout-smoke "$first_smoke")"
+kubectl -n "$NS" get pod "$smoked" -o json > "$W/scaled-smoke.json"
+[ "$(testcar_containers < "$W/scaled-smoke.json")" = 1 ] || fail "the smoke scale-out pod $smoked is injected"
+[ "$(jq -r '.metadata.ownerReferences[0].name' "$W/scaled-smoke.json")" = "$rs_smoke" ] || fail "$smoked belongs to the verified $rs_smoke"
+jq -e '[(.spec.containers + (.spec.initContainers // []))[] | select(.name == "testcar") | .env[]
+  | select(.name == "TESTCAR_SUITE_TAGS" and .value == "smoke")] | length == 1' "$W/scaled-smoke.json" >/dev/null \
+  || fail "the smoke scale-out pod's agent gets TESTCAR_SUITE_TAGS=smoke"
+verdict="$(verdict_of "$smoked")"
+[ "$(jq -r .status <<<"$verdict")" = passed ] && [ "$(suites_of "$smoked")" = smoke ] \
+  || fail "the smoke scale-out pod $smoked runs only the smoke suite and passes" "$verdict"
+smoke_ready="$(ready_secs "$smoked")"
+[ "$smoke_ready" -lt 20 ] || fail "the smoke scale-out pod $smoked is Ready before a load test could have run (${smoke_ready}s)"
+ok "on-scale-out smoke: $smoked runs only the smoke suite, passes, Ready ${smoke_ready}s after creation"
+log "scale-out timings: rollout pod Ready ${rollout_ready}s, record seen by a dry-run ${dry_run_secs}s / every injector ${sync_secs}s after the gate, scale-out pods Ready none ${scale_ready}s, smoke ${smoke_ready}s"
+kubectl -n "$NS" delete -f examples/local-cluster/scale-out.yaml --wait=false >/dev/null
 
 # ---------------------------------------------------------------------------------------------
 # 5. The sidecar's process is killed: the container restarts, the stored verdict is printed

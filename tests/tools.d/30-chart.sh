@@ -153,6 +153,9 @@ done <<'EOF'
 --set grafana.dashboard.namespace=Monitoring|/grafana/dashboard/namespace
 --set grafana.dashboard.enabled=yes|/grafana/dashboard/enabled
 --set grafana.dashboard.label=x|'label' not allowed
+--set scaleOut.onScaleOut=some|/scaleOut/onScaleOut
+--set scaleOut.configMapName=Verified_RS|/scaleOut/configMapName
+--set gate.rbac.markVerified=yes|/gate/rbac/markVerified
 EOF
 
 # --- the injector accepts the rendered config ---------------------------------------------

@@ -148,6 +148,7 @@ agent:
   runAsUser: {{ if kindIs "invalid" $a.runAsUser }}null{{ else }}{{ $a.runAsUser }}{{ end }}
   meshPortExclusion: {{ $a.meshPortExclusion }}
 excludeNamespaces: {{ .Values.excludeNamespaces | toJson }}
+onScaleOut: {{ .Values.scaleOut.onScaleOut }}
 {{- /* What Helm sees; `helm template` without --kube-version gives its own default. */}}
 kubernetesVersion: {{ .Capabilities.KubeVersion.Version | quote }}
 {{- end -}}

@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use testcar_contract::annotations::TestsSourceKind;
 use testcar_contract::duration::parse_duration;
 use testcar_contract::endpoints::EndpointPolicy;
+use testcar_contract::tags::TagSelection;
 use testcar_contract::{env, paths};
 
 /// The Testcar agent: runs a service's tests from inside its pod (sidecar) or one-shot.
@@ -129,6 +130,11 @@ pub struct SidecarArgs {
     /// so this pod sends 1/N of each phase's arrivals (from `testcar.io/replicas`).
     #[arg(long, env = env::LOAD_SHARE, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub load_share: Option<u32>,
+    /// Run only the suites with one of these tags (comma-separated, e.g. `smoke`; a suite's
+    /// `tags:` in testcar.yaml). Set by the injector on a scale-out pod of a verified
+    /// ReplicaSet with `testcar.io/on-scale-out: smoke`. Selecting no suite is an error.
+    #[arg(long, env = env::SUITE_TAGS, value_name = "TAGS")]
+    pub tags: Option<TagSelection>,
 }
 
 /// `testcar-agent run`.
@@ -169,6 +175,10 @@ pub struct RunArgs {
     /// Credential chain configuration (`auth.yaml`).
     #[arg(long)]
     pub auth: Option<PathBuf>,
+    /// Run only the suites with one of these tags (comma-separated, e.g. `smoke`; a suite's
+    /// `tags:` in testcar.yaml). Selecting no suite is an error.
+    #[arg(long, value_name = "TAGS")]
+    pub tags: Option<TagSelection>,
     #[command(flatten)]
     pub artillery: ArtilleryFlags,
 }

@@ -3,10 +3,12 @@
 //! become consistency suites);
 //! and, for tests the app copies in itself, waits until the folder is filled and settled.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use testcar_contract::paths::MANIFEST_FILE;
+use testcar_contract::tags::TagSelection;
 use tokio_util::sync::CancellationToken;
 
 use crate::manifest::{self, ManifestError, SuiteDef, SuiteKind};
@@ -101,6 +103,20 @@ pub enum DiscoverError {
         /// The folder.
         path: PathBuf,
     },
+    /// The tag selection leaves no suite to run.
+    #[error(
+        "no suite has the tag(s) {wanted} (--tags / {}), so nothing was run; the {count} suite(s) found have {}",
+        testcar_contract::env::SUITE_TAGS,
+        if .found.is_empty() { "no tags: give the suites to run `tags:` in testcar.yaml".to_string() } else { format!("the tags {}", .found.join(", ")) }
+    )]
+    NoneSelected {
+        /// The tags asked for.
+        wanted: String,
+        /// How many suites there were.
+        count: usize,
+        /// The tags the suites have, sorted.
+        found: Vec<String>,
+    },
 }
 
 impl DiscoverError {
@@ -118,6 +134,7 @@ impl DiscoverError {
             | DiscoverError::NeverFilled { .. }
             | DiscoverError::ImageVolumeEmpty { .. }
             | DiscoverError::Interrupted { .. } => "cannot find the tests",
+            DiscoverError::NoneSelected { .. } => "no suite selected by tags",
         }
     }
 }
@@ -133,6 +150,37 @@ pub struct Plan {
     pub auth: Option<(PathBuf, testcar_yaml::Value)>,
     /// Run-wide fault proxies from the manifests.
     pub proxies: Vec<crate::faults::ProxyDef>,
+}
+
+impl Plan {
+    /// Keep only the suites `tags` selects (all without a selection). A tag that no suite
+    /// has is not an error; a selection that leaves nothing to run is, naming the tags the
+    /// suites do have: a run that tests nothing must not pass.
+    pub fn select(mut self, tags: Option<&TagSelection>) -> Result<Plan, DiscoverError> {
+        let Some(tags) = tags else {
+            return Ok(self);
+        };
+        let count = self.suites.len();
+        let found: BTreeSet<String> = self.suites.iter().flat_map(|s| s.tags.clone()).collect();
+        let (kept, left): (Vec<SuiteDef>, Vec<SuiteDef>) =
+            self.suites.into_iter().partition(|s| tags.selects(&s.tags));
+        if kept.is_empty() {
+            return Err(DiscoverError::NoneSelected {
+                wanted: tags.to_string(),
+                count,
+                found: found.into_iter().collect(),
+            });
+        }
+        let names = |v: &[SuiteDef]| {
+            v.iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        tracing::info!(tags = %tags, selected = %names(&kept), left_out = %names(&left), "suites selected by tag");
+        self.suites = kept;
+        Ok(self)
+    }
 }
 
 /// Build the plan for `paths` (folders, manifests, scripts), in the order given.

@@ -100,6 +100,8 @@ pub struct SuiteDef {
     pub overlay: testcar_artillery::Overlay,
     /// Faults injected while the suite runs (`faults:`).
     pub faults: Vec<crate::faults::FaultSpec>,
+    /// `tags:`, for `--tags` / `TESTCAR_SUITE_TAGS` (e.g. `smoke` on a scale-out pod).
+    pub tags: Vec<String>,
 }
 
 impl SuiteDef {
@@ -116,6 +118,7 @@ impl SuiteDef {
             continue_on_failure: false,
             overlay: Default::default(),
             faults: Vec::new(),
+            tags: Vec::new(),
         }
     }
 
@@ -181,6 +184,9 @@ struct RawSuite {
     /// Faults during the suite.
     #[serde(default)]
     faults: Vec<crate::faults::RawFault>,
+    /// Tags that `--tags` selects by.
+    #[serde(default)]
+    tags: Vec<String>,
 }
 
 pub(crate) fn de_duration<'de, D: serde::Deserializer<'de>>(
@@ -263,6 +269,12 @@ pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
         }
         if !seen.insert(s.name.clone()) {
             return Err(at("name: another suite already has this name".into()));
+        }
+        if let Some(bad) = s.tags.iter().find(|t| !testcar_contract::tags::is_tag(t)) {
+            return Err(at(format!(
+                "tags: {bad:?} is not valid; expected {}",
+                testcar_contract::tags::TAG_EXPECTED
+            )));
         }
         let kind = match (s.artillery, s.exec, s.consistency) {
             (Some(p), None, None) => SuiteKind::Artillery(p),
@@ -355,6 +367,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
             continue_on_failure: s.continue_on_failure,
             overlay,
             faults,
+            tags: s.tags,
         });
     }
     Ok(Manifest {
@@ -412,6 +425,27 @@ mod tests {
         assert_eq!(m.suites[0].base_dir, Path::new("/tests"));
         let auth = m.auth.unwrap();
         assert!(auth.get("steps").is_some());
+    }
+
+    #[test]
+    fn tags_are_read_and_a_bad_one_names_the_suite() {
+        let m = parse_str(
+            "suites:\n  - name: smoke\n    exec: [\"true\"]\n    tags: [smoke, api]\n  - name: load\n    exec: [\"true\"]\n",
+        )
+        .unwrap();
+        assert_eq!(m.suites[0].tags, ["smoke", "api"]);
+        assert!(m.suites[1].tags.is_empty());
+        let e = parse_str(
+            "suites:\n  - name: a\n    exec: [\"true\"]\n  - name: b\n    exec: [\"true\"]\n    tags: [Smoke Test]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains(":4:")
+                && e.contains("suites[1] (b): tags: \"Smoke Test\" is not valid")
+                && e.contains("lowercase"),
+            "{e}"
+        );
     }
 
     #[test]

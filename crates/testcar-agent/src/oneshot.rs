@@ -37,7 +37,7 @@ pub async fn run(args: &RunArgs) -> ExitClass {
         timeout: args.timeout,
         results_dir: results_dir.clone(),
     };
-    let plan = discover::discover(&args.paths);
+    let plan = discover::discover(&args.paths).and_then(|p| p.select(args.tags.as_ref()));
     if let (Some(output), Ok(plan)) = (&args.output, &plan) {
         if let Err(e) = one_artillery_suite(plan, output) {
             eprintln!("testcar-agent: {e}");

@@ -140,7 +140,7 @@ async fn run_once(
             });
         }
         state.pending("discovering tests");
-        discover::discover(std::slice::from_ref(&args.tests_dir))
+        discover::discover(std::slice::from_ref(&args.tests_dir))?.select(args.tags.as_ref())
     }
     .await;
     let session = Session {

@@ -633,3 +633,71 @@ fn check_history_exit_codes_follow_the_verdict() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(":1"), "{err}");
 }
+
+/// `--tags`: only the suites with one of the tags run; a tag no suite has is no error as long
+/// as another selects something; a selection of nothing is an error that says what was asked
+/// and what the suites have.
+#[test]
+fn tags_select_suites_and_selecting_none_is_an_error_that_says_so() {
+    let tests = mk_tests(&[(
+        "testcar.yaml",
+        &manifest(
+            "  - name: smoke\n    exec: [\"true\"]\n    tags: [smoke]\n  - name: load\n    exec: [\"true\"]\n    tags: [load, nightly]\n  - name: untagged\n    exec: [\"true\"]\n",
+        ),
+    )]);
+    let dir = tests.path().to_str().unwrap();
+    let names = |doc: &Value| -> Vec<String> {
+        doc["suites"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (out, doc) = run_agent(&[dir, "--tags", "smoke"]);
+    assert_eq!(out.status.code(), Some(0), "{doc}");
+    assert_eq!(names(&doc), ["smoke"]);
+    let (out, doc) = run_agent(&[dir, "--tags", "nightly,unknown-tag,smoke"]);
+    assert_eq!(out.status.code(), Some(0), "{doc}");
+    assert_eq!(names(&doc), ["smoke", "load"]);
+    let (out, doc) = run_agent(&[dir]);
+    assert_eq!(out.status.code(), Some(0), "{doc}");
+    assert_eq!(names(&doc).len(), 3);
+
+    let (out, doc) = run_agent(&[dir, "--tags", "canary"]);
+    assert_eq!(out.status.code(), Some(2), "{doc}");
+    assert_eq!(doc["status"], "error");
+    assert!(doc["suites"].as_array().unwrap().is_empty(), "{doc}");
+    let error = doc["error"].as_str().unwrap();
+    assert_eq!(
+        error,
+        "no suite has the tag(s) canary (--tags / TESTCAR_SUITE_TAGS), so nothing was run; the 3 suite(s) found have the tags load, nightly, smoke"
+    );
+
+    // Scripts found without a manifest have no tags.
+    let scripts = mk_tests(&[(
+        "a.yml",
+        "config:\n  target: http://127.0.0.1:9\nscenarios:\n  - flow: []\n",
+    )]);
+    let (out, doc) = run_agent(&[scripts.path().to_str().unwrap(), "--tags", "smoke"]);
+    assert_eq!(out.status.code(), Some(2), "{doc}");
+    assert!(
+        doc["error"]
+            .as_str()
+            .unwrap()
+            .contains("have no tags: give the suites to run `tags:` in testcar.yaml"),
+        "{doc}"
+    );
+
+    // A malformed selection is refused by the command line, naming the flag.
+    let out = agent()
+        .args(["run", dir, "--tags", "Smoke Test"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--tags") && stderr.contains("lowercase letters"),
+        "{stderr}"
+    );
+}

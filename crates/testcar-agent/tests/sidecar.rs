@@ -347,3 +347,27 @@ fn an_empty_image_tests_folder_is_an_error_that_names_the_image_volume() {
     assert!(error.contains("ImageVolume"), "{error}");
     sidecar.terminate(Duration::from_secs(5));
 }
+
+/// `TESTCAR_SUITE_TAGS` (what the injector sets on a scale-out pod with
+/// `testcar.io/on-scale-out: smoke`): the sidecar runs only the smoke suite, and the verdict
+/// passes with it alone.
+#[test]
+fn the_suite_tags_from_the_injector_select_the_smoke_suite() {
+    let addr = start_service(true);
+    let tests = mk_tests(&[(
+        "testcar.yaml",
+        "suites:\n  - name: smoke\n    exec: [\"true\"]\n    tags: [smoke]\n  - name: load\n    exec: [\"sh\", \"-c\", \"exit 1\"]\n",
+    )]);
+    let results = tempfile::tempdir().unwrap();
+    let mut env = env_for(tests.path(), results.path(), format!("http://{addr}"));
+    env.push(("TESTCAR_SUITE_TAGS", "smoke".into()));
+    let mut sidecar = Sidecar::start(&env);
+    let doc = sidecar.wait_result(Duration::from_secs(30), |v| v.get("schema").is_some());
+    assert_eq!(doc["status"], "passed", "{doc}");
+    let suites = doc["suites"].as_array().unwrap();
+    assert_eq!(suites.len(), 1, "{doc}");
+    assert_eq!(suites[0]["name"], "smoke");
+    let (status, _) = http_get(sidecar.addr, "/passed").unwrap();
+    assert_eq!(status, 200);
+    sidecar.terminate(Duration::from_secs(5));
+}

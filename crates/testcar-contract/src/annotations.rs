@@ -59,6 +59,9 @@ pub mod keys {
     /// How many pods share the load with `testcar.io/load: shared` (the Deployment's
     /// `replicas`, written into the pod template: the injector cannot see it).
     pub const REPLICAS: &str = "testcar.io/replicas";
+    /// What a new pod of a ReplicaSet the gate already verified runs (a scale-out, not a new
+    /// version): `none` (not injected), `smoke` (suites tagged `smoke`) or `all`.
+    pub const ON_SCALE_OUT: &str = "testcar.io/on-scale-out";
 
     /// Every key Testcar knows, for did-you-mean suggestions.
     pub const ALL: &[&str] = &[
@@ -84,11 +87,16 @@ pub mod keys {
         ENDPOINTS,
         LOAD,
         REPLICAS,
+        ON_SCALE_OUT,
     ];
 }
 
 /// Value of `testcar.io/status` on an injected pod.
 pub const STATUS_INJECTED: &str = "injected";
+
+/// Value of `testcar.io/status` on a pod left without the agent because it scales out a
+/// ReplicaSet the gate verified (`testcar.io/on-scale-out: none`).
+pub const STATUS_SCALE_OUT_SKIPPED: &str = "skipped-scale-out";
 
 /// Label the injector puts on injected pods (`"true"`), for NetworkPolicies and other
 /// selectors, which cannot see annotations.
@@ -182,6 +190,43 @@ pub enum LoadMode {
     Shared,
 }
 
+/// `testcar.io/on-scale-out`: what a new pod of a ReplicaSet the gate already verified runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnScaleOut {
+    /// Not injected: the version passed its rollout; the pod gets Ready at once.
+    #[default]
+    None,
+    /// Injected; the agent runs only the suites tagged `smoke` ([`crate::tags::SMOKE`]).
+    Smoke,
+    /// Injected as any pod: every suite runs.
+    All,
+}
+
+impl OnScaleOut {
+    /// The annotation's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnScaleOut::None => "none",
+            OnScaleOut::Smoke => "smoke",
+            OnScaleOut::All => "all",
+        }
+    }
+}
+
+impl std::str::FromStr for OnScaleOut {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<OnScaleOut, String> {
+        match value.trim() {
+            "none" => Ok(OnScaleOut::None),
+            "smoke" => Ok(OnScaleOut::Smoke),
+            "all" => Ok(OnScaleOut::All),
+            _ => Err("none, smoke or all".to_string()),
+        }
+    }
+}
+
 /// The typed `testcar.io/*` annotations of one pod.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TestcarAnnotations {
@@ -227,6 +272,8 @@ pub struct TestcarAnnotations {
     pub load: LoadMode,
     /// `testcar.io/replicas`.
     pub replicas: Option<u32>,
+    /// `testcar.io/on-scale-out`; `None` leaves the operator's default.
+    pub on_scale_out: Option<OnScaleOut>,
 }
 
 impl TestcarAnnotations {
@@ -348,6 +395,9 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> ParsedAnnotations {
                     "a replica count from 1 to {MAX_REPLICAS}, e.g. \"3\" (the Deployment's replicas)"
                 )),
             },
+            keys::ON_SCALE_OUT => value
+                .parse::<OnScaleOut>()
+                .map(|v| a.on_scale_out = Some(v)),
             keys::ENVIRONMENT => {
                 if value.trim().is_empty() {
                     Err("a non-empty Artillery environment name, e.g. staging".to_string())
@@ -698,6 +748,28 @@ mod tests {
         for bad in ["", "lots", "1.2.3", "12 GB", "Mi", "1e", "-"] {
             assert!(!is_quantity(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn on_scale_out_values_and_a_bad_one() {
+        for (v, want) in [
+            ("none", OnScaleOut::None),
+            (" smoke", OnScaleOut::Smoke),
+            ("all", OnScaleOut::All),
+        ] {
+            let p = parse(&mk_annotations(&[("testcar.io/on-scale-out", v)]));
+            assert!(p.errors.is_empty(), "{:?}", p.errors);
+            assert_eq!(p.annotations.on_scale_out, Some(want));
+        }
+        let p = parse(&mk_annotations(&[("testcar.io/on-scale-out", "some")]));
+        assert_eq!(p.annotations.on_scale_out, None);
+        let e = p.errors[0].to_string();
+        assert!(
+            e.contains("testcar.io/on-scale-out")
+                && e.contains("\"some\"")
+                && e.contains("none, smoke or all"),
+            "{e}"
+        );
     }
 
     #[test]

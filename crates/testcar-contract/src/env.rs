@@ -34,6 +34,10 @@ pub const LOG: &str = "TESTCAR_LOG";
 /// `testcar.io/load: shared` with `testcar.io/replicas: N`: the agent runs 1/N of every
 /// Artillery phase's arrivals, so the rollout's N pods together send the script's load.
 pub const LOAD_SHARE: &str = "TESTCAR_LOAD_SHARE";
+/// Run only the suites with one of these tags (comma-separated, see
+/// [`crate::tags::TagSelection`]): `smoke` on a scale-out pod of a verified ReplicaSet with
+/// `testcar.io/on-scale-out: smoke`.
+pub const SUITE_TAGS: &str = "TESTCAR_SUITE_TAGS";
 
 /// Given to exec suites: a file holding the bearer token from the credential chain.
 pub const BEARER_TOKEN_FILE: &str = "TESTCAR_BEARER_TOKEN_FILE";

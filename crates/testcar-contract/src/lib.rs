@@ -14,6 +14,7 @@ pub mod paths;
 pub mod result;
 pub mod schema;
 pub mod summary;
+pub mod tags;
 
 pub use exit::ExitClass;
 pub use result::{

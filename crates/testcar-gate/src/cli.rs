@@ -56,6 +56,22 @@ pub struct Cli {
     /// `kubectl rollout undo` does). Needs `patch` on deployments.
     #[arg(long, requires = "deployment")]
     pub rollback: bool,
+    /// After a Deployment's rollout passed, record its ReplicaSet as verified in this
+    /// ConfigMap (in the injector's namespace; the chart creates it): new pods the autoscaler
+    /// adds to that ReplicaSet then run what `testcar.io/on-scale-out` says instead of every
+    /// suite. Needs `patch` on that ConfigMap; without it the gate warns, and the verdict and
+    /// exit code stay the same.
+    #[arg(
+        long,
+        env = "TESTCAR_GATE_VERIFIED_CONFIGMAP",
+        value_name = "NAMESPACE/NAME",
+        default_value = "testcar-system/testcar-verified"
+    )]
+    pub verified_configmap: crate::verified::VerifiedConfigMap,
+    /// Do not record a passed rollout's ReplicaSet as verified (every new pod is tested in
+    /// full).
+    #[arg(long, env = "TESTCAR_GATE_NO_MARK_VERIFIED")]
+    pub no_mark_verified: bool,
     /// Do not print each pod's suite table, only the pod table and the verdict.
     #[arg(long)]
     pub quiet: bool,

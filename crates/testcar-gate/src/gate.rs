@@ -169,6 +169,12 @@ fn describe(opts: &GateOptions, sel: &Selection) -> String {
             sel.ignored
         ));
     }
+    if sel.scale_outs > 0 {
+        s.push_str(&format!(
+            ", {} scale-out pod(s) of the verified ReplicaSet not gated (testcar.io/status: skipped-scale-out)",
+            sel.scale_outs
+        ));
+    }
     s
 }
 

@@ -76,6 +76,10 @@ pub struct Selection {
     pub expected: Option<usize>,
     /// Pods seen but not gated: older revisions, terminating pods.
     pub ignored: usize,
+    /// Pods of the current ReplicaSet the injector left without the agent because the gate
+    /// had verified that ReplicaSet (`testcar.io/status: skipped-scale-out`): not gated, and
+    /// not expected to report.
+    pub scale_outs: usize,
     /// Set when the controller has not caught up yet and no revision can be chosen.
     pub not_ready: Option<String>,
     /// Why the current ReplicaSet cannot create pods (its `ReplicaFailure` condition: a
@@ -326,6 +330,8 @@ async fn select_deployment(
         if owned_by(&pod.metadata, &current_uid) {
             if terminating(&pod) {
                 sel.ignored += 1;
+            } else if skipped_scale_out(&pod) {
+                sel.scale_outs += 1;
             } else {
                 chosen.push(pod);
             }
@@ -334,7 +340,21 @@ async fn select_deployment(
         }
     }
     sel.pods = sorted(chosen);
+    // A scale-out pod never reports; the tested pods of the ReplicaSet still must.
+    if sel.scale_outs > 0 {
+        sel.expected = sel
+            .expected
+            .map(|e| e.saturating_sub(sel.scale_outs).max(1));
+    }
     Ok(sel)
+}
+
+/// Whether the injector marked `pod` as a scale-out of a verified ReplicaSet, left untested.
+fn skipped_scale_out(pod: &Pod) -> bool {
+    pod.annotations()
+        .get(testcar_contract::annotations::keys::STATUS)
+        .map(String::as_str)
+        == Some(testcar_contract::annotations::STATUS_SCALE_OUT_SKIPPED)
 }
 
 async fn select_statefulset(

@@ -322,3 +322,107 @@ async fn check_is_a_subcommand_with_its_own_flags_and_exit_2_without_a_cluster()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// A passed Deployment rollout records its ReplicaSet in the injector's ConfigMap, one key
+/// `<namespace>.<deployment>` by a JSON merge patch, leaving the other Deployments' keys.
+#[tokio::test]
+async fn a_passed_rollout_marks_its_replica_set_verified() {
+    let mut world = passing_world();
+    world.add_configmap("testcar-system", "testcar-verified");
+    world.configmaps[0]["data"] = serde_json::json!({"shop.billing": "billing-6f5d4c"});
+    let api = FakeApi::start(world).await;
+    let dir = tempfile::tempdir().unwrap();
+    let kc = api.kubeconfig(dir.path());
+    let out = run_gate(
+        &kc,
+        &[
+            "--deployment",
+            "orders",
+            "--timeout",
+            "20s",
+            "--verified-configmap",
+            "testcar-system/testcar-verified",
+        ],
+    )
+    .await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("marked replicaset orders-7c9f8d6b5 of deployment orders verified in configmap testcar-system/testcar-verified"),
+        "{stderr}"
+    );
+    let w = api.world();
+    assert_eq!(
+        w.configmap_data("testcar-system", "testcar-verified")
+            .unwrap(),
+        serde_json::json!({"shop.billing": "billing-6f5d4c", "shop.orders": "orders-7c9f8d6b5"})
+    );
+    let (path, content_type, body) = &w.configmap_patches[0];
+    assert_eq!(
+        path,
+        "/api/v1/namespaces/testcar-system/configmaps/testcar-verified"
+    );
+    assert_eq!(content_type, "application/merge-patch+json");
+    assert_eq!(
+        body,
+        &serde_json::json!({"data": {"shop.orders": "orders-7c9f8d6b5"}})
+    );
+}
+
+/// Without permission (403) the gate warns with the missing rule and still exits 0; a
+/// ConfigMap that is not there is a note; a rollout that did not pass marks nothing; and
+/// --no-mark-verified never asks.
+#[tokio::test]
+async fn marking_never_changes_the_verdict() {
+    let mut world = passing_world();
+    world.add_configmap("testcar-system", "testcar-verified");
+    world.forbid_configmap_patch = true;
+    let api = FakeApi::start(world).await;
+    let dir = tempfile::tempdir().unwrap();
+    let kc = api.kubeconfig(dir.path());
+    let args = ["--deployment", "orders", "--timeout", "20s"];
+    let out = run_gate(&kc, &args).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("warning: cannot mark replicaset orders-7c9f8d6b5 verified in configmap testcar-system/testcar-verified: HTTP 403 Forbidden")
+            && stderr.contains("needs RBAC: patch configmaps/testcar-verified in namespace testcar-system")
+            && stderr.contains("the verdict is unchanged"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(TOKEN));
+
+    // Not there (an older chart): a note, exit 0.
+    api.world().configmaps.clear();
+    api.world().forbid_configmap_patch = false;
+    let out = run_gate(&kc, &args).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("note: configmap testcar-system/testcar-verified not found, so scale-out pods of replicaset orders-7c9f8d6b5 are tested in full"),
+        "{stderr}"
+    );
+
+    // --no-mark-verified: no patch at all.
+    let before = api.world().configmap_patches.len();
+    let mut no_mark = args.to_vec();
+    no_mark.push("--no-mark-verified");
+    let out = run_gate(&kc, &no_mark).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(api.world().configmap_patches.len(), before);
+
+    // A failed rollout: no patch.
+    api.world()
+        .add_configmap("testcar-system", "testcar-verified");
+    api.world()
+        .set_log(CURRENT[0], &[log_with(RUN_FAILED, CURRENT[0])]);
+    let out = run_gate(&kc, &args).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(api.world().configmap_patches.len(), before);
+    assert_eq!(
+        api.world()
+            .configmap_data("testcar-system", "testcar-verified")
+            .unwrap(),
+        Value::Null
+    );
+}

@@ -709,3 +709,25 @@ async fn a_shared_load_is_merged_and_its_shares_must_add_up() {
         "{error}"
     );
 }
+
+/// A pod the injector left without the agent because it scales out the ReplicaSet the gate
+/// verified (`testcar.io/status: skipped-scale-out`) is not gated: the other pods' verdicts
+/// decide, and the gate does not wait for one from it.
+#[tokio::test]
+async fn a_scale_out_pod_of_the_verified_replica_set_is_not_gated() {
+    let mut world = World::orders();
+    all_passing(&mut world);
+    uninjected(&mut world, CURRENT[2], true);
+    world.pod_mut(CURRENT[2])["metadata"]["annotations"]["testcar.io/status"] =
+        serde_json::json!("skipped-scale-out");
+    let api = FakeApi::start(world).await;
+    let (report, progress) = gate(&api, &mk_opts(deployment(), 5_000)).await;
+    assert_eq!(report.status, Status::Passed, "{report:#?}\n{progress}");
+    let names: Vec<&str> = report.pods.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, &CURRENT[..2]);
+    assert!(
+        progress.contains("1 scale-out pod(s) of the verified ReplicaSet not gated"),
+        "{progress}"
+    );
+    assert!(!api.world().requested(&format!("pods/{}/log", CURRENT[2])));
+}

@@ -62,6 +62,9 @@ pub enum Reason {
     /// A pod that must not restart (a Job's) on a cluster without native sidecars (before
     /// Kubernetes 1.29): the agent would keep it from completing.
     NoNativeSidecars,
+    /// A new pod of a ReplicaSet testcar-gate verified, with `testcar.io/on-scale-out: none`:
+    /// a scale-out, not a new version.
+    ScaleOutVerified,
     /// The object claims to be a Pod but does not read as one.
     UnreadablePod,
     /// The body is not an AdmissionReview with a request.
@@ -86,6 +89,7 @@ impl Reason {
             Reason::NoContainers => "no-containers",
             Reason::UnsupportedOs => "unsupported-os",
             Reason::NoNativeSidecars => "no-native-sidecars",
+            Reason::ScaleOutVerified => "scale-out-verified",
             Reason::UnreadablePod => "unreadable-pod",
             Reason::InvalidReview => "invalid-review",
             Reason::BodyRejected => "body-rejected",

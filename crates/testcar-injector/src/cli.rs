@@ -36,6 +36,11 @@ pub struct Cli {
         default_value = "0.0.0.0:9090"
     )]
     pub metrics_listen: SocketAddr,
+    /// Folder of the ReplicaSets testcar-gate verified (the `testcar-verified` ConfigMap,
+    /// mounted): a new pod of a verified ReplicaSet is a scale-out and runs what
+    /// `testcar.io/on-scale-out` says. Without it every pod is tested in full.
+    #[arg(long, env = "TESTCAR_INJECTOR_VERIFIED_DIR")]
+    pub verified_dir: Option<PathBuf>,
     /// Validate the configuration file and exit (0 valid, 2 invalid).
     #[arg(long)]
     pub check_config: bool,

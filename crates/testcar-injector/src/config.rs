@@ -63,6 +63,9 @@ pub struct Config {
     /// The cluster's Kubernetes version (`1.34.2`, `v1.28.5-eks-…`), written by the chart from
     /// what Helm sees. Unknown: native sidecars and image volumes are assumed to work.
     pub kubernetes_version: Option<String>,
+    /// What a new pod of a ReplicaSet the gate verified runs, unless the pod's
+    /// `testcar.io/on-scale-out` says otherwise: `none` (default), `smoke` or `all`.
+    pub on_scale_out: testcar_contract::annotations::OnScaleOut,
 }
 
 impl Config {
@@ -95,6 +98,7 @@ impl Default for Config {
                 "kube-node-lease".into(),
             ],
             kubernetes_version: None,
+            on_scale_out: Default::default(),
         }
     }
 }
@@ -636,6 +640,22 @@ excludeNamespaces: [kube-system, kube-public, kube-node-lease]
         assert_eq!(c.agent.resources.limits.cpu.0, "1");
         assert_eq!(c.agent.timeout.0, Duration::from_secs(300));
         assert_eq!(c.exclude_namespaces.len(), 3);
+    }
+
+    #[test]
+    fn on_scale_out_default_and_a_bad_value() {
+        use testcar_contract::annotations::OnScaleOut;
+        assert_eq!(Config::default().on_scale_out, OnScaleOut::None);
+        let c = Config::parse("onScaleOut: smoke\n", "c.yaml").unwrap();
+        assert_eq!(c.on_scale_out, OnScaleOut::Smoke);
+        let err = Config::parse("excludeNamespaces: []\nonScaleOut: some\n", "c.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("c.yaml:2:"), "{err}");
+        assert!(
+            err.contains("none") && err.contains("smoke") && err.contains("all"),
+            "{err}"
+        );
     }
 
     #[test]

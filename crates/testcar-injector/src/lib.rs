@@ -11,6 +11,7 @@ pub mod mutate;
 mod quantity;
 pub mod server;
 mod tls;
+mod verified;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -96,7 +97,13 @@ pub async fn serve(cli: Cli, shutdown: CancellationToken) -> Result<(), RunError
     )?);
     let acceptor = TlsAcceptor::from(Arc::new(tls::server_config(store.clone())?));
     let state = Arc::new(AppState {
-        injector: Injector::new(config, cli.namespace.as_deref()),
+        injector: {
+            let injector = Injector::new(config, cli.namespace.as_deref());
+            match &cli.verified_dir {
+                Some(dir) => injector.with_verified(verified::VerifiedDir::new(dir)),
+                None => injector,
+            }
+        },
         metrics,
         ready: Default::default(),
     });

@@ -2,7 +2,8 @@
 //! test CA (rcgen): trusted clients succeed, plain HTTP and untrusted clients fail, the
 //! certificate rotates (Kubernetes Secret style `..data` symlink swap) under concurrent load
 //! with zero failed requests, SIGTERM lets an in-flight request finish, bad config refuses
-//! to start naming the key.
+//! to start naming the key, a record of a verified ReplicaSet swapped into `--verified-dir`
+//! as the kubelet updates a ConfigMap volume is used without a restart.
 
 mod common;
 
@@ -832,4 +833,71 @@ async fn slow_loris_and_body_flood_do_not_starve_real_reviews() {
         "a review took {max:?} under attack (p50 {p50:?})"
     );
     assert!(inj.child.try_wait().unwrap().is_none(), "the injector died");
+}
+
+/// `--verified-dir` as the kubelet lays out a ConfigMap volume (`..data` symlink swapped when
+/// the ConfigMap changes): before the gate's record arrives the ReplicaSet's pod is injected;
+/// once the folder is swapped to hold it, the running injector leaves the next pod of that
+/// ReplicaSet alone (no restart), marks it and counts the reason.
+#[tokio::test]
+async fn a_record_the_kubelet_brings_in_makes_the_next_pod_a_scale_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = Ca::new("testcar test CA");
+    let (cert, key) = ca.issue("injector");
+    let tls = tmp.path().join("tls");
+    std::fs::create_dir(&tls).unwrap();
+    let secret = SecretDir::new(&tls, &cert, &key);
+    let verified = tmp.path().join("verified");
+    std::fs::create_dir(&verified).unwrap();
+    // The ConfigMap exists, empty: the kubelet's `..data` folder and no key.
+    std::fs::create_dir(verified.join("..2025_10_01_12_00_00.1")).unwrap();
+    std::os::unix::fs::symlink("..2025_10_01_12_00_00.1", verified.join("..data")).unwrap();
+    let mut inj = Injector::start(
+        &secret.cert(),
+        &secret.key(),
+        tmp.path(),
+        &["--verified-dir", verified.to_str().unwrap()],
+    );
+    inj.wait_ready().await;
+    let http = client(&ca.pem, true);
+    let review = |http: reqwest::Client, url: String| async move {
+        let answer: Value = http
+            .post(url)
+            .header("content-type", "application/json")
+            .body(REVIEW)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        common::patch_of(&answer).expect("a patch")
+    };
+    let patch = review(http.clone(), inj.url()).await.to_string();
+    assert!(patch.contains("\"injected\""), "{patch}");
+
+    // The gate records the ReplicaSet; the kubelet swaps the folder in.
+    let next = verified.join("..2025_10_01_12_01_00.2");
+    std::fs::create_dir(&next).unwrap();
+    std::fs::write(next.join("shop.orders"), "orders-7d9f8b6c5d").unwrap();
+    std::os::unix::fs::symlink("..2025_10_01_12_01_00.2", verified.join("..data_tmp")).unwrap();
+    std::fs::rename(verified.join("..data_tmp"), verified.join("..data")).unwrap();
+    std::os::unix::fs::symlink("..data/shop.orders", verified.join("shop.orders")).unwrap();
+
+    let patch = review(http, inj.url()).await;
+    assert_eq!(
+        patch,
+        serde_json::json!([
+            {"op": "add", "path": "/metadata/annotations/testcar.io~1status", "value": "skipped-scale-out"},
+            {"op": "add", "path": "/metadata/annotations/testcar.io~1injector-version", "value": env!("CARGO_PKG_VERSION")}
+        ])
+    );
+    let metrics = inj.metrics().await;
+    assert!(
+        metrics.contains(
+            "testcar_injector_admissions_total{decision=\"skipped\",reason=\"scale-out-verified\"} 1"
+        ),
+        "{metrics}"
+    );
+    assert!(inj.logs().contains("scale-out-verified"), "{}", inj.logs());
 }

@@ -13,8 +13,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
@@ -63,6 +64,12 @@ pub struct World {
     pub authorized: usize,
     /// The `x-testcar-token` of each pod-proxy request, as received.
     pub proxy_tokens: Vec<Option<String>>,
+    /// ConfigMaps (the gate's `testcar-verified` record).
+    pub configmaps: Vec<Value>,
+    /// Answer 403 to every ConfigMap patch, like a gate without the chart's Role.
+    pub forbid_configmap_patch: bool,
+    /// Each ConfigMap patch: path, content type, body.
+    pub configmap_patches: Vec<(String, String, Value)>,
 }
 
 /// The literal `TESTCAR_READ_TOKEN` of a pod's `testcar` container.
@@ -118,6 +125,19 @@ impl World {
             .iter_mut()
             .find(|p| p["metadata"]["name"] == name)
             .unwrap_or_else(|| panic!("no pod {name} in the fixture"))
+    }
+
+    /// An empty ConfigMap, as the chart creates `testcar-verified`.
+    pub fn add_configmap(&mut self, ns: &str, name: &str) {
+        self.configmaps.push(json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": ns, "resourceVersion": "1200",
+                         "uid": "3f0e6c1a-8d3b-4a57-b3e4-2c9d7e1f0a11"}
+        }));
+    }
+
+    pub fn configmap_data(&self, ns: &str, name: &str) -> Option<Value> {
+        named(&self.configmaps, ns, name).map(|c| c["data"].clone())
     }
 
     pub fn requested(&self, needle: &str) -> bool {
@@ -320,7 +340,79 @@ fn named<'a>(items: &'a [Value], ns: &str, name: &str) -> Option<&'a Value> {
         .find(|o| o["metadata"]["namespace"] == ns && o["metadata"]["name"] == name)
 }
 
-async fn handle(State(world): State<Arc<Mutex<World>>>, uri: Uri, headers: HeaderMap) -> Response {
+/// A JSON merge patch (RFC 7386) of `doc`, as the API server applies `Patch::Merge`.
+fn merge(doc: &mut Value, patch: &Value) {
+    match (doc.as_object_mut(), patch.as_object()) {
+        (Some(d), Some(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    d.remove(k);
+                } else {
+                    merge(d.entry(k.clone()).or_insert(Value::Null), v);
+                }
+            }
+        }
+        _ => *doc = patch.clone(),
+    }
+}
+
+fn patch_configmap(
+    w: &mut World,
+    ns: &str,
+    name: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let patch: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => return status(400, "BadRequest", &format!("invalid JSON patch: {e}")),
+    };
+    w.configmap_patches.push((
+        format!("/api/v1/namespaces/{ns}/configmaps/{name}"),
+        content_type.clone(),
+        patch.clone(),
+    ));
+    if w.forbid_configmap_patch {
+        return status(
+            403,
+            "Forbidden",
+            &format!(
+                "configmaps \"{name}\" is forbidden: User \"system:serviceaccount:ci:gate\" cannot patch resource \"configmaps\" in API group \"\" in the namespace \"{ns}\""
+            ),
+        );
+    }
+    if content_type != "application/merge-patch+json" {
+        return status(
+            415,
+            "UnsupportedMediaType",
+            &format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml; got {content_type}"
+            ),
+        );
+    }
+    let Some(cm) = w
+        .configmaps
+        .iter_mut()
+        .find(|o| o["metadata"]["namespace"] == ns && o["metadata"]["name"] == name)
+    else {
+        return status(404, "NotFound", &format!("configmaps \"{name}\" not found"));
+    };
+    merge(cm, &patch);
+    ok_json(cm.clone())
+}
+
+async fn handle(
+    State(world): State<Arc<Mutex<World>>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let mut w = world.lock().unwrap();
     w.requests.push(uri.to_string());
     let expected = format!("Bearer {TOKEN}");
@@ -335,6 +427,12 @@ async fn handle(State(world): State<Arc<Mutex<World>>>, uri: Uri, headers: Heade
     }
     let q = query(&uri);
     let segs: Vec<&str> = uri.path().trim_start_matches('/').split('/').collect();
+    if let ["api", "v1", "namespaces", ns, "configmaps", name] = segs.as_slice() {
+        if method == Method::PATCH {
+            let (ns, name) = (ns.to_string(), name.to_string());
+            return patch_configmap(&mut w, &ns, &name, &headers, &body);
+        }
+    }
     match segs.as_slice() {
         ["apis", "apps", "v1", "namespaces", ns, "deployments", name] => {
             match named(&w.deployments, ns, name) {

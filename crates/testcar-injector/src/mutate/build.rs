@@ -130,6 +130,7 @@ pub(super) const OWN_ENV: &[&str] = &[
     env::TESTS_WAIT_TIMEOUT,
     env::ENVIRONMENT,
     env::LOAD_SHARE,
+    env::SUITE_TAGS,
     env::LISTEN,
     env::LOG_FORMAT,
     env::ENDPOINTS,
@@ -165,6 +166,9 @@ fn agent_env(plan: &Plan) -> Vec<EnvVar> {
     }
     if let Some(n) = plan.load_share {
         envs.push(value_env(env::LOAD_SHARE, n.to_string()));
+    }
+    if let Some(tags) = &plan.suite_tags {
+        envs.push(value_env(env::SUITE_TAGS, tags.to_string()));
     }
     // On the node's network the agent's endpoints stay on loopback, and its port is not
     // declared: a declared port becomes a hostPort there, and two injected hostNetwork

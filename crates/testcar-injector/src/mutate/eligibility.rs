@@ -5,10 +5,11 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Pod, PodSpec};
-use testcar_contract::annotations::{self, ParsedAnnotations, keys};
+use testcar_contract::annotations::{self, OnScaleOut, ParsedAnnotations, keys};
+use testcar_contract::tags::{self, TagSelection};
 
 use super::facts;
-use super::warnings::{annotation_error_text, short, unknown_keys};
+use super::warnings::{annotation_error_text, default_used_text, short, unknown_keys};
 use crate::admission::Reason;
 
 /// Why an admissible pod is left alone: only what the pod and the configuration decide
@@ -29,6 +30,8 @@ pub enum Skip {
     NoContainers,
     /// The pod runs on an operating system the agent does not support (Windows).
     UnsupportedOs,
+    /// A new pod of a ReplicaSet testcar-gate verified, with `testcar.io/on-scale-out: none`.
+    ScaleOut,
 }
 
 impl From<Skip> for Reason {
@@ -41,6 +44,7 @@ impl From<Skip> for Reason {
             Skip::Collision => Reason::Collision,
             Skip::NoContainers => Reason::NoContainers,
             Skip::UnsupportedOs => Reason::UnsupportedOs,
+            Skip::ScaleOut => Reason::ScaleOutVerified,
         }
     }
 }
@@ -135,6 +139,38 @@ pub(super) fn check<'p>(
         return skipped(Skip::Collision, w);
     }
     Ok(Eligible { spec, parsed })
+}
+
+/// What a pod that scales out `replica_set` (verified by the gate) runs: skipped with
+/// `none`, the suites tagged `smoke` with `smoke` (the selection returned), everything with
+/// `all`. The pod's `testcar.io/on-scale-out` wins over the operator's `default`; a bad
+/// value is warned about and the default used. `None` for a pod that is not a scale-out.
+pub(super) fn scale_out(
+    parsed: &ParsedAnnotations,
+    default: OnScaleOut,
+    replica_set: Option<&str>,
+) -> Result<Option<TagSelection>, Skipped> {
+    let Some(replica_set) = replica_set else {
+        return Ok(None);
+    };
+    match parsed.annotations.on_scale_out.unwrap_or(default) {
+        OnScaleOut::All => Ok(None),
+        OnScaleOut::Smoke => Ok(Some(TagSelection::one(tags::SMOKE))),
+        OnScaleOut::None => {
+            let mut w: Vec<String> = parsed
+                .errors
+                .iter()
+                .filter(|e| e.key == keys::ON_SCALE_OUT)
+                .map(default_used_text)
+                .collect();
+            w.push(format!(
+                "testcar: the pod scales out ReplicaSet {}, which testcar-gate verified; with {}: none it is not injected (smoke or all test it)",
+                short(replica_set, 80),
+                keys::ON_SCALE_OUT
+            ));
+            skipped(Skip::ScaleOut, w)
+        }
+    }
 }
 
 #[cfg(test)]

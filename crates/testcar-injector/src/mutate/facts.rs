@@ -203,6 +203,40 @@ impl Mesh {
     }
 }
 
+/// The label the Deployment controller puts on each ReplicaSet's pods.
+pub(super) const TEMPLATE_HASH_LABEL: &str = "pod-template-hash";
+
+/// The ReplicaSet a pod is created for, and the Deployment that ReplicaSet belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct ReplicaSetOwner {
+    /// The ReplicaSet's name (its controller ownerReference).
+    pub replica_set: String,
+    /// The Deployment: the ReplicaSet's name less `-<pod-template-hash>`.
+    pub deployment: String,
+}
+
+/// The pod's controlling ReplicaSet, when it is a Deployment's: an `apps` ReplicaSet
+/// ownerReference with `controller: true` whose name is `<deployment>-<pod-template-hash>`
+/// (the hash from the pod's label). Anything else (a bare pod, a Job's, a StatefulSet's,
+/// a ReplicaSet of its own) has none.
+pub(super) fn replica_set_owner(pod: &k8s_openapi::api::core::v1::Pod) -> Option<ReplicaSetOwner> {
+    let owner = pod.metadata.owner_references.as_deref()?.iter().find(|o| {
+        o.controller == Some(true)
+            && o.kind == "ReplicaSet"
+            && o.api_version.split('/').next() == Some("apps")
+    })?;
+    let hash = pod.metadata.labels.as_ref()?.get(TEMPLATE_HASH_LABEL)?;
+    let deployment = owner
+        .name
+        .strip_suffix(hash.as_str())?
+        .strip_suffix('-')
+        .filter(|d| !d.is_empty())?;
+    Some(ReplicaSetOwner {
+        replica_set: owner.name.clone(),
+        deployment: deployment.to_string(),
+    })
+}
+
 /// The meshes the pod shows signs of. A namespace-wide injection label is invisible here,
 /// which is why the configuration can also add the exclusions to every pod.
 pub(super) fn meshes(pod: &k8s_openapi::api::core::v1::Pod) -> Vec<Mesh> {

@@ -1,7 +1,9 @@
 //! One pod in, one [`Outcome`] out, in stages so that deciding never mixes with building:
 //! [`eligibility`] (skip or go on) → [`facts`] (what the pod already has) → [`plan`] (every
 //! choice and every warning) → [`build`] (the objects to add) → [`patch`] (the JSON Patch).
-//! Pure (no I/O): every rule is unit-tested beside its stage and property-tested in `tests/`.
+//! The stages are pure; the one read of a review (the gate's record of a verified ReplicaSet,
+//! for scale-out pods) is [`Injector`]'s. Every rule is unit-tested beside its stage and
+//! property-tested in `tests/`.
 
 mod build;
 mod eligibility;
@@ -20,6 +22,7 @@ use k8s_openapi::api::core::v1::Pod;
 
 use crate::admission::{Decision, Reason};
 use crate::config::Config;
+use crate::verified::{Lookup, VerifiedDir};
 
 pub use eligibility::Skip;
 pub use warnings::{MAX_WARNING_CHARS, MAX_WARNINGS_TOTAL_CHARS};
@@ -58,6 +61,7 @@ pub struct Injector {
     config: Config,
     excluded: HashSet<String>,
     mint: fn() -> String,
+    verified: Option<VerifiedDir>,
 }
 
 /// A fresh read token: 32 bytes from the operating system's CSPRNG (through rustls' ring
@@ -82,6 +86,30 @@ impl Injector {
             config,
             excluded,
             mint: mint_read_token,
+            verified: None,
+        }
+    }
+
+    /// The same injector reading the ReplicaSets testcar-gate verified from `dir`.
+    pub fn with_verified(mut self, dir: VerifiedDir) -> Injector {
+        self.verified = Some(dir);
+        self
+    }
+
+    /// The ReplicaSet `pod` scales out, when the gate verified it: the one recorded for its
+    /// Deployment is the pod's own. Another one (an older ReplicaSet a rollback brought
+    /// back, or a newer rollout) is a version to test. The only I/O of a review: one small
+    /// file, read here so that the stages stay pure.
+    fn verified_replica_set(&self, pod: &Pod, namespace: &str) -> Option<String> {
+        let dir = self.verified.as_ref()?;
+        let owner = facts::replica_set_owner(pod)?;
+        match dir.lookup(namespace, &owner.deployment) {
+            Lookup::Verified(rs) if rs == owner.replica_set => Some(rs),
+            Lookup::Verified(_) | Lookup::NotRecorded => None,
+            Lookup::Unreadable(why) => {
+                tracing::warn!(%namespace, deployment = %owner.deployment, %why, "verified ReplicaSet record unreadable; the pod is tested in full");
+                None
+            }
         }
     }
 
@@ -157,7 +185,24 @@ impl Injector {
                 )],
             );
         }
+        let verified = self.verified_replica_set(pod, namespace);
+        let suite_tags = match eligibility::scale_out(
+            &eligible.parsed,
+            self.config.on_scale_out,
+            verified.as_deref(),
+        ) {
+            Ok(tags) => tags,
+            Err(skipped) => {
+                return Outcome {
+                    decision: Decision::Skipped,
+                    reason: skipped.skip.into(),
+                    patch: patch::mark_scale_out(pod),
+                    warnings: skipped.warnings,
+                };
+            }
+        };
         let mut plan = plan::Plan::resolve(&self.config, eligible.spec, &eligible.parsed);
+        plan.suite_tags = suite_tags;
         // Minted here, not in the plan, so that planning stays a pure function of the pod.
         plan.read_token = plan.endpoints.needs_token().then(self.mint);
         plan.annotations = self.mesh_exclusions(pod, plan.port);

@@ -93,6 +93,34 @@ pub(super) fn emit(pod: &Pod, additions: &Additions) -> Patch {
     Patch(ops)
 }
 
+/// The operations that mark a pod left without the agent because it scales out a verified
+/// ReplicaSet (`testcar.io/status: skipped-scale-out`), so that `kubectl get pod` and the
+/// gate tell it from a pod the webhook never saw. Empty when the mark is already there.
+pub(super) fn mark_scale_out(pod: &Pod) -> Patch {
+    let existing = pod.metadata.annotations.as_ref();
+    if existing
+        .and_then(|a| a.get(keys::STATUS))
+        .map(String::as_str)
+        == Some(annotations::STATUS_SCALE_OUT_SKIPPED)
+    {
+        return Patch(Vec::new());
+    }
+    let marker = [
+        (keys::STATUS, annotations::STATUS_SCALE_OUT_SKIPPED),
+        (keys::INJECTOR_VERSION, VERSION),
+    ];
+    let ops = if existing.is_some() {
+        marker
+            .into_iter()
+            .map(|(k, v)| add(&["metadata", "annotations", k], Value::from(v)))
+            .collect()
+    } else {
+        let map: BTreeMap<&str, &str> = marker.into_iter().collect();
+        vec![add(&["metadata", "annotations"], to_value(&map))]
+    };
+    Patch(ops)
+}
+
 fn to_value<T: Serialize>(v: &T) -> Value {
     // k8s-openapi types and string maps always serialize.
     serde_json::to_value(v).unwrap_or(Value::Null)

@@ -52,6 +52,9 @@ pub(super) struct Plan {
     pub environment: Option<String>,
     /// `testcar.io/load: shared` across `testcar.io/replicas` pods.
     pub load_share: Option<u32>,
+    /// The suites to run, by tag (`smoke` on a scale-out of a verified ReplicaSet with
+    /// `testcar.io/on-scale-out: smoke`; set by the injector after planning); `None`: all.
+    pub suite_tags: Option<testcar_contract::tags::TagSelection>,
     /// The Secret mounted at the auth folder.
     pub auth_secret: Option<String>,
     /// The agent's readiness follows the verdict.
@@ -146,6 +149,7 @@ impl Plan {
             },
             environment: a.environment.clone(),
             load_share: a.load_share(),
+            suite_tags: None,
             auth_secret: a.auth_secret.clone(),
             hold_readiness: a.hold_readiness.unwrap_or(agent.hold_readiness),
             endpoints: match &a.endpoints {

@@ -47,6 +47,43 @@ pub(crate) fn mk_pod(annotations: &[(&str, &str)], containers: Vec<Container>) -
     pod
 }
 
+/// `pod` as the ReplicaSet `orders-7d4b9c` of Deployment `orders` creates it: its controller
+/// ownerReference and the `pod-template-hash` label.
+pub(crate) fn mk_replica_set_pod(mut pod: Pod) -> Pod {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+    pod.metadata.owner_references = Some(vec![OwnerReference {
+        api_version: "apps/v1".into(),
+        kind: "ReplicaSet".into(),
+        name: "orders-7d4b9c".into(),
+        uid: "5b1c2f9e-7d4b-4c1a-9e51-0d6f4a3b2c10".into(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }]);
+    pod.metadata.labels = Some(
+        [
+            ("app".to_string(), "orders".to_string()),
+            ("pod-template-hash".to_string(), "7d4b9c".to_string()),
+        ]
+        .into(),
+    );
+    pod
+}
+
+/// An injector whose verified folder (a temporary one, kept alive by the returned guard)
+/// holds `records` as `(file name, content)`.
+pub(crate) fn mk_injector_verified(
+    config: Config,
+    records: &[(&str, &[u8])],
+) -> (Injector, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, content) in records {
+        std::fs::write(dir.path().join(name), content).unwrap();
+    }
+    let inj = Injector::new(config, Some("testcar-system"))
+        .with_verified(crate::verified::VerifiedDir::new(dir.path()));
+    (inj, dir)
+}
+
 pub(crate) fn mk_injector() -> Injector {
     Injector::new(Config::default(), Some("testcar-system"))
 }

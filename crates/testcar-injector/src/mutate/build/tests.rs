@@ -280,17 +280,19 @@ fn storage_is_bounded_by_size_limits_and_an_ephemeral_storage_request() {
 fn own_env_lists_every_variable_testcar_sets() {
     let mut app = mk_container("app", Some(8080));
     app.readiness_probe = Some(mk_probe_http(IntOrString::Int(8080), None));
-    let pod = mk_pod(
+    let pod = mk_replica_set_pod(mk_pod(
         &[
             ("testcar.io/inject", "true"),
             ("testcar.io/auth-secret", "a"),
             ("testcar.io/environment", "staging"),
             ("testcar.io/load", "shared"),
             ("testcar.io/replicas", "3"),
+            ("testcar.io/on-scale-out", "smoke"),
         ],
         vec![app],
-    );
-    let agent = agent_of(&apply(&pod, &mk_injector().mutate(&pod, "shop")));
+    ));
+    let (inj, _dir) = mk_injector_verified(Config::default(), &[("shop.orders", b"orders-7d4b9c")]);
+    let agent = agent_of(&apply(&pod, &inj.mutate(&pod, "shop")));
     let names: Vec<String> = agent.env.unwrap().into_iter().map(|e| e.name).collect();
     assert_eq!(names.len(), super::OWN_ENV.len(), "{names:?}");
     for n in &names {

@@ -153,3 +153,124 @@ fn an_inject_label_without_the_annotation_is_warned() {
     pod.metadata.labels = Some([("testcar.io/inject".to_string(), "true".to_string())].into());
     assert!(mk_injector().mutate(&pod, "shop").warnings.is_empty());
 }
+
+/// The scale-out pods of a verified ReplicaSet: `orders-7d4b9c` is recorded for `shop.orders`.
+fn mk_scale_out(annotations: &[(&str, &str)]) -> Pod {
+    let mut all = vec![("testcar.io/inject", "true")];
+    all.extend_from_slice(annotations);
+    mk_replica_set_pod(mk_pod(&all, vec![mk_container("app", Some(8080))]))
+}
+
+fn suite_tags(outcome: &Outcome, pod: &Pod) -> Option<String> {
+    env_of(&agent_of(&apply(pod, outcome)), env::SUITE_TAGS)
+}
+
+#[test]
+fn a_scale_out_of_a_verified_replica_set_is_not_injected_by_default() {
+    let (inj, _dir) =
+        mk_injector_verified(Config::default(), &[("shop.orders", b"orders-7d4b9c\n")]);
+    let pod = mk_scale_out(&[("testcar.io/hold-readiness", "true")]);
+    let out = inj.mutate(&pod, "shop");
+    assert_eq!(out.decision, Decision::Skipped);
+    assert_eq!(out.reason, Reason::ScaleOutVerified);
+    assert_eq!(out.reason.as_str(), "scale-out-verified");
+    // Marked, not injected: no container, no readiness hold, so it gets Ready at once.
+    let patched = apply(&pod, &out);
+    let ann = patched.metadata.annotations.as_ref().unwrap();
+    assert_eq!(ann[keys::STATUS], "skipped-scale-out");
+    assert_eq!(patched.spec.as_ref().unwrap().containers.len(), 1);
+    assert!(patched.spec.as_ref().unwrap().init_containers.is_none());
+    assert_eq!(out.warnings.len(), 1, "{:?}", out.warnings);
+    let w = &out.warnings[0];
+    assert!(
+        w.contains("ReplicaSet orders-7d4b9c") && w.contains("testcar.io/on-scale-out: none"),
+        "{w}"
+    );
+    // The marked pod, reviewed again, gets no second patch.
+    assert!(inj.mutate(&patched, "shop").patch.0.is_empty());
+}
+
+#[test]
+fn on_scale_out_smoke_and_all_inject_and_smoke_selects_the_smoke_suites() {
+    let (inj, _dir) = mk_injector_verified(Config::default(), &[("shop.orders", b"orders-7d4b9c")]);
+    let pod = mk_scale_out(&[("testcar.io/on-scale-out", "smoke")]);
+    let out = inj.mutate(&pod, "shop");
+    assert_eq!(out.decision, Decision::Injected);
+    assert_eq!(suite_tags(&out, &pod).as_deref(), Some("smoke"));
+    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+
+    let pod = mk_scale_out(&[("testcar.io/on-scale-out", "all")]);
+    let out = inj.mutate(&pod, "shop");
+    assert_eq!(out.decision, Decision::Injected);
+    assert_eq!(suite_tags(&out, &pod), None);
+
+    // The operator's default applies when the pod says nothing.
+    let config = Config::parse("onScaleOut: smoke\n", "c.yaml").unwrap();
+    let (inj, _dir) = mk_injector_verified(config, &[("shop.orders", b"orders-7d4b9c")]);
+    let pod = mk_scale_out(&[]);
+    assert_eq!(
+        suite_tags(&inj.mutate(&pod, "shop"), &pod).as_deref(),
+        Some("smoke")
+    );
+    // ...and the pod's annotation wins over it.
+    let pod = mk_scale_out(&[("testcar.io/on-scale-out", "none")]);
+    assert_eq!(inj.mutate(&pod, "shop").reason, Reason::ScaleOutVerified);
+}
+
+#[test]
+fn a_bad_on_scale_out_value_warns_and_uses_the_default() {
+    let (inj, _dir) = mk_injector_verified(Config::default(), &[("shop.orders", b"orders-7d4b9c")]);
+    let pod = mk_scale_out(&[("testcar.io/on-scale-out", "smoke-only")]);
+    let out = inj.mutate(&pod, "shop");
+    assert_eq!(out.reason, Reason::ScaleOutVerified);
+    let all = out.warnings.join("\n");
+    assert!(
+        all.contains("annotation testcar.io/on-scale-out: \"smoke-only\" is not valid; expected none, smoke or all; the default is used"),
+        "{all}"
+    );
+    // Not a scale-out: the bad value is still warned about, the pod injected in full.
+    let out = mk_injector().mutate(&pod, "shop");
+    assert_eq!(out.decision, Decision::Injected);
+    assert!(
+        out.warnings
+            .iter()
+            .any(|w| w.contains("testcar.io/on-scale-out")),
+        "{:?}",
+        out.warnings
+    );
+}
+
+#[test]
+fn anything_but_the_recorded_replica_set_is_tested_in_full() {
+    let pod = mk_scale_out(&[]);
+    let injected = |records: &[(&str, &[u8])], ns: &str| {
+        let (inj, _dir) = mk_injector_verified(Config::default(), records);
+        let out = inj.mutate(&pod, ns);
+        (out.decision, suite_tags(&out, &pod))
+    };
+    let full = (Decision::Injected, None);
+    // Nothing recorded (or the kubelet has not synced the folder yet).
+    assert_eq!(injected(&[], "shop"), full);
+    // Another ReplicaSet recorded: this pod is of a newer rollout, or of an older ReplicaSet
+    // a rollback brought back.
+    assert_eq!(injected(&[("shop.orders", b"orders-5f6a7b")], "shop"), full);
+    // The same Deployment name in another namespace.
+    assert_eq!(
+        injected(&[("shop.orders", b"orders-7d4b9c")], "billing"),
+        full
+    );
+    // A garbled record.
+    for garbled in [&b"Orders 7d4b9c"[..], b"", &[0xff, 0xfe][..]] {
+        assert_eq!(injected(&[("shop.orders", garbled)], "shop"), full);
+    }
+    // No verified folder at all: the injector as before.
+    let out = mk_injector().mutate(&pod, "shop");
+    assert_eq!((out.decision, suite_tags(&out, &pod)), full);
+    // A pod that is not a ReplicaSet's.
+    let (inj, _dir) = mk_injector_verified(Config::default(), &[("shop.orders", b"orders-7d4b9c")]);
+    let bare = mk_pod(
+        &[("testcar.io/inject", "true")],
+        vec![mk_container("app", Some(8080))],
+    );
+    assert_eq!(inj.mutate(&bare, "shop").decision, Decision::Injected);
+}

@@ -102,3 +102,41 @@ fn pod_level_resources_need_a_value() {
     });
     assert!(has_pod_level_resources(&spec));
 }
+
+#[test]
+fn the_replica_set_owner_needs_a_controller_reference_and_the_hash_label() {
+    let pod = mk_replica_set_pod(mk_pod(&[], vec![mk_container("app", None)]));
+    assert_eq!(
+        replica_set_owner(&pod),
+        Some(ReplicaSetOwner {
+            replica_set: "orders-7d4b9c".into(),
+            deployment: "orders".into()
+        })
+    );
+    // A bare pod, a pod without the hash label, a hash that is not the name's suffix, a
+    // reference that is not the controller, another kind: none.
+    assert_eq!(replica_set_owner(&mk_pod(&[], vec![])), None);
+    let mut p = pod.clone();
+    p.metadata
+        .labels
+        .as_mut()
+        .unwrap()
+        .remove(TEMPLATE_HASH_LABEL);
+    assert_eq!(replica_set_owner(&p), None);
+    let mut p = pod.clone();
+    p.metadata
+        .labels
+        .as_mut()
+        .unwrap()
+        .insert(TEMPLATE_HASH_LABEL.into(), "ffffff".into());
+    assert_eq!(replica_set_owner(&p), None);
+    let mut p = pod.clone();
+    p.metadata.owner_references.as_mut().unwrap()[0].controller = Some(false);
+    assert_eq!(replica_set_owner(&p), None);
+    let mut p = pod.clone();
+    p.metadata.owner_references.as_mut().unwrap()[0].kind = "StatefulSet".into();
+    assert_eq!(replica_set_owner(&p), None);
+    let mut p = pod;
+    p.metadata.owner_references.as_mut().unwrap()[0].name = "-7d4b9c".into();
+    assert_eq!(replica_set_owner(&p), None);
+}
