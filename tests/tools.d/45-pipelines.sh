@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The pipeline integrations under integrations/ (docs/pipelines.md), each against the fake
 # testcar-gate that plays back the gate's recorded outputs (integrations/testdata, kept equal to
-# the real gate's by crates/testcar-gate/tests/wrapper_fixtures.rs):
+# the real gate's by crates/testcar-gate/tests/it/wrapper_fixtures.rs):
 #   Azure DevOps  npm test: the task under the task library's MockTestRunner, and the release
 #                 download with its checksum; then the extension packaged with tfx-cli
 #   GitHub        action.yml against SchemaStore's action schema; the step run the way the

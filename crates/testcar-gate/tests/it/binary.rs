@@ -1,7 +1,7 @@
 //! The real `testcar-gate` binary against the stand-in API server (recorded-shape payloads,
 //! see `common/mod.rs`): exit codes, the summary on stdout, the JUnit and JSON files.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Output;

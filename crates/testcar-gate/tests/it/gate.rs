@@ -2,7 +2,7 @@
 //! (see `common/mod.rs`; there is no kube-apiserver on these machines), reached by the
 //! real kube-rs client through a generated kubeconfig.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -19,17 +19,17 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-pub const DEPLOYMENT: &str = include_str!("../../test_data/deployment-orders.json");
-pub const REPLICASETS: &str = include_str!("../../test_data/replicasets-orders.json");
-pub const PODS: &str = include_str!("../../test_data/pods-orders.json");
-pub const STATEFULSET: &str = include_str!("../../test_data/statefulset-ledger.json");
-pub const STS_PODS: &str = include_str!("../../test_data/pods-ledger.json");
-pub const WEBHOOKS: &str = include_str!("../../test_data/mutatingwebhookconfigurations.json");
-pub const PREAMBLE: &str = include_str!("../../test_data/agent-preamble.log");
-pub const IDLE: &str = include_str!("../../test_data/agent-idle.log");
-pub const RUN_PASSED: &str = include_str!("../../../../docs/examples/passed.json");
-pub const RUN_FAILED: &str = include_str!("../../../../docs/examples/failed.json");
-pub const RUN_ERROR: &str = include_str!("../../../../docs/examples/error.json");
+pub const DEPLOYMENT: &str = include_str!("../../../test_data/deployment-orders.json");
+pub const REPLICASETS: &str = include_str!("../../../test_data/replicasets-orders.json");
+pub const PODS: &str = include_str!("../../../test_data/pods-orders.json");
+pub const STATEFULSET: &str = include_str!("../../../test_data/statefulset-ledger.json");
+pub const STS_PODS: &str = include_str!("../../../test_data/pods-ledger.json");
+pub const WEBHOOKS: &str = include_str!("../../../test_data/mutatingwebhookconfigurations.json");
+pub const PREAMBLE: &str = include_str!("../../../test_data/agent-preamble.log");
+pub const IDLE: &str = include_str!("../../../test_data/agent-idle.log");
+pub const RUN_PASSED: &str = include_str!("../../../../../docs/examples/passed.json");
+pub const RUN_FAILED: &str = include_str!("../../../../../docs/examples/failed.json");
+pub const RUN_ERROR: &str = include_str!("../../../../../docs/examples/error.json");
 
 /// The bearer token in the generated kubeconfig; tests check it never shows up in output.
 pub const TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.gate-test-token-SECRET-7f3a";

@@ -4,7 +4,7 @@
 //! (`common/mod.rs`; passed, failed, a pod's run in error, timeout) or with an unreadable kubeconfig, makes times and
 //! temporary paths stable, and compares. `TESTCAR_UPDATE_FIXTURES=1` rewrites them.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -232,7 +232,7 @@ fn gate_flags_list_is_the_clis() {
 /// docs/pipelines.md shows the failed scenario's summary as the gate writes it.
 #[test]
 fn pipelines_doc_shows_the_real_summary() {
-    let doc = include_str!("../../../docs/pipelines.md");
+    let doc = include_str!("../../../../docs/pipelines.md");
     let summary = std::fs::read_to_string(root().join("failed/summary.md")).unwrap();
     assert!(
         doc.contains(&format!("````markdown\n{summary}````")),
