@@ -59,6 +59,10 @@ pub mod keys {
     /// How many pods share the load with `testcar.io/load: shared` (the Deployment's
     /// `replicas`, written into the pod template: the injector cannot see it).
     pub const REPLICAS: &str = "testcar.io/replicas";
+    /// What the agent's faults may reach beyond the pod's own processes: `pods` mounts the
+    /// pod's service account token into the agent (pod faults through the Kubernetes API);
+    /// `none` (default) adds nothing.
+    pub const FAULTS: &str = "testcar.io/faults";
 
     /// Every key Testcar knows, for did-you-mean suggestions.
     pub const ALL: &[&str] = &[
@@ -84,6 +88,7 @@ pub mod keys {
         ENDPOINTS,
         LOAD,
         REPLICAS,
+        FAULTS,
     ];
 }
 
@@ -175,6 +180,16 @@ pub struct TestcarAnnotations {
     pub load: LoadMode,
     /// `testcar.io/replicas`.
     pub replicas: Option<u32>,
+    /// `testcar.io/faults`.
+    pub faults: FaultAccess,
+}
+
+/// `testcar.io/faults`: what the agent gets for its faults beyond the restricted defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FaultAccess {
+    /// `pods`: the pod's service account token is mounted into the agent, for `evict` and
+    /// `delete-pod` faults (RBAC still decides: the chart's `faults.pods`).
+    pub pods: bool,
 }
 
 impl TestcarAnnotations {
@@ -296,6 +311,7 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> ParsedAnnotations {
                     "a replica count from 1 to {MAX_REPLICAS}, e.g. \"3\" (the Deployment's replicas)"
                 )),
             },
+            keys::FAULTS => parse_fault_access(value).map(|f| a.faults = f),
             keys::ENVIRONMENT => {
                 if value.trim().is_empty() {
                     Err("a non-empty Artillery environment name, e.g. staging".to_string())
@@ -331,6 +347,25 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> ParsedAnnotations {
     }
     check_load(annotations, &mut out);
     out
+}
+
+/// `none`, or a comma list of `pods`.
+fn parse_fault_access(value: &str) -> Result<FaultAccess, String> {
+    let expected = || {
+        "none or pods (the agent gets the pod's service account token for evict and delete-pod faults), e.g. pods".to_string()
+    };
+    let mut out = FaultAccess::default();
+    let v = value.trim();
+    if v == "none" {
+        return Ok(out);
+    }
+    for part in v.split(',').map(str::trim) {
+        match part {
+            "pods" => out.pods = true,
+            _ => return Err(expected()),
+        }
+    }
+    Ok(out)
 }
 
 /// Largest `testcar.io/replicas`.
@@ -546,6 +581,18 @@ mod tests {
         assert_eq!(a.containers, Some(vec!["app".into(), "worker".into()]));
         assert_eq!(a.timeout, Some(Duration::from_secs(300)));
         assert_eq!(a.native_sidecar, Some(true));
+    }
+
+    #[test]
+    fn fault_access() {
+        let f = |v: &str| parse(&mk_annotations(&[("testcar.io/faults", v)]));
+        assert!(f("pods").annotations.faults.pods);
+        assert!(f(" pods ").annotations.faults.pods);
+        assert!(!f("none").annotations.faults.pods);
+        let p = f("pod");
+        assert!(!p.annotations.faults.pods);
+        assert_eq!(p.errors[0].key, "testcar.io/faults");
+        assert!(p.errors[0].to_string().contains("expected none or pods"));
     }
 
     #[test]
