@@ -41,6 +41,10 @@ pub struct RawFault {
     restart: Option<Vec<String>>,
     #[serde(default)]
     proxy: Option<String>,
+    #[serde(default)]
+    seed: Option<u64>,
+    #[serde(default, deserialize_with = "de_duration")]
+    grace_period: Option<Duration>,
 }
 
 /// A run-wide proxy as written (`proxies:` at the top of the manifest).
@@ -206,6 +210,22 @@ pub enum FaultAction {
         /// Command that starts it again, in the suite's folder.
         restart: Option<Vec<String>>,
     },
+    /// Another pod of the agent's workload is evicted through the Eviction API (its
+    /// PodDisruptionBudgets decide); nothing to undo: its controller replaces it.
+    Evict(PodChoice),
+    /// Another pod of the agent's workload is deleted, unless a PodDisruptionBudget
+    /// selecting it allows no disruption now.
+    DeletePod(PodChoice),
+}
+
+/// How a pod fault picks its pod and ends it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PodChoice {
+    /// Seeds the choice among the candidates (sorted by name): the same seed and the same
+    /// pods give the same pod.
+    pub seed: u64,
+    /// `gracePeriodSeconds` of the deletion; `None` keeps the pod's own.
+    pub grace_period: Option<Duration>,
 }
 
 impl FaultAction {
@@ -220,12 +240,25 @@ impl FaultAction {
             FaultAction::Cut => "cut",
             FaultAction::Pause(_) => "pause",
             FaultAction::Kill { .. } => "kill",
+            FaultAction::Evict(_) => "evict",
+            FaultAction::DeletePod(_) => "delete-pod",
         }
     }
 
-    /// Whether it works through the fault proxy (else on a process).
+    /// Whether it works through the fault proxy (else on a process or a pod).
     pub fn is_network(&self) -> bool {
-        !matches!(self, FaultAction::Pause(_) | FaultAction::Kill { .. })
+        !matches!(
+            self,
+            FaultAction::Pause(_)
+                | FaultAction::Kill { .. }
+                | FaultAction::Evict(_)
+                | FaultAction::DeletePod(_)
+        )
+    }
+
+    /// Whether it acts on another pod through the Kubernetes API.
+    pub fn is_pod(&self) -> bool {
+        matches!(self, FaultAction::Evict(_) | FaultAction::DeletePod(_))
     }
 
     /// Its settings, for the result.
@@ -252,6 +285,12 @@ impl FaultAction {
                 m.insert("process".into(), process.to_string().into());
                 if let Some(cmd) = restart {
                     m.insert("restart".into(), cmd.join(" ").into());
+                }
+            }
+            FaultAction::Evict(c) | FaultAction::DeletePod(c) => {
+                m.insert("seed".into(), c.seed.into());
+                if let Some(g) = c.grace_period {
+                    m.insert("gracePeriod".into(), format_duration(g).into());
                 }
             }
         }
@@ -337,22 +376,29 @@ fn check_one(index: usize, f: RawFault) -> Result<FaultSpec, FaultConfigError> {
     };
     let network = ["latency", "bandwidth", "reset", "stall", "drop", "cut"];
     let is_process = matches!(f.kind.as_str(), "pause" | "kill");
-    if !network.contains(&f.kind.as_str()) && !is_process {
+    let is_pod = matches!(f.kind.as_str(), "evict" | "delete-pod");
+    if !network.contains(&f.kind.as_str()) && !is_process && !is_pod {
         return Err(err(
             "kind",
-            "expected one of latency, bandwidth, reset, stall, drop, cut (network, through the agent's proxy) or pause, kill (a process beside the agent)".into(),
+            "expected one of latency, bandwidth, reset, stall, drop, cut (network, through the agent's proxy), pause, kill (a process beside the agent) or evict, delete-pod (another pod of the workload, through the Kubernetes API)".into(),
         ));
     }
     // Keys that belong to other kinds are mistakes, not silently ignored settings.
-    let owned: [(&'static str, bool, &[&str]); 6] = [
+    let owned: [(&'static str, bool, &[&str]); 8] = [
         ("latency", f.latency.is_some(), &["latency"]),
         ("jitter", f.jitter.is_some(), &["latency"]),
         ("rate", f.rate.is_some(), &["bandwidth"]),
         ("fraction", f.fraction.is_some(), &["drop"]),
         ("process", f.process.is_some(), &["pause", "kill"]),
         ("restart", f.restart.is_some(), &["kill"]),
+        ("seed", f.seed.is_some(), &["evict", "delete-pod"]),
+        (
+            "gracePeriod",
+            f.grace_period.is_some(),
+            &["evict", "delete-pod"],
+        ),
     ];
-    if f.proxy.is_some() && is_process {
+    if f.proxy.is_some() && (is_process || is_pod) {
         return Err(err(
             "proxy",
             "only network faults (latency, bandwidth, reset, stall, drop, cut) take this key"
@@ -400,6 +446,20 @@ fn check_one(index: usize, f: RawFault) -> Result<FaultSpec, FaultConfigError> {
         "reset" => FaultAction::Reset,
         "stall" => FaultAction::Stall,
         "cut" => FaultAction::Cut,
+        "evict" | "delete-pod" => {
+            if f.grace_period.is_some_and(|g| g > MAX_OFFSET) {
+                return Err(err("gracePeriod", "must be at most a week".into()));
+            }
+            let choice = PodChoice {
+                seed: f.seed.unwrap_or_default(),
+                grace_period: f.grace_period,
+            };
+            if f.kind == "evict" {
+                FaultAction::Evict(choice)
+            } else {
+                FaultAction::DeletePod(choice)
+            }
+        }
         "drop" => {
             let fraction = f.fraction.ok_or_else(|| {
                 err(
@@ -458,7 +518,7 @@ fn check_one(index: usize, f: RawFault) -> Result<FaultSpec, FaultConfigError> {
         return Err(err("at", "must be at most a week".into()));
     }
     if let Some(d) = f.duration {
-        if d.is_zero() && !matches!(action, FaultAction::Kill { .. }) {
+        if d.is_zero() && !matches!(action, FaultAction::Kill { .. }) && !action.is_pod() {
             return Err(err(
                 "duration",
                 "must be above zero (leave it out to keep the fault on until the suite ends)"
@@ -680,5 +740,30 @@ mod tests {
         let f = one("- kind: kill\n  process: {pidFile: db.pid}\n  restart: [sh, start.sh]\n  duration: 2s\n  repeat: {every: 10s, times: 3}\n").unwrap();
         assert!(matches!(f.action, FaultAction::Kill { .. }));
         assert!(matches!(f.schedule, Schedule::Fixed { times: Some(3), .. }));
+    }
+
+    #[test]
+    fn pod_faults() {
+        let f = one("- kind: evict\n  seed: 7\n  at: 2s\n").unwrap();
+        assert_eq!(
+            f.action,
+            FaultAction::Evict(PodChoice {
+                seed: 7,
+                grace_period: None
+            })
+        );
+        assert!(f.action.is_pod() && !f.action.is_network());
+        let f = one("- kind: delete-pod\n  gracePeriod: 0s\n  duration: 0s\n").unwrap();
+        assert_eq!(f.action.kind(), "delete-pod");
+        assert_eq!(f.action.params()["gracePeriod"], "0s");
+        let e = one("- kind: evict\n  proxy: n1\n").unwrap_err();
+        assert_eq!(e.key, "proxy");
+        let e = one("- kind: cut\n  seed: 1\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "faults[0] (cut): seed: only evict, delete-pod faults take this key"
+        );
+        let e = one("- kind: evict-pod\n").unwrap_err();
+        assert!(e.message.contains("evict, delete-pod"), "{e}");
     }
 }
