@@ -187,7 +187,8 @@ fn agent_env(plan: &Plan) -> Vec<EnvVar> {
     envs
 }
 
-/// The agent's mounts: tests (read-only), results, tmp, and auth when asked for.
+/// The agent's mounts: tests (read-only), results, tmp, auth and the service account token
+/// when asked for.
 fn agent_mounts(plan: &Plan) -> Vec<VolumeMount> {
     let mut mounts = vec![
         VolumeMount {
@@ -212,6 +213,16 @@ fn agent_mounts(plan: &Plan) -> Vec<VolumeMount> {
         mounts.push(VolumeMount {
             name: paths::AUTH_VOLUME.into(),
             mount_path: paths::AUTH_DIR.into(),
+            read_only: Some(true),
+            ..Default::default()
+        });
+    }
+    // `testcar.io/faults: pods`: the token the ServiceAccount admission plugin mounted into
+    // the pod's other containers before this webhook ran.
+    if let Some(volume) = &plan.api_access {
+        mounts.push(VolumeMount {
+            name: volume.clone(),
+            mount_path: paths::SERVICE_ACCOUNT_DIR.into(),
             read_only: Some(true),
             ..Default::default()
         });
