@@ -4,6 +4,7 @@
 //! when the suite ends, times out or is stopped.
 
 pub mod config;
+pub mod kernel;
 pub mod pods;
 pub mod process;
 pub mod proxy;
@@ -51,6 +52,9 @@ pub enum FaultError {
     /// Pod faults cannot reach the Kubernetes API.
     #[error("faults: {0}")]
     Pods(#[from] pods::PodSetupError),
+    /// Kernel network faults cannot work here (no NET_ADMIN, no tool).
+    #[error("faults: {0}")]
+    Kernel(#[from] kernel::KernelError),
     /// A fault names a run-wide proxy that is not running.
     #[error("faults: no proxy named {0:?} (declare it under `proxies:` in the manifest)")]
     NoProxy(String),
@@ -130,6 +134,8 @@ struct Shared {
     net: Mutex<BTreeMap<usize, (Option<String>, FaultAction)>>,
     /// Processes stopped now, by fault index.
     paused: Mutex<BTreeMap<usize, Vec<i32>>>,
+    /// Kernel faults on now (qdiscs, iptables rules), by fault index.
+    kernel: Mutex<BTreeMap<usize, kernel::Undo>>,
     records: Mutex<Vec<FaultRecord>>,
 }
 
@@ -170,6 +176,11 @@ impl Faults {
                 (Some(proxy), host_port, Some(rewritten))
             }
         };
+        for spec in specs {
+            if let Some(tool) = spec.action.kernel_tool() {
+                kernel::preflight(spec.action.kind(), tool)?;
+            }
+        }
         let pods = match specs.iter().find(|s| s.action.is_pod()) {
             Some(spec) => Some(pods::PodApi::new(kube, spec.action.kind())?),
             None => None,
@@ -185,6 +196,7 @@ impl Faults {
             started: Utc::now(),
             net: Mutex::default(),
             paused: Mutex::default(),
+            kernel: Mutex::default(),
             records: Mutex::default(),
         });
         let cancel = CancellationToken::new();
@@ -219,8 +231,9 @@ impl Faults {
         if let Some(proxy) = &self.shared.proxy {
             proxy.stop().await;
         }
-        // A task that panicked midway may have left a process stopped.
+        // A task that panicked midway may have left a process stopped or a rule in place.
         continue_all(&self.shared);
+        undo_kernel(&self.shared);
         self.healed = true;
         let mut records = std::mem::take(&mut *lock(&self.shared.records));
         records.sort_by_key(|r| r.start);
@@ -236,6 +249,7 @@ impl Drop for Faults {
         if !self.healed {
             self.cancel.cancel();
             continue_all(&self.shared);
+            undo_kernel(&self.shared);
             // The proxy's own Drop (when the last task lets go of it) closes it; its effects
             // are cleared now so nothing is cut meanwhile, and so are those of the run-wide
             // proxies this suite's faults were on.
@@ -257,6 +271,15 @@ fn continue_all(shared: &Shared) {
     for pids in paused.values() {
         if let Err(e) = process::signal_all(pids, Signal::SIGCONT) {
             tracing::warn!(error = %e, "fault: could not continue a stopped process");
+        }
+    }
+}
+
+fn undo_kernel(shared: &Shared) {
+    let on = std::mem::take(&mut *lock(&shared.kernel));
+    for undo in on.values() {
+        if let Err(e) = kernel::undo(undo) {
+            tracing::warn!(error = %e, "fault: could not undo a kernel network fault");
         }
     }
 }
@@ -379,6 +402,29 @@ fn apply(shared: &Shared, idx: usize, spec: &FaultSpec) -> usize {
         }
         // Applied by `apply_pod`, never here.
         FaultAction::Evict(_) | FaultAction::DeletePod(_) => {}
+        FaultAction::Netem {
+            interface,
+            latency,
+            jitter,
+            loss,
+        } => {
+            record.target = format!("interface {interface}");
+            match kernel::netem_on(interface, *latency, *jitter, *loss) {
+                Ok(undo) => {
+                    lock(&shared.kernel).insert(idx, undo);
+                }
+                Err(e) => record.error = Some(e.to_string()),
+            }
+        }
+        FaultAction::Partition { peers } => {
+            record.target = format!("peers {}", peers.join(", "));
+            match kernel::partition_on(peers, idx) {
+                Ok(undo) => {
+                    lock(&shared.kernel).insert(idx, undo);
+                }
+                Err(e) => record.error = Some(e.to_string()),
+            }
+        }
         _ => {
             lock(&shared.net).insert(idx, (spec.proxy.clone(), action.clone()));
             update_proxy(shared);
@@ -478,6 +524,14 @@ fn heal(shared: &Shared, idx: usize, action: &FaultAction, rec: usize, healed_by
         FaultAction::Kill { restart: None, .. }
         | FaultAction::Evict(_)
         | FaultAction::DeletePod(_) => {}
+        FaultAction::Netem { .. } | FaultAction::Partition { .. } => {
+            let undo = lock(&shared.kernel).remove(&idx);
+            if let Some(undo) = undo {
+                if let Err(e) = kernel::undo(&undo) {
+                    error = Some(e.to_string());
+                }
+            }
+        }
         _ => {
             lock(&shared.net).remove(&idx);
             update_proxy(shared);
@@ -534,7 +588,9 @@ fn effects_of<'a>(actions: impl Iterator<Item = &'a FaultAction>) -> Effects {
             FaultAction::Pause(_)
             | FaultAction::Kill { .. }
             | FaultAction::Evict(_)
-            | FaultAction::DeletePod(_) => {}
+            | FaultAction::DeletePod(_)
+            | FaultAction::Netem { .. }
+            | FaultAction::Partition { .. } => {}
         }
     }
     e
