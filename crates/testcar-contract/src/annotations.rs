@@ -61,7 +61,8 @@ pub mod keys {
     pub const REPLICAS: &str = "testcar.io/replicas";
     /// What the agent's faults may reach beyond the pod's own processes: `pods` mounts the
     /// pod's service account token into the agent (pod faults through the Kubernetes API);
-    /// `none` (default) adds nothing.
+    /// `net-admin` runs the agent as root with NET_ADMIN (kernel network faults); `none`
+    /// (default) adds nothing.
     pub const FAULTS: &str = "testcar.io/faults";
 
     /// Every key Testcar knows, for did-you-mean suggestions.
@@ -190,6 +191,9 @@ pub struct FaultAccess {
     /// `pods`: the pod's service account token is mounted into the agent, for `evict` and
     /// `delete-pod` faults (RBAC still decides: the chart's `faults.pods`).
     pub pods: bool,
+    /// `net-admin`: the agent runs as root with the NET_ADMIN capability, for `netem` and
+    /// `partition` faults (needs a namespace that allows it: Pod Security `privileged`).
+    pub net_admin: bool,
 }
 
 impl TestcarAnnotations {
@@ -349,10 +353,10 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> ParsedAnnotations {
     out
 }
 
-/// `none`, or a comma list of `pods`.
+/// `none`, or a comma list of `pods`, `net-admin`.
 fn parse_fault_access(value: &str) -> Result<FaultAccess, String> {
     let expected = || {
-        "none or pods (the agent gets the pod's service account token for evict and delete-pod faults), e.g. pods".to_string()
+        "none, or a comma list of pods (the agent gets the pod's service account token for evict and delete-pod faults) and net-admin (the agent runs as root with NET_ADMIN for netem and partition faults), e.g. pods".to_string()
     };
     let mut out = FaultAccess::default();
     let v = value.trim();
@@ -362,6 +366,7 @@ fn parse_fault_access(value: &str) -> Result<FaultAccess, String> {
     for part in v.split(',').map(str::trim) {
         match part {
             "pods" => out.pods = true,
+            "net-admin" => out.net_admin = true,
             _ => return Err(expected()),
         }
     }
@@ -592,7 +597,14 @@ mod tests {
         let p = f("pod");
         assert!(!p.annotations.faults.pods);
         assert_eq!(p.errors[0].key, "testcar.io/faults");
-        assert!(p.errors[0].to_string().contains("expected none or pods"));
+        assert!(
+            p.errors[0]
+                .to_string()
+                .contains("expected none, or a comma list of pods")
+        );
+        let both = f("pods, net-admin").annotations.faults;
+        assert!(both.pods && both.net_admin);
+        assert!(!f("pods").annotations.faults.net_admin);
     }
 
     #[test]

@@ -225,7 +225,7 @@ pub struct Suite {
 #[serde(rename_all = "camelCase")]
 pub struct FaultRecord {
     /// The fault: `latency`, `bandwidth`, `reset`, `stall`, `drop`, `cut`, `pause`, `kill`,
-    /// `evict`, `delete-pod`.
+    /// `evict`, `delete-pod`, `netem`, `partition`.
     pub kind: String,
     /// What it hit: the proxied address (`127.0.0.1:8080`), the process (`etcd (pid 42)`) or
     /// the pod (`pod shop/web-7c9f8d6b5-2xkqz`).

@@ -265,10 +265,14 @@ fn agent_container(plan: &Plan) -> Container {
             }]
         }),
         resources: plan.resources.clone(),
-        security_context: Some(SecurityContext {
-            run_as_user: plan.run_as_user,
-            run_as_group: plan.run_as_user,
-            ..restricted_security_context()
+        security_context: Some(if plan.net_admin {
+            net_admin_security_context()
+        } else {
+            SecurityContext {
+                run_as_user: plan.run_as_user,
+                run_as_group: plan.run_as_user,
+                ..restricted_security_context()
+            }
         }),
         volume_mounts: Some(agent_mounts(plan)),
         restart_policy: plan.native.then(|| "Always".to_string()),
@@ -356,6 +360,22 @@ fn restricted_security_context() -> SecurityContext {
             ..Default::default()
         }),
         ..Default::default()
+    }
+}
+
+/// `testcar.io/faults: net-admin`: the restricted context, but as root with NET_ADMIN added
+/// (a non-root process does not get added capabilities in its effective set). Pod Security
+/// `baseline` does not allow NET_ADMIN, so this needs a `privileged` namespace.
+fn net_admin_security_context() -> SecurityContext {
+    SecurityContext {
+        run_as_non_root: Some(false),
+        run_as_user: Some(0),
+        run_as_group: Some(0),
+        capabilities: Some(Capabilities {
+            add: Some(vec!["NET_ADMIN".into()]),
+            drop: Some(vec!["ALL".into()]),
+        }),
+        ..restricted_security_context()
     }
 }
 

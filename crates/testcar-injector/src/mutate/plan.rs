@@ -72,6 +72,8 @@ pub(super) struct Plan {
     /// `testcar.io/faults: pods`: the pod's service account volume, mounted read-only into
     /// the agent at the service account folder.
     pub api_access: Option<String>,
+    /// `testcar.io/faults: net-admin`: the agent runs as root with NET_ADMIN.
+    pub net_admin: bool,
     /// The pod's read token, when an endpoint needs one (minted by the injector, not here:
     /// planning stays pure).
     pub read_token: Option<String>,
@@ -158,6 +160,7 @@ impl Plan {
             },
             read_token: None,
             api_access,
+            net_admin: a.faults.net_admin,
             annotations: Vec::new(),
             run_as_user: agent.run_as_user,
             image_pull_secrets: missing_pull_secrets(&agent.image_pull_secrets, spec),

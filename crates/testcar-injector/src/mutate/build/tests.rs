@@ -587,3 +587,23 @@ fn faults_pods_without_a_token_warns() {
     );
     assert_eq!(token_mount(&agent_of(&apply(&pod, &out))), None);
 }
+
+#[test]
+fn faults_net_admin_runs_the_agent_as_root_with_net_admin_only() {
+    let pod = mk_pod(
+        &[(keys::INJECT, "true"), (keys::FAULTS, "net-admin")],
+        vec![mk_container("app", Some(8080))],
+    );
+    let out = mk_injector().mutate(&pod, "shop");
+    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+    let patched = apply(&pod, &out);
+    let sc = agent_of(&patched).security_context.unwrap();
+    let caps = sc.capabilities.unwrap();
+    assert_eq!(caps.add.as_deref(), Some(&["NET_ADMIN".to_string()][..]));
+    assert_eq!(caps.drop.as_deref(), Some(&["ALL".to_string()][..]));
+    assert_eq!((sc.run_as_user, sc.run_as_non_root), (Some(0), Some(false)));
+    assert_eq!(sc.allow_privilege_escalation, Some(false));
+    assert_eq!(sc.read_only_root_filesystem, Some(true));
+    // No token unless pods is asked for too.
+    assert_eq!(token_mount(&agent_of(&patched)), None);
+}
