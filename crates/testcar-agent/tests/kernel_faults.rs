@@ -211,3 +211,51 @@ fn without_net_admin_the_suite_names_the_capability() {
         "{error}"
     );
 }
+
+#[test]
+fn sigterm_during_a_partition_removes_the_rules() {
+    if !tools() || !have_tool("iptables") {
+        return;
+    }
+    let dir = mk_tests(&[(
+        "testcar.yaml",
+        "suites:\n  - name: cut\n    exec: [sleep, '30']\n    faults:\n      - kind: partition\n        peers: [127.0.0.2]\n",
+    )]);
+    let results = dir.path().join("results");
+    let stdout = dir.path().join("stdout.txt");
+    // Inside the namespace: start the agent, wait until its rule is in (bounded), SIGTERM it,
+    // then count what is left; the namespace ends with the shell.
+    let script = format!(
+        "ip link set lo up
+{agent} run {tests} --results-dir {results} > {stdout} 2>/dev/null &
+pid=$!
+i=0
+until iptables -S OUTPUT | grep -q testcar-fault; do
+  i=$((i + 1)); [ $i -lt 600 ] || {{ echo 'the rule never appeared'; exit 1; }}
+  sleep 0.05
+done
+kill -TERM $pid
+wait $pid
+echo \"exit $?\"
+echo \"rules left: $(iptables -S | grep -c testcar-fault)\"",
+        agent = env!("CARGO_BIN_EXE_testcar-agent"),
+        tests = dir.path().display(),
+        results = results.display(),
+        stdout = stdout.display(),
+    );
+    let out = Command::new("unshare")
+        .args(["-rn", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("rules left: 0"), "{said}");
+    assert!(
+        !said.contains("exit 0"),
+        "a stopped run is not a pass: {said}"
+    );
+    let doc = last_line_result(&std::fs::read_to_string(&stdout).unwrap());
+    let fault = &suite(&doc, "cut")["faults"][0];
+    assert_eq!(fault["kind"], "partition");
+    assert_eq!(fault["healedBy"], "suite end", "{fault}");
+    assert!(fault["error"].is_null(), "{fault}");
+}
