@@ -331,10 +331,11 @@ metadata: {name: chaos-tests}
 data:
   testcar.yaml: |
     suites:
-      # Every agent waits until the budget allows a disruption: all three pods Ready.
+      # Every agent waits until the budget allows a disruption: all three pods Ready. (The API
+      # server pretty-prints JSON for curl: the pattern takes both spacings.)
       - name: budget-ready
         timeout: 3m
-        exec: ["sh", "-c", "sa=/var/run/secrets/kubernetes.io/serviceaccount; until curl -fsS --cacert \$sa/ca.crt -H \"Authorization: Bearer \$(cat \$sa/token)\" https://\$KUBERNETES_SERVICE_HOST:\$KUBERNETES_SERVICE_PORT/apis/policy/v1/namespaces/$NS/poddisruptionbudgets/chaos | grep -q '\"disruptionsAllowed\":1'; do sleep 1; done"]
+        exec: ["sh", "-c", "sa=/var/run/secrets/kubernetes.io/serviceaccount; until curl -fsS --cacert \$sa/ca.crt -H \"Authorization: Bearer \$(cat \$sa/token)\" https://\$KUBERNETES_SERVICE_HOST:\$KUBERNETES_SERVICE_PORT/apis/policy/v1/namespaces/$NS/poddisruptionbudgets/chaos | grep -Eq '\"disruptionsAllowed\": *1[^0-9]'; do sleep 1; done"]
       # Seeds 1 and 2 pick different pods of two: both evictions go out at once.
       - name: lose-a-replica
         exec: ["sleep", "5"]
