@@ -305,9 +305,22 @@ done
 # wait until the budget allows one disruption (all three Ready), then the oldest pod's agent
 # evicts two siblings at the same moment: the API server lets one through (201) and refuses
 # the other (429); the younger pods' agents skip. The gate reads it all back.
+# This cluster has no kube-proxy: a pod cannot reach the kubernetes Service (10.96.0.1), so the
+# agents are pointed at the API server's own address through agent.extraEnv (the certificate
+# names it), as on any cluster whose pods reach the API server some other way.
 helm upgrade testcar charts/testcar -n "$SYS" --reuse-values --set faults.pods.enabled=true \
   --set-json "faults.pods.serviceAccounts=[{\"namespace\":\"$NS\",\"name\":\"chaos\"}]" \
+  --set-json "agent.extraEnv=[{\"name\":\"KUBERNETES_SERVICE_HOST\",\"value\":\"$NODE_IP\"},{\"name\":\"KUBERNETES_SERVICE_PORT\",\"value\":\"$API_PORT\"}]" \
   --wait --timeout 5m > "$W/helm-pod-faults.txt" 2>&1 || fail "helm upgrade --set faults.pods.enabled=true" "$(tail -n 20 "$W/helm-pod-faults.txt")"
+# The injector pods restart with the new config; until the old ones are gone an admission may
+# still get the old one, so wait until a dry-run pod's agent gets the new environment.
+agent_env_points_at_api() {
+  dry_run_pod "$1" 2>/dev/null | jq -e --arg ip "$NODE_IP" '[(.spec.containers + (.spec.initContainers // []))[]
+    | select(.name == "testcar") | .env[]? | select(.name == "KUBERNETES_SERVICE_HOST" and .value == $ip)] | length == 1' >/dev/null
+}
+until_true 120 "the injector pods of the old config are gone after the upgrade" bash -c \
+  "[ \"\$(kubectl -n $SYS get pods -l app.kubernetes.io/component=injector -o json | jq '[.items[] | select(.metadata.deletionTimestamp != null)] | length')\" = 0 ]"
+until_true 120 "injected agents get agent.extraEnv after the upgrade" agent_env_points_at_api chaos-probe
 kubectl -n "$NS" get role testcar-pod-faults -o json > "$W/pod-faults-role.json" || fail "the chart created the pod-fault Role in $NS"
 jq -e '[.rules[] | {g: .apiGroups[0], r: .resources[0], v: (.verbs | sort)}] == [
   {g: "", r: "pods", v: ["get", "list"]}, {g: "", r: "pods/eviction", v: ["create"]},
