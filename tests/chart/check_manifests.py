@@ -475,11 +475,15 @@ def check_verified_rbac(f: Failures, docs: list[dict], v: dict, ns: str) -> None
         f.check("data" not in cm and cm["metadata"]["namespace"] == ns, "the verified ConfigMap renders data or sits outside the release namespace")
 
 
+def component(d: dict) -> str:
+    return d.get("metadata", {}).get("labels", {}).get("app.kubernetes.io/component", "")
+
+
 def check_gate_rbac(f: Failures, docs: list[dict], v: dict, ns: str) -> None:
     g = v["gate"]
     check_verified_rbac(f, docs, v, ns)
-    roles = [r for r in find(docs, "Role") if not r["metadata"]["name"].endswith("-gate-verified")]
-    bindings = [b for b in find(docs, "RoleBinding") if not b["metadata"]["name"].endswith("-gate-verified")]
+    roles = [r for r in find(docs, "Role") if not r["metadata"]["name"].endswith("-gate-verified") and component(r) != "agent"]
+    bindings = [b for b in find(docs, "RoleBinding") if not b["metadata"]["name"].endswith("-gate-verified") and component(b) != "agent"]
     if not g["rbac"]["create"]:
         f.check(not roles and not bindings, "gate Roles rendered although gate.rbac.create=false")
         return
@@ -507,6 +511,39 @@ def check_gate_rbac(f: Failures, docs: list[dict], v: dict, ns: str) -> None:
         f.check(subj[1:] == g["extraSubjects"], f"{name_of(b)} extra subjects {subj[1:]}")
     sas = [s for s in find(docs, "ServiceAccount") if s["metadata"]["name"] == g["serviceAccount"]["name"]]
     f.check(len(sas) == (1 if g["serviceAccount"]["create"] else 0), "gate ServiceAccount creation does not follow gate.serviceAccount.create")
+
+
+def check_pod_faults_rbac(f: Failures, docs: list[dict], v: dict) -> None:
+    """faults.pods: one Role and RoleBinding per namespace of the listed service accounts,
+    with exactly the rules pod faults use (delete only with allowDelete), bound to exactly
+    those service accounts; nothing when off."""
+    p = v["faults"]["pods"]
+    roles = [r for r in find(docs, "Role") if component(r) == "agent"]
+    bindings = [b for b in find(docs, "RoleBinding") if component(b) == "agent"]
+    if not p["enabled"]:
+        f.check(not roles and not bindings, "pod-fault Roles rendered although faults.pods.enabled=false")
+        return
+    want_ns = sorted({sa["namespace"] for sa in p["serviceAccounts"]})
+    f.check(sorted(r["metadata"]["namespace"] for r in roles) == want_ns, f"pod-fault Roles are not one per namespace of faults.pods.serviceAccounts {want_ns}")
+    want_rules = {
+        ("", "pods"): {"get", "list"} | ({"delete"} if p["allowDelete"] else set()),
+        ("", "pods/eviction"): {"create"},
+        ("policy", "poddisruptionbudgets"): {"get", "list"},
+    }
+    for role in roles:
+        got: dict = {}
+        for rule in role["rules"]:
+            for group in rule["apiGroups"]:
+                for res in rule["resources"]:
+                    got.setdefault((group, res), set()).update(rule["verbs"])
+        f.check(got == want_rules, f"{name_of(role)} rules are {got}, expected {want_rules}")
+        f.check(not any("watch" in v or "*" in v for v in got.values()), f"{name_of(role)} grants watch or *")
+    for b in bindings:
+        ns = b["metadata"]["namespace"]
+        want = sorted({sa["name"] for sa in p["serviceAccounts"] if sa["namespace"] == ns})
+        got = sorted(s["name"] for s in b["subjects"] if s["kind"] == "ServiceAccount" and s["namespace"] == ns)
+        f.check(got == want and len(b["subjects"]) == len(want), f"{name_of(b)} binds {b['subjects']}, expected the service accounts {want} of {ns}")
+        f.check(b["roleRef"]["name"] in [r["metadata"]["name"] for r in roles if r["metadata"]["namespace"] == ns], f"{name_of(b)} refers to no pod-fault Role of {ns}")
 
 
 def check_network_policies(f: Failures, docs: list[dict], v: dict, ns: str) -> None:
@@ -678,6 +715,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     check_webhook(f, docs, values, ns, svc_name, values["service"]["port"])
     check_config(f, docs, values, chart["appVersion"])
     check_gate_rbac(f, docs, values, ns)
+    check_pod_faults_rbac(f, docs, values)
     check_service_monitor(f, docs, values, ns)
     check_network_policies(f, docs, values, ns)
     check_grafana_dashboard(f, docs, values, ns, Path(args.values[0]).parent)

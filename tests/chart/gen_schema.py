@@ -269,6 +269,30 @@ SCHEMA = {
                     },
                 }
             ),
+            "faults": obj(
+                {
+                    "pods": {
+                        **obj(
+                            {
+                                "enabled": BOOL,
+                                "allowDelete": BOOL,
+                                "serviceAccounts": {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "object",
+                                        "required": ["namespace", "name"],
+                                        "properties": {"namespace": DNS_LABEL, "name": DNS_SUBDOMAIN},
+                                        "additionalProperties": False,
+                                    },
+                                },
+                            }
+                        ),
+                        # Enabled with nobody to bind would create Roles for no one.
+                        "if": {"properties": {"enabled": {"const": True}}, "required": ["enabled"]},
+                        "then": {"properties": {"serviceAccounts": {"minItems": 1}}},
+                    }
+                }
+            ),
             "grafana": obj(
                 {
                     "dashboard": obj(

@@ -301,6 +301,114 @@ for f in "$W"/templates/*.json; do
 done
 
 # ---------------------------------------------------------------------------------------------
+# Pod faults: a 3-replica Deployment with a PodDisruptionBudget (minAvailable 2) annotated
+# testcar.io/faults: pods, its service account given the chart's faults.pods Role. The agents
+# wait until the budget allows one disruption (all three Ready), then the oldest pod's agent
+# evicts two siblings at the same moment: the API server lets one through (201) and refuses
+# the other (429); the younger pods' agents skip. The gate reads it all back.
+# This cluster has no kube-proxy: a pod cannot reach the kubernetes Service (10.96.0.1), so the
+# agents are pointed at the API server's own address through agent.extraEnv (the certificate
+# names it), as on any cluster whose pods reach the API server some other way.
+helm upgrade testcar charts/testcar -n "$SYS" --reuse-values --set faults.pods.enabled=true \
+  --set-json "faults.pods.serviceAccounts=[{\"namespace\":\"$NS\",\"name\":\"chaos\"}]" \
+  --set-json "agent.extraEnv=[{\"name\":\"KUBERNETES_SERVICE_HOST\",\"value\":\"$NODE_IP\"},{\"name\":\"KUBERNETES_SERVICE_PORT\",\"value\":\"$API_PORT\"}]" \
+  --wait --timeout 5m > "$W/helm-pod-faults.txt" 2>&1 || fail "helm upgrade --set faults.pods.enabled=true" "$(tail -n 20 "$W/helm-pod-faults.txt")"
+# The injector pods restart with the new config; until the old ones are gone an admission may
+# still get the old one, so wait until a dry-run pod's agent gets the new environment.
+agent_env_points_at_api() {
+  dry_run_pod "$1" 2>/dev/null | jq -e --arg ip "$NODE_IP" '[(.spec.containers + (.spec.initContainers // []))[]
+    | select(.name == "testcar") | .env[]? | select(.name == "KUBERNETES_SERVICE_HOST" and .value == $ip)] | length == 1' >/dev/null
+}
+until_true 120 "the injector pods of the old config are gone after the upgrade" bash -c \
+  "[ \"\$(kubectl -n $SYS get pods -l app.kubernetes.io/component=injector -o json | jq '[.items[] | select(.metadata.deletionTimestamp != null)] | length')\" = 0 ]"
+until_true 120 "injected agents get agent.extraEnv after the upgrade" agent_env_points_at_api chaos-probe
+kubectl -n "$NS" get role testcar-pod-faults -o json > "$W/pod-faults-role.json" || fail "the chart created the pod-fault Role in $NS"
+jq -e '[.rules[] | {g: .apiGroups[0], r: .resources[0], v: (.verbs | sort)}] == [
+  {g: "", r: "pods", v: ["get", "list"]}, {g: "", r: "pods/eviction", v: ["create"]},
+  {g: "policy", r: "poddisruptionbudgets", v: ["get", "list"]}]' "$W/pod-faults-role.json" >/dev/null \
+  || fail "the pod-fault Role grants exactly pods get/list, pods/eviction create, poddisruptionbudgets get/list" "$(jq -c .rules "$W/pod-faults-role.json")"
+kubectl -n "$NS" apply -f - > "$W/apply-chaos.txt" 2>&1 <<EOF || fail "kubectl apply the chaos Deployment" "$(cat "$W/apply-chaos.txt")"
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: chaos}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: chaos}
+spec:
+  minAvailable: 2
+  selector: {matchLabels: {app.kubernetes.io/name: chaos}}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: chaos-tests}
+data:
+  testcar.yaml: |
+    suites:
+      # Every agent waits until the budget allows a disruption: all three pods Ready. (The API
+      # server pretty-prints JSON for curl: the pattern takes both spacings.)
+      - name: budget-ready
+        timeout: 3m
+        exec: ["sh", "-c", "sa=/var/run/secrets/kubernetes.io/serviceaccount; until curl -fsS --cacert \$sa/ca.crt -H \"Authorization: Bearer \$(cat \$sa/token)\" https://\$KUBERNETES_SERVICE_HOST:\$KUBERNETES_SERVICE_PORT/apis/policy/v1/namespaces/$NS/poddisruptionbudgets/chaos | grep -Eq '\"disruptionsAllowed\": *1[^0-9]'; do sleep 1; done"]
+      # Seeds 1 and 2 pick different pods of two: both evictions go out at once.
+      - name: lose-a-replica
+        exec: ["sleep", "5"]
+        faults:
+          - {kind: evict, seed: 1}
+          - {kind: evict, seed: 2}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: chaos
+  labels: {app.kubernetes.io/name: chaos}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app.kubernetes.io/name: chaos}}
+  template:
+    metadata:
+      labels: {app.kubernetes.io/name: chaos}
+      annotations:
+        testcar.io/inject: "true"
+        testcar.io/faults: pods
+        testcar.io/tests: configmap:chaos-tests
+        testcar.io/target: http://127.0.0.1:8080
+    spec:
+      serviceAccountName: chaos
+      terminationGracePeriodSeconds: 5
+      securityContext: {runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, seccompProfile: {type: RuntimeDefault}}
+      containers:
+        - name: app
+          image: $IMAGE_PREFIX/sample-service:$IMAGE_TAG
+          imagePullPolicy: Never
+          args: ["--listen", "0.0.0.0:8080"]
+          ports: [{name: http, containerPort: 8080}]
+          readinessProbe: {httpGet: {path: /readyz, port: http}, periodSeconds: 2}
+          resources: {requests: {cpu: 20m, memory: 16Mi}, limits: {memory: 64Mi}}
+          securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: ["ALL"]}}
+EOF
+code=0
+"$GATE" -n "$NS" --deployment chaos --timeout 6m --interval 2s --json "$W/gate-chaos.json" \
+  --log-format text > "$W/gate-chaos.txt" 2>&1 || code=$?
+[ "$code" = 0 ] || fail "testcar-gate --deployment chaos exits 0, not $code" "$(tail -n 30 "$W/gate-chaos.txt")"
+faults_of() { jq -c '[.pods[].run.suites[]? | select(.name == "lose-a-replica") | .faults[]?]' "$W/gate-chaos.json"; }
+outcomes="$(faults_of | jq -c 'map(.outcome) | sort')"
+# The oldest pod's two evictions, and two skips from each of the other two agents that reported.
+jq -e 'map(select(. == "evicted")) | length == 1' <<<"$outcomes" >/dev/null \
+  && jq -e 'map(select(. == "refused")) | length == 1' <<<"$outcomes" >/dev/null \
+  && jq -e 'map(select(. != "evicted" and . != "refused" and . != "skipped")) | length == 0' <<<"$outcomes" >/dev/null \
+  || fail "one eviction let through by the budget, one refused, the other agents skipped" "$(faults_of | jq .)"
+refusal="$(faults_of | jq -r '.[] | select(.outcome == "refused") | .detail')"
+grep -qi "disruption budget" <<<"$refusal" || fail "the refusal quotes the API server's budget message" "$refusal"
+evicted="$(faults_of | jq -r '.[] | select(.outcome == "evicted") | .target | sub("^pod [^/]*/"; "")')"
+jq -e --arg p "$evicted" '[.pods[].name] | index($p) == null' "$W/gate-chaos.json" >/dev/null \
+  || fail "the evicted pod $evicted is not among the pods the gate read"
+kubectl -n "$NS" rollout status deploy/chaos --timeout=120s > "$W/rollout-chaos.txt" 2>&1 \
+  || fail "the chaos Deployment is whole again after the eviction" "$(cat "$W/rollout-chaos.txt")"
+ok "pod faults: the oldest agent evicted $evicted (201) and was refused by the PodDisruptionBudget (429) at the same moment; others skipped; gate exit 0"
+kubectl -n "$NS" delete deploy/chaos pdb/chaos configmap/chaos-tests >/dev/null
+
+# ---------------------------------------------------------------------------------------------
 # Readiness held until the verdict passes: a version whose tests fail never takes traffic, its
 # rollout stops, the old pod keeps serving.
 kubectl -n "$NS" apply -f examples/local-cluster/hold.yaml >/dev/null

@@ -65,6 +65,23 @@ done
 run "gate Role is the same in docs, examples and the chart (get/list, no watch)" \
   python3 tests/chart/check_gate_rbac.py "$work/gate-rbac.yaml"
 
+# --- the pod-fault Role check is a real check: a Role that also grants delete without
+# faults.pods.allowDelete, or binds one service account too many, is refused.
+if [ -f "$work/pod-faults.yaml" ]; then
+  for wrong in 'faults.pods.allowDelete=false' 'faults.pods.serviceAccounts=[{"namespace":"shop","name":"web"},{"namespace":"payments","name":"ledger"}]'; do
+    if "${CHECK[@]}" render --values "$CHART/values.yaml" --values tests/chart/scenarios/pod-faults.yaml \
+      --set-json "$wrong" --namespace "$NS" --release "$RELEASE" "$work/pod-faults.yaml" >"$work/out" 2>&1; then
+      fail "render check notices pod-fault RBAC not made from $wrong (it passed)"
+    elif grep -q 'FAIL.*\(rules are\|binds\)' "$work/out"; then
+      ok "render check notices pod-fault RBAC not made from $wrong"
+    else
+      fail "render check notices pod-fault RBAC not made from $wrong, naming it"; sed 's/^/     /' "$work/out"
+    fi
+  done
+else
+  fail "scenario pod-faults was rendered"
+fi
+
 # --- the dashboard check is a real check --------------------------------------------------
 # The grafana-dashboard rendering compared with values it did not come from must fail.
 if [ -f "$work/grafana-dashboard.yaml" ]; then
@@ -156,6 +173,9 @@ done <<'EOF'
 --set scaleOut.onScaleOut=some|/scaleOut/onScaleOut
 --set scaleOut.configMapName=Verified_RS|/scaleOut/configMapName
 --set gate.rbac.markVerified=yes|/gate/rbac/markVerified
+--set faults.pods.enabled=true|/faults/pods/serviceAccounts
+--set faults.pods.serviceAccounts[0].name=web|/faults/pods/serviceAccounts/0
+--set faults.pods.watch=true|'watch' not allowed
 EOF
 
 # --- the injector accepts the rendered config ---------------------------------------------

@@ -246,6 +246,7 @@ pub async fn run_plan(
         cancel: stop.token().clone(),
         progress: None,
         proxies,
+        kube: crate::faults::KubeEnv::from_env(meta.pod.clone()),
     };
     let (suites, error) = execute(&plan, &ctx, meta, state, stop).await;
     if let Some(timer) = timer {
@@ -279,6 +280,7 @@ mod tests {
             cancel: CancellationToken::new(),
             progress: None,
             proxies: Default::default(),
+            kube: Default::default(),
         }
     }
 

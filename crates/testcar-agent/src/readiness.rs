@@ -224,7 +224,7 @@ pub async fn wait(
 }
 
 /// reqwest's Display hides the cause (e.g. "connection refused") in the source chain.
-fn describe_reqwest(e: &reqwest::Error) -> String {
+pub(crate) fn describe_reqwest(e: &reqwest::Error) -> String {
     let mut text = if e.is_timeout() {
         "no answer in time".to_string()
     } else if e.is_connect() {

@@ -179,6 +179,7 @@ fn ctx(results: &Path, target: Option<String>, cancel: CancellationToken) -> Run
         cancel,
         progress: None,
         proxies: Default::default(),
+        kube: Default::default(),
     }
 }
 
@@ -488,6 +489,7 @@ async fn dropping_the_faults_without_healing_still_continues_the_process() {
     let faults = testcar_agent::faults::Faults::start(
         &m.suites[0].faults,
         None,
+        &Default::default(),
         &Default::default(),
         dir.path().into(),
         dir.path().join("results"),

@@ -62,6 +62,11 @@ pub mod keys {
     /// What a new pod of a ReplicaSet the gate already verified runs (a scale-out, not a new
     /// version): `none` (not injected), `smoke` (suites tagged `smoke`) or `all`.
     pub const ON_SCALE_OUT: &str = "testcar.io/on-scale-out";
+    /// What the agent's faults may reach beyond the pod's own processes: `pods` mounts the
+    /// pod's service account token into the agent (pod faults through the Kubernetes API);
+    /// `net-admin` runs the agent as root with NET_ADMIN (kernel network faults); `none`
+    /// (default) adds nothing.
+    pub const FAULTS: &str = "testcar.io/faults";
 
     /// Every key Testcar knows, for did-you-mean suggestions.
     pub const ALL: &[&str] = &[
@@ -88,6 +93,7 @@ pub mod keys {
         LOAD,
         REPLICAS,
         ON_SCALE_OUT,
+        FAULTS,
     ];
 }
 
@@ -274,6 +280,19 @@ pub struct TestcarAnnotations {
     pub replicas: Option<u32>,
     /// `testcar.io/on-scale-out`; `None` leaves the operator's default.
     pub on_scale_out: Option<OnScaleOut>,
+    /// `testcar.io/faults`.
+    pub faults: FaultAccess,
+}
+
+/// `testcar.io/faults`: what the agent gets for its faults beyond the restricted defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FaultAccess {
+    /// `pods`: the pod's service account token is mounted into the agent, for `evict` and
+    /// `delete-pod` faults (RBAC still decides: the chart's `faults.pods`).
+    pub pods: bool,
+    /// `net-admin`: the agent runs as root with the NET_ADMIN capability, for `netem` and
+    /// `partition` faults (needs a namespace that allows it: Pod Security `privileged`).
+    pub net_admin: bool,
 }
 
 impl TestcarAnnotations {
@@ -398,6 +417,7 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> ParsedAnnotations {
             keys::ON_SCALE_OUT => value
                 .parse::<OnScaleOut>()
                 .map(|v| a.on_scale_out = Some(v)),
+            keys::FAULTS => parse_fault_access(value).map(|f| a.faults = f),
             keys::ENVIRONMENT => {
                 if value.trim().is_empty() {
                     Err("a non-empty Artillery environment name, e.g. staging".to_string())
@@ -433,6 +453,26 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> ParsedAnnotations {
     }
     check_load(annotations, &mut out);
     out
+}
+
+/// `none`, or a comma list of `pods`, `net-admin`.
+fn parse_fault_access(value: &str) -> Result<FaultAccess, String> {
+    let expected = || {
+        "none, or a comma list of pods (the agent gets the pod's service account token for evict and delete-pod faults) and net-admin (the agent runs as root with NET_ADMIN for netem and partition faults), e.g. pods".to_string()
+    };
+    let mut out = FaultAccess::default();
+    let v = value.trim();
+    if v == "none" {
+        return Ok(out);
+    }
+    for part in v.split(',').map(str::trim) {
+        match part {
+            "pods" => out.pods = true,
+            "net-admin" => out.net_admin = true,
+            _ => return Err(expected()),
+        }
+    }
+    Ok(out)
 }
 
 /// Largest `testcar.io/replicas`.
@@ -666,6 +706,25 @@ mod tests {
         assert_eq!(a.containers, Some(vec!["app".into(), "worker".into()]));
         assert_eq!(a.timeout, Some(Duration::from_secs(300)));
         assert_eq!(a.native_sidecar, Some(true));
+    }
+
+    #[test]
+    fn fault_access() {
+        let f = |v: &str| parse(&mk_annotations(&[("testcar.io/faults", v)]));
+        assert!(f("pods").annotations.faults.pods);
+        assert!(f(" pods ").annotations.faults.pods);
+        assert!(!f("none").annotations.faults.pods);
+        let p = f("pod");
+        assert!(!p.annotations.faults.pods);
+        assert_eq!(p.errors[0].key, "testcar.io/faults");
+        assert!(
+            p.errors[0]
+                .to_string()
+                .contains("expected none, or a comma list of pods")
+        );
+        let both = f("pods, net-admin").annotations.faults;
+        assert!(both.pods && both.net_admin);
+        assert!(!f("pods").annotations.faults.net_admin);
     }
 
     #[test]

@@ -10,6 +10,9 @@ pub const AUTH_DIR: &str = "/etc/testcar/auth";
 /// The agent's scratch space: its root filesystem is read-only, yet the Kerberos credential
 /// cache and most test frameworks run by `exec` suites write to `/tmp`.
 pub const TMP_DIR: &str = "/tmp";
+/// Where the kubelet mounts a pod's service account token, CA and namespace; the injector
+/// mounts it into the agent for pod faults (`testcar.io/faults: pods`).
+pub const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 
 /// Name of the injected agent container.
 pub const CONTAINER_NAME: &str = "testcar";

@@ -224,9 +224,11 @@ pub struct Suite {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FaultRecord {
-    /// The fault: `latency`, `bandwidth`, `reset`, `stall`, `drop`, `cut`, `pause`, `kill`.
+    /// The fault: `latency`, `bandwidth`, `reset`, `stall`, `drop`, `cut`, `pause`, `kill`,
+    /// `evict`, `delete-pod`, `netem`, `partition`.
     pub kind: String,
-    /// What it hit: the proxied address (`127.0.0.1:8080`) or the process (`etcd (pid 42)`).
+    /// What it hit: the proxied address (`127.0.0.1:8080`), the process (`etcd (pid 42)`) or
+    /// the pod (`pod shop/web-7c9f8d6b5-2xkqz`).
     pub target: String,
     /// The fault's settings as configured (e.g. `{"latency": "200ms"}`).
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
@@ -243,6 +245,15 @@ pub struct FaultRecord {
     /// What went wrong applying or healing it (process not found, restart failed, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What the cluster did, for pod faults: `evicted`, `deleted`, `refused` (a
+    /// PodDisruptionBudget allowed no disruption: the fault did not happen, and that is not
+    /// an error) or `skipped` (another pod of the workload is older: its agent disrupts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    /// Why: the API server's words for a refusal (the budget, its healthy pod count), the
+    /// older pod for a skip.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// The share of a script's load one pod sent (`testcar.io/load: shared`).
@@ -558,6 +569,8 @@ mod tests {
             end: Some(Utc::now()),
             healed_by: Some("schedule".into()),
             error: None,
+            outcome: None,
+            detail: None,
         });
         let json = serde_json::to_value(&s).unwrap();
         assert_eq!(json["faults"][0]["healedBy"], "schedule");

@@ -269,7 +269,7 @@ fn faults(out: &mut String, suite: &Suite) {
     if suite.faults.is_empty() {
         return;
     }
-    out.push_str(r#"<h3>Faults</h3><table class="faults"><thead><tr><th>Fault</th><th>Target</th><th>Settings</th><th>Start</th><th>End</th><th>Healed by</th><th>Error</th></tr></thead><tbody>"#);
+    out.push_str(r#"<h3>Faults</h3><table class="faults"><thead><tr><th>Fault</th><th>Target</th><th>Settings</th><th>Start</th><th>End</th><th>Healed by</th><th>Outcome</th><th>Error</th></tr></thead><tbody>"#);
     for f in &suite.faults {
         let params = f
             .params
@@ -280,7 +280,7 @@ fn faults(out: &mut String, suite: &Suite) {
         let time = |t: &chrono::DateTime<chrono::Utc>| t.format("%H:%M:%S%.3f").to_string();
         let _ = write!(
             out,
-            "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(&f.kind),
             escape(&f.target),
             escape(&params),
@@ -290,6 +290,11 @@ fn faults(out: &mut String, suite: &Suite) {
                 .map(time)
                 .unwrap_or_else(|| "not healed".into()),
             escape(f.healed_by.as_deref().unwrap_or("")),
+            escape(&match (&f.outcome, &f.detail) {
+                (Some(o), Some(d)) => format!("{o}: {d}"),
+                (Some(o), None) => o.clone(),
+                (None, _) => String::new(),
+            }),
             escape(f.error.as_deref().unwrap_or("")),
         );
     }

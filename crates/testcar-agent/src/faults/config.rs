@@ -41,6 +41,16 @@ pub struct RawFault {
     restart: Option<Vec<String>>,
     #[serde(default)]
     proxy: Option<String>,
+    #[serde(default)]
+    seed: Option<u64>,
+    #[serde(default, deserialize_with = "de_duration")]
+    grace_period: Option<Duration>,
+    #[serde(default)]
+    interface: Option<String>,
+    #[serde(default)]
+    loss: Option<f64>,
+    #[serde(default)]
+    peers: Option<Vec<String>>,
 }
 
 /// A run-wide proxy as written (`proxies:` at the top of the manifest).
@@ -206,6 +216,39 @@ pub enum FaultAction {
         /// Command that starts it again, in the suite's folder.
         restart: Option<Vec<String>>,
     },
+    /// Another pod of the agent's workload is evicted through the Eviction API (its
+    /// PodDisruptionBudgets decide); nothing to undo: its controller replaces it.
+    Evict(PodChoice),
+    /// Another pod of the agent's workload is deleted, unless a PodDisruptionBudget
+    /// selecting it allows no disruption now.
+    DeletePod(PodChoice),
+    /// `tc netem` on an interface of the pod (NET_ADMIN): every packet leaving it delayed
+    /// and/or a share lost.
+    Netem {
+        /// The interface, e.g. `eth0`.
+        interface: String,
+        /// Added delay.
+        latency: Duration,
+        /// Its spread.
+        jitter: Duration,
+        /// Share of packets lost, 0 to 1.
+        loss: f64,
+    },
+    /// iptables drops every packet from and to these addresses (NET_ADMIN).
+    Partition {
+        /// IPv4 addresses or CIDRs.
+        peers: Vec<String>,
+    },
+}
+
+/// How a pod fault picks its pod and ends it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PodChoice {
+    /// Seeds the choice among the candidates (sorted by name): the same seed and the same
+    /// pods give the same pod.
+    pub seed: u64,
+    /// `gracePeriodSeconds` of the deletion; `None` keeps the pod's own.
+    pub grace_period: Option<Duration>,
 }
 
 impl FaultAction {
@@ -220,12 +263,38 @@ impl FaultAction {
             FaultAction::Cut => "cut",
             FaultAction::Pause(_) => "pause",
             FaultAction::Kill { .. } => "kill",
+            FaultAction::Evict(_) => "evict",
+            FaultAction::DeletePod(_) => "delete-pod",
+            FaultAction::Netem { .. } => "netem",
+            FaultAction::Partition { .. } => "partition",
         }
     }
 
-    /// Whether it works through the fault proxy (else on a process).
+    /// Whether it works through the fault proxy (else on a process or a pod).
     pub fn is_network(&self) -> bool {
-        !matches!(self, FaultAction::Pause(_) | FaultAction::Kill { .. })
+        !matches!(
+            self,
+            FaultAction::Pause(_)
+                | FaultAction::Kill { .. }
+                | FaultAction::Evict(_)
+                | FaultAction::DeletePod(_)
+                | FaultAction::Netem { .. }
+                | FaultAction::Partition { .. }
+        )
+    }
+
+    /// Whether it changes the pod's network in the kernel (needs NET_ADMIN), and the tool.
+    pub fn kernel_tool(&self) -> Option<&'static str> {
+        match self {
+            FaultAction::Netem { .. } => Some("tc"),
+            FaultAction::Partition { .. } => Some("iptables"),
+            _ => None,
+        }
+    }
+
+    /// Whether it acts on another pod through the Kubernetes API.
+    pub fn is_pod(&self) -> bool {
+        matches!(self, FaultAction::Evict(_) | FaultAction::DeletePod(_))
     }
 
     /// Its settings, for the result.
@@ -252,6 +321,32 @@ impl FaultAction {
                 m.insert("process".into(), process.to_string().into());
                 if let Some(cmd) = restart {
                     m.insert("restart".into(), cmd.join(" ").into());
+                }
+            }
+            FaultAction::Netem {
+                interface,
+                latency,
+                jitter,
+                loss,
+            } => {
+                m.insert("interface".into(), interface.clone().into());
+                if !latency.is_zero() {
+                    m.insert("latency".into(), format_duration(*latency).into());
+                }
+                if !jitter.is_zero() {
+                    m.insert("jitter".into(), format_duration(*jitter).into());
+                }
+                if *loss > 0.0 {
+                    m.insert("loss".into(), (*loss).into());
+                }
+            }
+            FaultAction::Partition { peers } => {
+                m.insert("peers".into(), peers.clone().into());
+            }
+            FaultAction::Evict(c) | FaultAction::DeletePod(c) => {
+                m.insert("seed".into(), c.seed.into());
+                if let Some(g) = c.grace_period {
+                    m.insert("gracePeriod".into(), format_duration(g).into());
                 }
             }
         }
@@ -337,22 +432,33 @@ fn check_one(index: usize, f: RawFault) -> Result<FaultSpec, FaultConfigError> {
     };
     let network = ["latency", "bandwidth", "reset", "stall", "drop", "cut"];
     let is_process = matches!(f.kind.as_str(), "pause" | "kill");
-    if !network.contains(&f.kind.as_str()) && !is_process {
+    let is_pod = matches!(f.kind.as_str(), "evict" | "delete-pod");
+    let is_kernel = matches!(f.kind.as_str(), "netem" | "partition");
+    if !network.contains(&f.kind.as_str()) && !is_process && !is_pod && !is_kernel {
         return Err(err(
             "kind",
-            "expected one of latency, bandwidth, reset, stall, drop, cut (network, through the agent's proxy) or pause, kill (a process beside the agent)".into(),
+            "expected one of latency, bandwidth, reset, stall, drop, cut (network, through the agent's proxy), pause, kill (a process beside the agent), evict, delete-pod (another pod of the workload, through the Kubernetes API) or netem, partition (the pod's network, with NET_ADMIN)".into(),
         ));
     }
     // Keys that belong to other kinds are mistakes, not silently ignored settings.
-    let owned: [(&'static str, bool, &[&str]); 6] = [
-        ("latency", f.latency.is_some(), &["latency"]),
-        ("jitter", f.jitter.is_some(), &["latency"]),
+    let owned: [(&'static str, bool, &[&str]); 11] = [
+        ("latency", f.latency.is_some(), &["latency", "netem"]),
+        ("jitter", f.jitter.is_some(), &["latency", "netem"]),
+        ("interface", f.interface.is_some(), &["netem"]),
+        ("loss", f.loss.is_some(), &["netem"]),
+        ("peers", f.peers.is_some(), &["partition"]),
         ("rate", f.rate.is_some(), &["bandwidth"]),
         ("fraction", f.fraction.is_some(), &["drop"]),
         ("process", f.process.is_some(), &["pause", "kill"]),
         ("restart", f.restart.is_some(), &["kill"]),
+        ("seed", f.seed.is_some(), &["evict", "delete-pod"]),
+        (
+            "gracePeriod",
+            f.grace_period.is_some(),
+            &["evict", "delete-pod"],
+        ),
     ];
-    if f.proxy.is_some() && is_process {
+    if f.proxy.is_some() && (is_process || is_pod || is_kernel) {
         return Err(err(
             "proxy",
             "only network faults (latency, bandwidth, reset, stall, drop, cut) take this key"
@@ -400,6 +506,86 @@ fn check_one(index: usize, f: RawFault) -> Result<FaultSpec, FaultConfigError> {
         "reset" => FaultAction::Reset,
         "stall" => FaultAction::Stall,
         "cut" => FaultAction::Cut,
+        "netem" => {
+            let latency = f.latency.unwrap_or_default();
+            let jitter = f.jitter.unwrap_or_default();
+            let loss = f.loss.unwrap_or_default();
+            if !(0.0..=1.0).contains(&loss) {
+                return Err(err(
+                    "loss",
+                    format!("expected a share of packets between 0 and 1, e.g. 0.1, found {loss}"),
+                ));
+            }
+            if latency.is_zero() && loss == 0.0 {
+                return Err(err(
+                    "latency",
+                    "a netem fault needs latency (e.g. 100ms), loss (e.g. 0.1) or both".into(),
+                ));
+            }
+            if jitter > latency {
+                return Err(err(
+                    "jitter",
+                    format!("must not exceed latency ({})", format_duration(latency)),
+                ));
+            }
+            let interface = f.interface.unwrap_or_else(|| "eth0".into());
+            let ok = !interface.is_empty()
+                && interface.len() < 16
+                && interface
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c));
+            if !ok {
+                return Err(err(
+                    "interface",
+                    format!(
+                        "expected a network interface name such as eth0 or lo, found {interface:?}"
+                    ),
+                ));
+            }
+            FaultAction::Netem {
+                interface,
+                latency,
+                jitter,
+                loss,
+            }
+        }
+        "partition" => {
+            let peers = f.peers.unwrap_or_default();
+            if peers.is_empty() {
+                return Err(err(
+                    "peers",
+                    "required: the addresses cut off, e.g. [10.0.0.7, 10.0.1.0/24]".into(),
+                ));
+            }
+            for p in &peers {
+                let (addr, bits) = p.split_once('/').unwrap_or((p, "32"));
+                let valid = addr.parse::<std::net::Ipv4Addr>().is_ok()
+                    && bits.parse::<u8>().is_ok_and(|b| b <= 32);
+                if !valid {
+                    return Err(err(
+                        "peers",
+                        format!(
+                            "expected IPv4 addresses or CIDRs such as 10.0.0.7 or 10.0.1.0/24, found {p:?}"
+                        ),
+                    ));
+                }
+            }
+            FaultAction::Partition { peers }
+        }
+        "evict" | "delete-pod" => {
+            if f.grace_period.is_some_and(|g| g > MAX_OFFSET) {
+                return Err(err("gracePeriod", "must be at most a week".into()));
+            }
+            let choice = PodChoice {
+                seed: f.seed.unwrap_or_default(),
+                grace_period: f.grace_period,
+            };
+            if f.kind == "evict" {
+                FaultAction::Evict(choice)
+            } else {
+                FaultAction::DeletePod(choice)
+            }
+        }
         "drop" => {
             let fraction = f.fraction.ok_or_else(|| {
                 err(
@@ -458,7 +644,7 @@ fn check_one(index: usize, f: RawFault) -> Result<FaultSpec, FaultConfigError> {
         return Err(err("at", "must be at most a week".into()));
     }
     if let Some(d) = f.duration {
-        if d.is_zero() && !matches!(action, FaultAction::Kill { .. }) {
+        if d.is_zero() && !matches!(action, FaultAction::Kill { .. }) && !action.is_pod() {
             return Err(err(
                 "duration",
                 "must be above zero (leave it out to keep the fault on until the suite ends)"
@@ -680,5 +866,57 @@ mod tests {
         let f = one("- kind: kill\n  process: {pidFile: db.pid}\n  restart: [sh, start.sh]\n  duration: 2s\n  repeat: {every: 10s, times: 3}\n").unwrap();
         assert!(matches!(f.action, FaultAction::Kill { .. }));
         assert!(matches!(f.schedule, Schedule::Fixed { times: Some(3), .. }));
+    }
+
+    #[test]
+    fn pod_faults() {
+        let f = one("- kind: evict\n  seed: 7\n  at: 2s\n").unwrap();
+        assert_eq!(
+            f.action,
+            FaultAction::Evict(PodChoice {
+                seed: 7,
+                grace_period: None
+            })
+        );
+        assert!(f.action.is_pod() && !f.action.is_network());
+        let f = one("- kind: delete-pod\n  gracePeriod: 0s\n  duration: 0s\n").unwrap();
+        assert_eq!(f.action.kind(), "delete-pod");
+        assert_eq!(f.action.params()["gracePeriod"], "0s");
+        let e = one("- kind: evict\n  proxy: n1\n").unwrap_err();
+        assert_eq!(e.key, "proxy");
+        let e = one("- kind: cut\n  seed: 1\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "faults[0] (cut): seed: only evict, delete-pod faults take this key"
+        );
+        let e = one("- kind: evict-pod\n").unwrap_err();
+        assert!(e.message.contains("evict, delete-pod"), "{e}");
+    }
+
+    #[test]
+    fn kernel_faults() {
+        let f = one("- kind: netem\n  interface: lo\n  latency: 100ms\n  loss: 0.1\n").unwrap();
+        assert_eq!(f.action.kernel_tool(), Some("tc"));
+        assert_eq!(f.action.params()["interface"], "lo");
+        let f = one("- kind: partition\n  peers: [10.0.0.7, 10.0.1.0/24]\n").unwrap();
+        assert_eq!(f.action.kernel_tool(), Some("iptables"));
+        assert!(!f.action.is_network());
+        assert_eq!(one("- kind: netem\n").unwrap_err().key, "latency");
+        assert_eq!(one("- kind: netem\n  loss: 2\n").unwrap_err().key, "loss");
+        assert_eq!(
+            one("- kind: netem\n  latency: 1ms\n  interface: \"eth0; rm\"\n")
+                .unwrap_err()
+                .key,
+            "interface"
+        );
+        assert_eq!(one("- kind: partition\n").unwrap_err().key, "peers");
+        let e = one("- kind: partition\n  peers: [db.local]\n").unwrap_err();
+        assert!(e.message.contains("IPv4"), "{e}");
+        assert_eq!(
+            one("- kind: latency\n  latency: 1ms\n  loss: 0.1\n")
+                .unwrap_err()
+                .key,
+            "loss"
+        );
     }
 }

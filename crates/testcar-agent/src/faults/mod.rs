@@ -1,8 +1,11 @@
-//! Faults during a suite (the manifest's `faults:`): a fault proxy in front of the target
-//! and signals to a process beside the agent, switched on and off on a schedule, recorded
-//! with their real times, and always healed when the suite ends, times out or is stopped.
+//! Faults during a suite (the manifest's `faults:`): a fault proxy in front of the target,
+//! signals to a process beside the agent and evictions of the workload's other pods,
+//! switched on and off on a schedule, recorded with their real times, and always healed
+//! when the suite ends, times out or is stopped.
 
 pub mod config;
+pub mod kernel;
+pub mod pods;
 pub mod process;
 pub mod proxy;
 pub mod schedule;
@@ -19,8 +22,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use config::{
-    FaultAction, FaultConfigError, FaultSpec, ProcessSel, ProxyDef, RawFault, Schedule,
+    FaultAction, FaultConfigError, FaultSpec, PodChoice, ProcessSel, ProxyDef, RawFault, Schedule,
 };
+pub use pods::KubeEnv;
 use proxy::{Effects, Proxy};
 
 /// Name of the Jepsen-style nemesis event file written in the suite's folder.
@@ -45,6 +49,12 @@ pub enum FaultError {
     /// The proxy did not start.
     #[error("faults: {0}")]
     Proxy(#[from] proxy::ProxyError),
+    /// Pod faults cannot reach the Kubernetes API.
+    #[error("faults: {0}")]
+    Pods(#[from] pods::PodSetupError),
+    /// Kernel network faults cannot work here (no NET_ADMIN, no tool).
+    #[error("faults: {0}")]
+    Kernel(#[from] kernel::KernelError),
     /// A fault names a run-wide proxy that is not running.
     #[error("faults: no proxy named {0:?} (declare it under `proxies:` in the manifest)")]
     NoProxy(String),
@@ -113,6 +123,8 @@ pub struct Faults {
 struct Shared {
     proxy: Option<Proxy>,
     named: NamedProxies,
+    /// The Kubernetes API client, when a pod fault is configured.
+    pods: Option<pods::PodApi>,
     upstream: String,
     base_dir: PathBuf,
     suite_dir: PathBuf,
@@ -122,6 +134,8 @@ struct Shared {
     net: Mutex<BTreeMap<usize, (Option<String>, FaultAction)>>,
     /// Processes stopped now, by fault index.
     paused: Mutex<BTreeMap<usize, Vec<i32>>>,
+    /// Kernel faults on now (qdiscs, iptables rules), by fault index.
+    kernel: Mutex<BTreeMap<usize, kernel::Undo>>,
     records: Mutex<Vec<FaultRecord>>,
 }
 
@@ -130,12 +144,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Faults {
-    /// Start the proxy (when a network fault is configured) and the schedule. `target` is
-    /// the suite's target; `suite_dir` receives the event file and restart logs.
+    /// Start the proxy (when a network fault is configured), the Kubernetes API client (when
+    /// a pod fault is) and the schedule. `target` is the suite's target; `suite_dir`
+    /// receives the event file and restart logs.
     pub async fn start(
         specs: &[FaultSpec],
         target: Option<&str>,
         named: &NamedProxies,
+        kube: &KubeEnv,
         base_dir: PathBuf,
         suite_dir: PathBuf,
     ) -> Result<Faults, FaultError> {
@@ -160,9 +176,19 @@ impl Faults {
                 (Some(proxy), host_port, Some(rewritten))
             }
         };
+        for spec in specs {
+            if let Some(tool) = spec.action.kernel_tool() {
+                kernel::preflight(spec.action.kind(), tool)?;
+            }
+        }
+        let pods = match specs.iter().find(|s| s.action.is_pod()) {
+            Some(spec) => Some(pods::PodApi::new(kube, spec.action.kind())?),
+            None => None,
+        };
         let shared = Arc::new(Shared {
             proxy,
             named: named.clone(),
+            pods,
             upstream,
             base_dir,
             suite_dir,
@@ -170,6 +196,7 @@ impl Faults {
             started: Utc::now(),
             net: Mutex::default(),
             paused: Mutex::default(),
+            kernel: Mutex::default(),
             records: Mutex::default(),
         });
         let cancel = CancellationToken::new();
@@ -204,8 +231,9 @@ impl Faults {
         if let Some(proxy) = &self.shared.proxy {
             proxy.stop().await;
         }
-        // A task that panicked midway may have left a process stopped.
+        // A task that panicked midway may have left a process stopped or a rule in place.
         continue_all(&self.shared);
+        undo_kernel(&self.shared);
         self.healed = true;
         let mut records = std::mem::take(&mut *lock(&self.shared.records));
         records.sort_by_key(|r| r.start);
@@ -221,6 +249,7 @@ impl Drop for Faults {
         if !self.healed {
             self.cancel.cancel();
             continue_all(&self.shared);
+            undo_kernel(&self.shared);
             // The proxy's own Drop (when the last task lets go of it) closes it; its effects
             // are cleared now so nothing is cut meanwhile, and so are those of the run-wide
             // proxies this suite's faults were on.
@@ -242,6 +271,15 @@ fn continue_all(shared: &Shared) {
     for pids in paused.values() {
         if let Err(e) = process::signal_all(pids, Signal::SIGCONT) {
             tracing::warn!(error = %e, "fault: could not continue a stopped process");
+        }
+    }
+}
+
+fn undo_kernel(shared: &Shared) {
+    let on = std::mem::take(&mut *lock(&shared.kernel));
+    for undo in on.values() {
+        if let Err(e) = kernel::undo(undo) {
+            tracing::warn!(error = %e, "fault: could not undo a kernel network fault");
         }
     }
 }
@@ -290,12 +328,17 @@ async fn resolve(
 
 /// Run one fault's windows until they end or the suite does.
 async fn drive(shared: Arc<Shared>, idx: usize, spec: FaultSpec, cancel: CancellationToken) {
-    for w in schedule::windows(&spec.schedule) {
+    for (n, w) in schedule::windows(&spec.schedule).enumerate() {
         tokio::select! {
             _ = tokio::time::sleep_until(shared.t0 + w.start) => {}
             _ = cancel.cancelled() => return,
         }
-        let rec = apply(&shared, idx, &spec);
+        let rec = match &spec.action {
+            FaultAction::Evict(c) | FaultAction::DeletePod(c) => {
+                apply_pod(&shared, &spec.action, c, n as u64).await
+            }
+            _ => apply(&shared, idx, &spec),
+        };
         let healed_by = match w.end {
             Some(end) => tokio::select! {
                 _ = tokio::time::sleep_until(shared.t0 + end) => "schedule",
@@ -332,6 +375,8 @@ fn apply(shared: &Shared, idx: usize, spec: &FaultSpec) -> usize {
         end: None,
         healed_by: None,
         error: None,
+        outcome: None,
+        detail: None,
     };
     match action {
         FaultAction::Pause(sel) | FaultAction::Kill { process: sel, .. } => {
@@ -355,6 +400,31 @@ fn apply(shared: &Shared, idx: usize, spec: &FaultSpec) -> usize {
                 Err(e) => record.error = Some(e.to_string()),
             }
         }
+        // Applied by `apply_pod`, never here.
+        FaultAction::Evict(_) | FaultAction::DeletePod(_) => {}
+        FaultAction::Netem {
+            interface,
+            latency,
+            jitter,
+            loss,
+        } => {
+            record.target = format!("interface {interface}");
+            match kernel::netem_on(interface, *latency, *jitter, *loss) {
+                Ok(undo) => {
+                    lock(&shared.kernel).insert(idx, undo);
+                }
+                Err(e) => record.error = Some(e.to_string()),
+            }
+        }
+        FaultAction::Partition { peers } => {
+            record.target = format!("peers {}", peers.join(", "));
+            match kernel::partition_on(peers, idx) {
+                Ok(undo) => {
+                    lock(&shared.kernel).insert(idx, undo);
+                }
+                Err(e) => record.error = Some(e.to_string()),
+            }
+        }
         _ => {
             lock(&shared.net).insert(idx, (spec.proxy.clone(), action.clone()));
             update_proxy(shared);
@@ -365,6 +435,59 @@ fn apply(shared: &Shared, idx: usize, spec: &FaultSpec) -> usize {
             tracing::warn!(fault = %record.kind, target = %record.target, %error, "fault not applied")
         }
         None => tracing::info!(fault = %record.kind, target = %record.target, "fault on"),
+    }
+    let mut records = lock(&shared.records);
+    records.push(record);
+    records.len() - 1
+}
+
+/// Evict or delete another pod of the workload; returns the record's index. A refusal by a
+/// PodDisruptionBudget is an outcome, not an error.
+async fn apply_pod(
+    shared: &Shared,
+    action: &FaultAction,
+    choice: &PodChoice,
+    window: u64,
+) -> usize {
+    let mut record = FaultRecord {
+        kind: action.kind().into(),
+        target: String::new(),
+        params: action.params(),
+        start: Utc::now(),
+        end: None,
+        healed_by: None,
+        error: None,
+        outcome: None,
+        detail: None,
+    };
+    match &shared.pods {
+        Some(api) => {
+            record.target = format!("pods of {}/{}", api.pod().namespace, api.pod().name);
+            let evict = matches!(action, FaultAction::Evict(_));
+            match api.disrupt(choice, evict, window).await {
+                Ok((target, outcome)) => {
+                    record.target = target;
+                    record.outcome = Some(outcome.word().into());
+                    if let pods::Outcome::Refused(why) | pods::Outcome::Skipped(why) = outcome {
+                        record.detail = Some(why);
+                    }
+                }
+                Err(e) => record.error = Some(e.to_string()),
+            }
+        }
+        None => record.error = Some("no Kubernetes API client (a bug: it is made at start)".into()),
+    }
+    match (&record.error, &record.outcome) {
+        (Some(error), _) => {
+            tracing::warn!(fault = %record.kind, target = %record.target, %error, "fault not applied")
+        }
+        (None, outcome) => tracing::info!(
+            fault = %record.kind,
+            target = %record.target,
+            outcome = outcome.as_deref().unwrap_or_default(),
+            detail = record.detail.as_deref().unwrap_or_default(),
+            "fault on"
+        ),
     }
     let mut records = lock(&shared.records);
     records.push(record);
@@ -397,7 +520,18 @@ fn heal(shared: &Shared, idx: usize, action: &FaultAction, rec: usize, healed_by
                 }
             }
         }
-        FaultAction::Kill { restart: None, .. } => {}
+        // Nothing to undo: the workload's controller replaces the pod.
+        FaultAction::Kill { restart: None, .. }
+        | FaultAction::Evict(_)
+        | FaultAction::DeletePod(_) => {}
+        FaultAction::Netem { .. } | FaultAction::Partition { .. } => {
+            let undo = lock(&shared.kernel).remove(&idx);
+            if let Some(undo) = undo {
+                if let Err(e) = kernel::undo(&undo) {
+                    error = Some(e.to_string());
+                }
+            }
+        }
         _ => {
             lock(&shared.net).remove(&idx);
             update_proxy(shared);
@@ -451,7 +585,12 @@ fn effects_of<'a>(actions: impl Iterator<Item = &'a FaultAction>) -> Effects {
             FaultAction::Stall => e.stall = true,
             FaultAction::Cut => e.cut = true,
             FaultAction::Drop { fraction } => e.drop = e.drop.max(*fraction),
-            FaultAction::Pause(_) | FaultAction::Kill { .. } => {}
+            FaultAction::Pause(_)
+            | FaultAction::Kill { .. }
+            | FaultAction::Evict(_)
+            | FaultAction::DeletePod(_)
+            | FaultAction::Netem { .. }
+            | FaultAction::Partition { .. } => {}
         }
     }
     e
@@ -514,6 +653,7 @@ mod tests {
             &spec("- kind: cut\n"),
             None,
             &NamedProxies::default(),
+            &KubeEnv::default(),
             dir.path().into(),
             dir.path().into(),
         )
@@ -529,6 +669,7 @@ mod tests {
             &spec("- kind: latency\n  latency: 5ms\n  duration: 50ms\n- kind: cut\n  at: 10s\n"),
             Some("http://127.0.0.1:9/api/"),
             &NamedProxies::default(),
+            &KubeEnv::default(),
             dir.path().into(),
             dir.path().join("s"),
         )

@@ -209,6 +209,7 @@ mod tests {
             cancel: CancellationToken::new(),
             progress: None,
             proxies: Default::default(),
+            kube: Default::default(),
         }
     }
 

@@ -43,6 +43,8 @@ pub struct RunContext {
     pub progress: Option<watch::Sender<Progress>>,
     /// The run-wide fault proxies (`proxies:`), for faults that name one.
     pub proxies: crate::faults::NamedProxies,
+    /// The agent's pod and the in-cluster API settings, for pod faults.
+    pub kube: crate::faults::KubeEnv,
 }
 
 impl std::fmt::Debug for RunContext {
@@ -101,6 +103,7 @@ pub async fn run_suite(def: &SuiteDef, ctx: &RunContext) -> Suite {
             &def.faults,
             target.as_deref(),
             &ctx.proxies,
+            &ctx.kube,
             def.base_dir.clone(),
             suite_dir,
         )
@@ -212,6 +215,7 @@ mod tests {
             cancel: CancellationToken::new(),
             progress: None,
             proxies: Default::default(),
+            kube: Default::default(),
         };
         let dbg = format!("{ctx:?}");
         assert!(dbg.contains("TESTCAR_BEARER_TOKEN_FILE"));

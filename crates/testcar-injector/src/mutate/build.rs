@@ -191,7 +191,8 @@ fn agent_env(plan: &Plan) -> Vec<EnvVar> {
     envs
 }
 
-/// The agent's mounts: tests (read-only), results, tmp, and auth when asked for.
+/// The agent's mounts: tests (read-only), results, tmp, auth and the service account token
+/// when asked for.
 fn agent_mounts(plan: &Plan) -> Vec<VolumeMount> {
     let mut mounts = vec![
         VolumeMount {
@@ -216,6 +217,16 @@ fn agent_mounts(plan: &Plan) -> Vec<VolumeMount> {
         mounts.push(VolumeMount {
             name: paths::AUTH_VOLUME.into(),
             mount_path: paths::AUTH_DIR.into(),
+            read_only: Some(true),
+            ..Default::default()
+        });
+    }
+    // `testcar.io/faults: pods`: the token the ServiceAccount admission plugin mounted into
+    // the pod's other containers before this webhook ran.
+    if let Some(volume) = &plan.api_access {
+        mounts.push(VolumeMount {
+            name: volume.clone(),
+            mount_path: paths::SERVICE_ACCOUNT_DIR.into(),
             read_only: Some(true),
             ..Default::default()
         });
@@ -258,10 +269,14 @@ fn agent_container(plan: &Plan) -> Container {
             }]
         }),
         resources: plan.resources.clone(),
-        security_context: Some(SecurityContext {
-            run_as_user: plan.run_as_user,
-            run_as_group: plan.run_as_user,
-            ..restricted_security_context()
+        security_context: Some(if plan.net_admin {
+            net_admin_security_context()
+        } else {
+            SecurityContext {
+                run_as_user: plan.run_as_user,
+                run_as_group: plan.run_as_user,
+                ..restricted_security_context()
+            }
         }),
         volume_mounts: Some(agent_mounts(plan)),
         restart_policy: plan.native.then(|| "Always".to_string()),
@@ -349,6 +364,22 @@ fn restricted_security_context() -> SecurityContext {
             ..Default::default()
         }),
         ..Default::default()
+    }
+}
+
+/// `testcar.io/faults: net-admin`: the restricted context, but as root with NET_ADMIN added
+/// (a non-root process does not get added capabilities in its effective set). Pod Security
+/// `baseline` does not allow NET_ADMIN, so this needs a `privileged` namespace.
+fn net_admin_security_context() -> SecurityContext {
+    SecurityContext {
+        run_as_non_root: Some(false),
+        run_as_user: Some(0),
+        run_as_group: Some(0),
+        capabilities: Some(Capabilities {
+            add: Some(vec!["NET_ADMIN".into()]),
+            drop: Some(vec!["ALL".into()]),
+        }),
+        ..restricted_security_context()
     }
 }
 

@@ -162,6 +162,24 @@ pub(super) fn volume_names(spec: &PodSpec) -> BTreeSet<&str> {
         .collect()
 }
 
+/// The volume the ServiceAccount admission plugin mounted at the service account folder
+/// (`kube-api-access-<suffix>`, or a token volume of the pod's own), if a container of the
+/// pod mounts one there and the pod has it. Admission mounts it into the containers that
+/// exist before webhooks run, so the agent must be given it explicitly.
+pub(super) fn service_account_volume(spec: &PodSpec) -> Option<String> {
+    let volumes = volume_names(spec);
+    let inits = spec.init_containers.as_deref().unwrap_or_default();
+    spec.containers
+        .iter()
+        .chain(inits)
+        .flat_map(|c| c.volume_mounts.as_deref().unwrap_or_default())
+        .find(|m| {
+            m.mount_path.trim_end_matches('/') == paths::SERVICE_ACCOUNT_DIR
+                && volumes.contains(m.name.as_str())
+        })
+        .map(|m| m.name.clone())
+}
+
 /// The names in the pod's `imagePullSecrets`.
 pub(super) fn pull_secret_names(spec: &PodSpec) -> BTreeSet<&str> {
     spec.image_pull_secrets

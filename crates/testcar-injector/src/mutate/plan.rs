@@ -72,6 +72,11 @@ pub(super) struct Plan {
     pub run_as_user: Option<i64>,
     /// Who may call the agent's endpoints: the operator's policy, narrowed by the pod.
     pub endpoints: EndpointPolicy,
+    /// `testcar.io/faults: pods`: the pod's service account volume, mounted read-only into
+    /// the agent at the service account folder.
+    pub api_access: Option<String>,
+    /// `testcar.io/faults: net-admin`: the agent runs as root with NET_ADMIN.
+    pub net_admin: bool,
     /// The pod's read token, when an endpoint needs one (minted by the injector, not here:
     /// planning stays pure).
     pub read_token: Option<String>,
@@ -125,6 +130,7 @@ impl Plan {
         let readiness = r.readiness(&apps, target_container);
         let image = r.image();
         let extras = r.extras();
+        let api_access = r.api_access();
         let agent = &config.agent;
         let timeout = |wanted: Option<Duration>, default: &DurationValue| {
             wanted.map_or_else(|| default.render(), format_duration)
@@ -157,6 +163,8 @@ impl Plan {
                 None => agent.endpoints.policy(),
             },
             read_token: None,
+            api_access,
+            net_admin: a.faults.net_admin,
             annotations: Vec::new(),
             run_as_user: agent.run_as_user,
             image_pull_secrets: missing_pull_secrets(&agent.image_pull_secrets, spec),
@@ -275,6 +283,22 @@ impl Resolver<'_> {
 
     fn warn(&mut self, w: String) {
         self.warnings.push(w);
+    }
+
+    /// With `testcar.io/faults: pods`, the service account volume the agent mounts; a
+    /// warning when the pod has none (`automountServiceAccountToken: false`).
+    fn api_access(&mut self) -> Option<String> {
+        if !self.annotations.faults.pods {
+            return None;
+        }
+        let found = facts::service_account_volume(self.spec);
+        if found.is_none() {
+            self.warn(format!(
+                "testcar: testcar.io/faults is pods but no container of the pod mounts a service account token at {} (automountServiceAccountToken: false?), so the agent gets none and its evict and delete-pod faults fail; let the token be mounted, and RBAC (the chart's faults.pods) decide",
+                testcar_contract::paths::SERVICE_ACCOUNT_DIR
+            ));
+        }
+        found
     }
 
     /// Whether the agent goes into `initContainers` with `restartPolicy: Always`.

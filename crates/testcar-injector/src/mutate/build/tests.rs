@@ -509,3 +509,103 @@ fn a_bad_endpoints_annotation_warns_and_keeps_the_policy() {
         Some("result=token,report=token,metrics=open")
     );
 }
+
+/// A pod as the ServiceAccount admission plugin leaves it before webhooks run: the
+/// `kube-api-access-*` projected volume, mounted into every container of the pod then.
+fn with_token_volume(mut pod: Pod) -> Pod {
+    let spec = pod.spec.as_mut().unwrap();
+    let name = "kube-api-access-7xk2p".to_string();
+    spec.volumes = Some(vec![Volume {
+        name: name.clone(),
+        ..Default::default()
+    }]);
+    for c in &mut spec.containers {
+        c.volume_mounts = Some(vec![VolumeMount {
+            name: name.clone(),
+            mount_path: paths::SERVICE_ACCOUNT_DIR.into(),
+            read_only: Some(true),
+            ..Default::default()
+        }]);
+    }
+    pod
+}
+
+fn token_mount(agent: &Container) -> Option<VolumeMount> {
+    agent
+        .volume_mounts
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .find(|m| m.mount_path == paths::SERVICE_ACCOUNT_DIR)
+        .cloned()
+}
+
+#[test]
+fn faults_pods_mounts_the_service_account_token_into_the_agent() {
+    let pod = with_token_volume(mk_pod(
+        &[(keys::INJECT, "true"), (keys::FAULTS, "pods")],
+        vec![mk_container("app", Some(8080))],
+    ));
+    let out = mk_injector().mutate(&pod, "shop");
+    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+    let patched = apply(&pod, &out);
+    let mount = token_mount(&agent_of(&patched)).expect("the agent mounts the token");
+    assert_eq!(mount.name, "kube-api-access-7xk2p");
+    assert_eq!(mount.read_only, Some(true));
+    // The downward API gives the agent its pod, which pod faults start from.
+    assert!(
+        agent_of(&patched)
+            .env
+            .unwrap()
+            .iter()
+            .any(|e| e.name == env::POD_NAME && e.value_from.is_some())
+    );
+    // Still no capability, still restricted.
+    let sc = agent_of(&patched).security_context.unwrap();
+    assert_eq!(sc.capabilities.unwrap().add, None);
+
+    // Without the annotation the agent gets no token, even though the pod has one.
+    let pod = with_token_volume(mk_pod(
+        &[(keys::INJECT, "true")],
+        vec![mk_container("app", Some(8080))],
+    ));
+    let patched = apply(&pod, &mk_injector().mutate(&pod, "shop"));
+    assert_eq!(token_mount(&agent_of(&patched)), None);
+}
+
+#[test]
+fn faults_pods_without_a_token_warns() {
+    let pod = mk_pod(
+        &[(keys::INJECT, "true"), (keys::FAULTS, "pods")],
+        vec![mk_container("app", Some(8080))],
+    );
+    let out = mk_injector().mutate(&pod, "shop");
+    assert_eq!(out.decision, Decision::Injected);
+    assert_eq!(out.warnings.len(), 1, "{:?}", out.warnings);
+    assert!(
+        out.warnings[0].contains("automountServiceAccountToken: false"),
+        "{:?}",
+        out.warnings
+    );
+    assert_eq!(token_mount(&agent_of(&apply(&pod, &out))), None);
+}
+
+#[test]
+fn faults_net_admin_runs_the_agent_as_root_with_net_admin_only() {
+    let pod = mk_pod(
+        &[(keys::INJECT, "true"), (keys::FAULTS, "net-admin")],
+        vec![mk_container("app", Some(8080))],
+    );
+    let out = mk_injector().mutate(&pod, "shop");
+    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+    let patched = apply(&pod, &out);
+    let sc = agent_of(&patched).security_context.unwrap();
+    let caps = sc.capabilities.unwrap();
+    assert_eq!(caps.add.as_deref(), Some(&["NET_ADMIN".to_string()][..]));
+    assert_eq!(caps.drop.as_deref(), Some(&["ALL".to_string()][..]));
+    assert_eq!((sc.run_as_user, sc.run_as_non_root), (Some(0), Some(false)));
+    assert_eq!(sc.allow_privilege_escalation, Some(false));
+    assert_eq!(sc.read_only_root_filesystem, Some(true));
+    // No token unless pods is asked for too.
+    assert_eq!(token_mount(&agent_of(&patched)), None);
+}
