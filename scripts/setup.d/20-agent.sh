@@ -4,7 +4,7 @@
 source "$(dirname "$0")/../lib.sh"
 command -v curl >/dev/null || apt_install curl ca-certificates
 command -v script >/dev/null || apt_install bsdutils
-# The kernel network-fault tests (crates/testcar-agent/tests/kernel_faults.rs) run `tc`, `ip`
+# The kernel network-fault tests (crates/testcar-agent/tests/it/kernel_faults.rs) run `tc`, `ip`
 # and `iptables` inside a fresh network namespace (`unshare -rn`).
 command -v tc >/dev/null && command -v ip >/dev/null || apt_install iproute2
 command -v iptables >/dev/null || apt_install iptables

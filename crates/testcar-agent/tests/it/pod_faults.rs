@@ -21,8 +21,8 @@ use testcar_agent::runners::{RunContext, run_suite};
 use testcar_contract::{FaultRecord, PodRef, Status};
 use tokio_util::sync::CancellationToken;
 
-const PODS: &str = include_str!("../test_data/faults/pods-web.json");
-const PDBS: &str = include_str!("../test_data/faults/pdbs-web.json");
+const PODS: &str = include_str!("../../test_data/faults/pods-web.json");
+const PDBS: &str = include_str!("../../test_data/faults/pdbs-web.json");
 const OWN: &str = "web-7c9f8d6b5-2xkqz";
 const TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.pod-faults-SECRET-91b2";
 

@@ -127,7 +127,7 @@ pub fn last_line_result(stdout: &str) -> Value {
     let doc: Value = serde_json::from_str(last)
         .unwrap_or_else(|e| panic!("last stdout line is not JSON ({e}): {last}"));
     let schema: Value =
-        serde_json::from_str(include_str!("../../../../docs/result.schema.json")).unwrap();
+        serde_json::from_str(include_str!("../../../../../docs/result.schema.json")).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
     let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
     assert!(

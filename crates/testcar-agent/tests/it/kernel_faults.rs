@@ -4,14 +4,14 @@
 //! see; later suites check that healing removed the qdisc and the rules, also after a
 //! suite's timeout.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 
 use common::*;
 use serde_json::Value;
 
-const PROBE: &str = include_str!("../test_data/faults/netprobe.py");
+const PROBE: &str = include_str!("../../test_data/faults/netprobe.py");
 
 /// Run `manifest` with the agent inside a new network namespace whose loopback is up.
 fn run_in_netns(manifest: &str) -> Value {

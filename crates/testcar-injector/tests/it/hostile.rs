@@ -5,10 +5,10 @@
 //! a well-formed AdmissionReview answering the request's uid; every patch applies to its pod;
 //! the patched pod sent again gives no patch. `PROPTEST_CASES` sets the budget.
 
-mod common;
+use crate::common;
 
-#[path = "../../../tests/fuzz/hostile.rs"]
-mod hostile;
+#[path = "../../../../tests/fuzz/hostile.rs"]
+mod fuzz;
 
 use common::generators::{mk_review, pod};
 use proptest::prelude::*;
@@ -277,7 +277,7 @@ const UID: &str = "6f1c1a8e-2b3d-4e5f-8a9b-0c1d2e3f4a5b";
 
 fn check(text: String, object: Option<Value>) -> Result<(), TestCaseError> {
     let inj = Injector::new(Config::default(), Some("testcar-system"));
-    let r = hostile::within("review", move || {
+    let r = fuzz::within("review", move || {
         let r = review(&inj, text.as_bytes());
         (r, inj)
     });
@@ -317,7 +317,7 @@ fn check(text: String, object: Option<Value>) -> Result<(), TestCaseError> {
     json_patch::patch(&mut doc, &ops)
         .map_err(|e| TestCaseError::fail(format!("patch does not apply: {e}")))?;
     let again = mk_review(&doc, "shop", "CREATE").to_string();
-    let second = hostile::within("second review", move || review(&inj, again.as_bytes()));
+    let second = fuzz::within("second review", move || review(&inj, again.as_bytes()));
     prop_assert_eq!(
         second.patch_ops,
         0,
@@ -328,7 +328,7 @@ fn check(text: String, object: Option<Value>) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(hostile::config())]
+    #![proptest_config(fuzz::config())]
 
     #[test]
     fn hostile_reviews_get_a_well_formed_answer((text, object, _op) in hostile_review()) {

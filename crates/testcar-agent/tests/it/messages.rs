@@ -2,7 +2,7 @@
 //! tests folder that does not exist, a manifest with bad indentation. Each names the bad input
 //! (file:line:column where there is one) and says what to do.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::Value;

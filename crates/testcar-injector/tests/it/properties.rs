@@ -2,7 +2,7 @@
 //! and the HTTP router. Never a panic or a 5xx; any patch applies, keeps names and mount
 //! paths unique, and a second pass over the patched pod gives no patch.
 
-mod common;
+use crate::common;
 
 use common::generators::{mk_review, pod};
 

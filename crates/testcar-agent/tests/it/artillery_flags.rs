@@ -2,7 +2,7 @@
 //! Artillery's JSON report (aggregate + intermediate) and `--result` Testcar's result document.
 //! The real binary against a real HTTP service on 127.0.0.1.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::Value;

@@ -5,7 +5,7 @@
 //! validates against the Kubernetes 1.34 OpenAPI schema (`kubernetes-validate --strict`);
 //! a second pass over the patched pod gives no patch.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 
@@ -29,7 +29,7 @@ struct Case {
 
 macro_rules! fixture {
     ($file:literal) => {
-        ($file, include_str!(concat!("../test_data/", $file)))
+        ($file, include_str!(concat!("../../test_data/", $file)))
     };
 }
 

@@ -4,7 +4,7 @@
 //! as `2>&1` does, and after the verdict nothing may follow — not while idle, not when the
 //! endpoints are requested, not on SIGTERM, not after a restart that finds the stored result.
 
-mod common;
+use crate::common;
 
 use std::fs::File;
 use std::net::SocketAddr;

@@ -2,7 +2,7 @@
 //! services and real processes on 127.0.0.1. Figures are compared with a baseline measured
 //! in the same test, with wide margins: the machine running them may be busy.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

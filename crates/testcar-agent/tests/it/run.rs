@@ -2,7 +2,7 @@
 //! services on 127.0.0.1, every status path, the last stdout line checked against the
 //! result schema.
 
-mod common;
+use crate::common;
 
 use std::process::Output;
 use std::time::{Duration, Instant};

@@ -2,7 +2,7 @@
 //! sets, a real HTTP service on 127.0.0.1; `/result`, `/healthz`, `/metrics`, idling,
 //! run once across restarts, and SIGTERM mid-run saving a partial result.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;

@@ -6,23 +6,23 @@ use std::collections::BTreeSet;
 
 use clap::CommandFactory;
 
-#[path = "../../../tests/support/cli_docs.rs"]
-mod cli_docs;
+#[path = "../../../../tests/support/cli_docs.rs"]
+mod shared;
 
-const DOC: &str = include_str!("../../../docs/injector.md");
+const DOC: &str = include_str!("../../../../docs/injector.md");
 
 #[test]
 fn every_flag_and_env_of_the_cli_is_in_the_doc_and_every_documented_flag_exists() {
     let cmd = testcar_injector::cli::Cli::command();
-    cli_docs::assert_in_step(&cmd, DOC, "docs/injector.md", "testcar-injector");
+    shared::assert_in_step(&cmd, DOC, "docs/injector.md", "testcar-injector");
 }
 
 /// Every `reason` label value (`Reason::as_str` in src/admission.rs) is listed in docs/metrics.md,
 /// which states how many there are, and in docs/injector.md's decision table.
 #[test]
 fn every_reason_label_is_documented_with_the_right_count() {
-    let src = include_str!("../src/admission.rs");
-    let metrics = include_str!("../../../docs/metrics.md");
+    let src = include_str!("../../src/admission.rs");
+    let metrics = include_str!("../../../../docs/metrics.md");
     let reasons: BTreeSet<&str> = src
         .lines()
         .filter_map(|l| l.trim().strip_prefix("Reason::"))

@@ -5,7 +5,7 @@
 //! to start naming the key, a record of a verified ReplicaSet swapped into `--verified-dir`
 //! as the kubelet updates a ConfigMap volume is used without a restart.
 
-mod common;
+use crate::common;
 
 use std::fs::File;
 use std::net::TcpListener as StdListener;
@@ -22,7 +22,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const BIN: &str = env!("CARGO_BIN_EXE_testcar-injector");
-const REVIEW: &str = include_str!("../test_data/deployment-pod.review.json");
+const REVIEW: &str = include_str!("../../test_data/deployment-pod.review.json");
 const REVIEW_UID: &str = "7b2f4c1e-1a2b-4c3d-8e9f-0a1b2c3d4e01";
 
 /// A test certificate authority.
