@@ -114,7 +114,7 @@ pub struct CheckArgs {
     )]
     pub namespace: String,
     /// Namespace Testcar (the injector) is installed in.
-    #[arg(long, env = "TESTCAR_NAMESPACE", default_value = "testcar")]
+    #[arg(long, env = "TESTCAR_NAMESPACE", default_value = "testcar-system")]
     pub testcar_namespace: String,
     /// Name of Testcar's MutatingWebhookConfiguration (default: the one labelled
     /// app.kubernetes.io/name=testcar, or the only one calling a testcar service).
