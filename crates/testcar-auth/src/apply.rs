@@ -63,3 +63,14 @@ pub trait RequestAuth: Send + Sync + std::fmt::Debug {
     /// Client TLS material for connections to the service, if any.
     fn client_tls(&self) -> Option<&ClientTls>;
 }
+
+/// Refuse a header name that HTTP does not allow (RFC 9110 token), naming `key`.
+pub(crate) fn check_header_name(name: &str, key: &str, problem: &mut impl FnMut(&str, String)) {
+    let ok = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if !ok {
+        problem(key, format!("`{name}` is not a valid HTTP header name"));
+    }
+}

@@ -2,7 +2,7 @@
 //! template over the request (method, path, query, timestamp, body digest), MACed, and sent
 //! in configurable headers along with the timestamp and key id.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -13,8 +13,8 @@ use futures::FutureExt as _;
 use futures::future::BoxFuture;
 
 use crate::apply::{AuthError, ClientTls, RequestAuth, RequestParts};
-use crate::config::{HmacAlgorithm, HmacConfig, SignatureEncoding, TimestampFormat};
 use crate::secret::{Secret, read_secret_file, resolve};
+use serde::Deserialize;
 
 /// The canonical string when none is configured: one field per line.
 pub const DEFAULT_CANONICAL: &str = "{method}\n{path}\n{query}\n{timestamp}\n{bodySha256}";
@@ -293,6 +293,113 @@ fn mac_bytes<M: Mac + hmac::digest::KeyInit>(key: &[u8], data: &[u8]) -> Vec<u8>
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// HMAC algorithms.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum HmacAlgorithm {
+    /// HMAC with SHA-256 (default).
+    #[default]
+    HmacSha256,
+    /// HMAC with SHA-384.
+    HmacSha384,
+    /// HMAC with SHA-512.
+    HmacSha512,
+}
+
+/// How the signature bytes are written.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum SignatureEncoding {
+    /// Standard base64 with padding (default).
+    #[default]
+    Base64,
+    /// Lower-case hex.
+    Hex,
+}
+
+/// How the timestamp is written.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum TimestampFormat {
+    /// Seconds since the Unix epoch (default).
+    #[default]
+    Unix,
+    /// Milliseconds since the Unix epoch.
+    UnixMillis,
+    /// RFC 3339 in UTC, e.g. `2026-01-02T03:04:05Z`.
+    Rfc3339,
+}
+
+/// `hmac` step: sign every request.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HmacConfig {
+    /// Step name (default `hmac`).
+    pub name: Option<String>,
+    /// Key id sent in `keyIdHeader` (not a secret).
+    pub key_id: Option<String>,
+    /// File holding the key id.
+    pub key_id_file: Option<PathBuf>,
+    /// File holding the shared secret key.
+    pub secret_file: PathBuf,
+    /// `hmac-sha256` (default), `hmac-sha384`, `hmac-sha512`.
+    #[serde(default)]
+    pub algorithm: HmacAlgorithm,
+    /// Canonical string template; see [`crate::hmac::DEFAULT_CANONICAL`].
+    pub canonical: Option<String>,
+    /// Signature header (default `X-Signature`).
+    pub signature_header: Option<String>,
+    /// Template of the signature header's value (default `{signature}`).
+    pub signature_format: Option<String>,
+    /// Timestamp header (default `X-Timestamp`); `""` sends none.
+    pub timestamp_header: Option<String>,
+    /// Key id header (default `X-Key-Id`); `""` sends none.
+    pub key_id_header: Option<String>,
+    /// `base64` (default) or `hex`.
+    #[serde(default)]
+    pub encoding: SignatureEncoding,
+    /// `unix` (default), `unixMillis` or `rfc3339`.
+    #[serde(default)]
+    pub timestamp_format: TimestampFormat,
+}
+
+impl HmacConfig {
+    /// This step's own checks (a key path under the step, and why); the chain's checks
+    /// (names, who sets `Authorization`, `authenticateWith`) are in `config`.
+    pub(crate) fn check(&self, problem: &mut impl FnMut(&str, String)) {
+        let c = self;
+        if c.key_id.is_some() && c.key_id_file.is_some() {
+            problem(
+                "keyIdFile",
+                "give either keyId or keyIdFile, not both".into(),
+            );
+        }
+        let canonical = c
+            .canonical
+            .as_deref()
+            .unwrap_or(crate::hmac::DEFAULT_CANONICAL);
+        if let Err(e) = crate::hmac::Template::parse(canonical, crate::hmac::CANONICAL_FIELDS) {
+            problem("canonical", e);
+        }
+        if let Some(f) = &c.signature_format {
+            if let Err(e) = crate::hmac::Template::parse(f, crate::hmac::FORMAT_FIELDS) {
+                problem("signatureFormat", e);
+            }
+        }
+        for (key, h) in [
+            ("signatureHeader", &c.signature_header),
+            ("timestampHeader", &c.timestamp_header),
+            ("keyIdHeader", &c.key_id_header),
+        ] {
+            if let Some(h) = h {
+                if !(key != "signatureHeader" && h.is_empty()) {
+                    crate::apply::check_header_name(h, key, problem);
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,6 @@ mod apply;
 mod chain;
 mod config;
 mod hmac;
-#[cfg(feature = "kerberos")]
 mod kerberos;
 pub mod mtls;
 mod oauth;

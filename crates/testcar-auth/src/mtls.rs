@@ -9,8 +9,8 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::apply::{AuthError, ClientTls};
-use crate::config::MtlsConfig;
 use crate::secret::resolve;
+use serde::Deserialize;
 
 /// An `mtls` step after its files were read: the material, plus where it came from (exec
 /// suites get copies of the files).
@@ -118,6 +118,43 @@ pub fn client_config(tls: Option<&ClientTls>) -> Result<rustls::ClientConfig, ru
                 ))
             }),
         _ => Ok(builder.with_no_client_auth()),
+    }
+}
+
+/// `mtls` step: client certificate for TLS connections to the service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MtlsConfig {
+    /// Step name (default `mtls`).
+    pub name: Option<String>,
+    /// Client certificate chain (PEM, leaf first).
+    pub cert_file: Option<PathBuf>,
+    /// Client private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key_file: Option<PathBuf>,
+    /// CA bundle (PEM) trusted for the service's certificate.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl MtlsConfig {
+    /// This step's own checks (a key path under the step, and why); the chain's checks
+    /// (names, who sets `Authorization`, `authenticateWith`) are in `config`.
+    pub(crate) fn check(&self, problem: &mut impl FnMut(&str, String)) {
+        let c = self;
+        match (&c.cert_file, &c.key_file) {
+            (Some(_), None) => problem(
+                "keyFile",
+                "certFile is given: expected keyFile with its private key".into(),
+            ),
+            (None, Some(_)) => problem(
+                "certFile",
+                "keyFile is given: expected certFile with the certificate".into(),
+            ),
+            (None, None) if c.ca_file.is_none() => problem(
+                "certFile",
+                "expected certFile and keyFile (and/or caFile)".into(),
+            ),
+            _ => {}
+        }
     }
 }
 

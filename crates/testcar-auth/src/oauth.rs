@@ -2,7 +2,8 @@
 //! refreshed in the background before it expires, refreshed once more when the service
 //! answers 401, and token-endpoint errors carry the server's `error`/`error_description`.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -12,9 +13,9 @@ use futures::future::BoxFuture;
 use tracing::Instrument as _;
 
 use crate::apply::{AuthError, ClientTls, RequestAuth, RequestParts};
-use crate::config::{ClientAuthMethod, OAuth2Config};
 use crate::mtls::{client_config, load_certs};
 use crate::secret::{Secret, read_secret_file, resolve};
+use serde::Deserialize;
 
 const DEFAULT_REFRESH_BEFORE: Duration = Duration::from_secs(60);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -456,4 +457,152 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         src = s.source();
     }
     out
+}
+
+/// One string or a list of strings (`scope: a b` or `scope: [a, b]`).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    /// A single value.
+    One(String),
+    /// Several values.
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    /// The values as a list.
+    pub fn to_vec(&self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s.clone()],
+            OneOrMany::Many(v) => v.clone(),
+        }
+    }
+}
+
+/// How the client authenticates to the token endpoint.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuthMethod {
+    /// HTTP Basic with the client id and secret (RFC 6749 §2.3.1).
+    #[default]
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the form body.
+    ClientSecretPost,
+    /// Only `client_id` in the body: the client is authenticated by another step
+    /// (`authenticateWith`), e.g. Kerberos or mTLS.
+    None,
+}
+
+/// `oauth2` step: client-credentials grant (RFC 6749 §4.4).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct OAuth2Config {
+    /// Step name (default `oauth2`), used by `authenticateWith` and in errors.
+    pub name: Option<String>,
+    /// Token endpoint URL.
+    pub token_url: String,
+    /// Client id (not a secret).
+    pub client_id: Option<String>,
+    /// File holding the client id.
+    pub client_id_file: Option<PathBuf>,
+    /// File holding the client secret.
+    pub client_secret_file: Option<PathBuf>,
+    /// `client_secret_basic` (default), `client_secret_post` or `none`.
+    #[serde(default)]
+    pub auth_method: ClientAuthMethod,
+    /// Requested scope(s), joined with spaces.
+    pub scope: Option<OneOrMany>,
+    /// `audience` parameter (Auth0, Keycloak, Okta style).
+    pub audience: Option<String>,
+    /// `resource` parameter(s) (RFC 8707).
+    pub resource: Option<OneOrMany>,
+    /// Extra form parameters for the token request.
+    #[serde(default)]
+    pub extra_params: BTreeMap<String, String>,
+    /// Refresh this long before expiry (default 60s, at most half the lifetime).
+    pub refresh_before: Option<String>,
+    /// Timeout of one token request (default 10s).
+    pub timeout: Option<String>,
+    /// Extra CA bundle (PEM) trusted for the token endpoint.
+    pub ca_file: Option<PathBuf>,
+    /// Name of an earlier step that authenticates the token request (kerberos, mtls, static).
+    pub authenticate_with: Option<String>,
+    /// Header the token goes into (default `Authorization`, as `Bearer <token>`).
+    pub header: Option<String>,
+}
+
+impl OAuth2Config {
+    /// `refreshBefore` as a duration (checked when the config was parsed).
+    pub fn refresh_before(&self) -> Option<Duration> {
+        self.refresh_before
+            .as_deref()
+            .and_then(|t| testcar_contract::duration::parse_duration(t).ok())
+    }
+
+    /// `timeout` as a duration (checked when the config was parsed).
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout
+            .as_deref()
+            .and_then(|t| testcar_contract::duration::parse_duration(t).ok())
+    }
+}
+
+impl OAuth2Config {
+    /// This step's own checks (a key path under the step, and why); the chain's checks
+    /// (names, who sets `Authorization`, `authenticateWith`) are in `config`.
+    pub(crate) fn check(&self, problem: &mut impl FnMut(&str, String)) {
+        let c = self;
+        match url::Url::parse(&c.token_url) {
+            Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {
+                if !u.username().is_empty() || u.password().is_some() {
+                    problem(
+                        "tokenUrl",
+                        "credentials in the URL are not allowed; use clientId and clientSecretFile"
+                            .into(),
+                    );
+                }
+            }
+            Ok(u) => problem(
+                "tokenUrl",
+                format!("expected an http or https URL, got scheme `{}`", u.scheme()),
+            ),
+            Err(e) => problem("tokenUrl", format!("expected a URL: {e}")),
+        }
+        match (&c.client_id, &c.client_id_file) {
+            (None, None) => problem("clientId", "expected clientId or clientIdFile".into()),
+            (Some(_), Some(_)) => problem(
+                "clientIdFile",
+                "give either clientId or clientIdFile, not both".into(),
+            ),
+            _ => {}
+        }
+        match (c.auth_method, &c.client_secret_file) {
+            (ClientAuthMethod::None, Some(_)) => problem(
+                "clientSecretFile",
+                "authMethod `none` sends no client secret; remove clientSecretFile or choose client_secret_basic/client_secret_post".into(),
+            ),
+            (ClientAuthMethod::None, None) if c.authenticate_with.is_none() => problem(
+                "authMethod",
+                "authMethod `none` needs `authenticateWith` naming the step that authenticates the token request".into(),
+            ),
+            (m, None) if m != ClientAuthMethod::None => problem(
+                "clientSecretFile",
+                "expected the path of the file holding the client secret (or authMethod: none with authenticateWith)".into(),
+            ),
+            _ => {}
+        }
+        if let Some(h) = &c.header {
+            crate::apply::check_header_name(h, "header", problem);
+        }
+        for (key, text) in [
+            ("refreshBefore", &c.refresh_before),
+            ("timeout", &c.timeout),
+        ] {
+            if let Some(t) = text {
+                if let Err(e) = testcar_contract::duration::parse_duration(t) {
+                    problem(key, e.to_string());
+                }
+            }
+        }
+    }
 }

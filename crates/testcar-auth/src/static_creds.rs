@@ -1,7 +1,8 @@
 //! `static` step: fixed credentials read once from files — a bearer token, basic
 //! credentials, a file of `Name: value` header lines, or one file per header.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 
@@ -9,8 +10,8 @@ use futures::FutureExt as _;
 use futures::future::BoxFuture;
 
 use crate::apply::{AuthError, ClientTls, RequestAuth, RequestParts};
-use crate::config::StaticConfig;
 use crate::secret::{Secret, read_secret_file, resolve};
+use serde::Deserialize;
 
 /// The headers of a `static` step; values are secrets.
 #[derive(Debug, Clone)]
@@ -122,10 +123,73 @@ impl RequestAuth for StaticCreds {
     }
 }
 
+/// `static` step: fixed credentials from files.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct StaticConfig {
+    /// Step name (default `static`).
+    pub name: Option<String>,
+    /// File holding a bearer token: `Authorization: Bearer <token>`.
+    pub bearer_file: Option<PathBuf>,
+    /// Basic credentials: `Authorization: Basic ...`.
+    pub basic: Option<BasicConfig>,
+    /// File of `Name: value` lines, each added as a header.
+    pub headers_file: Option<PathBuf>,
+    /// Header name → file holding its value.
+    #[serde(default)]
+    pub header_files: BTreeMap<String, PathBuf>,
+}
+
+/// Basic credentials for a `static` step.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BasicConfig {
+    /// User name (not a secret).
+    pub username: Option<String>,
+    /// File holding the user name.
+    pub username_file: Option<PathBuf>,
+    /// File holding the password.
+    pub password_file: PathBuf,
+}
+
+impl StaticConfig {
+    /// This step's own checks (a key path under the step, and why); the chain's checks
+    /// (names, who sets `Authorization`, `authenticateWith`) are in `config`.
+    pub(crate) fn check(&self, problem: &mut impl FnMut(&str, String)) {
+        let c = self;
+        if c.bearer_file.is_some() && c.basic.is_some() {
+            problem(
+                "basic",
+                "give either bearerFile or basic: both set the Authorization header".into(),
+            );
+        }
+        if c.bearer_file.is_none()
+            && c.basic.is_none()
+            && c.headers_file.is_none()
+            && c.header_files.is_empty()
+        {
+            problem(
+                "",
+                "expected at least one of bearerFile, basic, headersFile, headerFiles".into(),
+            );
+        }
+        if let Some(b) = &c.basic {
+            if b.username.is_some() == b.username_file.is_some() {
+                problem(
+                    "basic",
+                    "expected exactly one of username or usernameFile".into(),
+                );
+            }
+        }
+        for name in c.header_files.keys() {
+            crate::apply::check_header_name(name, "headerFiles", problem);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{BasicConfig, StaticConfig};
     use std::path::PathBuf;
 
     fn mk_static() -> StaticConfig {

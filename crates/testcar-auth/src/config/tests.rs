@@ -1,6 +1,8 @@
 //! Unit tests of the auth.yaml reader, beside it: fixtures under test_data/.
 
 use super::*;
+use crate::oauth::{ClientAuthMethod, OneOrMany};
+use std::time::Duration;
 
 const FULL: &str = include_str!("../../test_data/auth-full.yaml");
 

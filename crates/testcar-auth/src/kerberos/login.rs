@@ -19,8 +19,8 @@ use tracing::Instrument as _;
 
 use base64::Engine as _;
 
+use super::KerberosConfig;
 use crate::apply::{AuthError, ClientTls, RequestAuth, RequestParts};
-use crate::config::KerberosConfig;
 use crate::secret::resolve;
 
 /// Renew this long before the credentials expire, at most half their lifetime.
