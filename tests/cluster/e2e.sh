@@ -349,7 +349,7 @@ data:
       # server pretty-prints JSON for curl: the pattern takes both spacings.)
       - name: budget-ready
         timeout: 3m
-        exec: ["sh", "-c", "sa=/var/run/secrets/kubernetes.io/serviceaccount; until curl -fsS --cacert \$sa/ca.crt -H \"Authorization: Bearer \$(cat \$sa/token)\" https://\$KUBERNETES_SERVICE_HOST:\$KUBERNETES_SERVICE_PORT/apis/policy/v1/namespaces/$NS/poddisruptionbudgets/chaos | grep -Eq '\"disruptionsAllowed\": *1[^0-9]'; do sleep 1; done"]
+        exec: ["sh", "-c", "sa=/var/run/secrets/kubernetes.io/serviceaccount; until curl -fsS --cacert \$sa/ca.crt -H \"Authorization: Bearer \$(cat \$sa/token)\" https://\$KUBERNETES_SERVICE_HOST:\$KUBERNETES_SERVICE_PORT/apis/policy/v1/namespaces/$NS/poddisruptionbudgets/chaos | grep -E '\"disruptionsAllowed\": *1[^0-9]' >/dev/null; do sleep 1; done"]
       # Seeds 1 and 2 pick different pods of two: both evictions go out at once.
       - name: lose-a-replica
         exec: ["sleep", "5"]
@@ -523,7 +523,9 @@ every_injector_skips() {
   for ip in $(injector_ips); do
     n=$((n + 1))
     answer="$(curl -fsSk --max-time 5 -H 'Content-Type: application/json' --data-binary "$review" "https://$ip:8443/mutate")" || return 1
-    jq -r '.response.patch // ""' <<<"$answer" | base64 -d 2>/dev/null | grep -q '"skipped-scale-out"' || return 1
+    # the whole patch first: a reader that stops at the first match would break the pipe
+    patch="$(jq -r '.response.patch // ""' <<<"$answer" | base64 -d 2>/dev/null)" || return 1
+    grep -qF '"skipped-scale-out"' <<<"$patch" || return 1
   done
   [ "$n" -ge 1 ]
 }
