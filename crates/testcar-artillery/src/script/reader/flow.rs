@@ -77,6 +77,48 @@ impl Cx {
         Ok(steps)
     }
 
+    /// A `loop` step once its steps are read: `count` or `over` beside them (the same keys in
+    /// HTTP and ws flows).
+    pub(super) fn loop_step(
+        &self,
+        steps: Vec<Step>,
+        entries: &[(Node, Node)],
+        key: &str,
+        kpos: Pos,
+    ) -> R<Step> {
+        let (mut count, mut over) = (None, None);
+        for (k, v) in &entries[1..] {
+            let name = k.scalar_text();
+            let sk = join(key, &name);
+            match name.as_str() {
+                "count" => count = Some(self.template(v, &sk)?),
+                "over" => {
+                    over = Some(match &v.value {
+                        Value::Seq(items) => LoopOver::List(
+                            items
+                                .iter()
+                                .map(|i| self.json_template(i, &sk))
+                                .collect::<R<_>>()?,
+                        ),
+                        _ => LoopOver::Var(self.string(v, &sk)?),
+                    })
+                }
+                "whileTrue" => {
+                    return Err(self.unsupported(
+                        k.pos,
+                        &sk,
+                        "`whileTrue` (a JavaScript function) is",
+                    ));
+                }
+                _ => return Err(self.err(k.pos, &sk, "unknown loop key; expected count or over")),
+            }
+        }
+        if count.is_some() && over.is_some() {
+            return Err(self.err(kpos, key, "use either count or over, not both"));
+        }
+        Ok(Step::Loop(Box::new(LoopStep { steps, count, over })))
+    }
+
     fn step(&self, node: &Node, key: &str) -> R<Step> {
         let entries = self.map(node, key)?;
         let first = entries
@@ -116,27 +158,7 @@ impl Cx {
             }
             "loop" => {
                 let steps = self.flow(&first.1, &kk)?;
-                let mut count = None;
-                let mut over = None;
-                for (k, v) in &entries[1..] {
-                    let name = k.scalar_text();
-                    let sk = join(key, &name);
-                    match name.as_str() {
-                        "count" => count = Some(self.template(v, &sk)?),
-                        "over" => {
-                            over = Some(match &v.value {
-                                Value::Seq(items) => LoopOver::List(items.iter().map(|i| self.json_template(i, &sk)).collect::<R<_>>()?),
-                                _ => LoopOver::Var(self.string(v, &sk)?),
-                            })
-                        }
-                        "whileTrue" => return Err(self.unsupported(k.pos, &sk, "`whileTrue` (a JavaScript function) is")),
-                        _ => return Err(self.err(k.pos, &sk, "unknown loop key; expected count or over")),
-                    }
-                }
-                if count.is_some() && over.is_some() {
-                    return Err(self.err(kpos, key, "use either count or over, not both"));
-                }
-                Ok(Step::Loop(Box::new(LoopStep { steps, count, over })))
+                self.loop_step(steps, entries, key, kpos)
             }
             "function" => Err(self.unsupported(kpos, &kk, "`function` steps (custom JavaScript) are")),
             "parallel" => {

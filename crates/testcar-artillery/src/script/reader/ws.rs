@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::{Cx, R, join};
-use crate::script::model::{Config, LoopOver, LoopStep, Step, WsConnect, WsScenario, WsSend};
+use crate::script::model::{Config, Step, WsConnect, WsScenario, WsSend};
 use crate::script::think_duration;
 use crate::yaml::{Node, Pos, Value};
 
@@ -193,26 +193,7 @@ impl Cx {
                     }
                     steps.push(self.ws_step(s, &sk)?);
                 }
-                let (mut count, mut over) = (None, None);
-                for (k, v) in &entries[1..] {
-                    let name = k.scalar_text();
-                    let sk = join(key, &name);
-                    match name.as_str() {
-                        "count" => count = Some(self.template(v, &sk)?),
-                        "over" => {
-                            over = Some(match &v.value {
-                                Value::Seq(items) => LoopOver::List(items.iter().map(|i| self.json_template(i, &sk)).collect::<R<_>>()?),
-                                _ => LoopOver::Var(self.string(v, &sk)?),
-                            })
-                        }
-                        "whileTrue" => return Err(self.unsupported(k.pos, &sk, "`whileTrue` (a JavaScript function) is")),
-                        _ => return Err(self.err(k.pos, &sk, "unknown loop key; expected count or over")),
-                    }
-                }
-                if count.is_some() && over.is_some() {
-                    return Err(self.err(kpos, key, "use either count or over, not both"));
-                }
-                Ok(Step::Loop(Box::new(LoopStep { steps, count, over })))
+                self.loop_step(steps, entries, key, kpos)
             }
             "function" => Err(self.unsupported(kpos, &kk, "`function` steps (custom JavaScript) are")),
             "emit" | "context" | "reply" => Err(self.unsupported(kpos, &kk, &format!("`{kind}` steps (the Socket.IO engine) are"))),
