@@ -303,11 +303,11 @@ async fn max_vusers_skips_arrivals() {
     stop.cancel();
 }
 
-/// Credentials that hand out a stale token until refreshed.
+/// Credentials that hand out a stale token until refreshed (also used by the ws tests).
 #[derive(Debug, Default)]
-struct RotatingToken {
-    fresh: AtomicBool,
-    refreshes: AtomicUsize,
+pub(crate) struct RotatingToken {
+    pub(crate) fresh: AtomicBool,
+    pub(crate) refreshes: AtomicUsize,
 }
 
 impl RequestAuth for RotatingToken {

@@ -3,16 +3,15 @@
 //! credentials), captures feeding later messages, Artillery's `websocket.*` counters and
 //! error names, timeouts, cancellation; and bad `ws` input refused at `file:line:column: key`.
 
+use crate::engine::RotatingToken;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::future::BoxFuture;
 use futures::{SinkExt, StreamExt};
 use testcar_artillery::{LoadOptions, RunOptions, parse_script, run_script};
-use testcar_auth::{AuthError, ClientTls, RequestAuth, RequestParts};
 use testcar_contract::Status;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::protocol::Message;
@@ -187,34 +186,6 @@ scenarios:
     );
     assert_eq!(seen.connections.load(Ordering::SeqCst), 1);
     stop.cancel();
-}
-
-#[derive(Debug, Default)]
-struct RotatingToken {
-    fresh: AtomicBool,
-    refreshes: AtomicUsize,
-}
-
-impl RequestAuth for RotatingToken {
-    fn headers<'a>(
-        &'a self,
-        _req: RequestParts<'a>,
-    ) -> BoxFuture<'a, Result<Vec<(String, String)>, AuthError>> {
-        let token = if self.fresh.load(Ordering::SeqCst) {
-            "fresh"
-        } else {
-            "stale"
-        };
-        Box::pin(async move { Ok(vec![("authorization".into(), format!("Bearer {token}"))]) })
-    }
-    fn refresh(&self) -> BoxFuture<'_, Result<bool, AuthError>> {
-        self.refreshes.fetch_add(1, Ordering::SeqCst);
-        self.fresh.store(true, Ordering::SeqCst);
-        Box::pin(async { Ok(true) })
-    }
-    fn client_tls(&self) -> Option<&ClientTls> {
-        None
-    }
 }
 
 #[tokio::test]
