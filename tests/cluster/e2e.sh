@@ -451,8 +451,16 @@ grep -q "rollout stalled (ProgressDeadlineExceeded)" "$W/gate-hold.txt" \
   || fail "the gate says the rollout stalled" "$(tail -n 20 "$W/gate-hold.txt")"
 grep -q "rolled deployment sample-hold back from revision 2 to revision 1" "$W/gate-hold.txt" \
   || fail "the gate rolls the Deployment back to revision 1" "$(tail -n 20 "$W/gate-hold.txt")"
-kubectl -n "$NS" rollout status deploy/sample-hold --timeout=240s > "$W/rollout-undo.txt" 2>&1 \
-  || fail "after --rollback the rollout completes" "$(cat "$W/rollout-undo.txt")"
+# Not `kubectl rollout status` right away: the Deployment keeps ProgressDeadlineExceeded until
+# the controller sees progress (the failed pod going away), and rollout status fails on it at
+# once if it looks first. Wait for the rollout to be complete, as docs/rollouts.md tells users.
+kubectl -n "$NS" wait deploy/sample-hold --timeout=240s \
+  --for=jsonpath='{.status.conditions[?(@.type=="Progressing")].reason}'=NewReplicaSetAvailable \
+  > "$W/rollout-undo.txt" 2>&1 \
+  || fail "after --rollback the rollout completes (Progressing: NewReplicaSetAvailable)" \
+    "$(cat "$W/rollout-undo.txt"; kubectl -n "$NS" get deploy sample-hold -o jsonpath='{.status}')"
+kubectl -n "$NS" rollout status deploy/sample-hold --timeout=60s > "$W/rollout-undo.txt" 2>&1 \
+  || fail "after --rollback kubectl rollout status reports the rollout complete" "$(cat "$W/rollout-undo.txt")"
 [ "$(kubectl -n "$NS" get deploy sample-hold -o jsonpath='{.spec.template.metadata.annotations.testcar\.io/tests}')" = copy:/app/testcar ] \
   || fail "after --rollback the Deployment runs the passing tests again"
 ok "testcar-gate --rollback: exit 1, says the rollout stalled, puts revision 1's template back; the rollout completes"
