@@ -453,17 +453,19 @@ grep -q "rolled deployment sample-hold back from revision 2 to revision 1" "$W/g
   || fail "the gate rolls the Deployment back to revision 1" "$(tail -n 20 "$W/gate-hold.txt")"
 # Not `kubectl rollout status` right away: the Deployment keeps ProgressDeadlineExceeded until
 # the controller sees progress (the failed pod going away), and rollout status fails on it at
-# once if it looks first. Wait for the rollout to be complete, as docs/rollouts.md tells users.
-kubectl -n "$NS" wait deploy/sample-hold --timeout=240s \
-  --for=jsonpath='{.status.conditions[?(@.type=="Progressing")].reason}'=NewReplicaSetAvailable \
-  > "$W/rollout-undo.txt" 2>&1 \
-  || fail "after --rollback the rollout completes (Progressing: NewReplicaSetAvailable)" \
+# once if it looks first. The gate prints the command that waits for a complete rollout; run
+# it as a user would paste it.
+wait_cmd="$(sed -n 's/^testcar-gate: to wait until revision 1 serves alone again: //p' "$W/gate-hold.txt")"
+[[ "$wait_cmd" == "kubectl -n $NS wait deploy/sample-hold "* ]] \
+  || fail "the gate prints the command that waits for the rolled-back rollout" "$(tail -n 20 "$W/gate-hold.txt")"
+bash -c "$wait_cmd" > "$W/rollout-undo.txt" 2>&1 \
+  || fail "after --rollback the rollout completes (the gate's wait command: $wait_cmd)" \
     "$(cat "$W/rollout-undo.txt"; kubectl -n "$NS" get deploy sample-hold -o jsonpath='{.status}')"
 kubectl -n "$NS" rollout status deploy/sample-hold --timeout=60s > "$W/rollout-undo.txt" 2>&1 \
   || fail "after --rollback kubectl rollout status reports the rollout complete" "$(cat "$W/rollout-undo.txt")"
 [ "$(kubectl -n "$NS" get deploy sample-hold -o jsonpath='{.spec.template.metadata.annotations.testcar\.io/tests}')" = copy:/app/testcar ] \
   || fail "after --rollback the Deployment runs the passing tests again"
-ok "testcar-gate --rollback: exit 1, says the rollout stalled, puts revision 1's template back; the rollout completes"
+ok "testcar-gate --rollback: exit 1, says the rollout stalled, puts revision 1's template back; its wait command returns once the rollout is complete"
 
 # ---------------------------------------------------------------------------------------------
 # Scale-out is not a new version: once testcar-gate passes a rollout it records the ReplicaSet

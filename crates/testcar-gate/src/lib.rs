@@ -189,6 +189,12 @@ async fn after_failure(
                 "testcar-gate: rolled deployment {name} back from revision {} to revision {}",
                 done.from, done.to
             );
+            // `kubectl rollout status` would fail at once on the stale deadline condition
+            // until the failed pods are gone; say what to wait for instead.
+            eprintln!(
+                "testcar-gate: to wait until revision {} serves alone again: kubectl -n {ns} wait deploy/{name} --timeout=5m --for=jsonpath='{{.status.conditions[?(@.type==\"Progressing\")].reason}}'=NewReplicaSetAvailable",
+                done.to
+            );
             class
         }
         Err(e) => {
