@@ -229,12 +229,25 @@ ok "agent endpoints: /result 401 without the pod's read token, 403 with a wrong 
 code=0
 "$GATE" check -n "$NS" --testcar-namespace "$SYS" > "$W/check.txt" 2>&1 || code=$?
 [ "$code" = 0 ] || fail "testcar-gate check -n $NS exits 0, not $code" "$(cat "$W/check.txt")"
-for c in "kubernetes API" "webhook configuration" "injector service" "CA bundle" "namespace" "dry-run injection"; do
+for c in "kubernetes API" "webhook configuration" "injector service" "CA bundle" "namespace" "dry-run injection" "scale-out record"; do
   grep -q "^\[ok\] *$c: " "$W/check.txt" || fail "testcar-gate check: '$c' is ok" "$(cat "$W/check.txt")"
 done
 grep -q "verifies the serving certificate in Secret $SYS/$INJECTOR-tls for $INJECTOR.$SYS.svc" "$W/check.txt" \
   || fail "testcar-gate check verifies the serving certificate against the caBundle" "$(cat "$W/check.txt")"
-ok "testcar-gate check -n $NS: 6 checks ok, the caBundle verifies the serving certificate, a dry-run pod injected"
+grep -q "scale-out record: the injector reads configmap $SYS/testcar-verified, and this identity may record passed rollouts there; $NS recorded: .*sample-shared → sample-shared-" "$W/check.txt" \
+  || fail "testcar-gate check finds the ConfigMap the injector mounts and may patch it" "$(cat "$W/check.txt")"
+ok "testcar-gate check -n $NS: 7 checks ok, the caBundle verifies the serving certificate, a dry-run pod injected, the gate may write the scale-out record the injector reads"
+# The gate pointed at another ConfigMap than the one the injector mounts: a warning (exit 0)
+# whose fix names the mounted one.
+code=0
+"$GATE" check -n "$NS" --testcar-namespace "$SYS" --verified-configmap elsewhere/testcar-verified -o json \
+  > "$W/check-elsewhere.json" 2>&1 || code=$?
+[ "$code" = 0 ] || fail "check with a mismatched --verified-configmap exits 0 (a warning), not $code" "$(cat "$W/check-elsewhere.json")"
+jq -e --arg m "$SYS/testcar-verified" '.findings[] | select(.check == "scale-out record" and .outcome == "warn")
+  | (.message | contains("but testcar-gate would record passed rollouts in elsewhere/testcar-verified"))
+    and (.hint | contains("--verified-configmap " + $m))' "$W/check-elsewhere.json" >/dev/null \
+  || fail "check warns that the gate would record where the injector does not read" "$(cat "$W/check-elsewhere.json")"
+ok "testcar-gate check --verified-configmap elsewhere/…: warns that the injector reads $SYS/testcar-verified, with the flag to fix it"
 code=0
 "$GATE" check -n kube-system --testcar-namespace "$SYS" -o json > "$W/check-ks.json" 2>&1 || code=$?
 [ "$code" = 1 ] || fail "testcar-gate check -n kube-system exits 1, not $code" "$(cat "$W/check-ks.json")"
@@ -507,7 +520,14 @@ for d in sample-scaleout sample-scaleout-smoke; do
     || fail "configmap $SYS/$VERIFIED records $rs under $NS.$d" "$(kubectl -n "$SYS" get configmap "$VERIFIED" -o yaml)"
 done
 marked_at=$SECONDS
-ok "testcar-gate passes both rollouts and records their ReplicaSets in $SYS/$VERIFIED"
+"$GATE" check -n "$NS" --testcar-namespace "$SYS" --no-dry-run -o json > "$W/check-verified.json" 2>&1 \
+  || fail "testcar-gate check passes after the records" "$(cat "$W/check-verified.json")"
+for d in sample-scaleout sample-scaleout-smoke; do
+  rs="$(kubectl -n "$SYS" get configmap "$VERIFIED" -o json | jq -r --arg k "$NS.$d" '.data[$k]')"
+  jq -e --arg r "$d → $rs" '.findings[] | select(.check == "scale-out record" and .outcome == "ok") | .message | contains($r)' \
+    "$W/check-verified.json" >/dev/null || fail "testcar-gate check lists the record $d → $rs" "$(cat "$W/check-verified.json")"
+done
+ok "testcar-gate passes both rollouts and records their ReplicaSets in $SYS/$VERIFIED; check lists them"
 
 # replica_set_pod RS: the pod the ReplicaSet RS would create (its template, its controller
 # ownerReference, the pod-template-hash label), with a name of its own.

@@ -23,7 +23,10 @@ use testcar_contract::annotations::{STATUS_INJECTED, keys};
 use testcar_contract::paths::CONTAINER_NAME;
 
 use crate::cli::{CheckArgs, CheckOutput};
+use crate::verified::VerifiedConfigMap;
 use crate::{api_error, client, hint};
+
+mod scale_out;
 
 /// How one check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -139,6 +142,8 @@ pub struct CheckOptions {
     pub webhook: Option<String>,
     /// Create the dry-run pod.
     pub dry_run: bool,
+    /// Where the gate records passed rollouts; `None` when it is told not to.
+    pub verified: Option<VerifiedConfigMap>,
 }
 
 /// The command: connect, check, print; exit 1 when a check failed, 2 when the cluster
@@ -149,6 +154,7 @@ pub async fn run(args: &CheckArgs) -> ExitClass {
         testcar_namespace: args.testcar_namespace.clone(),
         webhook: args.webhook.clone(),
         dry_run: !args.no_dry_run,
+        verified: args.verified.target().cloned(),
     };
     let report = match client::connect(
         args.kube.kubeconfig.as_deref(),
@@ -212,14 +218,18 @@ pub async fn check(client: &Client, opts: &CheckOptions) -> CheckReport {
             "CA bundle",
             "namespace",
             "dry-run injection",
+            "scale-out record",
         ] {
             r.skip(what, "no webhook configuration to follow".into());
         }
         return r;
     };
     let service = webhook.client_config.service.clone();
+    let mut injector_service = None;
     match &service {
-        Some(svc) => check_service(client, &svc.namespace, &svc.name, &mut r).await,
+        Some(svc) => {
+            injector_service = check_service(client, &svc.namespace, &svc.name, &mut r).await;
+        }
         None => r.warn(
             "injector service",
             format!(
@@ -241,6 +251,13 @@ pub async fn check(client: &Client, opts: &CheckOptions) -> CheckReport {
         );
     } else {
         dry_run(client, opts, &config.name_any(), &mut r).await;
+    }
+    match &injector_service {
+        Some(svc) => scale_out::check(client, opts, svc, &mut r).await,
+        None => r.skip(
+            "scale-out record",
+            "no injector service to find the injector by".into(),
+        ),
     }
     r
 }
@@ -356,18 +373,26 @@ async fn find_webhook(
 }
 
 /// The Service exists and has ready endpoints: otherwise, with failurePolicy Ignore, pods
-/// are created without the sidecar and nobody is told.
-async fn check_service(client: &Client, ns: &str, name: &str, r: &mut CheckReport) {
+/// are created without the sidecar and nobody is told. Returns the Service when it exists.
+async fn check_service(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    r: &mut CheckReport,
+) -> Option<Service> {
     const CHECK: &str = "injector service";
     let services: Api<Service> = Api::namespaced(client.clone(), ns);
-    if let Err(e) = services.get(name).await {
-        r.fail(
-            CHECK,
-            format!("service {ns}/{name}: {}", api_error::describe(&e)),
-            "the webhook calls a Service that is not there: reinstall the chart or fix the webhook's clientConfig".into(),
-        );
-        return;
-    }
+    let service = match services.get(name).await {
+        Ok(s) => s,
+        Err(e) => {
+            r.fail(
+                CHECK,
+                format!("service {ns}/{name}: {}", api_error::describe(&e)),
+                "the webhook calls a Service that is not there: reinstall the chart or fix the webhook's clientConfig".into(),
+            );
+            return None;
+        }
+    };
     let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), ns);
     let params = ListParams::default().labels(&format!("kubernetes.io/service-name={name}"));
     match slices.list(&params).await {
@@ -402,6 +427,7 @@ async fn check_service(client: &Client, ns: &str, name: &str, r: &mut CheckRepor
             "needs list on endpointslices (discovery.k8s.io) in the injector's namespace".into(),
         ),
     }
+    Some(service)
 }
 
 /// The CA bundle parses and verifies the injector's serving certificate for the name the

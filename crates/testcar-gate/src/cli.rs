@@ -56,22 +56,8 @@ pub struct Cli {
     /// `kubectl rollout undo` does). Needs `patch` on deployments.
     #[arg(long, requires = "deployment")]
     pub rollback: bool,
-    /// After a Deployment's rollout passed, record its ReplicaSet as verified in this
-    /// ConfigMap (in the injector's namespace; the chart creates it): new pods the autoscaler
-    /// adds to that ReplicaSet then run what `testcar.io/on-scale-out` says instead of every
-    /// suite. Needs `patch` on that ConfigMap; without it the gate warns, and the verdict and
-    /// exit code stay the same.
-    #[arg(
-        long,
-        env = "TESTCAR_GATE_VERIFIED_CONFIGMAP",
-        value_name = "NAMESPACE/NAME",
-        default_value = "testcar-system/testcar-verified"
-    )]
-    pub verified_configmap: crate::verified::VerifiedConfigMap,
-    /// Do not record a passed rollout's ReplicaSet as verified (every new pod is tested in
-    /// full).
-    #[arg(long, env = "TESTCAR_GATE_NO_MARK_VERIFIED")]
-    pub no_mark_verified: bool,
+    #[command(flatten)]
+    pub verified: VerifiedArgs,
     /// Do not print each pod's suite table, only the pod table and the verdict.
     #[arg(long)]
     pub quiet: bool,
@@ -101,6 +87,35 @@ pub struct KubeArgs {
     pub context: Option<String>,
 }
 
+/// Where a passed rollout's ReplicaSet is recorded; shared by the gate (which writes it) and
+/// `check` (which compares it with what the injector reads).
+#[derive(Debug, Args)]
+pub struct VerifiedArgs {
+    /// After a Deployment's rollout passed, record its ReplicaSet as verified in this
+    /// ConfigMap (in the injector's namespace; the chart creates it): new pods the autoscaler
+    /// adds to that ReplicaSet then run what `testcar.io/on-scale-out` says instead of every
+    /// suite. Needs `patch` on that ConfigMap; without it the gate warns, and the verdict and
+    /// exit code stay the same.
+    #[arg(
+        long,
+        env = "TESTCAR_GATE_VERIFIED_CONFIGMAP",
+        value_name = "NAMESPACE/NAME",
+        default_value = "testcar-system/testcar-verified"
+    )]
+    pub verified_configmap: crate::verified::VerifiedConfigMap,
+    /// Do not record a passed rollout's ReplicaSet as verified (every new pod is tested in
+    /// full).
+    #[arg(long, env = "TESTCAR_GATE_NO_MARK_VERIFIED")]
+    pub no_mark_verified: bool,
+}
+
+impl VerifiedArgs {
+    /// The ConfigMap to record in; `None` with `--no-mark-verified`.
+    pub fn target(&self) -> Option<&crate::verified::VerifiedConfigMap> {
+        (!self.no_mark_verified).then_some(&self.verified_configmap)
+    }
+}
+
 /// `testcar-gate check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -128,6 +143,8 @@ pub struct CheckArgs {
     pub output: CheckOutput,
     #[command(flatten)]
     pub kube: KubeArgs,
+    #[command(flatten)]
+    pub verified: VerifiedArgs,
     #[command(flatten)]
     pub log: testcar_telemetry::LogArgs,
 }

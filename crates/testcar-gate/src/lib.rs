@@ -142,21 +142,26 @@ pub async fn run(cli: &cli::Cli) -> Result<ExitClass, GateError> {
     if let (Workload::Deployment(name), false) = (&opts.workload, class == ExitClass::Passed) {
         class = after_failure(&client, &opts.namespace, name, cli.rollback, class).await;
     }
-    if let (Workload::Deployment(name), Some(rs), true, false) = (
+    if let (Workload::Deployment(name), Some(rs), true, Some(target)) = (
         &opts.workload,
         &report.workload.replica_set,
         class == ExitClass::Passed,
-        cli.no_mark_verified,
+        cli.verified.target(),
     ) {
-        mark_verified(&client, cli, &opts.namespace, name, rs).await;
+        mark_verified(&client, target, &opts.namespace, name, rs).await;
     }
     Ok(class)
 }
 
 /// A Deployment that passed: record its ReplicaSet as verified for the injector. Whatever
 /// happens, the verdict stands; a failure is a warning that says what is missing.
-async fn mark_verified(client: &kube::Client, cli: &cli::Cli, ns: &str, name: &str, rs: &str) {
-    let target = &cli.verified_configmap;
+async fn mark_verified(
+    client: &kube::Client,
+    target: &verified::VerifiedConfigMap,
+    ns: &str,
+    name: &str,
+    rs: &str,
+) {
     match verified::mark(client, target, ns, name, rs).await {
         Ok(()) => eprintln!(
             "testcar-gate: marked replicaset {rs} of deployment {name} verified in configmap {target}: new pods the autoscaler adds to it run what testcar.io/on-scale-out says"
