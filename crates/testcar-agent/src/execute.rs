@@ -270,18 +270,7 @@ mod tests {
     }
 
     fn mk_ctx(dir: &std::path::Path) -> RunContext {
-        RunContext {
-            target: None,
-            results_dir: dir.to_path_buf(),
-            auth: None,
-            exec_env: Vec::new(),
-            environment: None,
-            overlay: Default::default(),
-            cancel: CancellationToken::new(),
-            progress: None,
-            proxies: Default::default(),
-            kube: Default::default(),
-        }
+        RunContext::new(dir.to_path_buf())
     }
 
     #[tokio::test]

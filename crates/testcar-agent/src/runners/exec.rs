@@ -196,20 +196,11 @@ pub fn read_tail(path: &Path) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio_util::sync::CancellationToken;
 
     fn mk_ctx(results: &Path) -> RunContext {
         RunContext {
             target: Some("http://127.0.0.1:9".into()),
-            results_dir: results.to_path_buf(),
-            auth: None,
-            exec_env: Vec::new(),
-            environment: None,
-            overlay: Default::default(),
-            cancel: CancellationToken::new(),
-            progress: None,
-            proxies: Default::default(),
-            kube: Default::default(),
+            ..RunContext::new(results.to_path_buf())
         }
     }
 

@@ -47,6 +47,25 @@ pub struct RunContext {
     pub kube: crate::faults::KubeEnv,
 }
 
+impl RunContext {
+    /// A context that writes under `results_dir` and has nothing else: no target, no
+    /// credentials, no fault proxies, its own cancellation. Callers set what they have.
+    pub fn new(results_dir: PathBuf) -> Self {
+        RunContext {
+            target: None,
+            results_dir,
+            auth: None,
+            exec_env: Vec::new(),
+            environment: None,
+            overlay: Default::default(),
+            cancel: CancellationToken::new(),
+            progress: None,
+            proxies: Default::default(),
+            kube: Default::default(),
+        }
+    }
+}
+
 impl std::fmt::Debug for RunContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RunContext")
@@ -206,16 +225,8 @@ mod tests {
     #[test]
     fn debug_hides_credential_values() {
         let ctx = RunContext {
-            target: None,
-            results_dir: PathBuf::from("/r"),
-            auth: None,
             exec_env: vec![("TESTCAR_BEARER_TOKEN_FILE".into(), "/r/.auth/token".into())],
-            environment: None,
-            overlay: Default::default(),
-            cancel: CancellationToken::new(),
-            progress: None,
-            proxies: Default::default(),
-            kube: Default::default(),
+            ..RunContext::new(PathBuf::from("/r"))
         };
         let dbg = format!("{ctx:?}");
         assert!(dbg.contains("TESTCAR_BEARER_TOKEN_FILE"));

@@ -171,15 +171,8 @@ fn state(pid: u32) -> Option<char> {
 fn ctx(results: &Path, target: Option<String>, cancel: CancellationToken) -> RunContext {
     RunContext {
         target,
-        results_dir: results.to_path_buf(),
-        auth: None,
-        exec_env: Vec::new(),
-        environment: None,
-        overlay: Default::default(),
         cancel,
-        progress: None,
-        proxies: Default::default(),
-        kube: Default::default(),
+        ..RunContext::new(results.to_path_buf())
     }
 }
 

@@ -284,16 +284,8 @@ async fn run_as(
     let path = dir.path().join("testcar.yaml");
     let def = manifest::parse(&text, &path).unwrap().suites.remove(0);
     let ctx = RunContext {
-        target: None,
-        results_dir: dir.path().join("results"),
-        auth: None,
-        exec_env: Vec::new(),
-        environment: None,
-        overlay: Default::default(),
-        cancel: CancellationToken::new(),
-        progress: None,
-        proxies: Default::default(),
         kube,
+        ..RunContext::new(dir.path().join("results"))
     };
     let suite = run_suite(&def, &ctx).await;
     let records = suite.faults.clone();
