@@ -2,7 +2,8 @@
 """docs/pipelines.md's Azure DevOps and GitLab snippets use the wrappers as they are: every
 input given to TestcarGate@0 is declared in task.json (pick lists with one of their options,
 booleans as booleans), every input given to the GitLab template is in its spec, and the GitLab
-snippet passes GitLab's CI JSON Schema. (The vendored Azure Pipelines schema enumerates
+snippet passes GitLab's CI JSON Schema; and the "Inputs" section names every input of the three
+wrappers (task.json, action.yml, the template's spec). (The vendored Azure Pipelines schema enumerates
 Microsoft's tasks and refuses any other, so it cannot check a custom task's step; the GitHub
 snippet goes through actionlint in tests/tools.d/45-pipelines.sh.)
 
@@ -26,12 +27,15 @@ def read(path):
         return f.read()
 
 
-def yaml_blocks(section):
+def section(title):
     text = read(DOC)
-    start = text.index(f"\n## {section}\n")
+    start = text.index(f"\n## {title}\n")
     end = text.find("\n## ", start + 1)
-    body = text[start:end if end > 0 else len(text)]
-    return [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", body, re.S)]
+    return text[start:end if end > 0 else len(text)]
+
+
+def yaml_blocks(title):
+    return [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", section(title), re.S)]
 
 
 def main():
@@ -85,6 +89,14 @@ def main():
         os.unlink(f.name)
         if p.returncode != 0:
             problems.append(f"GitLab CI: snippet {n + 1} fails GitLab's CI schema: {p.stdout}{p.stderr}")
+
+    inputs_section = section("Inputs")
+    action = yaml.safe_load(read(os.path.join(HERE, "github-action", "action.yml")))
+    for tool, names in [("Azure DevOps", [i["name"] for i in task["inputs"]]),
+                        ("GitHub Actions", list(action["inputs"])), ("GitLab CI", list(spec))]:
+        for name in names:
+            if f"`{name}`" not in inputs_section:
+                problems.append(f"{tool}: input {name} is not in docs/pipelines.md's Inputs section")
 
     for p in problems:
         print(p)

@@ -7,7 +7,14 @@ set -uo pipefail
 input() { local v="INPUT_$1"; printf '%s' "${!v:-${2:-}}"; }
 out() { printf '%s=%s\n' "$1" "$2" >> "${GITHUB_OUTPUT:-/dev/null}"; }
 die() { echo "::error title=Testcar gate::$*"; exit 2; }
-truthy() { case "${1,,}" in true | yes | 1 | on) return 0 ;; false | no | 0 | off | "") return 1 ;; *) die "expected true or false, not '$1'" ;; esac; }
+truthy() { case "${1,,}" in true | yes | 1 | on) return 0 ;; false | no | 0 | off | "") return 1 ;; *) die "$2: expected true or false, not '$1'" ;; esac; }
+an='abcdefghijklmnopqrstuvwxyz0123456789' # spelt out: [a-z] follows the locale's collation
+dns_label="[$an]([-$an]*[$an])?"
+# NAMESPACE/NAME of a ConfigMap: the namespace a DNS label (63 at most), the name a DNS subdomain (253)
+is_configmap_ref() {
+  local namespace="${1%%/*}" name="${1#*/}"
+  [[ "$1" =~ ^$dns_label/$dns_label(\.$dns_label)*$ ]] && [ ${#namespace} -le 63 ] && [ ${#name} -le 253 ]
+}
 
 namespace="$(input NAMESPACE)"
 kind="$(input WORKLOAD_KIND deployment)"
@@ -20,14 +27,20 @@ junit="$(input JUNIT_PATH testcar/junit.xml)"
 case "$kind" in deployment | statefulset | selector | pod) ;; *) die "workload-kind '$kind': expected deployment, statefulset, selector or pod" ;; esac
 [[ "$min_pods" =~ ^[1-9][0-9]*$ ]] || die "min-pods must be a whole number of at least 1, not '$min_pods'"
 rollback=false
-if truthy "$(input ROLLBACK false)"; then
+if truthy "$(input ROLLBACK false)" rollback; then
   [ "$kind" = deployment ] || die "rollback works with workload-kind deployment only"
   rollback=true
 fi
 fail_fast=false
-truthy "$(input FAIL_FAST false)" && fail_fast=true
+truthy "$(input FAIL_FAST false)" fail-fast && fail_fast=true
 fail_on_error=true
-truthy "$(input FAIL_ON_ERROR true)" || fail_on_error=false
+truthy "$(input FAIL_ON_ERROR true)" fail-on-error || fail_on_error=false
+verified_configmap="$(input VERIFIED_CONFIGMAP)"
+if [ -n "$verified_configmap" ] && ! is_configmap_ref "$verified_configmap"; then
+  die "verified-configmap '$verified_configmap': expected NAMESPACE/NAME of a ConfigMap (namespace a DNS label, name a DNS subdomain), e.g. testcar-system/testcar-verified"
+fi
+mark_verified=true
+truthy "$(input MARK_VERIFIED true)" mark-verified || mark_verified=false
 
 work="${RUNNER_TEMP:-${TMPDIR:-/tmp}}/testcar-gate-$$"
 mkdir -p "$work"
@@ -92,6 +105,8 @@ context="$(input CONTEXT)"
 [ -n "$context" ] && args+=(--context "$context")
 $fail_fast && args+=(--fail-fast)
 $rollback && args+=(--rollback)
+[ -n "$verified_configmap" ] && args+=(--verified-configmap "$verified_configmap")
+$mark_verified || args+=(--no-mark-verified)
 
 # --- run
 rm -f "$json" "$summary"

@@ -123,7 +123,21 @@ class Action(unittest.TestCase):
         self.assertEqual(r["args"][:8], ["--namespace", "shop", "--deployment", "orders",
                                          "--timeout", "10m", "--min-pods", "1"])
         self.assertNotIn("--kubeconfig", r["args"])
+        # by default the gate marks a passed ReplicaSet verified in its own default ConfigMap
+        self.assertNotIn("--verified-configmap", r["args"])
+        self.assertNotIn("--no-mark-verified", r["args"])
         self.assertIn("::group::testcar-gate --namespace shop", r["stdout"])
+
+    def test_verified_configmap_and_mark_verified_reach_the_gate(self):
+        r = run_action({**BASE, "verified-configmap": "platform/testcar-verified"}, "passed")
+        self.assertEqual(r["code"], 0, r["stdout"] + r["stderr"])
+        i = r["args"].index("--verified-configmap")
+        self.assertEqual(r["args"][i + 1], "platform/testcar-verified")
+        self.assertNotIn("--no-mark-verified", r["args"])
+        r = run_action({**BASE, "mark-verified": "false"}, "passed")
+        self.assertEqual(r["code"], 0, r["stdout"] + r["stderr"])
+        self.assertIn("--no-mark-verified", r["args"])
+        self.assertNotIn("--verified-configmap", r["args"])
 
     def test_failed_fails_the_step_with_the_table_in_the_summary(self):
         r = run_action({**BASE, "rollback": "true", "fail-fast": "true", "fail-on-error": "false"}, "failed")
@@ -178,7 +192,14 @@ class Action(unittest.TestCase):
             ({**BASE, "min-pods": "0"}, "min-pods must be a whole number"),
             ({**BASE, "workload-kind": "job"}, "workload-kind 'job'"),
             ({**BASE, "workload-kind": "selector", "rollback": "true"}, "rollback works with workload-kind deployment only"),
-            ({**BASE, "fail-fast": "maybe"}, "expected true or false"),
+            ({**BASE, "fail-fast": "maybe"}, "fail-fast: expected true or false, not 'maybe'"),
+            ({**BASE, "mark-verified": "sometimes"}, "mark-verified: expected true or false, not 'sometimes'"),
+            ({**BASE, "verified-configmap": "testcar-verified"},
+             "verified-configmap 'testcar-verified': expected NAMESPACE/NAME of a ConfigMap (namespace a DNS label,"
+             " name a DNS subdomain), e.g. testcar-system/testcar-verified"),
+            ({**BASE, "verified-configmap": "Platform/testcar-verified"}, "verified-configmap 'Platform/testcar-verified': expected"),
+            ({**BASE, "verified-configmap": "platform/testcar/verified"}, "verified-configmap 'platform/testcar/verified': expected"),
+            ({**BASE, "verified-configmap": "a.b/testcar-verified"}, "verified-configmap 'a.b/testcar-verified': expected"),
         ]:
             r = run_action(inputs, "passed")
             self.assertEqual(r["code"], 2, inputs)

@@ -143,6 +143,34 @@ class Job(unittest.TestCase):
         self.assertTrue(os.path.isfile(os.path.join(build, spec["artifacts"]["reports"]["junit"])))
         self.assertIn("## Testcar gate: ✅ PASSED", p.stdout)
         self.assertEqual(args[:8], ["--namespace", "shop", "--deployment", "orders", "--timeout", "10m", "--min-pods", "1"])
+        # by default the gate marks a passed ReplicaSet verified in its own default ConfigMap
+        self.assertNotIn("--verified-configmap", args)
+        self.assertNotIn("--no-mark-verified", args)
+
+    def test_verified_configmap_and_mark_verified_reach_the_gate(self):
+        p, _, args, _ = run_job({"verified-configmap": "platform/testcar-verified"}, "passed")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertEqual(args[args.index("--verified-configmap") + 1], "platform/testcar-verified")
+        self.assertNotIn("--no-mark-verified", args)
+        p, _, args, _ = run_job({"mark-verified": False}, "passed")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("--no-mark-verified", args)
+        self.assertNotIn("--verified-configmap", args)
+
+    def test_bad_verified_configmap_or_mark_verified_stops_before_the_gate(self):
+        expected = ("expected NAMESPACE/NAME of a ConfigMap (namespace a DNS label, name a DNS subdomain), "
+                    "e.g. testcar-system/testcar-verified")
+        for value in ["testcar-verified", "Platform/testcar-verified", "platform/testcar/verified",
+                      "a.b/testcar-verified", "platform/-verified", "x" * 64 + "/testcar-verified"]:
+            p, _, args, _ = run_job({"verified-configmap": value}, "passed")
+            self.assertEqual(p.returncode, 2, value)
+            self.assertIn(f"verified-configmap '{value}': {expected}", p.stderr)
+            self.assertIsNone(args, "the gate must not run")
+        # GitLab refuses a non-boolean for a boolean input; the script refuses it too
+        p, _, args, _ = run_job({"mark-verified": "sometimes"}, "passed")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("mark-verified 'sometimes': expected true or false", p.stderr)
+        self.assertIsNone(args)
 
     def test_failed_fails_even_when_gate_errors_are_allowed(self):
         p, build, args, _ = run_job({"allow-gate-error": True, "rollback": True, "fail-fast": True,

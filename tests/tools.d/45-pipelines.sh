@@ -99,15 +99,17 @@ fi
 step "gitlab: the template and an example pipeline against GitLab's CI JSON Schema; the job script with the fake gate" \
   python3 integrations/gitlab/test_gitlab.py
 
-step "docs/pipelines.md: the Azure DevOps and GitLab snippets use declared inputs; the GitLab one passes the schema" \
+step "docs/pipelines.md: the Azure DevOps and GitLab snippets use declared inputs; the GitLab one passes the schema; the Inputs section names every input" \
   python3 integrations/check_docs_examples.py
-sed 's/      workloadKind: deployment/      workloadKind: deploy/; s/      kube-context: /      kube-ctx: /' docs/pipelines.md >"$work/bad.md"
+sed 's/      workloadKind: deployment/      workloadKind: deploy/; s/      kube-context: /      kube-ctx: /; /^| mark a passed ReplicaSet verified /d' \
+  docs/pipelines.md >"$work/bad.md"
 if TESTCAR_PIPELINES_DOC="$work/bad.md" python3 integrations/check_docs_examples.py >"$work/out" 2>&1; then
-  fail "docs/pipelines.md: snippets with a wrong pick-list value and an unknown input are refused"
-elif grep -q 'workloadKind: deploy is not one of' "$work/out" && grep -q 'input kube-ctx is not in' "$work/out"; then
-  ok "docs/pipelines.md: snippets with a wrong pick-list value and an unknown input are refused"
+  fail "docs/pipelines.md: snippets with a wrong pick-list value and an unknown input, and an undocumented input, are refused"
+elif grep -q 'workloadKind: deploy is not one of' "$work/out" && grep -q 'input kube-ctx is not in' "$work/out" \
+    && grep -q "GitHub Actions: input mark-verified is not in docs/pipelines.md's Inputs section" "$work/out"; then
+  ok "docs/pipelines.md: snippets with a wrong pick-list value and an unknown input, and an undocumented input, are refused"
 else
-  fail "docs/pipelines.md: snippets with a wrong pick-list value and an unknown input are refused"
+  fail "docs/pipelines.md: snippets with a wrong pick-list value and an unknown input, and an undocumented input, are refused"
 fi
 
 echo "pipelines: $passed passed, $failed failed"

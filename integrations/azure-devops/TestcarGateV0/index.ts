@@ -100,6 +100,25 @@ async function gateBinary(): Promise<string> {
     return fetchGate(base, version, cache);
 }
 
+/** A boolean input: `true` or `false` (any case); empty or not given is `dflt`. */
+function parseBool(name: string, value: string | undefined, dflt: boolean): boolean {
+    if (value === undefined || value === '') {
+        return dflt;
+    }
+    if (/^true$/i.test(value)) return true;
+    if (/^false$/i.test(value)) return false;
+    throw new Error(`${name} ${JSON.stringify(value)}: expected true or false`);
+}
+
+const dnsLabel = '[a-z0-9]([-a-z0-9]*[a-z0-9])?';
+const configMapRef = new RegExp(`^${dnsLabel}/${dnsLabel}(\\.${dnsLabel})*$`);
+
+/** NAMESPACE/NAME of a ConfigMap: the namespace a DNS label, the name a DNS subdomain. */
+function isConfigMapRef(value: string): boolean {
+    const [namespace, name] = value.split('/', 2);
+    return configMapRef.test(value) && namespace.length <= 63 && name.length <= 253;
+}
+
 function readJson(file: string): any {
     try {
         return JSON.parse(fs.readFileSync(file, 'utf8'));
@@ -126,6 +145,12 @@ export async function run(): Promise<void> {
         if (rollback && kind !== 'deployment') {
             throw new Error('rollbackOnFailure works with workloadKind deployment only');
         }
+        const verifiedConfigMap = tl.getInput('verifiedConfigMap', false) || '';
+        if (verifiedConfigMap && !isConfigMapRef(verifiedConfigMap)) {
+            throw new Error(`verifiedConfigMap ${JSON.stringify(verifiedConfigMap)}: expected NAMESPACE/NAME of a ConfigMap ` +
+                '(namespace a DNS label, name a DNS subdomain), e.g. testcar-system/testcar-verified');
+        }
+        const markVerified = parseBool('markVerified', tl.getInput('markVerified', false), true);
         const junit = tl.getInput('junitPath', true)!;
         const errorResult = tl.getInput('gateErrorResult', false) || 'Failed';
         if (errorResult !== 'Failed' && errorResult !== 'SucceededWithIssues') {
@@ -152,6 +177,10 @@ export async function run(): Promise<void> {
         }
         tool.argIf(tl.getBoolInput('failFast', false), '--fail-fast');
         tool.argIf(rollback, '--rollback');
+        if (verifiedConfigMap) {
+            tool.arg(['--verified-configmap', verifiedConfigMap]);
+        }
+        tool.argIf(!markVerified, '--no-mark-verified');
         const env: { [key: string]: string } = {};
         for (const [k, v] of Object.entries(process.env)) {
             if (v !== undefined) env[k] = v;

@@ -84,6 +84,8 @@ describe('Testcar gate task (mock runner)', function () {
         assert.deepStrictEqual(args!.slice(0, 8), ['--namespace', 'shop', '--deployment', 'orders', '--timeout', '10m', '--min-pods', '1']);
         assert.ok(args!.includes('--summary-markdown'));
         assert.ok(!args!.includes('--rollback') && !args!.includes('--kubeconfig'));
+        // by default the gate marks a passed ReplicaSet verified in its own default ConfigMap
+        assert.ok(!args!.includes('--verified-configmap') && !args!.includes('--no-mark-verified'), String(args));
         const junit = path.join(tmp, 'results', 'junit.xml');
         const pub = has(tr, '##vso[results.publish ');
         assert.ok(pub.includes('type=JUnit') && pub.includes(`resultFiles=${junit}`) && pub.includes('runTitle=Testcar orders'), pub);
@@ -108,6 +110,29 @@ describe('Testcar gate task (mock runner)', function () {
     it('failed: rollback and fail-fast are passed to the gate', async () => {
         const { args } = await runTask('failed', { rollbackOnFailure: 'true', failFast: 'true' });
         assert.ok(args!.includes('--rollback') && args!.includes('--fail-fast'), String(args));
+    });
+
+    it('verifiedConfigMap and markVerified false are passed to the gate', async () => {
+        let { tr, args } = await runTask('passed', { verifiedConfigMap: 'platform/testcar-verified', markVerified: 'true' });
+        assert.strictEqual(result(tr), 'Succeeded', tr.stdout);
+        assert.ok(args!.join(' ').includes('--verified-configmap platform/testcar-verified'), String(args));
+        assert.ok(!args!.includes('--no-mark-verified'), String(args));
+        ({ tr, args } = await runTask('passed', { markVerified: 'false' }));
+        assert.strictEqual(result(tr), 'Succeeded', tr.stdout);
+        assert.ok(args!.includes('--no-mark-verified') && !args!.includes('--verified-configmap'), String(args));
+    });
+
+    it('a bad verifiedConfigMap or markVerified fails before the gate', async () => {
+        const expected = 'expected NAMESPACE/NAME of a ConfigMap (namespace a DNS label, name a DNS subdomain), e.g. testcar-system/testcar-verified';
+        for (const value of ['testcar-verified', 'Platform/testcar-verified', 'platform/testcar/verified', 'a.b/testcar-verified', `${'x'.repeat(64)}/testcar-verified`]) {
+            const { tr, args } = await runTask('passed', { verifiedConfigMap: value });
+            const done = has(tr, '##vso[task.complete result=Failed');
+            assert.ok(done.includes(`verifiedConfigMap "${value}": ${expected}`), done);
+            assert.strictEqual(args, null, 'the gate must not run');
+        }
+        const { tr, args } = await runTask('passed', { markVerified: 'sometimes' });
+        assert.ok(has(tr, '##vso[task.complete result=Failed').includes('markVerified "sometimes": expected true or false'), tr.stdout);
+        assert.strictEqual(args, null);
     });
 
     it('error (timeout): Failed by default, with the gate\'s reason', async () => {
