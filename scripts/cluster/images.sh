@@ -6,6 +6,9 @@
 #   testcar.local/testcar-agent:dev        as Dockerfile.agent: binary + its libraries, a POSIX
 #                                          shell and core utilities (busybox), curl, uid 65532,
 #                                          /etc/testcar/{tests,results} owned by it
+#   testcar.local/testcar-agent:dev-net-admin  as Dockerfile.agent with NET_ADMIN_TOOLS=true:
+#                                          the same plus tc and iptables (nft) with the
+#                                          iptables extensions it loads at run time
 #   testcar.local/testcar-gate:dev         as Dockerfile.gate
 #   testcar.local/sample-service:dev       examples/sample-service on :8080 as a user's app
 #                                          image would be: a shell, its tests in /app/testcar
@@ -31,7 +34,7 @@ done
 
 image() {
   local name="$1"; shift
-  python3 "$HERE/oci-image.py" --name "$IMAGE_PREFIX/$name" --out "$OUT/${name%%:*}.tar" "$@"
+  python3 "$HERE/oci-image.py" --name "$IMAGE_PREFIX/$name" --out "$OUT/${name/:/_}.tar" "$@"
 }
 
 image "pause:3" --file "$BIN/pause=/pause" --entrypoint /pause --user 65535:65535
@@ -40,6 +43,18 @@ image "testcar-injector:$IMAGE_TAG" --file "$(stripped testcar-injector)=/usr/lo
 # curl and the CA bundle, as Dockerfile.agent installs them for exec suites.
 image "testcar-agent:$IMAGE_TAG" --file "$(stripped testcar-agent)=/usr/local/bin/testcar-agent" \
   --file "$BUSYBOX=/bin/busybox" --file /usr/bin/curl=/usr/bin/curl --libs "${shell_links[@]}" \
+  --file /etc/ssl/certs/ca-certificates.crt=/etc/ssl/certs/ca-certificates.crt \
+  --dir /etc/testcar/tests:65532:65532:0755 --dir /etc/testcar/results:65532:65532:0755 \
+  --user 65532:65532 --passwd testcar:65532 \
+  --entrypoint /usr/local/bin/testcar-agent --cmd sidecar
+# The kernel-fault variant: iptables is xtables-nft-multi called by that name, and it dlopens
+# its match and target extensions (comment, standard), which ldd cannot see.
+XT=/usr/lib/x86_64-linux-gnu/xtables
+net_admin_files=(--file /usr/sbin/tc=/usr/sbin/tc --file /usr/sbin/xtables-nft-multi=/usr/sbin/xtables-nft-multi
+  --link /usr/sbin/iptables=xtables-nft-multi)
+for so in "$XT"/libxt_*.so "$XT"/libipt_*.so; do net_admin_files+=(--file "$so=$so"); done
+image "testcar-agent:$IMAGE_TAG-net-admin" --file "$OUT/testcar-agent=/usr/local/bin/testcar-agent" \
+  --file "$BUSYBOX=/bin/busybox" --file /usr/bin/curl=/usr/bin/curl "${net_admin_files[@]}" --libs "${shell_links[@]}" \
   --file /etc/ssl/certs/ca-certificates.crt=/etc/ssl/certs/ca-certificates.crt \
   --dir /etc/testcar/tests:65532:65532:0755 --dir /etc/testcar/results:65532:65532:0755 \
   --user 65532:65532 --passwd testcar:65532 \

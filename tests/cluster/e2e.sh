@@ -322,8 +322,10 @@ done
 # This cluster has no kube-proxy: a pod cannot reach the kubernetes Service (10.96.0.1), so the
 # agents are pointed at the API server's own address through agent.extraEnv (the certificate
 # names it), as on any cluster whose pods reach the API server some other way.
+# The same upgrade lets pods pick the agent image's net-admin variant (the kernel faults below).
 helm upgrade testcar charts/testcar -n "$SYS" --reuse-values --set faults.pods.enabled=true \
   --set-json "faults.pods.serviceAccounts=[{\"namespace\":\"$NS\",\"name\":\"chaos\"}]" \
+  --set agent.allowImageOverride=true --set-json "agent.allowedRegistries=[\"$IMAGE_PREFIX/\"]" \
   --set-json "agent.extraEnv=[{\"name\":\"KUBERNETES_SERVICE_HOST\",\"value\":\"$NODE_IP\"},{\"name\":\"KUBERNETES_SERVICE_PORT\",\"value\":\"$API_PORT\"}]" \
   --wait --timeout 5m > "$W/helm-pod-faults.txt" 2>&1 || fail "helm upgrade --set faults.pods.enabled=true" "$(tail -n 20 "$W/helm-pod-faults.txt")"
 # The injector pods restart with the new config; until the old ones are gone an admission may
@@ -420,6 +422,88 @@ kubectl -n "$NS" rollout status deploy/chaos --timeout=120s > "$W/rollout-chaos.
   || fail "the chaos Deployment is whole again after the eviction" "$(cat "$W/rollout-chaos.txt")"
 ok "pod faults: the oldest agent evicted $evicted (201) and was refused by the PodDisruptionBudget (429) at the same moment; others skipped; gate exit 0"
 kubectl -n "$NS" delete deploy/chaos pdb/chaos configmap/chaos-tests >/dev/null
+
+# ---------------------------------------------------------------------------------------------
+# Kernel faults (NET_ADMIN): a pod annotated testcar.io/faults: net-admin, in a namespace whose
+# Pod Security level is privileged (restricted and baseline refuse NET_ADMIN), with the agent
+# image's net-admin variant (tc, iptables). Its `partition` cuts the whole pod off from a peer
+# (the sample-shared pod in $NS) in the pod's own network namespace: reachable before, dropped
+# during (the app itself still answers), reachable again after, and no rule left.
+NETNS=netfaults
+peer_ip="$(kubectl -n "$NS" get pod "$(pod_of sample-shared)" -o jsonpath='{.status.podIP}')"
+[ -n "$peer_ip" ] || fail "the sample-shared pod has an IP to partition from"
+kubectl create namespace "$NETNS" >/dev/null
+kubectl label namespace "$NETNS" pod-security.kubernetes.io/enforce=privileged >/dev/null
+# The cut suite waits (up to 20 s) until the agent's rule is in place: the agent applies a
+# fault beside the running suite.
+sed -e "s/PEER/$peer_ip/g" -e "s|AGENT_IMAGE|$IMAGE_PREFIX/testcar-agent:$IMAGE_TAG-net-admin|" \
+  -e "s|APP_IMAGE|$IMAGE_PREFIX/sample-service:$IMAGE_TAG|" > "$W/net-faults.yaml" <<'YAML'
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: net-faults-tests}
+data:
+  testcar.yaml: |
+    suites:
+      - name: before
+        exec: ["sh", "-c", "curl -fsS --max-time 5 --retry 10 --retry-all-errors --retry-delay 1 http://PEER:8080/healthz >/dev/null && echo reached PEER"]
+      - name: cut
+        exec: ["sh", "-c", "for i in $(seq 20); do case \"$(iptables -S OUTPUT)\" in *testcar-fault*) break;; esac; sleep 1; done; if curl -fsS --max-time 3 http://PEER:8080/healthz >/dev/null 2>&1; then echo reached PEER during the partition; exit 1; fi; echo blocked PEER; curl -fsS --max-time 10 http://127.0.0.1:8080/healthz >/dev/null && echo the app still answers"]
+        faults:
+          - kind: partition
+            peers: [PEER]
+      - name: healed
+        exec: ["sh", "-c", "curl -fsS --max-time 5 --retry 10 --retry-all-errors --retry-delay 1 http://PEER:8080/healthz >/dev/null && echo reached PEER; case \"$(iptables -S)\" in *testcar-fault*) echo rules left; exit 1;; esac; echo no rules left"]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: net-faults
+  labels: {app.kubernetes.io/name: net-faults}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app.kubernetes.io/name: net-faults}}
+  template:
+    metadata:
+      labels: {app.kubernetes.io/name: net-faults}
+      annotations:
+        testcar.io/inject: "true"
+        testcar.io/faults: net-admin
+        testcar.io/image: AGENT_IMAGE
+        testcar.io/tests: configmap:net-faults-tests
+        testcar.io/target: http://127.0.0.1:8080
+    spec:
+      terminationGracePeriodSeconds: 5
+      containers:
+        - name: app
+          image: APP_IMAGE
+          imagePullPolicy: Never
+          args: ["--listen", "0.0.0.0:8080"]
+          ports: [{name: http, containerPort: 8080}]
+          resources: {requests: {cpu: 20m, memory: 16Mi}, limits: {memory: 64Mi}}
+YAML
+kubectl -n "$NETNS" apply -f "$W/net-faults.yaml" > "$W/apply-net-faults.txt" 2>&1 \
+  || fail "kubectl apply the net-faults Deployment" "$(cat "$W/apply-net-faults.txt")"
+code=0
+"$GATE" -n "$NETNS" --deployment net-faults --timeout 4m --interval 1s --log-format text \
+  --no-mark-verified --json "$W/gate-net-faults.json" > "$W/gate-net-faults.txt" 2>&1 || code=$?
+[ "$code" = 0 ] || fail "the net-admin pod's partition suites pass (gate exit 0, not $code)" \
+  "$(tail -n 30 "$W/gate-net-faults.txt"; kubectl -n "$NETNS" get pods -o wide; kubectl -n "$NETNS" get events | tail -n 20)"
+net_pod="$(kubectl -n "$NETNS" get pods -l app.kubernetes.io/name=net-faults -o jsonpath='{.items[0].metadata.name}')"
+kubectl -n "$NETNS" get pod "$net_pod" -o json | jq -e '[(.spec.containers + (.spec.initContainers // []))[]
+  | select(.name == "testcar") | .securityContext | .capabilities.add == ["NET_ADMIN"] and .runAsUser == 0] == [true]' >/dev/null \
+  || fail "the agent container of $net_pod runs as root with NET_ADMIN added" "$(kubectl -n "$NETNS" get pod "$net_pod" -o json | jq -c '.spec')"
+suite_out() { jq -r --arg s "$1" '.pods[0].run.suites[] | select(.name == $s) | .outputTail' "$W/gate-net-faults.json"; }
+grep -q "blocked $peer_ip" <<<"$(suite_out cut)" || fail "the peer was unreachable during the partition" "$(suite_out cut)"
+grep -q "the app still answers" <<<"$(suite_out cut)" || fail "the pod's own app answered during the partition" "$(suite_out cut)"
+grep -q "no rules left" <<<"$(suite_out healed)" || fail "healing removed the rules" "$(suite_out healed)"
+jq -e --arg t "peers $peer_ip" '.pods[0].run.suites[] | select(.name == "cut") | .faults[0]
+  | .kind == "partition" and .target == $t and .error == null and (.end | type) == "string"' "$W/gate-net-faults.json" >/dev/null \
+  || fail "the result records the partition with its start and end" "$(jq -c '.pods[0].run.suites[] | select(.name == "cut") | .faults' "$W/gate-net-faults.json")"
+rules="$(kubectl -n "$NETNS" exec "$net_pod" -c testcar -- iptables -S 2>&1)" \
+  || fail "iptables -S in the agent container after the run" "$rules"
+[[ "$rules" != *testcar-fault* ]] || fail "no testcar-fault rule is left in the pod's network namespace" "$rules"
+ok "kernel faults: a net-admin agent (root, NET_ADMIN, privileged namespace) partitioned $net_pod from $peer_ip and healed it; the app answered throughout; no rule left"
+kubectl delete namespace "$NETNS" --wait=false >/dev/null
 
 # ---------------------------------------------------------------------------------------------
 # Readiness held until the verdict passes: a version whose tests fail never takes traffic, its
