@@ -8,7 +8,7 @@ use kube_core::DynamicObject;
 use kube_core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
 use serde_json::Value;
 
-use crate::mutate::{Injector, MAX_WARNING_CHARS, Outcome};
+use crate::mutate::{Injector, MAX_WARNING_CHARS, Outcome, Skip};
 
 /// What the injector did with one admission request (the `decision` metric label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -45,26 +45,11 @@ pub enum Reason {
     NotCreate,
     /// A subresource (e.g. `pods/ephemeralcontainers`).
     Subresource,
-    /// No `testcar.io/inject: "true"`.
-    NotOptedIn,
-    /// `testcar.io/inject` has a value other than `true` / `false`.
-    InvalidInject,
-    /// The namespace is excluded by configuration.
-    ExcludedNamespace,
-    /// `testcar.io/status: injected` is already there.
-    AlreadyInjected,
-    /// The pod already has a container, volume, mount or port Testcar would add.
-    Collision,
-    /// The pod has no containers to test.
-    NoContainers,
-    /// The pod runs on an operating system the agent does not support (Windows).
-    UnsupportedOs,
+    /// The pod was left alone, for a reason of the pod's own or of the configuration.
+    Skipped(Skip),
     /// A pod that must not restart (a Job's) on a cluster without native sidecars (before
     /// Kubernetes 1.29): the agent would keep it from completing.
     NoNativeSidecars,
-    /// A new pod of a ReplicaSet testcar-gate verified, with `testcar.io/on-scale-out: none`:
-    /// a scale-out, not a new version.
-    ScaleOutVerified,
     /// The object claims to be a Pod but does not read as one.
     UnreadablePod,
     /// The body is not an AdmissionReview with a request.
@@ -81,15 +66,8 @@ impl Reason {
             Reason::NotPod => "not-pod",
             Reason::NotCreate => "not-create",
             Reason::Subresource => "subresource",
-            Reason::NotOptedIn => "not-opted-in",
-            Reason::InvalidInject => "invalid-inject-annotation",
-            Reason::ExcludedNamespace => "excluded-namespace",
-            Reason::AlreadyInjected => "already-injected",
-            Reason::Collision => "collision",
-            Reason::NoContainers => "no-containers",
-            Reason::UnsupportedOs => "unsupported-os",
+            Reason::Skipped(skip) => skip.as_str(),
             Reason::NoNativeSidecars => "no-native-sidecars",
-            Reason::ScaleOutVerified => "scale-out-verified",
             Reason::UnreadablePod => "unreadable-pod",
             Reason::InvalidReview => "invalid-review",
             Reason::BodyRejected => "body-rejected",

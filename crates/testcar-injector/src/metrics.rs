@@ -134,6 +134,7 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mutate::Skip;
 
     #[test]
     fn exposes_the_agreed_names() {
@@ -145,7 +146,7 @@ mod tests {
         );
         m.admission(
             Decision::Skipped,
-            Reason::NotOptedIn,
+            Reason::Skipped(Skip::NotOptedIn),
             Duration::from_micros(30),
         );
         m.tls_reload(true);

@@ -34,18 +34,25 @@ pub enum Skip {
     ScaleOut,
 }
 
+impl Skip {
+    /// The metric / log spelling (the `reason` label).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Skip::NotOptedIn => "not-opted-in",
+            Skip::InvalidInject => "invalid-inject-annotation",
+            Skip::ExcludedNamespace => "excluded-namespace",
+            Skip::AlreadyInjected => "already-injected",
+            Skip::Collision => "collision",
+            Skip::NoContainers => "no-containers",
+            Skip::UnsupportedOs => "unsupported-os",
+            Skip::ScaleOut => "scale-out-verified",
+        }
+    }
+}
+
 impl From<Skip> for Reason {
     fn from(s: Skip) -> Reason {
-        match s {
-            Skip::NotOptedIn => Reason::NotOptedIn,
-            Skip::InvalidInject => Reason::InvalidInject,
-            Skip::ExcludedNamespace => Reason::ExcludedNamespace,
-            Skip::AlreadyInjected => Reason::AlreadyInjected,
-            Skip::Collision => Reason::Collision,
-            Skip::NoContainers => Reason::NoContainers,
-            Skip::UnsupportedOs => Reason::UnsupportedOs,
-            Skip::ScaleOut => Reason::ScaleOutVerified,
-        }
+        Reason::Skipped(s)
     }
 }
 

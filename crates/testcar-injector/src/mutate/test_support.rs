@@ -12,7 +12,9 @@ pub(crate) use serde_json::json;
 pub(crate) use testcar_contract::annotations::keys;
 pub(crate) use testcar_contract::{env, paths};
 
-pub(crate) use super::{Injector, MAX_WARNING_CHARS, MAX_WARNINGS_TOTAL_CHARS, Outcome, VERSION};
+pub(crate) use super::{
+    Injector, MAX_WARNING_CHARS, MAX_WARNINGS_TOTAL_CHARS, Outcome, Skip, VERSION,
+};
 pub(crate) use crate::admission::{Decision, Reason};
 pub(crate) use crate::config::Config;
 

@@ -17,15 +17,22 @@ fn every_flag_and_env_of_the_cli_is_in_the_doc_and_every_documented_flag_exists(
     shared::assert_in_step(&cmd, DOC, "docs/injector.md", "testcar-injector");
 }
 
-/// Every `reason` label value (`Reason::as_str` in src/admission.rs) is listed in docs/metrics.md,
-/// which states how many there are, and in docs/injector.md's decision table.
+/// Every `reason` label value (`Reason::as_str` in src/admission.rs for the request-level
+/// reasons, `Skip::as_str` in src/mutate/eligibility.rs for the pod-level ones) is listed in
+/// docs/metrics.md, which states how many there are, and in docs/injector.md's decision table.
 #[test]
 fn every_reason_label_is_documented_with_the_right_count() {
-    let src = include_str!("../../src/admission.rs");
+    let admission = include_str!("../../src/admission.rs");
+    let eligibility = include_str!("../../src/mutate/eligibility.rs");
     let metrics = include_str!("../../../../docs/metrics.md");
-    let reasons: BTreeSet<&str> = src
+    let reasons: BTreeSet<&str> = admission
         .lines()
         .filter_map(|l| l.trim().strip_prefix("Reason::"))
+        .chain(
+            eligibility
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix("Skip::")),
+        )
         .filter_map(|l| l.split_once(" => \""))
         .filter_map(|(_, rest)| rest.split_once('"').map(|(slug, _)| slug))
         .collect();

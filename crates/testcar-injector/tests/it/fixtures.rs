@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use testcar_injector::admission::review;
 use testcar_injector::admission::{Decision, Reason};
 use testcar_injector::config::Config;
-use testcar_injector::mutate::Injector;
+use testcar_injector::mutate::{Injector, Skip};
 
 struct Case {
     name: &'static str,
@@ -52,7 +52,7 @@ fn cases() -> Vec<Case> {
             fixture!("kubewarden-replicaset-pod-generatename.review.json"),
             false,
             Skipped,
-            Reason::NotOptedIn,
+            Reason::Skipped(Skip::NotOptedIn),
             &[],
         ),
         c(
@@ -66,7 +66,7 @@ fn cases() -> Vec<Case> {
             fixture!("kubewarden-multi-container-init-dryrun.review.json"),
             false,
             Skipped,
-            Reason::NotOptedIn,
+            Reason::Skipped(Skip::NotOptedIn),
             &[],
         ),
         // busybox pods: no containerPort, so no default target (warned)
@@ -81,7 +81,7 @@ fn cases() -> Vec<Case> {
             fixture!("kubewarden-init-containers-volumes.review.json"),
             false,
             Skipped,
-            Reason::NotOptedIn,
+            Reason::Skipped(Skip::NotOptedIn),
             &[],
         ),
         c(
@@ -109,14 +109,14 @@ fn cases() -> Vec<Case> {
             fixture!("already-injected.review.json"),
             false,
             Skipped,
-            Reason::AlreadyInjected,
+            Reason::Skipped(Skip::AlreadyInjected),
             &[],
         ),
         c(
             fixture!("kube-system.review.json"),
             false,
             Skipped,
-            Reason::ExcludedNamespace,
+            Reason::Skipped(Skip::ExcludedNamespace),
             &["namespace kube-system is excluded"],
         ),
         c(
@@ -171,7 +171,7 @@ fn cases() -> Vec<Case> {
             fixture!("invalid-inject.review.json"),
             false,
             Skipped,
-            Reason::InvalidInject,
+            Reason::Skipped(Skip::InvalidInject),
             &[
                 "testcar.io/inject: \"yes\" is not valid; expected \"true\" or \"false\"; the pod is not injected",
             ],
@@ -180,7 +180,7 @@ fn cases() -> Vec<Case> {
             fixture!("collision.review.json"),
             false,
             Skipped,
-            Reason::Collision,
+            Reason::Skipped(Skip::Collision),
             &["a volume named testcar-results already exists"],
         ),
         c(
@@ -194,7 +194,7 @@ fn cases() -> Vec<Case> {
             fixture!("not-opted-in.review.json"),
             false,
             Skipped,
-            Reason::NotOptedIn,
+            Reason::Skipped(Skip::NotOptedIn),
             &[],
         ),
         c(
@@ -284,7 +284,7 @@ fn cases() -> Vec<Case> {
             fixture!("windows-pod.review.json"),
             false,
             Skipped,
-            Reason::UnsupportedOs,
+            Reason::Skipped(Skip::UnsupportedOs),
             &[
                 "the pod runs on windows (spec.os.name); the agent runs on Linux only; the pod is not injected",
             ],
@@ -300,7 +300,7 @@ fn cases() -> Vec<Case> {
             fixture!("label-only-null-annotations.review.json"),
             false,
             Skipped,
-            Reason::NotOptedIn,
+            Reason::Skipped(Skip::NotOptedIn),
             &[
                 "the pod has the label testcar.io/inject=\"true\", but injection is chosen by the annotation",
             ],
@@ -316,7 +316,7 @@ fn cases() -> Vec<Case> {
             fixture!("own-namespace.review.json"),
             false,
             Skipped,
-            Reason::ExcludedNamespace,
+            Reason::Skipped(Skip::ExcludedNamespace),
             &["namespace testcar-system is excluded"],
         ),
         c(
@@ -466,7 +466,7 @@ fn run_rust_checks() -> Vec<Patched> {
         );
         assert_eq!(
             second.reason,
-            Reason::AlreadyInjected,
+            Reason::Skipped(Skip::AlreadyInjected),
             "{label}: second pass"
         );
         assert_eq!(second.patch_ops, 0, "{label}: second pass gives no patch");

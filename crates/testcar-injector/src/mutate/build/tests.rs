@@ -63,7 +63,7 @@ fn opted_in_pod_gets_agent_volumes_and_marker() {
     assert_ne!(tmp.read_only, Some(true));
     // second pass: nothing to do
     let again = mk_injector().mutate(&patched, "shop");
-    assert_eq!(again.reason, Reason::AlreadyInjected);
+    assert_eq!(again.reason, Reason::Skipped(Skip::AlreadyInjected));
     assert!(again.patch.0.is_empty());
 }
 

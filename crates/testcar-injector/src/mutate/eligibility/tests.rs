@@ -8,21 +8,21 @@ fn skips_without_patch() {
     let inj = mk_injector();
     let app = || vec![mk_container("app", Some(8080))];
     for (ann, ns, reason) in [
-        (vec![], "shop", Reason::NotOptedIn),
+        (vec![], "shop", Reason::Skipped(Skip::NotOptedIn)),
         (
             vec![("testcar.io/inject", "false")],
             "shop",
-            Reason::NotOptedIn,
+            Reason::Skipped(Skip::NotOptedIn),
         ),
         (
             vec![("testcar.io/inject", "true")],
             "kube-system",
-            Reason::ExcludedNamespace,
+            Reason::Skipped(Skip::ExcludedNamespace),
         ),
         (
             vec![("testcar.io/inject", "true")],
             "testcar-system",
-            Reason::ExcludedNamespace,
+            Reason::Skipped(Skip::ExcludedNamespace),
         ),
         (
             vec![
@@ -30,12 +30,12 @@ fn skips_without_patch() {
                 ("testcar.io/status", "injected"),
             ],
             "shop",
-            Reason::AlreadyInjected,
+            Reason::Skipped(Skip::AlreadyInjected),
         ),
         (
             vec![("testcar.io/inject", "yes")],
             "shop",
-            Reason::InvalidInject,
+            Reason::Skipped(Skip::InvalidInject),
         ),
     ] {
         let out = inj.mutate(&mk_pod(&ann, app()), ns);
@@ -60,7 +60,7 @@ fn typo_in_inject_key_is_warned_not_silent() {
         vec![mk_container("app", Some(8080))],
     );
     let out = mk_injector().mutate(&pod, "shop");
-    assert_eq!(out.reason, Reason::NotOptedIn);
+    assert_eq!(out.reason, Reason::Skipped(Skip::NotOptedIn));
     assert!(
         out.warnings[0].contains("did you mean testcar.io/inject?"),
         "{:?}",
@@ -80,7 +80,7 @@ fn collisions_skip_with_a_warning() {
         ],
     );
     let out = inj.mutate(&pod, "shop");
-    assert_eq!(out.reason, Reason::Collision);
+    assert_eq!(out.reason, Reason::Skipped(Skip::Collision));
     assert!(out.patch.0.is_empty());
     assert!(out.warnings[0].contains("a container named testcar"));
 
@@ -91,7 +91,7 @@ fn collisions_skip_with_a_warning() {
         ..Default::default()
     }]);
     let out = inj.mutate(&pod, "shop");
-    assert_eq!(out.reason, Reason::Collision);
+    assert_eq!(out.reason, Reason::Skipped(Skip::Collision));
     assert!(out.warnings[0].contains("/etc/testcar/results"));
 
     let mut pod = mk_pod(&ann, vec![mk_container("app", Some(80))]);
@@ -99,7 +99,10 @@ fn collisions_skip_with_a_warning() {
         name: "testcar-results".into(),
         ..Default::default()
     }]);
-    assert_eq!(inj.mutate(&pod, "shop").reason, Reason::Collision);
+    assert_eq!(
+        inj.mutate(&pod, "shop").reason,
+        Reason::Skipped(Skip::Collision)
+    );
 }
 
 #[test]
@@ -112,7 +115,7 @@ fn windows_pods_are_skipped_with_a_warning() {
         name: "windows".into(),
     });
     let out = mk_injector().mutate(&pod, "shop");
-    assert_eq!(out.reason, Reason::UnsupportedOs);
+    assert_eq!(out.reason, Reason::Skipped(Skip::UnsupportedOs));
     assert!(out.patch.0.is_empty());
     assert!(out.warnings[0].contains("windows") && out.warnings[0].contains("Linux only"));
 
@@ -124,7 +127,7 @@ fn windows_pods_are_skipped_with_a_warning() {
         Some([("kubernetes.io/os".to_string(), "windows".to_string())].into());
     assert_eq!(
         mk_injector().mutate(&pod, "shop").reason,
-        Reason::UnsupportedOs
+        Reason::Skipped(Skip::UnsupportedOs)
     );
     pod.spec.as_mut().unwrap().node_selector =
         Some([("kubernetes.io/os".to_string(), "linux".to_string())].into());
@@ -137,7 +140,7 @@ fn an_inject_label_without_the_annotation_is_warned() {
     pod.metadata.annotations = None;
     pod.metadata.labels = Some([("testcar.io/inject".to_string(), "true".to_string())].into());
     let out = mk_injector().mutate(&pod, "shop");
-    assert_eq!(out.reason, Reason::NotOptedIn);
+    assert_eq!(out.reason, Reason::Skipped(Skip::NotOptedIn));
     assert!(out.patch.0.is_empty());
     assert!(
         out.warnings[0].contains("label testcar.io/inject")
@@ -172,7 +175,7 @@ fn a_scale_out_of_a_verified_replica_set_is_not_injected_by_default() {
     let pod = mk_scale_out(&[("testcar.io/hold-readiness", "true")]);
     let out = inj.mutate(&pod, "shop");
     assert_eq!(out.decision, Decision::Skipped);
-    assert_eq!(out.reason, Reason::ScaleOutVerified);
+    assert_eq!(out.reason, Reason::Skipped(Skip::ScaleOut));
     assert_eq!(out.reason.as_str(), "scale-out-verified");
     // Marked, not injected: no container, no readiness hold, so it gets Ready at once.
     let patched = apply(&pod, &out);
@@ -214,7 +217,10 @@ fn on_scale_out_smoke_and_all_inject_and_smoke_selects_the_smoke_suites() {
     );
     // ...and the pod's annotation wins over it.
     let pod = mk_scale_out(&[("testcar.io/on-scale-out", "none")]);
-    assert_eq!(inj.mutate(&pod, "shop").reason, Reason::ScaleOutVerified);
+    assert_eq!(
+        inj.mutate(&pod, "shop").reason,
+        Reason::Skipped(Skip::ScaleOut)
+    );
 }
 
 #[test]
@@ -222,7 +228,7 @@ fn a_bad_on_scale_out_value_warns_and_uses_the_default() {
     let (inj, _dir) = mk_injector_verified(Config::default(), &[("shop.orders", b"orders-7d4b9c")]);
     let pod = mk_scale_out(&[("testcar.io/on-scale-out", "smoke-only")]);
     let out = inj.mutate(&pod, "shop");
-    assert_eq!(out.reason, Reason::ScaleOutVerified);
+    assert_eq!(out.reason, Reason::Skipped(Skip::ScaleOut));
     let all = out.warnings.join("\n");
     assert!(
         all.contains("annotation testcar.io/on-scale-out: \"smoke-only\" is not valid; expected none, smoke or all; the default is used"),

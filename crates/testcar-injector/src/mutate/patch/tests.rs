@@ -24,7 +24,7 @@ fn missing_arrays_are_created_and_existing_ones_appended() {
     let mut pod = mk_pod(&[], vec![mk_container("app", Some(8080))]);
     pod.metadata.annotations = None;
     let out = mk_injector().mutate(&pod, "shop");
-    assert_eq!(out.reason, Reason::NotOptedIn);
+    assert_eq!(out.reason, Reason::Skipped(Skip::NotOptedIn));
 
     let mut pod = mk_pod(
         &[("testcar.io/inject", "true")],
