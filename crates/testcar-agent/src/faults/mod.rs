@@ -367,17 +367,7 @@ fn apply(shared: &Shared, idx: usize, spec: &FaultSpec) -> usize {
         Some((name, p)) => format!("{name} ({} → {})", p.addr(), p.upstream()),
         None => shared.upstream.clone(),
     };
-    let mut record = FaultRecord {
-        kind: action.kind().into(),
-        target,
-        params: action.params(),
-        start: Utc::now(),
-        end: None,
-        healed_by: None,
-        error: None,
-        outcome: None,
-        detail: None,
-    };
+    let mut record = started(action, target);
     match action {
         FaultAction::Pause(sel) | FaultAction::Kill { process: sel, .. } => {
             let signal = if matches!(action, FaultAction::Pause(_)) {
@@ -449,17 +439,7 @@ async fn apply_pod(
     choice: &PodChoice,
     window: u64,
 ) -> usize {
-    let mut record = FaultRecord {
-        kind: action.kind().into(),
-        target: String::new(),
-        params: action.params(),
-        start: Utc::now(),
-        end: None,
-        healed_by: None,
-        error: None,
-        outcome: None,
-        detail: None,
-    };
+    let mut record = started(action, String::new());
     match &shared.pods {
         Some(api) => {
             record.target = format!("pods of {}/{}", api.pod().namespace, api.pod().name);
@@ -634,6 +614,21 @@ fn write_events(shared: &Shared, records: &[FaultRecord]) -> std::io::Result<()>
         out.push('\n');
     }
     std::fs::write(shared.suite_dir.join(EVENTS_FILE), out)
+}
+
+/// The record of a fault window that starts now.
+fn started(action: &FaultAction, target: String) -> FaultRecord {
+    FaultRecord {
+        kind: action.kind().into(),
+        target,
+        params: action.params(),
+        start: Utc::now(),
+        end: None,
+        healed_by: None,
+        error: None,
+        outcome: None,
+        detail: None,
+    }
 }
 
 #[cfg(test)]
