@@ -88,3 +88,30 @@ fn keys_that_would_change_the_run_stay_refused() {
         "{e}"
     );
 }
+
+#[test]
+fn think_is_alone_in_its_step_and_a_duration_in_http_and_ws_flows_alike() {
+    for (engine, target, at) in [
+        ("", "http://127.0.0.1:1", "t.yml:7:"),
+        ("    engine: ws\n", "ws://127.0.0.1:1", "t.yml:8:"),
+    ] {
+        let script = |step: &str| {
+            format!(
+                "config:\n  target: {target}\n  phases: [{{duration: 1, arrivalCount: 1}}]\nscenarios:\n  -\n{engine}    flow:\n      - {step}\n"
+            )
+        };
+        load(&script("think: 0.5"), "t.yml").unwrap();
+        load(&script("think: \"{{ pause }}\""), "t.yml").unwrap();
+        let e = load(&script("{think: 1, log: hi}"), "t.yml").unwrap_err();
+        assert!(
+            e.starts_with(at)
+                && e.contains("scenarios[0].flow[0].log: unexpected key next to think"),
+            "{engine}{e}"
+        );
+        let e = load(&script("think: soon"), "t.yml").unwrap_err();
+        assert!(
+            e.starts_with(at) && e.contains("scenarios[0].flow[0].think: "),
+            "{engine}{e}"
+        );
+    }
+}

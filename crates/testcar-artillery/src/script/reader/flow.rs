@@ -119,6 +119,20 @@ impl Cx {
         Ok(Step::Loop(Box::new(LoopStep { steps, count, over })))
     }
 
+    /// `- think: 2` (HTTP and ws flows alike): alone in its step, a duration or a template.
+    pub(super) fn think_step(&self, entries: &[(Node, Node)], key: &str) -> R<Step> {
+        let (k, value) = &entries[0];
+        let kk = join(key, &k.scalar_text());
+        if let Some((k, _)) = entries.get(1) {
+            return Err(self.err(k.pos, &join(key, &k.scalar_text()), "unexpected key next to think (Artillery refuses it too); for jitter use config.defaults.think.jitter"));
+        }
+        let t = self.template(value, &kk)?;
+        if !t.is_dynamic() {
+            think_duration(t.raw()).map_err(|m| self.err(value.pos, &kk, m))?;
+        }
+        Ok(Step::Think(t))
+    }
+
     fn step(&self, node: &Node, key: &str) -> R<Step> {
         let entries = self.map(node, key)?;
         let first = entries
@@ -140,16 +154,7 @@ impl Cx {
             )));
         }
         match kind.as_str() {
-            "think" => {
-                if let Some((k, _)) = entries.get(1) {
-                    return Err(self.err(k.pos, &join(key, &k.scalar_text()), "unexpected key next to think (Artillery refuses it too); for jitter use config.defaults.think.jitter"));
-                }
-                let t = self.template(&first.1, &kk)?;
-                if !t.is_dynamic() {
-                    think_duration(t.raw()).map_err(|m| self.err(first.1.pos, &kk, m))?;
-                }
-                Ok(Step::Think(t))
-            }
+            "think" => self.think_step(entries, key),
             "log" => {
                 if entries.len() > 1 {
                     return Err(self.err(entries[1].0.pos, key, "unexpected key next to log"));

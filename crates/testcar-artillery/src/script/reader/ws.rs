@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use super::{Cx, R, join};
 use crate::script::model::{Config, Step, WsConnect, WsScenario, WsSend};
-use crate::script::think_duration;
 use crate::yaml::{Node, Pos, Value};
 
 /// Why `engine: socketio` is refused (followed by the `exec` advice).
@@ -170,16 +169,7 @@ impl Cx {
                 self.single_key(node, key)?;
                 Ok(Step::WsSend(Box::new(self.ws_send(&first.1, &kk, &kind, kpos)?)))
             }
-            "think" => {
-                if let Some((k, _)) = entries.get(1) {
-                    return Err(self.err(k.pos, &join(key, &k.scalar_text()), "unexpected key next to think (Artillery refuses it too); for jitter use config.defaults.think.jitter"));
-                }
-                let t = self.template(&first.1, &kk)?;
-                if !t.is_dynamic() {
-                    think_duration(t.raw()).map_err(|m| self.err(first.1.pos, &kk, m))?;
-                }
-                Ok(Step::Think(t))
-            }
+            "think" => self.think_step(entries, key),
             "log" => {
                 self.single_key(node, key)?;
                 Ok(Step::Log(self.template(&first.1, &kk)?))
