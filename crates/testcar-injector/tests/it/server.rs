@@ -156,6 +156,13 @@ impl Injector {
         }
     }
 
+    /// Started with `args` and ready to admit.
+    async fn ready(secret: &SecretDir, dir: &Path, args: &[&str]) -> Injector {
+        let mut inj = Injector::start(&secret.cert(), &secret.key(), dir, args);
+        inj.wait_ready().await;
+        inj
+    }
+
     async fn wait_ready(&mut self) {
         install_ring();
         let client = reqwest::Client::new();
@@ -231,6 +238,14 @@ impl Drop for Injector {
     }
 }
 
+/// A new CA and a serving certificate from it, in `dir` as the kubelet mounts a Secret.
+fn mk_pki(dir: &Path) -> (Ca, SecretDir) {
+    let ca = Ca::new("testcar test CA");
+    let (cert, key) = ca.issue("injector");
+    let secret = SecretDir::new(dir, &cert, &key);
+    (ca, secret)
+}
+
 fn client_config(ca_pem: &str) -> rustls::ClientConfig {
     let mut roots = rustls::RootCertStore::empty();
     for c in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
@@ -297,11 +312,8 @@ fn der_of(pem: &str) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trusted_client_succeeds_plain_and_untrusted_fail() {
     let tmp = tempfile::tempdir().unwrap();
-    let ca = Ca::new("testcar test CA");
-    let (cert, key) = ca.issue("injector");
-    let secret = SecretDir::new(tmp.path(), &cert, &key);
-    let mut inj = Injector::start(&secret.cert(), &secret.key(), tmp.path(), &[]);
-    inj.wait_ready().await;
+    let (ca, secret) = mk_pki(tmp.path());
+    let inj = Injector::ready(&secret, tmp.path(), &[]).await;
 
     admit(&client(&ca.pem, true), &inj.url()).await.unwrap();
 
@@ -377,11 +389,8 @@ async fn trusted_client_succeeds_plain_and_untrusted_fail() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_bodies_never_get_5xx() {
     let tmp = tempfile::tempdir().unwrap();
-    let ca = Ca::new("testcar test CA");
-    let (cert, key) = ca.issue("injector");
-    let secret = SecretDir::new(tmp.path(), &cert, &key);
-    let mut inj = Injector::start(&secret.cert(), &secret.key(), tmp.path(), &[]);
-    inj.wait_ready().await;
+    let (ca, secret) = mk_pki(tmp.path());
+    let inj = Injector::ready(&secret, tmp.path(), &[]).await;
     let c = client(&ca.pem, true);
 
     for body in [
@@ -418,8 +427,7 @@ async fn certificate_rotation_under_load_loses_no_request() {
     let ca = Ca::new("testcar test CA");
     let (cert, key) = ca.issue("injector-gen-0");
     let mut secret = SecretDir::new(&certs, &cert, &key);
-    let mut inj = Injector::start(&secret.cert(), &secret.key(), tmp.path(), &[]);
-    inj.wait_ready().await;
+    let inj = Injector::ready(&secret, tmp.path(), &[]).await;
     assert_eq!(served_cert(inj.tls_port, &ca.pem).await, der_of(&cert));
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -487,17 +495,9 @@ async fn certificate_rotation_under_load_loses_no_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_the_request_in_flight() {
     let tmp = tempfile::tempdir().unwrap();
-    let ca = Ca::new("testcar test CA");
-    let (cert, key) = ca.issue("injector");
-    let secret = SecretDir::new(tmp.path(), &cert, &key);
+    let (ca, secret) = mk_pki(tmp.path());
     // No drain: the listener closes at SIGTERM (the drain has its own test below).
-    let mut inj = Injector::start(
-        &secret.cert(),
-        &secret.key(),
-        tmp.path(),
-        &["--drain-delay", "0s"],
-    );
-    inj.wait_ready().await;
+    let mut inj = Injector::ready(&secret, tmp.path(), &["--drain-delay", "0s"]).await;
 
     let connector = tokio_rustls::TlsConnector::from(Arc::new(client_config(&ca.pem)));
     let tcp = tokio::net::TcpStream::connect(("127.0.0.1", inj.tls_port))
@@ -554,18 +554,10 @@ async fn sigterm_finishes_the_request_in_flight() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_keeps_answering_reviews_while_draining_then_exits() {
     let tmp = tempfile::tempdir().unwrap();
-    let ca = Ca::new("testcar test CA");
-    let (cert, key) = ca.issue("injector");
-    let secret = SecretDir::new(tmp.path(), &cert, &key);
+    let (ca, secret) = mk_pki(tmp.path());
 
     // A long drain, so that the checks below run inside it however loaded the machine is.
-    let mut inj = Injector::start(
-        &secret.cert(),
-        &secret.key(),
-        tmp.path(),
-        &["--drain-delay", "60s"],
-    );
-    inj.wait_ready().await;
+    let mut inj = Injector::ready(&secret, tmp.path(), &["--drain-delay", "60s"]).await;
     let tls_client = client(&ca.pem, false);
     let tls_readyz = format!("https://localhost:{}/readyz", inj.tls_port);
     assert_eq!(
@@ -596,13 +588,7 @@ async fn sigterm_keeps_answering_reviews_while_draining_then_exits() {
     drop(inj);
 
     // A short drain ends with the listener closed and exit 0.
-    let mut inj = Injector::start(
-        &secret.cert(),
-        &secret.key(),
-        tmp.path(),
-        &["--drain-delay", "1s"],
-    );
-    inj.wait_ready().await;
+    let mut inj = Injector::ready(&secret, tmp.path(), &["--drain-delay", "1s"]).await;
     inj.terminate();
     let status = inj.wait_exit(Duration::from_secs(30));
     assert_eq!(status.code(), Some(0), "{}", inj.logs());
@@ -650,9 +636,7 @@ fn check_config_and_startup_errors_name_the_problem() {
     );
 
     // the server refuses to start on the same file
-    let ca = Ca::new("testcar test CA");
-    let (cert, key) = ca.issue("injector");
-    let secret = SecretDir::new(tmp.path(), &cert, &key);
+    let (_, secret) = mk_pki(tmp.path());
     let out = Command::new(BIN)
         .args(["--listen", &format!("127.0.0.1:{}", free_port())])
         .args(["--metrics-listen", &format!("127.0.0.1:{}", free_port())])
@@ -759,16 +743,8 @@ async fn slow_loris_and_body_flood_do_not_starve_real_reviews() {
     const FLOODERS: usize = 4;
     const REVIEWS: usize = 40;
     let tmp = tempfile::tempdir().unwrap();
-    let ca = Ca::new("testcar test CA");
-    let (cert, key) = ca.issue("injector");
-    let secret = SecretDir::new(tmp.path(), &cert, &key);
-    let mut inj = Injector::start(
-        &secret.cert(),
-        &secret.key(),
-        tmp.path(),
-        &["--header-read-timeout", "3s"],
-    );
-    inj.wait_ready().await;
+    let (ca, secret) = mk_pki(tmp.path());
+    let mut inj = Injector::ready(&secret, tmp.path(), &["--header-read-timeout", "3s"]).await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let closed = Arc::new(AtomicU64::new(0));
@@ -852,13 +828,12 @@ async fn a_record_the_kubelet_brings_in_makes_the_next_pod_a_scale_out() {
     // The ConfigMap exists, empty: the kubelet's `..data` folder and no key.
     std::fs::create_dir(verified.join("..2025_10_01_12_00_00.1")).unwrap();
     std::os::unix::fs::symlink("..2025_10_01_12_00_00.1", verified.join("..data")).unwrap();
-    let mut inj = Injector::start(
-        &secret.cert(),
-        &secret.key(),
+    let inj = Injector::ready(
+        &secret,
         tmp.path(),
         &["--verified-dir", verified.to_str().unwrap()],
-    );
-    inj.wait_ready().await;
+    )
+    .await;
     let http = client(&ca.pem, true);
     let review = |http: reqwest::Client, url: String| async move {
         let answer: Value = http
