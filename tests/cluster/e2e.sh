@@ -248,6 +248,42 @@ jq -e --arg m "$SYS/testcar-verified" '.findings[] | select(.check == "scale-out
     and (.hint | contains("--verified-configmap " + $m))' "$W/check-elsewhere.json" >/dev/null \
   || fail "check warns that the gate would record where the injector does not read" "$(cat "$W/check-elsewhere.json")"
 ok "testcar-gate check --verified-configmap elsewhere/…: warns that the injector reads $SYS/testcar-verified, with the flag to fix it"
+# check answers for whoever runs it: a pipeline identity that may read what check reads but
+# not patch the record gets a warning with the RBAC fix (the access review asks for the caller).
+kubectl apply -f - > "$W/apply-ci-reader.txt" 2>&1 <<EOF || fail "kubectl apply the ci-reader identity" "$(cat "$W/apply-ci-reader.txt")"
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: ci-reader, namespace: $NS}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: testcar-e2e-check-reader}
+rules:
+  - {apiGroups: [admissionregistration.k8s.io], resources: [mutatingwebhookconfigurations], verbs: [list]}
+  - {apiGroups: [""], resources: [services, namespaces, configmaps], verbs: [get]}
+  - {apiGroups: [discovery.k8s.io], resources: [endpointslices], verbs: [list]}
+  - {apiGroups: [apps], resources: [deployments], verbs: [list]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: testcar-e2e-check-reader}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: testcar-e2e-check-reader}
+subjects: [{kind: ServiceAccount, name: ci-reader, namespace: $NS}]
+EOF
+ci_token="$(kubectl -n "$NS" create token ci-reader --duration 10m)"
+kubectl config view --raw --minify > "$W/ci-reader.kubeconfig"
+KUBECONFIG="$W/ci-reader.kubeconfig" kubectl config set-credentials ci-reader --token="$ci_token" >/dev/null
+KUBECONFIG="$W/ci-reader.kubeconfig" kubectl config set-context --current --user=ci-reader >/dev/null
+code=0
+"$GATE" check -n "$NS" --testcar-namespace "$SYS" --no-dry-run -o json --kubeconfig "$W/ci-reader.kubeconfig" \
+  > "$W/check-ci-reader.json" 2>&1 || code=$?
+[ "$code" = 0 ] || fail "check as ci-reader exits 0 (warnings only), not $code" "$(cat "$W/check-ci-reader.json")"
+jq -e --arg m "$SYS/testcar-verified" '.findings[] | select(.check == "scale-out record" and .outcome == "warn")
+  | (.message | startswith("this identity may not patch configmap " + $m)) and (.hint | contains("gate.rbac.markVerified"))' \
+  "$W/check-ci-reader.json" >/dev/null || fail "check as ci-reader warns that it may not record, with the fix" "$(cat "$W/check-ci-reader.json")"
+! grep -qF "$ci_token" "$W/check-ci-reader.json" || fail "check never prints the caller's token"
+kubectl delete clusterrolebinding/testcar-e2e-check-reader clusterrole/testcar-e2e-check-reader >/dev/null
+ok "testcar-gate check as a pipeline identity without patch on the record: a warning with the RBAC fix (its own access review), exit 0, token never shown"
 code=0
 "$GATE" check -n kube-system --testcar-namespace "$SYS" -o json > "$W/check-ks.json" 2>&1 || code=$?
 [ "$code" = 1 ] || fail "testcar-gate check -n kube-system exits 1, not $code" "$(cat "$W/check-ks.json")"
