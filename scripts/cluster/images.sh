@@ -49,7 +49,10 @@ image "testcar-agent:$IMAGE_TAG" --file "$(stripped testcar-agent)=/usr/local/bi
   --entrypoint /usr/local/bin/testcar-agent --cmd sidecar
 # The kernel-fault variant: iptables is xtables-nft-multi called by that name, and it dlopens
 # its match and target extensions (comment, standard), which ldd cannot see.
-XT=/usr/lib/x86_64-linux-gnu/xtables
+xt_dirs=(/usr/lib/*/xtables)
+XT="${xt_dirs[0]}"
+[ -f "$XT/libxt_standard.so" ] && [ -x /usr/sbin/xtables-nft-multi ] && [ -x /usr/sbin/tc ] \
+  || die "iptables (nft) and tc with their extensions are missing (Debian packages iptables and iproute2; scripts/setup.d/80-cluster.sh installs them)"
 net_admin_files=(--file /usr/sbin/tc=/usr/sbin/tc --file /usr/sbin/xtables-nft-multi=/usr/sbin/xtables-nft-multi
   --link /usr/sbin/iptables=xtables-nft-multi)
 for so in "$XT"/libxt_*.so "$XT"/libipt_*.so; do net_admin_files+=(--file "$so=$so"); done
