@@ -729,6 +729,22 @@ smoke_ready="$(ready_secs "$smoked")"
 ok "on-scale-out smoke: $smoked runs only the smoke suite, passes, Ready ${smoke_ready}s after creation"
 log "scale-out timings: rollout pod Ready ${rollout_ready}s, record seen by a dry-run ${dry_run_secs}s / every injector ${sync_secs}s after the gate, scale-out pods Ready none ${scale_ready}s, smoke ${smoke_ready}s"
 kubectl -n "$NS" delete -f examples/local-cluster/scale-out.yaml --wait=false >/dev/null
+# Without the record (deleted here; an older chart, or scaleOut.enabled false with the injector
+# still mounting it): the injector's optional mount keeps it running, check warns that every
+# new pod is tested in full, and a passing gate says so without changing its verdict.
+kubectl -n "$SYS" delete configmap "$VERIFIED" >/dev/null
+code=0
+"$GATE" check -n "$NS" --testcar-namespace "$SYS" --no-dry-run -o json > "$W/check-no-record.json" 2>&1 || code=$?
+[ "$code" = 0 ] || fail "check without the record exits 0 (a warning), not $code" "$(cat "$W/check-no-record.json")"
+jq -e --arg m "$SYS/$VERIFIED" '.findings[] | select(.check == "scale-out record" and .outcome == "warn")
+  | (.message == "configmap " + $m + " is not there: every new pod is tested in full until it is") and (.hint | contains("helm upgrade"))' \
+  "$W/check-no-record.json" >/dev/null || fail "check warns that the record is missing, with the fix" "$(cat "$W/check-no-record.json")"
+code=0
+"$GATE" -n "$NS" --deployment sample-shared --timeout 1m --interval 1s --log-format text > "$W/gate-no-record.txt" 2>&1 || code=$?
+[ "$code" = 0 ] || fail "the gate still passes sample-shared without the record (exit 0, not $code)" "$(tail -n 20 "$W/gate-no-record.txt")"
+grep -q "note: configmap $SYS/$VERIFIED not found, so scale-out pods of replicaset sample-shared-" "$W/gate-no-record.txt" \
+  || fail "the gate notes that it could not record" "$(tail -n 20 "$W/gate-no-record.txt")"
+ok "without the record ConfigMap: check warns with the fix, the gate passes and notes it could not record (exit 0)"
 
 # ---------------------------------------------------------------------------------------------
 # 5. The sidecar's process is killed: the container restarts, the stored verdict is printed
